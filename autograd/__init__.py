@@ -1,0 +1,34 @@
+"""tapegrad's engine: tensors over NumPy, a dynamic tape, reverse-mode VJPs.
+
+``import autograd as ag``; the public API follows PyTorch's names (``ag.tensor``,
+``ag.no_grad``, ``ag.grad``, ``ag.Function``, ...).  See README.md for a tour.
+"""
+from . import dtypes
+from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
+                     int64, set_default_dtype, uint8)
+from .tensor import Tensor
+from .function import Function
+from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
+                        name_scope, no_grad, set_grad_enabled)
+from .engine import backward, grad
+from . import ops
+from .ops.elementwise import (abs, ceil, clamp, clip, cos, erf, exp, expm1, floor, log, log1p,
+                              neg, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, tan,
+                              tanh)
+from .ops.binary import (add, allclose, div, eq, equal, floor_divide, ge, gt, isfinite, isinf,
+                         isnan, le, logical_and, logical_not, logical_or, logical_xor, lt,
+                         maximum, minimum, mul, ne, pow, remainder, sub, where)
+from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean,
+                            min, norm, prod, std, sum, var)
+from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, flatten, flip,
+                        pad, permute, repeat, reshape, split, squeeze, stack, sum_to, transpose,
+                        tril, triu, unbind, unsqueeze)
+from .ops.indexing import gather, index_select, masked_fill, scatter_add
+from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
+from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                       linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, randperm, tensor, zeros, zeros_like)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__all__ = [n for n in dir() if not n.startswith("_")]

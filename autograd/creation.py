@@ -1,0 +1,144 @@
+"""Tensor factories (PyTorch names and defaults) and the global random generator."""
+import numpy as np
+
+from . import dtypes
+from .tensor import Tensor, _to_array
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed):
+    """Reseed the generator behind rand/randn/randint/randperm, dropout and init."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def default_generator():
+    return _generator
+
+
+def _finish(arr, requires_grad):
+    t = Tensor._make(arr)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _float(dtype):
+    return dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (Python floats -> float32, ints -> int64)."""
+    return _finish(_to_array(data, dtype, copy=True), requires_grad)
+
+
+def as_tensor(data, dtype=None):
+    """Like ``tensor`` but shares memory with a NumPy array or Tensor when it can."""
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return data
+    return Tensor._make(_to_array(data, dtype, copy=False))
+
+
+def from_numpy(array):
+    """A tensor sharing memory with ``array`` (writes show through both ways)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._make(array)
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    return _finish(np.zeros(_shape(size), _float(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    return _finish(np.ones(_shape(size), _float(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False):
+    return _finish(np.empty(_shape(size), _float(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    if dtype is None:
+        dtype = dtypes.result_type(fill_value)
+    return _finish(np.full(tuple(size), fill_value, dtype), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    return _finish(np.eye(n, m, dtype=_float(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """Integers give int64, any float argument gives the default float dtype."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
+    return _finish(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    return _finish(np.linspace(start, end, steps, dtype=_float(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False, generator=None):
+    g = generator or _generator
+    return _finish(g.random(_shape(size)).astype(_float(dtype)), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False, generator=None):
+    g = generator or _generator
+    return _finish(g.standard_normal(_shape(size)).astype(_float(dtype)), requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    g = generator or _generator
+    return Tensor._make(g.integers(low, high, tuple(size)).astype(dtypes.as_dtype(dtype) or dtypes.int64))
+
+
+def randperm(n, dtype=None, generator=None):
+    g = generator or _generator
+    return Tensor._make(g.permutation(n).astype(dtypes.as_dtype(dtype) or dtypes.int64))
+
+
+def _like(factory):
+    def like(input, dtype=None, requires_grad=False):
+        return factory(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    like.__name__ = factory.__name__ + "_like"
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(input, fill_value, dtype=None, requires_grad=False):
+    return full(input.shape, fill_value, dtype or input.dtype, requires_grad)
+
+
+# Tensor conversion methods that are factories at heart.
+def _convert(dtype):
+    return lambda self: self.to(dtype)
+
+
+for _name, _dt in [("float", dtypes.float32), ("double", dtypes.float64), ("half", dtypes.float16),
+                   ("long", dtypes.int64), ("int", dtypes.int32), ("bool", dtypes.bool_)]:
+    setattr(Tensor, _name, _convert(_dt))
+Tensor.astype = lambda self, dtype: self.to(dtype)
+Tensor.new_tensor = lambda self, data, dtype=None: tensor(data, dtype or self.dtype)
+Tensor.new_zeros = lambda self, *size, dtype=None: zeros(*size, dtype=dtype or self.dtype)
+Tensor.new_ones = lambda self, *size, dtype=None: ones(*size, dtype=dtype or self.dtype)

@@ -1,0 +1,295 @@
+"""The tape replay: reverse-mode differentiation over recorded nodes.
+
+Every node carries its tape position ``_seq``; an input is always recorded before
+the ops that consume it, so visiting the nodes reachable from the outputs in
+decreasing ``_seq`` is a valid reverse topological order.  The replay is a loop,
+not a recursion, so depth is limited only by memory.
+
+For each node, in that order:
+  1. the gradients that reached its outputs are summed (missing ones are zeros),
+  2. hooks registered on the corresponding tensors run, and retained grads are set,
+  3. its VJP (``backward``) maps them to one gradient per input,
+  4. each gradient is added into the buffer of the input's node, or for a leaf,
+     into a per-leaf sum that is accumulated into ``leaf.grad`` at the end.
+Saved tensors are released after a node runs unless ``retain_graph``.
+"""
+from operator import attrgetter
+
+import numpy as np
+
+from .function import Function
+from .grad_mode import STATE, set_grad_enabled
+from .tensor import Tensor, node_hooks
+
+_by_position = attrgetter("_seq")
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of leaves (or of ``inputs``)."""
+    tensors = _as_tuple(tensors)
+    grads = _root_grads(tensors, grad_tensors, "backward")
+    targets = None if inputs is None else _as_tuple(inputs)
+    _replay(tensors, grads, retain_graph, create_graph, targets, accumulate=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Return d(outputs)/d(inputs) (weighted by ``grad_outputs``) without touching ``.grad``."""
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: input {i} does not require grad")
+    grads = _root_grads(outputs, grad_outputs, "autograd.grad")
+    result = _replay(outputs, grads, retain_graph, create_graph, inputs, accumulate=False)
+    for i, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"autograd.grad: input {i} (shape {tuple(inputs[i].shape)}) was not used to "
+                "compute the outputs; pass allow_unused=True to get None for it")
+    return tuple(result)
+
+
+def _as_tuple(x):
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _root_grads(tensors, grad_tensors, who):
+    if grad_tensors is None:
+        grad_tensors = (None,) * len(tensors)
+    else:
+        grad_tensors = _as_tuple(grad_tensors) if not isinstance(grad_tensors, (list, tuple)) else tuple(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"{who}: got {len(tensors)} outputs but {len(grad_tensors)} gradients")
+    grads = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"{who}: element {i} of the outputs does not require grad and has no grad_fn "
+                "(was it computed under no_grad, or from tensors without requires_grad=True?)")
+        if g is None:
+            if t.data.size != 1:
+                raise RuntimeError(
+                    f"{who}: grad can be implicitly created only for scalar outputs; output {i} "
+                    f"has shape {tuple(t.shape)}. Pass gradient= (a tensor of that shape), or "
+                    "reduce the output to a scalar first (e.g. .sum()).")
+            g = Tensor._make(np.ones_like(t.data))
+        else:
+            g = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g, dtype=t.data.dtype))
+            if g.shape != t.shape:
+                raise RuntimeError(f"{who}: gradient {i} has shape {tuple(g.shape)} but output "
+                                   f"{i} has shape {tuple(t.shape)}")
+        grads.append(g)
+    return grads
+
+
+def _reachable_nodes(roots):
+    seen = set()
+    nodes = []
+    stack = [t.grad_fn for t in roots if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes.append(node)
+        for edge in node._edges:
+            if edge is not None and not isinstance(edge[0], Tensor):
+                stack.append(edge[0])
+    nodes.sort(key=_by_position, reverse=True)
+    return nodes
+
+
+def _prune(nodes, leaf_targets, node_targets):
+    """Keep only the nodes from which some target can be reached (for autograd.grad)."""
+    needed = {node_id for node_id, _ in node_targets}
+    for node in reversed(nodes):               # increasing tape position
+        for edge in node._edges:
+            if edge is None:
+                continue
+            dst, nr = edge
+            if (id(dst) in leaf_targets if isinstance(dst, Tensor)
+                    else (id(dst) in needed or (id(dst), nr) in node_targets)):
+                needed.add(id(node))
+                break
+    return [n for n in nodes if id(n) in needed]
+
+
+def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
+    if retain_graph is None:
+        retain_graph = create_graph
+    leaf_targets, node_targets = {}, {}
+    if targets is not None:
+        for i, t in enumerate(targets):
+            if t.grad_fn is None:
+                leaf_targets[id(t)] = i
+            else:
+                node_targets[(id(t.grad_fn), t._output_nr)] = i
+    captured = [None] * (len(targets) if targets is not None else 0)
+
+    buffers = {}      # id(node) -> per-output gradient list
+    leaf_sums = {}    # id(leaf) -> [leaf, summed gradient]
+    for t, g in zip(roots, root_grads):
+        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums)
+
+    nodes = _reachable_nodes(roots)
+    if targets is not None:
+        nodes = _prune(nodes, leaf_targets, node_targets)
+    with set_grad_enabled(create_graph):
+        for node in nodes:
+            grads = buffers.pop(id(node), None)
+            if grads is None:
+                continue
+            grads = _complete(node, grads)
+            hooks = getattr(node, "_tensor_hooks", None)
+            if hooks:
+                grads = _run_tensor_hooks(node, hooks, grads, create_graph)
+            if node_targets:
+                for nr, g in enumerate(grads):
+                    i = node_targets.get((id(node), nr))
+                    if i is not None:
+                        captured[i] = g
+            in_grads = _call_vjp(node, grads, create_graph)
+            for edge, g in zip(node._edges, in_grads):
+                if edge is not None and g is not None:
+                    _send(edge[0], edge[1], g, buffers, leaf_sums)
+            if not retain_graph:
+                node.release()
+
+    for leaf, g in leaf_sums.values():
+        if leaf._hooks:
+            for hook in leaf._hooks:
+                out = hook(g)
+                if out is not None:
+                    g = out
+        if targets is not None:
+            i = leaf_targets.get(id(leaf))
+            if i is None:
+                continue
+            if not accumulate:
+                captured[i] = g
+                continue
+        if accumulate:
+            _accumulate(leaf, g, create_graph)
+    if targets is not None and accumulate:
+        for t in targets:            # non-leaf inputs= of backward(): accumulate too
+            if t.grad_fn is not None:
+                g = captured[node_targets[(id(t.grad_fn), t._output_nr)]]
+                if g is not None:
+                    _accumulate(t, g, create_graph)
+    return captured
+
+
+def _send(dst, nr, g, buffers, leaf_sums):
+    if isinstance(dst, Tensor):
+        entry = leaf_sums.get(id(dst))
+        if entry is None:
+            leaf_sums[id(dst)] = [dst, g]
+        else:
+            entry[1] = entry[1] + g
+        return
+    buf = buffers.get(id(dst))
+    if buf is None:
+        buf = buffers[id(dst)] = [None] * len(dst._out_meta)
+        buf.append(dst)           # keep the node alive while its gradients wait
+    buf[nr] = g if buf[nr] is None else buf[nr] + g
+
+
+def _complete(node, grads):
+    grads.pop()                    # the node itself, see _send
+    for nr, g in enumerate(grads):
+        if g is None:
+            shape, dtype = node._out_meta[nr]
+            grads[nr] = Tensor._make(np.zeros(shape, dtype))
+    return grads
+
+
+def _run_tensor_hooks(node, hooks, grads, create_graph):
+    for nr in range(len(grads)):
+        for hook in hooks.get(("hook", nr), ()):
+            out = hook(grads[nr])
+            if out is not None:
+                grads[nr] = out
+        for ref in hooks.get(("retain", nr), ()):
+            t = ref()
+            if t is not None:
+                g = grads[nr] if create_graph else grads[nr].detach()
+                t.grad = g if t.grad is None else t.grad + g
+    return grads
+
+
+def _call_vjp(node, grads, create_graph):
+    cls = type(node)
+    out = cls.backward(node, *grads)
+    if not isinstance(out, tuple):
+        out = (out,)
+    edges = node._edges
+    if len(out) != len(edges):
+        raise RuntimeError(
+            f"{cls.__name__}.backward returned {len(out)} gradient(s), expected {len(edges)} "
+            "(one per argument of forward, None for arguments that need no gradient)")
+    result = []
+    for i, (g, edge) in enumerate(zip(out, edges)):
+        if g is None or edge is None:
+            result.append(None)
+            continue
+        dst, nr = edge
+        shape, dtype = (dst.data.shape, dst.data.dtype) if isinstance(dst, Tensor) else dst._out_meta[nr]
+        if not isinstance(g, Tensor):
+            g = np.asarray(g)
+            g = _first_order_only(node, g) if create_graph else Tensor._make(g)
+        if g.data.shape != shape:
+            raise RuntimeError(
+                f"{cls.__name__}.backward returned a gradient of shape {tuple(g.data.shape)} for "
+                f"input {i}, but that input has shape {tuple(shape)}")
+        if g.data.dtype != dtype:
+            g = g.to(dtype)
+        if STATE.anomaly and not np.isfinite(g.data).all():
+            raise FloatingPointError(
+                f"detect_anomaly: {node.name()} returned NaN/Inf in the gradient of input {i} "
+                f"(module '{node.scope or '<top>'}'); the op was called at "
+                f"{getattr(node, '_trace', '<not recorded: enable detect_anomaly during forward>')}")
+        result.append(g)
+    return result
+
+
+class _FirstOrderBackward(Function):
+    """Stands for a gradient computed by a backward that returned NumPy arrays:
+    it has no derivative of its own, so differentiating through it is an error."""
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError(
+            f"{ctx.op_name}.backward returned NumPy arrays, so it supports first derivatives "
+            "only; write its backward with Tensor operations to differentiate it twice")
+
+
+def _first_order_only(node, g):
+    """Wrap an array gradient so that a second backward through it raises clearly."""
+    anchor = [e for e in node._edges if e is not None]
+    out = Tensor._make(g)
+    fake = _FirstOrderBackward.__new__(_FirstOrderBackward)
+    fake.op_name = type(node).__name__
+    fake._seq = node._seq
+    fake._scope = node._scope
+    fake._edges = tuple(anchor) + (None,)
+    fake._out_meta = ((g.shape, g.dtype),)
+    fake._saved = None
+    fake.needs_input_grad = [True] * len(anchor) + [False]
+    out.grad_fn, out._requires_grad = fake, True
+    return out
+
+
+def _accumulate(t, g, create_graph):
+    if create_graph:
+        t.grad = g if t.grad is None else t.grad + g
+    elif t.grad is None:
+        # A copy: g may alias a user's tensor (e.g. the `gradient` passed in).
+        t.grad = Tensor._make(g.data.copy())
+    elif t.grad.grad_fn is None and t.grad.shape == g.shape:
+        np.add(t.grad.data, g.data, out=t.grad.data)
+        t.grad._version.value += 1
+    else:
+        t.grad = t.grad + g

@@ -1,0 +1,218 @@
+"""`Function`: how every differentiable op, built-in or user-written, enters the tape.
+
+A subclass defines ``forward(ctx, *args)`` on NumPy arrays and ``backward(ctx,
+*grads)`` on Tensors.  ``apply`` unwraps the Tensor arguments, runs ``forward``
+and, when any input requires grad and grad mode is on, turns ``ctx`` into a tape
+node: an instance of the subclass that holds the edges to the inputs' nodes, what
+``forward`` saved, and the node's tape position ``seq``.  The ctx *is* the node
+(as in PyTorch), so recording an op allocates one object.
+"""
+import itertools
+import sys
+
+import numpy as np
+
+from .grad_mode import STATE
+
+_tape_position = itertools.count()
+Tensor = None   # set by autograd.tensor (circular: Tensor methods call Function.apply)
+
+
+class VersionCounter:
+    """Shared by a tensor and its views; bumped by every in-place write."""
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class Function:
+    """Base class of all ops.  See the module docstring; PyTorch's
+    ``torch.autograd.Function`` with NumPy arrays in ``forward``."""
+
+    # Set to False by ops whose backward returns NumPy arrays instead of Tensors
+    # (first-order only); differentiating their backward is then an error.
+    differentiable_backward = True
+
+    # -- ctx API used inside forward/backward ---------------------------------
+    def save_for_backward(self, *arrays):
+        """Keep inputs/outputs (or other arrays) for backward.  Inputs and outputs
+        are recognised by identity and come back from ``saved_tensors`` as the
+        graph-connected Tensors, so backward stays differentiable."""
+        self._to_save = arrays
+
+    def mark_non_differentiable(self, *arrays):
+        self._non_diff = arrays
+
+    @property
+    def saved_tensors(self):
+        saved = self._saved
+        if saved is None:
+            if getattr(self, "_released", False):
+                raise RuntimeError(
+                    f"{self.name()}: trying to backward through the graph a second time "
+                    "(or to read saved tensors after they were freed). Saved values are "
+                    "released after backward; pass retain_graph=True to the first "
+                    "backward() or autograd.grad() call if you need to backward again.")
+            return ()
+        out = []
+        for k, (kind, obj, version) in enumerate(saved):
+            if kind is _CONST:
+                out.append(obj)
+                continue
+            if kind is _OUTPUT:      # one of this node's own outputs, see _resolve_saved
+                data, counter = self._saved_outputs[obj]
+                t = Tensor._make(data, self, obj, counter)
+            else:
+                t, counter = obj, obj._version
+            if counter.value != version:
+                name = f" '{t.name}'" if t.name else ""
+                raise RuntimeError(
+                    f"{self.name()}: one of the variables needed for gradient computation "
+                    f"has been modified by an in-place operation: saved tensor {k}{name} "
+                    f"(shape {tuple(t.shape)}, {t.dtype}) is at version {counter.value}; "
+                    f"expected version {version}. Use an out-of-place op or clone() "
+                    "before modifying it.")
+            out.append(t)
+        return tuple(out)
+
+    # -- node API used by the engine and the graph tools -----------------------
+    @classmethod
+    def name(cls):
+        return cls.__name__ + "Backward"
+
+    @property
+    def scope(self):
+        return ".".join(self._scope)
+
+    @property
+    def next_functions(self):
+        """(node or leaf Tensor or None, output_nr) per forward input."""
+        return self._edges
+
+    def release(self):
+        self._saved = None
+        self._saved_outputs = None
+        self._released = True
+
+    # -- recording -------------------------------------------------------------
+    @classmethod
+    def apply(cls, *args):
+        ctx = cls.__new__(cls)
+        ctx._to_save = ctx._non_diff = None
+        record = STATE.grad_enabled
+        arrays = []
+        needs = []
+        any_needs = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                r = record and a._requires_grad
+                any_needs = any_needs or r
+                needs.append(r)
+            else:
+                arrays.append(a)
+                needs.append(False)
+        ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *arrays)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        if not any_needs:
+            res = tuple(_wrap_output(o, args, arrays) for o in outs)
+            return res[0] if single else res
+
+        ctx._seq = next(_tape_position)
+        ctx._scope = STATE.scope
+        ctx._edges = tuple(
+            ((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0)) if n else None
+            for a, n in zip(args, needs))
+        non_diff = ctx._non_diff or ()
+        res = []
+        for i, o in enumerate(outs):
+            t = _wrap_output(o, args, arrays)
+            if t.data.dtype.kind == "f" and not any(o is nd for nd in non_diff):
+                t._requires_grad = True
+                t.grad_fn = ctx
+                t._output_nr = i
+            res.append(t)
+        ctx._out_meta = tuple((t.data.shape, t.data.dtype) for t in res)
+        ctx._saved = _resolve_saved(ctx, args, arrays, outs, res) if ctx._to_save else None
+        ctx._to_save = None
+        if STATE.anomaly:
+            _anomaly_forward_check(ctx, res)
+        return res[0] if single else tuple(res)
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("Function subclasses must implement forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("Function subclasses must implement backward(ctx, *grads)")
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+def _wrap_output(o, args, arrays):
+    if type(o) is not np.ndarray:
+        o = np.asarray(o)
+    base = o.base
+    if base is not None:
+        # A view of an input shares the input's version counter, so in-place writes
+        # through either are seen by saved-tensor checks on the other.
+        for a, arr in zip(args, arrays):
+            if isinstance(a, Tensor) and (base is arr or base is arr.base):
+                return Tensor._make(o, None, 0, a._version, a._base if a._base is not None else a)
+    return Tensor._make(o)
+
+
+_INPUT, _OUTPUT, _CONST = "input", "output", "const"
+
+
+def _resolve_saved(ctx, args, arrays, outs, res):
+    """Map what forward saved back to tensors: inputs and outputs by identity (so
+    backward sees graph-connected tensors), anything else as a constant."""
+    saved = []
+    saved_outputs = {}
+    for s in ctx._to_save:
+        for a, arr in zip(args, arrays):
+            if s is arr and isinstance(a, Tensor):
+                saved.append((_INPUT, a, a._version.value))
+                break
+        else:
+            for j, o in enumerate(outs):
+                if s is o:
+                    t = res[j]
+                    if t.grad_fn is ctx:
+                        # Store the data, not the Tensor: output -> node -> output
+                        # would be a reference cycle.
+                        saved_outputs[j] = (t.data, t._version)
+                        saved.append((_OUTPUT, j, t._version.value))
+                    else:
+                        saved.append((_INPUT, t, t._version.value))
+                    break
+            else:   # a Python scalar or an array computed in forward: a constant
+                const = Tensor._make(s) if isinstance(s, np.ndarray) else s
+                saved.append((_CONST, const, None))
+    ctx._saved_outputs = saved_outputs
+    return saved
+
+
+def _user_frame():
+    """The innermost stack frame outside this package (the user's call site)."""
+    pkg = __name__.rsplit(".", 1)[0]
+    f = sys._getframe(1)
+    while f is not None and f.f_globals.get("__name__", "").split(".")[0] in (pkg, "nn", "optim"):
+        f = f.f_back
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"
+
+
+def _anomaly_forward_check(ctx, outputs):
+    ctx._trace = _user_frame()
+    for i, t in enumerate(outputs):
+        if t.data.dtype.kind == "f" and not np.isfinite(t.data).all():
+            raise FloatingPointError(
+                f"detect_anomaly: {type(ctx).__name__} produced NaN/Inf in output {i} "
+                f"(shape {t.data.shape}) in module '{ctx.scope or '<top>'}', "
+                f"called at {ctx._trace}")

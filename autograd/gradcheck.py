@@ -1,0 +1,232 @@
+"""Numerical gradient checking: the analytical Jacobian (built from VJPs, one
+backward per output element) against central differences in float64.
+
+On a mismatch the check diagnoses before it reports: it retries the worst element
+with other step sizes and compares the one-sided differences, to tell a kink
+(a non-differentiable point such as relu at 0) from a wrong VJP, and prints the
+few worst elements as a table.  Both Jacobians stay on the exception.
+"""
+import warnings
+
+import numpy as np
+
+from .engine import grad as _grad
+from .grad_mode import enable_grad, no_grad
+from .tensor import Tensor
+
+
+class GradcheckError(RuntimeError):
+    """Raised by gradcheck; ``analytical``/``numerical`` hold the two Jacobians
+    (rows: output elements, columns: input elements) of the failing pair."""
+
+    def __init__(self, message, input_index=None, output_index=None, analytical=None, numerical=None):
+        super().__init__(message)
+        self.input_index, self.output_index = input_index, output_index
+        self.analytical, self.numerical = analytical, numerical
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _outputs(fn, inputs):
+    return _as_tuple(fn(*inputs))
+
+
+def _differentiable(outs):
+    return [j for j, o in enumerate(outs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
+
+
+def _forward_values(fn, inputs, out_idx):
+    with no_grad():
+        outs = _outputs(fn, inputs)
+    return [np.array(outs[j].data, dtype=np.float64, copy=True).reshape(-1) for j in out_idx]
+
+
+def _numerical_jacobians(fn, inputs, x_idx, out_idx, out_sizes, eps):
+    """jac[j][i]: (output j size, input i size) matrix by central differences."""
+    jac = [[np.zeros((out_sizes[j], inputs[i].data.size)) for i in x_idx] for j in range(len(out_idx))]
+    for col, i in enumerate(x_idx):
+        x = inputs[i].data
+        for k, idx in enumerate(np.ndindex(*x.shape)):
+            orig = x[idx]
+            x[idx] = orig + eps
+            plus = _forward_values(fn, inputs, out_idx)
+            x[idx] = orig - eps
+            minus = _forward_values(fn, inputs, out_idx)
+            x[idx] = orig
+            for j in range(len(out_idx)):
+                jac[j][col][:, k] = (plus[j] - minus[j]) / (2 * eps)
+    return jac
+
+
+def _analytical_jacobians(outs, inputs, x_idx, out_idx):
+    xs = [inputs[i] for i in x_idx]
+    jac = []
+    for j in out_idx:
+        o = outs[j]
+        rows = [np.zeros((o.data.size, x.data.size)) for x in xs]
+        if o.requires_grad:
+            for r in range(o.data.size):
+                seed = np.zeros(o.data.size, o.dtype)
+                seed[r] = 1
+                with enable_grad():
+                    gs = _grad(o, xs, Tensor._make(seed.reshape(o.shape)), retain_graph=True,
+                               allow_unused=True)
+                for c, g in enumerate(gs):
+                    if g is not None:
+                        rows[c][r] = np.asarray(g.data, dtype=np.float64).reshape(-1)
+        jac.append(rows)
+    return jac
+
+
+def _diagnose(fn, inputs, i, j_pos, out_idx, col, row, eps):
+    """Retry one Jacobian entry with other steps and one-sided differences."""
+    x = inputs[i].data
+    idx = np.unravel_index(col, x.shape) if x.ndim else ()
+    orig = x[idx]
+
+    def value(delta):
+        x[idx] = orig + delta
+        try:
+            return _forward_values(fn, inputs, out_idx)[j_pos][row]
+        finally:
+            x[idx] = orig
+    f0 = value(0.0)
+    steps = {h: (value(h) - value(-h)) / (2 * h) for h in (1e-3, 1e-4, 1e-5, 1e-7)}
+    h = max(eps, 1e-5)
+    forward, backward = (value(h) - f0) / h, (f0 - value(-h)) / h
+    scale = max(abs(forward), abs(backward), 1e-8)
+    kink = abs(forward - backward) > 1e-2 * scale + 1e-6
+    return steps, forward, backward, kink
+
+
+def _table(A, N, atol, rtol, count=5):
+    err = np.abs(A - N)
+    worst = np.argsort(-(err - rtol * np.abs(N)), axis=None)[:count]
+    lines = [f"    {'out elem':>9} {'in elem':>9} {'analytical':>14} {'numerical':>14} {'abs err':>11}"]
+    for flat in worst:
+        r, c = np.unravel_index(flat, A.shape)
+        if err[r, c] <= atol + rtol * abs(N[r, c]):
+            break
+        lines.append(f"    {r:>9} {c:>9} {A[r, c]:>14.6g} {N[r, c]:>14.6g} {err[r, c]:>11.3g}")
+    return "\n".join(lines)
+
+
+def _fail(raise_exception, message, **info):
+    if raise_exception:
+        raise GradcheckError(message, **info)
+    return False
+
+
+def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+              fast_mode=False, what="gradient"):
+    """Check ``fn``'s VJPs against central differences for every input that requires
+    grad and every floating output.  Returns True, or raises ``GradcheckError``
+    (False with ``raise_exception=False``)."""
+    inputs = _as_tuple(inputs)
+    x_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not x_idx:
+        raise ValueError("gradcheck: no input requires grad; pass tensors with requires_grad=True")
+    for i in x_idx:
+        if inputs[i].dtype != np.float64:
+            warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}, not float64; central "
+                          "differences in low precision are unreliable", stacklevel=2)
+    with enable_grad():
+        outs = _outputs(fn, inputs)
+    out_idx = _differentiable(outs)
+    if not out_idx:
+        raise ValueError("gradcheck: fn returned no floating-point tensor output")
+    if fast_mode:
+        ok = _fast_check(fn, inputs, outs, x_idx, out_idx, eps, atol, rtol)
+        if ok is True:
+            return True
+        if not raise_exception:
+            return False
+        # Report with the full Jacobians (affordable for the sizes gradcheck is run on).
+    out_sizes = [outs[j].data.size for j in out_idx]
+    analytical = _analytical_jacobians(outs, inputs, x_idx, out_idx)
+    numerical = _numerical_jacobians(fn, inputs, x_idx, out_idx, out_sizes, eps)
+    for jp, j in enumerate(out_idx):
+        for col, i in enumerate(x_idx):
+            A, N = analytical[jp][col], numerical[jp][col]
+            if A.size == 0 or np.allclose(A, N, atol=atol, rtol=rtol):
+                continue
+            bad = np.abs(A - N) - (atol + rtol * np.abs(N))
+            row, c = np.unravel_index(np.argmax(bad), A.shape)
+            steps, fwd, bwd, kink = _diagnose(fn, inputs, i, jp, out_idx, c, row, eps)
+            verdict = ("looks like a kink: the one-sided differences disagree, so the function is "
+                       "not differentiable at this input (move the sample away from it)"
+                       if kink else
+                       "looks like a wrong VJP: the function is smooth here (one-sided "
+                       "differences agree) but the analytical value differs")
+            in_pos = tuple(int(v) for v in np.unravel_index(c, inputs[i].shape)) if inputs[i].ndim else ()
+            out_pos = tuple(int(v) for v in np.unravel_index(row, outs[j].shape)) if outs[j].ndim else ()
+            msg = (f"{what} check failed for output {j} w.r.t. input {i}: worst element "
+                   f"d out{list(out_pos)} / d in{list(in_pos)}: analytical {A[row, c]:.6g}, "
+                   f"numerical {N[row, c]:.6g} (atol={atol}, rtol={rtol}).\n"
+                   f"  Diagnosis: {verdict}.\n"
+                   f"  Central differences at other steps: "
+                   + ", ".join(f"h={h:g}: {v:.6g}" for h, v in steps.items())
+                   + f"; one-sided: forward {fwd:.6g}, backward {bwd:.6g}.\n"
+                   f"  Worst elements (flat indices):\n{_table(A, N, atol, rtol)}")
+            return _fail(raise_exception, msg, input_index=i, output_index=j,
+                         analytical=A, numerical=N)
+    return True
+
+
+def _fast_check(fn, inputs, outs, x_idx, out_idx, eps, atol, rtol):
+    """Compare v^T J u (random u, v) analytically and numerically for each pair."""
+    rng = np.random.default_rng(0)
+    us = {i: rng.standard_normal(inputs[i].shape) for i in x_idx}
+    for j in out_idx:
+        o = outs[j]
+        v = rng.standard_normal(o.shape)
+        if o.requires_grad:
+            with enable_grad():
+                gs = _grad(o, [inputs[i] for i in x_idx], Tensor._make(v.astype(o.dtype)),
+                           retain_graph=True, allow_unused=True)
+        else:
+            gs = [None] * len(x_idx)
+        for i, g in zip(x_idx, gs):
+            analytic = 0.0 if g is None else float((g.data * us[i]).sum())
+            x = inputs[i].data
+            orig = x.copy()
+            x[...] = orig + eps * us[i]
+            plus = _forward_values(fn, inputs, [j])[0]
+            x[...] = orig - eps * us[i]
+            minus = _forward_values(fn, inputs, [j])[0]
+            x[...] = orig
+            numeric = float(((plus - minus) / (2 * eps) * v.reshape(-1)).sum())
+            if abs(analytic - numeric) > atol + rtol * abs(numeric):
+                return False
+    return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True, fast_mode=False):
+    """Check second derivatives: gradcheck of (inputs, grad_outputs) -> VJP(inputs)
+    with the VJP computed by ``autograd.grad(..., create_graph=True)``."""
+    inputs = _as_tuple(inputs)
+    x_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    with enable_grad():
+        outs = _outputs(fn, inputs)
+    out_idx = [j for j in _differentiable(outs) if outs[j].requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(1)
+        grad_outputs = tuple(Tensor._make(rng.standard_normal(outs[j].shape)).requires_grad_()
+                             for j in out_idx)
+    grad_outputs = _as_tuple(grad_outputs)
+    n = len(inputs)
+
+    def vjp(*args):
+        xs, gos = args[:n], args[n:]
+        with enable_grad():
+            o = _outputs(fn, xs)
+            gs = _grad([o[j] for j in out_idx], [xs[i] for i in x_idx], list(gos),
+                       create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(vjp, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, fast_mode=fast_mode,
+                     what="second-order gradient")

@@ -1,0 +1,204 @@
+"""Activations and softmax.  Masks that depend only on the sign of x are saved as
+constants (their derivative is zero almost everywhere)."""
+import math
+
+import numpy as np
+
+from ..function import Function
+from .binary import where
+from .elementwise import _sigmoid
+from .registry import SampleInput, make, op, unary_samples
+from .shape import normalize_dim
+
+_KINK = dict(away=(0, 0.05))
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        positive, = ctx.saved_tensors
+        return g * positive                            # dx = g [x > 0]
+
+
+@op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
+def relu(input):
+    return Relu.apply(input)
+
+
+class LeakyRelu(Function):
+    @staticmethod
+    def forward(ctx, x, slope):
+        scale = np.where(x > 0, 1, slope).astype(x.dtype)
+        ctx.save_for_backward(scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        scale, = ctx.saved_tensors
+        return g * scale, None                         # dx = g (1 if x > 0 else slope)
+
+
+@op(LeakyRelu, samples=unary_samples(negative_slope=0.1, **_KINK),
+    ref=lambda x, negative_slope: np.where(x > 0, x, x * negative_slope))
+def leaky_relu(input, negative_slope=0.01):
+    return LeakyRelu.apply(input, negative_slope)
+
+
+class Elu(Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        positive = x > 0
+        y = np.where(positive, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype)
+        ctx.save_for_backward(positive, y)
+        ctx.alpha = alpha
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        positive, y = ctx.saved_tensors
+        return where(positive, g, g * (y + ctx.alpha)), None   # dx = g (1 if x > 0 else y + alpha)
+
+
+@op(Elu, samples=unary_samples(alpha=1.3, **_KINK),
+    ref=lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x)))
+def elu(input, alpha=1.0):
+    return Elu.apply(input, alpha)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x) (exact) or PyTorch's tanh approximation; composed from primitives,
+    so its gradient of any order follows."""
+    if approximate == "tanh":
+        inner = (input + 0.044715 * input ** 3) * _SQRT_2_OVER_PI
+        return 0.5 * input * (1.0 + inner.tanh())
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return input * (0.5 * (1.0 + (input * _INV_SQRT_2).erf()))
+
+
+def _gelu_ref(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
+    return x * 0.5 * (1 + np.vectorize(math.erf)(x * _INV_SQRT_2))
+
+
+def _gelu_samples(rng):
+    yield from unary_samples()(rng)
+    yield from unary_samples(approximate="tanh")(rng)
+
+
+op(samples=_gelu_samples, ref=_gelu_ref)(gelu)
+
+
+def silu(input):
+    """x * sigmoid(x), composed from primitives."""
+    return input * input.sigmoid()
+
+
+op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
+
+
+class Softplus(Function):
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        bx = x * beta
+        linear = bx > threshold
+        ctx.save_for_backward(x, linear)
+        ctx.beta = beta
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow
+        soft = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta
+        return np.where(linear, x, soft).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, linear = ctx.saved_tensors
+        # dx = g sigmoid(beta x), or g where beta x > threshold (the linear part)
+        return where(linear, g, g * (x * ctx.beta).sigmoid()), None, None
+
+
+def _softplus_ref(x, beta=1.0, threshold=20.0):
+    return np.where(x * beta > threshold, x, np.log1p(np.exp(x * beta)) / beta)
+
+
+def _softplus_samples(rng):
+    yield from unary_samples()(rng)
+    yield SampleInput((make(rng, (3, 4), -3, 3),), dict(beta=2.0, threshold=3.0), "threshold")
+
+
+@op(Softplus, samples=_softplus_samples, ref=_softplus_ref)
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus.apply(input, beta, threshold)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        z = np.exp(x - x.max(axis=dim, keepdims=True))
+        y = z / z.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None   # dx = y (g - <g, y>)
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        shifted = x - x.max(axis=dim, keepdims=True)
+        y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g - y.exp() * g.sum(ctx.dim, keepdim=True), None     # dx = g - softmax * sum(g)
+
+
+def _softmax_samples(rng):
+    yield SampleInput((make(rng, (3, 4)),), dict(dim=1), "rows")
+    yield SampleInput((make(rng, (2, 3, 4)),), dict(dim=0), "dim0")
+    yield SampleInput((make(rng, (4, 3), noncontig=True),), dict(dim=-1), "noncontig")
+    yield SampleInput((make(rng, (5,)),), dict(dim=0), "1d")
+
+
+def _softmax_ref(x, dim):
+    z = np.exp(x - x.max(axis=dim, keepdims=True))
+    return z / z.sum(axis=dim, keepdims=True)
+
+
+def _dim(input, dim, name):
+    if dim is None:
+        raise TypeError(f"{name}: dim must be given explicitly (PyTorch's implicit dim is deprecated)")
+    return normalize_dim(dim, input.ndim, name)
+
+
+def _as_float(input, dtype):
+    if dtype is not None:
+        return input.to(dtype)
+    return input if input.dtype.kind == "f" else input.float()
+
+
+@op(Softmax, samples=_softmax_samples, ref=_softmax_ref, method=True)
+def softmax(input, dim=None, dtype=None):
+    return Softmax.apply(_as_float(input, dtype), _dim(input, dim, "softmax"))
+
+
+@op(LogSoftmax, samples=_softmax_samples, ref=lambda x, dim: np.log(_softmax_ref(x, dim)), method=True)
+def log_softmax(input, dim=None, dtype=None):
+    return LogSoftmax.apply(_as_float(input, dtype), _dim(input, dim, "log_softmax"))

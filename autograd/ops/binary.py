@@ -1,0 +1,359 @@
+"""Broadcasting binary ops and comparisons.
+
+Inputs are promoted with PyTorch's rules (``dtypes.result_type``).  A VJP returns
+the gradient of the broadcast result; ``unbroadcast`` sums it back to each
+input's shape (d/da of a broadcast is a sum over the broadcast axes).
+"""
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..function import Function
+from ..tensor import Tensor, tensor_method
+from .registry import SampleInput, binary_samples, make, op
+from .shape import sum_to
+
+
+def promote(a, b):
+    """Cast ``a`` and ``b`` (arrays or Python scalars) to their common dtype."""
+    ta, tb = type(a), type(b)
+    if ta is np.ndarray and tb is np.ndarray:
+        if a.dtype is b.dtype:
+            return a, b
+    elif ta is np.ndarray and (tb is float or tb is int) and a.dtype.kind == "f":
+        return a, b
+    elif tb is np.ndarray and (ta is float or ta is int) and b.dtype.kind == "f":
+        return a, b
+    dt = dtypes.result_type(a, b)
+    if isinstance(a, np.ndarray) and a.dtype != dt:
+        a = a.astype(dt)
+    if isinstance(b, np.ndarray) and b.dtype != dt:
+        b = b.astype(dt)
+    return a, b
+
+
+def _shape(x):
+    return x.shape if type(x) is np.ndarray else np.shape(x)
+
+
+def elementwise(ctx, name, ufunc, a, b):
+    """Shared forward: remember input shapes, promote, apply, explain broadcast errors."""
+    ctx.shapes = (_shape(a), _shape(b))
+    x, y = promote(a, b)
+    try:
+        return ufunc(x, y)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {ctx.shapes[0]} and {ctx.shapes[1]} cannot be "
+                         "broadcast together (trailing dimensions must match or be 1)") from None
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``."""
+    return g if g.shape == shape else sum_to(g, shape)
+
+
+def _grads(ctx, da, db):
+    """Unbroadcast the gradients of the inputs that need one (da, db are thunks)."""
+    na, nb = ctx.needs_input_grad[-2:]
+    return (unbroadcast(da(), ctx.shapes[0]) if na else None,
+            unbroadcast(db(), ctx.shapes[1]) if nb else None)
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return elementwise(ctx, "add", np.add, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _grads(ctx, lambda: g, lambda: g)                 # da = g, db = g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return elementwise(ctx, "sub", np.subtract, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _grads(ctx, lambda: g, lambda: -g)                # da = g, db = -g
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return elementwise(ctx, "mul", np.multiply, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _grads(ctx, lambda: g * b, lambda: g * a)         # da = g b, db = g a
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        out = elementwise(ctx, "div", np.true_divide, a, b)
+        # int / int is true division into the default float dtype, as in PyTorch
+        return out if out.dtype.kind == "f" else out.astype(dtypes.get_default_dtype())
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _grads(ctx, lambda: g / b, lambda: -g * a / (b * b))  # da = g/b, db = -g a/b^2
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = elementwise(ctx, "pow", np.power, a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        return _grads(ctx, lambda: g * b * a ** (b - 1.0),       # da = g b a^(b-1)
+                      lambda: g * out * (a.log() if isinstance(a, Tensor) else math.log(a)))  # db = g a^b ln a
+
+
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = elementwise(ctx, "maximum", np.maximum, a, b)
+        ctx.save_for_backward(_share_of_first(a, b, np.greater, out.dtype))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        share, = ctx.saved_tensors
+        # da = g [a > b], db = g [b > a]; ties split the gradient evenly (PyTorch)
+        return _grads(ctx, lambda: g * share, lambda: g * (1.0 - share))
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = elementwise(ctx, "minimum", np.minimum, a, b)
+        ctx.save_for_backward(_share_of_first(a, b, np.less, out.dtype))
+        return out
+
+    backward = Maximum.backward
+
+
+def _share_of_first(a, b, wins, dtype):
+    x, y = promote(a, b)
+    return (wins(x, y) + 0.5 * (x == y)).astype(dtype)
+
+
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return elementwise(ctx, "remainder", np.remainder, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _grads(ctx, lambda: g, lambda: -g * (a / b).floor())  # da = g, db = -g floor(a/b)
+
+
+class FloorDivide(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return elementwise(ctx, "floor_divide", np.floor_divide, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _grads(ctx, lambda: g * 0.0, lambda: g * 0.0)     # piecewise constant
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        x, y = promote(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.save_for_backward(cond)
+        try:
+            return np.where(cond, x, y)
+        except ValueError:
+            raise ValueError(f"where: condition {_shape(cond)}, input {ctx.shapes[0]} and "
+                             f"other {ctx.shapes[1]} cannot be broadcast together") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        cond, = ctx.saved_tensors
+        zero = g * 0.0
+        return (None,) + _grads(ctx, lambda: where(cond, g, zero),    # da = g [cond]
+                                lambda: where(cond, zero, g))         # db = g [not cond]
+
+
+# -- public functions ---------------------------------------------------------------
+def _t(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+@op(Add, samples=binary_samples(scalars=(2.5,)), ref=np.add, method=("add", "__add__"))
+def add(input, other, alpha=1):
+    return Add.apply(input, other if alpha == 1 else other * alpha)
+
+
+@op(Sub, samples=binary_samples(scalars=(2.5,)), ref=np.subtract, method=("sub", "__sub__"))
+def sub(input, other, alpha=1):
+    return Sub.apply(input, other if alpha == 1 else other * alpha)
+
+
+@op(Mul, samples=binary_samples(scalars=(2.5,)), ref=np.multiply, method=("mul", "__mul__"))
+def mul(input, other):
+    return Mul.apply(input, other)
+
+
+def _nonzero_b(rng):
+    yield from binary_samples(low_b=0.5, high_b=2.0, scalars=(2.5,))(rng)
+
+
+@op(Div, samples=_nonzero_b, ref=np.true_divide, method=("div", "__truediv__"))
+def div(input, other):
+    return Div.apply(input, other)
+
+
+def _pow_samples(rng):
+    yield from binary_samples(low=0.5, high=2.0)(rng)
+    yield SampleInput((2.0, make(rng, (3,))), {}, "scalar-base")
+
+
+@op(Pow, samples=_pow_samples, ref=np.power)
+def pow(input, exponent):
+    """``input ** exponent``; a Python-number exponent uses the cheaper PowScalar."""
+    from .elementwise import pow_scalar
+    if isinstance(input, Tensor) and isinstance(exponent, (int, float)):
+        return pow_scalar(input, exponent)
+    return Pow.apply(input, exponent)
+
+
+def _with_ties(rng):
+    yield from binary_samples()(rng)
+    x = make(rng, (4,))
+    # At a tie each input gets half the gradient: the central difference agrees.
+    # A tie is a kink of the VJP itself, so only first derivatives are checked there.
+    yield SampleInput((x, x.data.copy()), {}, "ties", gradgrad=False)
+    yield SampleInput((x, Tensor._make(x.data.copy()).requires_grad_()), {}, "ties-both", gradgrad=False)
+
+
+@op(Maximum, samples=_with_ties, ref=np.maximum, method=True)
+def maximum(input, other):
+    return Maximum.apply(input, other)
+
+
+@op(Minimum, samples=_with_ties, ref=np.minimum, method=True)
+def minimum(input, other):
+    return Minimum.apply(input, other)
+
+
+def _remainder_samples(rng):
+    # keep a/b away from integers, where remainder jumps
+    for sa, sb in [((3, 4), (3, 4)), ((3, 4), (4,))]:
+        b = make(rng, sb, 1.0, 2.0)
+        q = rng.integers(-3, 3, sa) + rng.uniform(0.2, 0.8, sa)
+        a = make(rng, sa)
+        a.data[...] = q * b.data
+        yield SampleInput((a, b), {}, f"{sa}x{sb}")
+
+
+@op(Remainder, samples=_remainder_samples, ref=np.remainder, method=("remainder", "__mod__"))
+def remainder(input, other):
+    return Remainder.apply(input, other)
+
+
+@op(FloorDivide, samples=_remainder_samples, ref=np.floor_divide,
+    method=("floor_divide", "__floordiv__"))
+def floor_divide(input, other):
+    return FloorDivide.apply(input, other)
+
+
+def _where_samples(rng):
+    for sa, sb in [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 3), (4, 1))]:
+        cond = rng.random(np.broadcast_shapes(sa, sb)) > 0.5
+        yield SampleInput((cond, make(rng, sa), make(rng, sb)), {}, f"{sa}x{sb}")
+
+
+@op(Where, samples=_where_samples, ref=np.where)
+def where(condition, input, other):
+    return Where.apply(_t(condition).astype(bool, copy=False) if not isinstance(condition, bool)
+                       else condition, input, other)
+
+
+@tensor_method(name="where")
+def _where_method(self, condition, other):
+    return where(condition, self, other)
+
+
+# Reflected operators: ``2 - x`` is sub(2, x); NumPy arrays defer here via __array_ufunc__.
+for _name, _fn in [("radd", add), ("rsub", sub), ("rmul", mul), ("rtruediv", div),
+                   ("rpow", pow), ("rmod", remainder), ("rfloordiv", floor_divide)]:
+    tensor_method(lambda self, other, _fn=_fn: _fn(other, self), name=f"__{_name}__")
+tensor_method(pow, name="__pow__")
+tensor_method(pow, name="pow")
+
+
+# -- comparisons and logic: not differentiable, so no node is recorded ------------
+def _compare(name, ufunc):
+    def compare(input, other):
+        x, y = promote(_t(input), _t(other))
+        try:
+            return Tensor._make(np.asarray(ufunc(x, y)))
+        except ValueError:
+            raise ValueError(f"{name}: shapes {_shape(_t(input))} and {_shape(_t(other))} "
+                             "cannot be broadcast together") from None
+    compare.__name__ = name
+    return compare
+
+
+eq = _compare("eq", np.equal)
+ne = _compare("ne", np.not_equal)
+lt = _compare("lt", np.less)
+le = _compare("le", np.less_equal)
+gt = _compare("gt", np.greater)
+ge = _compare("ge", np.greater_equal)
+logical_and = _compare("logical_and", np.logical_and)
+logical_or = _compare("logical_or", np.logical_or)
+logical_xor = _compare("logical_xor", np.logical_xor)
+
+for _fn, _dunder in [(eq, "eq"), (ne, "ne"), (lt, "lt"), (le, "le"), (gt, "gt"), (ge, "ge"),
+                     (logical_and, "and"), (logical_or, "or"), (logical_xor, "xor")]:
+    tensor_method(_fn)
+    tensor_method(_fn, name=f"__{_dunder}__")
+
+
+@tensor_method
+def logical_not(input):
+    return Tensor._make(np.logical_not(input.data))
+
+
+tensor_method(logical_not, name="__invert__")
+
+
+@tensor_method
+def isnan(input):
+    return Tensor._make(np.isnan(input.data))
+
+
+@tensor_method
+def isinf(input):
+    return Tensor._make(np.isinf(input.data))
+
+
+@tensor_method
+def isfinite(input):
+    return Tensor._make(np.isfinite(input.data))
+
+
+def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return bool(np.allclose(_t(input), _t(other), rtol, atol, equal_nan))
+
+
+def equal(input, other):
+    return bool(np.shape(_t(input)) == np.shape(_t(other)) and np.array_equal(_t(input), _t(other)))

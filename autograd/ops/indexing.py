@@ -1,0 +1,278 @@
+"""Indexing: ``x[idx]``, ``x[idx] = v``, gather/scatter_add, index_select, masked_fill.
+
+``x[idx]``'s VJP scatters the gradient into zeros with *addition*, so an index
+repeated in an integer array receives the sum of its gradients.  That scatter is
+linear and its VJP is the gather ``g[idx]`` again.
+"""
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor, tensor_method
+from .registry import SampleInput, make, op
+from .shape import normalize_dim, pad
+
+
+def _index_array(i):
+    if isinstance(i, Tensor):
+        i = i.data
+    if isinstance(i, list):
+        i = np.asarray(i)
+    if isinstance(i, np.ndarray) and i.dtype.kind not in "bui":
+        raise IndexError(f"indexing: tensors used as indices must be integer or bool, got {i.dtype}")
+    return i
+
+
+def convert_index(idx):
+    """Tensors/lists inside an index become arrays; returns (index, is_basic)."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    items = tuple(_index_array(i) for i in items)
+    basic = not builtin_any(isinstance(i, np.ndarray) for i in items)
+    return (items if isinstance(idx, tuple) else items[0]), basic
+
+
+builtin_any = any
+
+
+def _index_error(name, shape, idx, err):
+    return IndexError(f"{name}: {err} (tensor of shape {tuple(shape)}, index {_describe(idx)})")
+
+
+def _describe(idx):
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return "[" + ", ".join(f"array{i.shape}" if isinstance(i, np.ndarray) else repr(i) for i in items) + "]"
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, idx, basic):
+        ctx.in_shape, ctx.idx, ctx.basic = x.shape, idx, basic
+        try:
+            return x[idx]
+        except IndexError as e:
+            raise _index_error("getitem", x.shape, idx, e) from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return IndexAddZeros.apply(g, ctx.in_shape, ctx.idx, ctx.basic), None, None
+
+
+class IndexAddZeros(Function):
+    """zeros(shape) with g added at idx: the VJP of ``x[idx]``."""
+
+    @staticmethod
+    def forward(ctx, g, shape, idx, basic):
+        ctx.idx, ctx.basic = idx, basic
+        out = np.zeros(shape, g.dtype)
+        if basic:
+            out[idx] = g
+        else:
+            np.add.at(out, idx, g)
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return GetItem.apply(gg, ctx.idx, ctx.basic), None, None, None   # d(scatter)* = gather
+
+
+def _getitem_samples(rng):
+    yield SampleInput((make(rng, (4, 5)), 1), {}, "int")
+    yield SampleInput((make(rng, (4, 5)), (slice(None, None, -2), slice(1, 4))), {}, "neg-step")
+    yield SampleInput((make(rng, (2, 3, 4)), (Ellipsis, None, 1)), {}, "ellipsis-none")
+    yield SampleInput((make(rng, (5, 3)), np.array([0, 2, 2, 4])), {}, "repeated-int-array")
+    x = make(rng, (3, 4))
+    yield SampleInput((x, x.data > 0), {}, "bool-mask")
+    yield SampleInput((make(rng, (4, 3), noncontig=True), (slice(1, 3), np.array([2, 0]))), {}, "mixed")
+
+
+@op(GetItem, samples=_getitem_samples, ref=lambda x, idx: x[idx], method="__getitem__")
+def getitem(input, idx):
+    idx, basic = convert_index(idx)
+    out = GetItem.apply(input, idx, basic)
+    if basic and out._base is not None:
+        out._view = (input, idx)          # lets in-place ops on the view update input
+    return out
+
+
+def _index_add_samples(rng):
+    yield SampleInput((make(rng, (4, 3)), (5, 3), np.array([0, 2, 2, 4]), False), {}, "repeated")
+    yield SampleInput((make(rng, (2, 2)), (4, 5), (slice(1, 3), slice(0, 2)), True), {}, "basic")
+
+
+def _index_add_ref(g, shape, idx, basic):
+    out = np.zeros(shape)
+    np.add.at(out, idx, g)
+    return out
+
+
+@op(IndexAddZeros, samples=_index_add_samples, ref=_index_add_ref)
+def index_add_zeros(grad, shape, idx, basic):
+    """The VJP of indexing (exposed for the op registry's sweep)."""
+    return IndexAddZeros.apply(grad, shape, idx, basic)
+
+
+class IndexPut(Function):
+    """``out = x.copy(); out[idx] = v`` — the out-of-place core of ``x[idx] = v``."""
+
+    @staticmethod
+    def forward(ctx, x, v, idx):
+        out = x.copy()
+        try:
+            out[idx] = v
+        except IndexError as e:
+            raise _index_error("setitem", x.shape, idx, e) from None
+        except ValueError:
+            raise ValueError(f"setitem: value of shape {np.shape(v)} cannot be broadcast to the "
+                             f"indexed region of shape {x[idx].shape} (tensor shape {x.shape})") from None
+        keep = np.ones(x.shape, x.dtype)
+        keep[idx] = 0
+        ctx.save_for_backward(keep)
+        ctx.idx, ctx.v_shape = idx, np.shape(v)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        keep, = ctx.saved_tensors
+        dv = None
+        if ctx.needs_input_grad[1]:
+            dv = g[ctx.idx].sum_to(ctx.v_shape)     # dv = g over the written region
+        return g * keep, dv, None                   # dx = g outside the region
+
+
+def _setitem_samples(rng):
+    yield SampleInput((make(rng, (4, 5)), make(rng, (5,)), 1), {}, "row")
+    yield SampleInput((make(rng, (4, 5)), make(rng, (2, 1)), (slice(0, 2), slice(1, 4))), {}, "broadcast-block")
+    yield SampleInput((make(rng, (4, 3)), make(rng, (2, 3)), np.array([3, 0])), {}, "int-array")
+
+
+@op(IndexPut, samples=_setitem_samples, ref=lambda x, v, idx: _put_ref(x, v, idx))
+def index_put(input, value, idx):
+    """Out-of-place ``input[idx] = value``; ``x[idx] = v`` on a tensor uses it in place."""
+    idx, _ = convert_index(idx)
+    return IndexPut.apply(input, value, idx)
+
+
+def _put_ref(x, v, idx):
+    out = x.copy()
+    out[idx] = v
+    return out
+
+
+@tensor_method(name="__setitem__")
+def setitem(self, idx, value):
+    from .inplace import inplace
+    inplace(self, "setitem", index_put, value, idx)
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, dim, index):
+        ctx.in_shape, ctx.dim = x.shape, dim
+        ctx.save_for_backward(index)
+        return np.take_along_axis(x[_leading(index.shape, x.shape, dim)], index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        index, = ctx.saved_tensors
+        zeros = Tensor._make(np.zeros(ctx.in_shape, g.dtype))
+        return zeros.scatter_add(ctx.dim, index, g), None, None   # dx = g added at index
+
+
+def _leading(index_shape, shape, dim):
+    """PyTorch lets index be smaller than input outside ``dim``: use the leading block."""
+    return tuple(slice(None) if d == dim else slice(0, index_shape[d]) for d in range(len(shape)))
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, x, dim, index, src):
+        ctx.dim, ctx.src_shape = dim, src.shape
+        ctx.save_for_backward(index)
+        out = x.copy()
+        grid = list(np.indices(index.shape, sparse=True))
+        grid[dim] = index
+        np.add.at(out, tuple(grid), src[_leading(index.shape, src.shape, dim)])
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, = ctx.saved_tensors
+        dsrc = None
+        if ctx.needs_input_grad[3]:
+            dsrc = gather(g, ctx.dim, index)           # dsrc = g read back at index
+            shape = ctx.src_shape
+            if dsrc.shape != shape:
+                # src was larger than index: the unread rest gets zero gradient
+                dsrc = pad(dsrc, sum(((0, s - d) for s, d in zip(shape[::-1], dsrc.shape[::-1])), ()))
+        return g, None, None, dsrc                      # dx = g
+
+
+def _check_index(name, input, dim, index, other=None):
+    d = normalize_dim(dim, input.ndim, name)
+    if index.ndim != input.ndim:
+        raise ValueError(f"{name}: index must have the same number of dimensions as input "
+                         f"({input.ndim}, shape {tuple(input.shape)}), got index shape {tuple(index.shape)}")
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
+    if index.data.size and (index.data.min() < 0 or index.data.max() >= input.shape[d]):
+        raise IndexError(f"{name}: index values must be in [0, {input.shape[d]}) for dim {d} of "
+                         f"input shape {tuple(input.shape)}; got min {index.data.min()}, max {index.data.max()}")
+    for i in range(input.ndim):
+        if i != d and index.shape[i] > (other if other is not None else input).shape[i]:
+            raise ValueError(f"{name}: index shape {tuple(index.shape)} is larger than "
+                             f"{'src' if other is not None else 'input'} shape "
+                             f"{tuple((other if other is not None else input).shape)} in dim {i}")
+    return d
+
+
+def _gather_samples(rng):
+    yield SampleInput((make(rng, (3, 4)), 1, Tensor._make(rng.integers(0, 4, (3, 2)))), {}, "dim1")
+    yield SampleInput((make(rng, (3, 4)), 0, Tensor._make(rng.integers(0, 3, (5, 4)))), {}, "dim0-repeats")
+
+
+@op(Gather, ScatterAdd, samples=_gather_samples,
+    ref=lambda x, dim, index: np.take_along_axis(x[_leading(index.shape, x.shape, dim)], index, axis=dim),
+    method=True)
+def gather(input, dim, index):
+    index = index if isinstance(index, Tensor) else Tensor(index)
+    d = _check_index("gather", input, dim, index)
+    return Gather.apply(input, d, index)
+
+
+def _scatter_add_samples(rng):
+    yield SampleInput((make(rng, (3, 4)), 1, Tensor._make(rng.integers(0, 4, (3, 2))), make(rng, (3, 2))), {}, "dim1")
+    yield SampleInput((make(rng, (3, 4)), 0, Tensor._make(rng.integers(0, 3, (2, 4))), make(rng, (2, 5))), {}, "src-larger")
+
+
+def _scatter_add_ref(x, dim, index, src):
+    out = x.copy()
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    np.add.at(out, tuple(grid), src[_leading(index.shape, src.shape, dim)])
+    return out
+
+
+@op(ScatterAdd, Gather, samples=_scatter_add_samples, ref=_scatter_add_ref, method=True)
+def scatter_add(input, dim, index, src):
+    index = index if isinstance(index, Tensor) else Tensor(index)
+    d = _check_index("scatter_add", input, dim, index, src)
+    return ScatterAdd.apply(input, d, index, src)
+
+
+@tensor_method
+def index_select(input, dim, index):
+    index = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if index.ndim != 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+    d = normalize_dim(dim, input.ndim, "index_select")
+    return getitem(input, (slice(None),) * d + (index,))
+
+
+@tensor_method
+def masked_fill(input, mask, value):
+    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.dtype}")
+    from .binary import where
+    if isinstance(value, Tensor):
+        return where(mask, value, input)
+    return where(mask, np.asarray(value, input.dtype), input)

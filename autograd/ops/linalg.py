@@ -1,0 +1,205 @@
+"""Matrix products: matmul (batched, broadcasting, 1-D cases), dot, outer, einsum."""
+import string
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor, tensor_method
+from .registry import SampleInput, make, op
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        if a.dtype is not b.dtype:
+            from .binary import promote
+            a, b = promote(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        da, db = ctx.needs_input_grad
+        # 1-D operands are matrices with a unit dim (PyTorch/NumPy semantics); put the
+        # unit dims back on g so the 2-D formulas apply, then take them off again.
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2 if b.ndim > 1 else 0)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        ga = gb = None
+        if da:
+            ga = (g2 @ b2.mT).sum_to(a2.shape).reshape(a.shape)   # dA = G B^T
+        if db:
+            gb = (a2.mT @ g2).sum_to(b2.shape).reshape(b.shape)   # dB = A^T G
+        return ga, gb
+
+
+def _matmul_samples(rng):
+    for sa, sb in [((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)),
+                   ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4,))]:
+        yield SampleInput((make(rng, sa), make(rng, sb)), {}, f"{sa}@{sb}")
+    yield SampleInput((make(rng, (4, 3), noncontig=True), make(rng, (4, 3), noncontig=True).mT), {}, "noncontig")
+
+
+@op(MatMul, samples=_matmul_samples, ref=np.matmul, method=("matmul", "__matmul__"))
+def matmul(input, other):
+    if input.ndim == 0 or other.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(input.shape)} and {tuple(other.shape)}")
+    k_a = input.shape[-1]
+    k_b = other.shape[0] if other.ndim == 1 else other.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} are "
+                         f"incompatible: the last dim of input ({k_a}) must equal "
+                         f"{'the size' if other.ndim == 1 else 'the second-to-last dim'} of other ({k_b})")
+    try:
+        np.broadcast_shapes(input.shape[:-2], other.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dims of {tuple(input.shape)} and {tuple(other.shape)} "
+                         "cannot be broadcast together") from None
+    return MatMul.apply(input, other)
+
+
+tensor_method(lambda self, other: matmul(other, self), name="__rmatmul__")
+mm = bmm = matmul
+
+
+def dot(input, other):
+    if input.ndim != 1 or other.ndim != 1:
+        raise ValueError(f"dot: expects 1-D tensors, got shapes {tuple(input.shape)} and {tuple(other.shape)}")
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"outer: expects 1-D tensors, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+tensor_method(dot)
+tensor_method(outer)
+
+
+class Einsum(Function):
+    """``einsum`` on explicit subscripts (ellipses are expanded by the public function).
+
+    VJP for operand k: an einsum of the output gradient with the other operands that
+    produces operand k's subscripts.  Letters that appear only in operand k were
+    summed away, so the gradient is broadcast along them; a letter repeated in operand
+    k (a diagonal) gets the gradient on the diagonal only, via an identity matrix.
+    """
+
+    @staticmethod
+    def forward(ctx, spec, *ops):
+        ctx.spec, ctx.shapes = spec, [o.shape for o in ops]
+        ctx.save_for_backward(*ops)
+        return np.einsum(spec, *ops, optimize=len(ops) > 2)
+
+    @staticmethod
+    def backward(ctx, g):
+        ops = ctx.saved_tensors
+        ins, out = ctx.spec.split("->")
+        ins = ins.split(",")
+        grads = [None]
+        for k, sub in enumerate(ins):
+            if not ctx.needs_input_grad[k + 1]:
+                grads.append(None)
+                continue
+            grads.append(_einsum_operand_grad(g, out, ops, ins, k, ctx.shapes[k]))
+        return tuple(grads)
+
+
+def _einsum_operand_grad(g, out, ops, ins, k, shape):
+    sub = ins[k]
+    others = [(s, o) for i, (s, o) in enumerate(zip(ins, ops)) if i != k]
+    available = set(out) | {c for s, _ in others for c in s}
+    unique = "".join(dict.fromkeys(c for c in sub if c in available))
+    parts = [out] + [s for s, _ in others]
+    grad = einsum(",".join(parts) + "->" + unique, g, *[o for _, o in others])
+    sizes = {c: n for c, n in zip(sub, shape)}
+    # Broadcast along letters summed away inside operand k only.
+    missing = "".join(dict.fromkeys(c for c in sub if c not in available))
+    if missing:
+        full = unique + missing
+        grad = grad.reshape(grad.shape + (1,) * len(missing)).expand(
+            tuple(sizes[c] for c in full))
+        unique = full
+    # Repeated letters: put the gradient on the diagonal with identity matrices.
+    spare = iter(c for c in string.ascii_letters if c not in sub and c not in available)
+    target, eyes, eye_specs = [], [], []
+    seen = set()
+    for c in sub:
+        if c in seen:
+            d = next(spare)
+            target.append(d)
+            eye_specs.append(c + d)
+            eyes.append(Tensor._make(np.eye(sizes[c], dtype=g.dtype)))
+        else:
+            seen.add(c)
+            target.append(c)
+    if eyes:
+        grad = einsum(",".join([unique] + eye_specs) + "->" + "".join(target), grad, *eyes)
+    elif unique != sub:
+        grad = einsum(unique + "->" + sub, grad)
+    return grad
+
+
+def _expand_ellipsis(spec, shapes):
+    if "..." not in spec:
+        return spec if "->" in spec else spec + "->" + _implicit_output(spec)
+    ins, _, out = spec.partition("->")
+    ins = ins.split(",")
+    used = set(spec)
+    free = [c for c in string.ascii_letters if c not in used]
+    n = max(len(s) - (len(sub) - 3) for sub, s in zip(ins, shapes) if "..." in sub)
+    ell = "".join(free[:n])
+    new_ins = []
+    for sub, s in zip(ins, shapes):
+        if "..." in sub:
+            k = len(s) - (len(sub) - 3)
+            sub = sub.replace("...", ell[n - k:])
+        new_ins.append(sub)
+    if "->" not in spec:
+        out = ell + _implicit_output(",".join(ins).replace("...", ""))
+    else:
+        out = out.replace("...", ell)
+    return ",".join(new_ins) + "->" + out
+
+
+def _implicit_output(ins):
+    letters = [c for c in ins if c.isalpha()]
+    return "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+
+
+def _einsum_samples(rng):
+    cases = [("ij,jk->ik", [(3, 4), (4, 2)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+             ("ii->i", [(3, 3)]), ("ii", [(3, 3)]), ("ij->", [(3, 4)]), ("i,j->ij", [(3,), (4,)]),
+             ("ij,j->i", [(3, 4), (4,)]), ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+             ("ijk,kj->i", [(2, 3, 4), (4, 3)]), ("ij,ij,ij->i", [(2, 3), (2, 3), (2, 3)])]
+    for spec, shapes in cases:
+        yield SampleInput((spec,) + tuple(make(rng, s) for s in shapes), {}, spec)
+
+
+@op(Einsum, samples=_einsum_samples, ref=lambda spec, *ops: np.einsum(spec, *ops))
+def einsum(equation, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    operands = [o if isinstance(o, Tensor) else Tensor(o) for o in operands]
+    spec = _expand_ellipsis(equation.replace(" ", ""), [o.shape for o in operands])
+    ins = spec.split("->")[0].split(",")
+    if len(ins) != len(operands):
+        raise ValueError(f"einsum: '{equation}' names {len(ins)} operands but {len(operands)} were given")
+    sizes = {}
+    for i, (sub, o) in enumerate(zip(ins, operands)):
+        if len(sub) != o.ndim:
+            raise ValueError(f"einsum: operand {i} has shape {tuple(o.shape)} but subscripts "
+                             f"'{sub}' name {len(sub)} dims")
+        for c, n in zip(sub, o.shape):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: subscript '{c}' has size {sizes[c]} in one operand and "
+                                 f"{n} in operand {i} (shape {tuple(o.shape)}); broadcasting is not supported")
+    return Einsum.apply(spec, *operands)

@@ -1,0 +1,386 @@
+"""Reductions over ``dim`` (an int, a tuple, or None for all) with ``keepdim``.
+
+The VJP of a reduction broadcasts the output gradient back over the reduced dims
+(``_expand_back``), then weights it: by 1 (sum), 1/N (mean), the softmax
+(logsumexp), an indicator of the maxima (max/min), ...
+"""
+import numpy as np
+
+from .. import dtypes
+from ..function import Function
+from ..tensor import Tensor, tensor_method
+from .registry import SampleInput, make, op
+from .shape import normalize_dim
+
+
+def reduce_dims(dim, ndim, name):
+    """``dim`` as a sorted tuple of non-negative axes (all axes for None)."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    out = tuple(sorted({normalize_dim(d, ndim, name) for d in dims}))
+    if len(out) != len(dims):
+        raise ValueError(f"{name}: dim {dim} names the same dimension twice")
+    return out
+
+
+def _kept(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _expand_back(g, in_shape, dims, keepdim):
+    """Broadcast a reduction's output gradient to the input's shape."""
+    if not keepdim:
+        kept = list(in_shape)
+        for d in dims:
+            kept[d] = 1
+        g = g.reshape(tuple(kept))
+    return g.expand(in_shape)
+
+
+def _count(shape, dims):
+    return int(np.prod([shape[d] for d in dims])) if dims else 1
+
+
+def _reduction_samples(extra=(), positive=False):
+    low, high = (0.5, 2.0) if positive else (-2.0, 2.0)
+
+    def gen(rng):
+        yield SampleInput((make(rng, (3, 4), low, high),), dict(extra), "all")
+        yield SampleInput((make(rng, (3, 4), low, high),), dict(extra, dim=1), "dim1")
+        yield SampleInput((make(rng, (2, 3, 4), low, high),), dict(extra, dim=(0, 2), keepdim=True), "dims-keep")
+        yield SampleInput((make(rng, (4, 3), low, high, noncontig=True),), dict(extra, dim=-1), "noncontig")
+        yield SampleInput((make(rng, (), low, high),), dict(extra), "0d")
+    return gen
+
+
+def _np_kwargs(dim, keepdim):
+    return dict(axis=None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list)) else dim),
+                keepdims=keepdim)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        if x.dtype.kind in "bui":               # PyTorch sums integers and bools as int64
+            x = x.astype(np.int64)
+        return x.sum(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim), None, None   # dx = g
+
+
+@op(Sum, samples=_reduction_samples(), ref=lambda x, dim=None, keepdim=False: np.sum(x, **_np_kwargs(dim, keepdim)),
+    method=True)
+def sum(input, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return Sum.apply(input, reduce_dims(dim, input.ndim, "sum"), keepdim)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        if x.dtype.kind != "f":
+            raise TypeError(f"mean: input dtype must be floating, got {x.dtype}; use .float() first")
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        return x.mean(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        n = _count(ctx.in_shape, ctx.dims)
+        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim) / n, None, None  # dx = g / N
+
+
+@op(Mean, samples=_reduction_samples(), ref=lambda x, dim=None, keepdim=False: np.mean(x, **_np_kwargs(dim, keepdim)),
+    method=True)
+def mean(input, dim=None, keepdim=False):
+    return Mean.apply(input, reduce_dims(dim, input.ndim, "mean"), keepdim)
+
+
+class Var(Function):
+    @staticmethod
+    def forward(ctx, x, dims, correction, keepdim):
+        ctx.save_for_backward(x)
+        ctx.dims, ctx.correction, ctx.keepdim = dims, correction, keepdim
+        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        n = _count(x.shape, ctx.dims) - ctx.correction
+        centered = x - x.mean(dim=ctx.dims, keepdim=True)
+        # dx = g * 2 (x - mean) / (N - correction)
+        return _expand_back(g, x.shape, ctx.dims, ctx.keepdim) * centered * (2.0 / n), None, None, None
+
+
+def _var_ref(x, dim=None, correction=1, keepdim=False):
+    return np.var(x, ddof=correction, **_np_kwargs(dim, keepdim))
+
+
+def _var_samples(rng):
+    for s in _reduction_samples()(rng):
+        if s.name != "0d":
+            yield s
+    yield SampleInput((make(rng, (3, 5)),), dict(dim=1, correction=0), "biased")
+
+
+@op(Var, samples=_var_samples, ref=_var_ref, method=True)
+def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    if unbiased is not None:
+        correction = int(unbiased)
+    return Var.apply(input, reduce_dims(dim, input.ndim, "var"), correction, keepdim)
+
+
+@op(Var, samples=_var_samples, ref=lambda *a, **k: np.sqrt(_var_ref(*a, **k)), method=True)
+def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    return var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
+
+
+class Amax(Function):
+    """max/min over dims; ties share the gradient evenly (PyTorch's amax/amin)."""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, is_min):
+        y = (x.min if is_min else x.max)(axis=dims, keepdims=True)
+        hit = (x == y)
+        ctx.save_for_backward(hit / hit.sum(axis=dims, keepdims=True))
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+
+    @staticmethod
+    def backward(ctx, g):
+        share, = ctx.saved_tensors
+        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim) * share, None, None, None
+
+
+class MaxDim(Function):
+    """max/min along one dim returning (values, indices); the gradient goes to the
+    index returned (the first extremum, as PyTorch's CPU kernels do)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim, is_min):
+        idx = (np.argmin if is_min else np.argmax)(x, axis=dim, keepdims=True)
+        values = np.take_along_axis(x, idx, axis=dim)
+        ctx.in_shape, ctx.dim, ctx.keepdim = x.shape, dim, keepdim
+        ctx.save_for_backward(idx)
+        if not keepdim:
+            values, idx = values.squeeze(dim), idx.squeeze(dim)
+        ctx.mark_non_differentiable(idx)
+        return values, idx
+
+    @staticmethod
+    def backward(ctx, g, _g_idx):
+        idx, = ctx.saved_tensors
+        if not ctx.keepdim:
+            g = g.unsqueeze(ctx.dim)
+        zeros = Tensor._make(np.zeros(ctx.in_shape, g.dtype))
+        return zeros.scatter_add(ctx.dim, idx, g), None, None, None   # dx = g at argmax
+
+
+def _max_samples(rng):
+    for s in _reduction_samples()(rng):
+        yield s
+    yield SampleInput((make(rng, (3, 4)), 1), {}, "dim-int")
+    yield SampleInput((make(rng, (2, 3, 4)), -1), dict(keepdim=True), "dim-keep")
+    tie = make(rng, (2, 3))
+    tie.data[:, 1] = tie.data[:, 0]
+    yield SampleInput((tie,), {}, "full-with-ties", gradgrad=False)
+
+
+def _extremum(name, is_min):
+    npfn = np.min if is_min else np.max
+    argfn = np.argmin if is_min else np.argmax
+
+    def ref(x, dim=None, keepdim=False):
+        if isinstance(dim, int):
+            return npfn(x, axis=dim, keepdims=keepdim), argfn(x, axis=dim, keepdims=keepdim)
+        return npfn(x, **_np_kwargs(dim, keepdim))
+
+    def extremum(input, dim=None, keepdim=False):
+        """Full reduction -> value; ``dim`` an int -> (values, indices); a tuple -> values."""
+        if isinstance(input, Tensor) and isinstance(dim, Tensor):   # torch.max(a, b)
+            return (minimum if is_min else maximum)(input, dim)
+        if input.data.size == 0:
+            raise RuntimeError(f"{name}: cannot reduce an empty tensor (shape {tuple(input.shape)})")
+        if isinstance(dim, int):
+            d = normalize_dim(dim, input.ndim, name)
+            return MaxDim.apply(input, d, keepdim, is_min)
+        return Amax.apply(input, reduce_dims(dim, input.ndim, name), keepdim, is_min)
+    extremum.__name__ = name
+    return extremum, ref
+
+
+def maximum(a, b):
+    from .binary import maximum as m
+    return m(a, b)
+
+
+def minimum(a, b):
+    from .binary import minimum as m
+    return m(a, b)
+
+
+max, _max_ref = _extremum("max", False)
+min, _min_ref = _extremum("min", True)
+op(Amax, MaxDim, samples=_max_samples, ref=_max_ref, method=True, output_index=0)(max)
+op(Amax, MaxDim, samples=_max_samples, ref=_min_ref, method=True, output_index=0)(min)
+
+
+def amax(input, dim=None, keepdim=False):
+    return Amax.apply(input, reduce_dims(dim, input.ndim, "amax"), keepdim, False)
+
+
+def amin(input, dim=None, keepdim=False):
+    return Amax.apply(input, reduce_dims(dim, input.ndim, "amin"), keepdim, True)
+
+
+tensor_method(amax)
+tensor_method(amin)
+
+
+def _arg(name, npfn):
+    def arg(input, dim=None, keepdim=False):
+        if dim is None:
+            out = npfn(input.data.reshape(-1))
+            return Tensor._make(np.asarray(out).reshape((1,) * input.ndim if keepdim else ()))
+        d = normalize_dim(dim, input.ndim, name)
+        return Tensor._make(np.asarray(npfn(input.data, axis=d, keepdims=keepdim)))
+    arg.__name__ = name
+    return tensor_method(arg)
+
+
+argmax = _arg("argmax", np.argmax)
+argmin = _arg("argmin", np.argmin)
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        m = x.max(axis=dims, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+        m = np.where(np.isfinite(m), m, 0)       # all -inf rows give -inf, not nan
+        y = np.log(np.exp(x - m).sum(axis=dims, keepdims=True)) + m
+        out = y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        ctx.save_for_backward(x, out)
+        ctx.dims, ctx.keepdim = dims, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        y = y.reshape(_kept(x.shape, ctx.dims))
+        # dx = g * softmax(x) = g * exp(x - logsumexp(x))
+        return _expand_back(g, x.shape, ctx.dims, ctx.keepdim) * (x - y).exp(), None, None
+
+
+def _lse_ref(x, dim=None, keepdim=False):
+    m = np.max(x, axis=_np_kwargs(dim, True)["axis"], keepdims=True)
+    return (np.log(np.exp(x - m).sum(**_np_kwargs(dim, True))) + m).reshape(np.sum(x, **_np_kwargs(dim, keepdim)).shape)
+
+
+def _lse_samples(rng):
+    for s in _reduction_samples()(rng):
+        if s.name != "0d":
+            yield SampleInput(s.args, dict(s.kwargs, dim=s.kwargs.get("dim", -1)), s.name)
+
+
+@op(LogSumExp, samples=_lse_samples, ref=_lse_ref, method=True)
+def logsumexp(input, dim, keepdim=False):
+    return LogSumExp.apply(input, reduce_dims(dim, input.ndim, "logsumexp"), keepdim)
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        y = x.prod(axis=dims, keepdims=keepdim)
+        ctx.dims, ctx.keepdim = dims, keepdim
+        if np.any(x == 0):
+            # y / x is 0/0 at zeros: use products of all *other* elements instead
+            # (first derivatives only; a constant, see README's known limits).
+            ctx.save_for_backward(x, y, _prod_of_others(x, dims))
+        else:
+            ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        saved = ctx.saved_tensors
+        x, y = saved[:2]
+        # dx = g * prod / x
+        others = saved[2] if len(saved) == 3 else y.reshape(_kept(x.shape, ctx.dims)) / x
+        return _expand_back(g, x.shape, ctx.dims, ctx.keepdim) * others, None, None
+
+
+def _prod_of_others(x, dims):
+    moved = np.moveaxis(x, dims, range(len(dims))).reshape((-1,) + tuple(
+        s for i, s in enumerate(x.shape) if i not in dims))
+    left = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:-1]]), axis=0)
+    right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=0)[::-1]
+    others = (left * right).reshape([x.shape[d] for d in dims] + [s for i, s in enumerate(x.shape) if i not in dims])
+    return np.moveaxis(others, range(len(dims)), dims)
+
+
+@op(Prod, samples=_reduction_samples(positive=True),
+    ref=lambda x, dim=None, keepdim=False: np.prod(x, **_np_kwargs(dim, keepdim)), method=True)
+def prod(input, dim=None, keepdim=False):
+    return Prod.apply(input, reduce_dims(dim, input.ndim, "prod"), keepdim)
+
+
+def _norm_ref(x, p=2, dim=None, keepdim=False):
+    kw = _np_kwargs(dim, keepdim)
+    if p == float("inf"):
+        return np.abs(x).max(**kw)
+    return (np.abs(x) ** p).sum(**kw) ** (1.0 / p)
+
+
+def _norm_samples(rng):
+    for p in (2, 1, 3, float("inf")):
+        yield SampleInput((make(rng, (3, 4), away=(0, 0.05)),), dict(p=p), f"p{p}")
+        yield SampleInput((make(rng, (3, 4), away=(0, 0.05)),), dict(p=p, dim=1, keepdim=True), f"p{p}-dim")
+
+
+@op(Sum, Amax, samples=_norm_samples, ref=_norm_ref, method=True)
+def norm(input, p=2, dim=None, keepdim=False):
+    """The vector p-norm over ``dim`` (all elements by default), composed from primitives."""
+    if p == 2:
+        return (input * input).sum(dim, keepdim).sqrt()
+    if p == 1:
+        return input.abs().sum(dim, keepdim)
+    if p == float("inf"):
+        return amax(input.abs(), dim, keepdim)
+    return (input.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return np.cumsum(x, axis=dim, dtype=np.int64 if x.dtype.kind in "bui" else None)
+
+    @staticmethod
+    def backward(ctx, g):
+        # dx_i = sum_{j >= i} g_j: a reversed cumulative sum
+        return g.flip(ctx.dim).cumsum(ctx.dim).flip(ctx.dim), None
+
+
+def _cumsum_samples(rng):
+    yield SampleInput((make(rng, (3, 4)), 1), {}, "dim1")
+    yield SampleInput((make(rng, (2, 3, 4)), 0), {}, "dim0")
+    yield SampleInput((make(rng, (5,)), -1), {}, "1d")
+
+
+@op(Cumsum, samples=_cumsum_samples, ref=lambda x, dim: np.cumsum(x, axis=dim), method=True)
+def cumsum(input, dim):
+    return Cumsum.apply(input, normalize_dim(dim, input.ndim, "cumsum"))
+
+
+@tensor_method
+def all(input, dim=None, keepdim=False):
+    return Tensor._make(np.asarray(np.all(input.data, **_np_kwargs(dim, keepdim))))
+
+
+@tensor_method
+def any(input, dim=None, keepdim=False):
+    return Tensor._make(np.asarray(np.any(input.data, **_np_kwargs(dim, keepdim))))

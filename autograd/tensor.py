@@ -1,0 +1,280 @@
+"""`Tensor`: a NumPy array plus what autograd needs to differentiate through it.
+
+Ops are not defined here: each op module under ``autograd/ops`` attaches its
+functions as methods with ``@tensor_method``, so an op's forward, VJP, samples and
+method binding stay in one file.  This module holds the data model: flags,
+gradient hooks, conversion and printing.
+"""
+import weakref
+
+import numpy as np
+
+from . import dtypes
+from . import function as _function
+from .function import VersionCounter
+from .grad_mode import STATE
+
+
+class Tensor:
+    __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version",
+                 "_base", "_view", "_hooks", "_retains_grad", "name", "__weakref__")
+
+    # Make NumPy defer to our reflected operators (np_array * tensor -> Tensor).
+    __array_ufunc__ = None
+
+    def __init__(self, data, dtype=None, requires_grad=False, name=None):
+        """Same as ``autograd.tensor(data, dtype, requires_grad)``; copies ``data``."""
+        self.data = _to_array(data, dtype, copy=True)
+        self._init_meta()
+        self.name = name
+        if requires_grad:
+            self.requires_grad = True
+
+    def _init_meta(self):
+        self._requires_grad = False
+        self.grad = self.grad_fn = self._base = self._view = self._hooks = None
+        self._output_nr = 0
+        self._retains_grad = False
+        self._version = VersionCounter()
+
+    @classmethod
+    def _make(cls, data, grad_fn=None, output_nr=0, version=None, base=None):
+        """Fast internal constructor: wraps ``data`` without copying or checks."""
+        t = object.__new__(Tensor)
+        t.data = data
+        t._requires_grad = grad_fn is not None
+        t.grad = t._hooks = t.name = t._view = None
+        t.grad_fn = grad_fn
+        t._output_nr = output_nr
+        t._base = base
+        t._retains_grad = False
+        t._version = version if version is not None else VersionCounter()
+        return t
+
+    # -- autograd flags ---------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        value = bool(value)
+        if value and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients; this tensor "
+                f"has dtype {self.data.dtype} and shape {self.data.shape}. Convert it with "
+                ".float() or .double() first.")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError(
+                "requires_grad can only be turned off on leaf tensors; use detach() to get "
+                f"a tensor without history from this {self.grad_fn.name()} output.")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def detach(self):
+        """A tensor sharing data (and version counter) with no history."""
+        return Tensor._make(self.data, None, 0, self._version,
+                            self._base if self._base is not None else self)
+
+    def detach_(self):
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("detach_: cannot detach a view of a tensor that requires grad in place; use detach()")
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on a non-leaf after backward (leaves always keep it)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        if self.grad_fn is not None and not self._retains_grad:
+            self._retains_grad = True
+            node_hooks(self.grad_fn).setdefault(("retain", self._output_nr), []).append(weakref.ref(self))
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed;
+        a returned tensor replaces the gradient.  Returns a handle with ``remove()``."""
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require grad")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            hooks = node_hooks(self.grad_fn).setdefault(("hook", self._output_nr), [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
+        from .engine import backward
+        backward((self,), None if gradient is None else (gradient,), retain_graph,
+                 create_graph, inputs)
+
+    # -- metadata ---------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def device(self):
+        return "cpu"
+
+    def dim(self):
+        return self.data.ndim
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return self.data.size
+
+    def element_size(self):
+        return self.data.itemsize
+
+    @property
+    def nbytes(self):
+        return self.data.nbytes
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return self.data.flags.c_contiguous
+
+    def data_ptr(self):
+        return self.data.__array_interface__["data"][0]
+
+    # -- conversion -------------------------------------------------------------
+    def numpy(self):
+        """The underlying array, not a copy.  Unlike PyTorch this is allowed when
+        requires_grad is set; writing into it bypasses in-place tracking."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"item(): a tensor with {self.data.size} elements (shape "
+                               f"{self.data.shape}) cannot be converted to a Python scalar")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of a tensor with {self.data.size} elements "
+                               f"(shape {self.data.shape}) is ambiguous")
+        return bool(self.data.item())
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        prefix = "tensor("
+        if self.data.size == 0:
+            body = f"[], size={self.data.shape}"
+        else:
+            body = np.array2string(self.data, separator=", ", prefix=prefix, precision=4,
+                                   threshold=1000, edgeitems=3)
+        extras = []
+        if self.data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return prefix + ", ".join([body] + extras) + ")"
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def node_hooks(node):
+    """Per-output hooks of a non-leaf tensor live on its node (a tensor may be
+    garbage even though its gradient still flows through the node)."""
+    hooks = getattr(node, "_tensor_hooks", None)
+    if hooks is None:
+        hooks = node._tensor_hooks = {}
+    return hooks
+
+
+def tensor_method(fn=None, *, name=None):
+    """Attach ``fn`` to Tensor (under ``name`` or its own name) and return it unchanged."""
+    def attach(f):
+        setattr(Tensor, name or f.__name__, f)
+        return f
+    return attach(fn) if fn is not None else attach
+
+
+def _to_array(data, dtype=None, copy=True):
+    dtype = dtypes.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        arr = np.array(data)
+        # Python floats default to float32 (PyTorch), not NumPy's float64.
+        if dtype is None and arr.dtype == dtypes.float64:
+            arr = arr.astype(dtypes.get_default_dtype())
+        copy = False
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"tensor(): unsupported data of dtype {arr.dtype}; expected numbers or booleans")
+    if dtype is not None and arr.dtype != dtype:
+        return arr.astype(dtype)
+    return arr.copy() if copy else arr
+
+
+_function.Tensor = Tensor
