@@ -1,0 +1,1 @@
+"""tapegrad.optim: optimizers and schedules (in progress, see issue 6)."""
