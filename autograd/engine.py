@@ -152,6 +152,8 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                     if i is not None:
                         captured[i] = g
             in_grads = _call_vjp(node, grads, create_graph)
+            if STATE.backward_observer is not None:
+                STATE.backward_observer(node, grads, in_grads)
             for edge, g in zip(node._edges, in_grads):
                 if edge is not None and g is not None:
                     _send(edge[0], edge[1], g, buffers, leaf_sums)

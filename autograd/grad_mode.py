@@ -12,6 +12,9 @@ class _State(threading.local):
         self.grad_enabled = True
         self.scope = ()          # module path components, outermost first
         self.anomaly = False
+        # Called as observer(node, output_grads, input_grads) after each VJP during a
+        # backward replay; used by the graph tools (gradient heat, backprop frames).
+        self.backward_observer = None
 
 
 STATE = _State()
