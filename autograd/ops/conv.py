@@ -259,3 +259,230 @@ def _add_bias(name, y, bias):
         raise ValueError(f"{name}: bias must be a 1-d tensor of {y.shape[1]} elements, got "
                          f"{getattr(bias, 'shape', bias)}")
     return y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+
+
+def _batched(name, x, nd, fn):
+    """PyTorch accepts unbatched input (C, *spatial): run it as a batch of one."""
+    if isinstance(x, Tensor) and x.ndim == nd + 1:
+        y = fn(x.reshape((1,) + tuple(x.shape)))
+        return y.reshape(tuple(y.shape[1:]))
+    return fn(x)
+
+
+# -- NumPy references: direct sums over kernel taps (no im2col), independent of the kernels
+def _pads_ref(padding, ks, dilation, nd):
+    if padding == "valid":
+        return [(0, 0)] * nd
+    if padding == "same":
+        return [((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) for k, d in zip(ks, dilation)]
+    p = (padding,) * nd if np.isscalar(padding) else padding
+    return [(q, q) for q in p]
+
+
+def conv2d_reference(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    s = (stride,) * 2 if np.isscalar(stride) else stride
+    d = (dilation,) * 2 if np.isscalar(dilation) else dilation
+    pads = _pads_ref(padding, w.shape[2:], d, 2)
+    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
+    n_, c_, h_, w_ = xp.shape
+    o_, cg, kh, kw = w.shape
+    oh, ow = (h_ - d[0] * (kh - 1) - 1) // s[0] + 1, (w_ - d[1] * (kw - 1) - 1) // s[1] + 1
+    y = np.zeros((n_, groups, o_ // groups, oh, ow), np.result_type(x, w))
+    for i in range(kh):
+        for j in range(kw):
+            win = xp[:, :, i * d[0]:i * d[0] + s[0] * (oh - 1) + 1:s[0],
+                     j * d[1]:j * d[1] + s[1] * (ow - 1) + 1:s[1]]
+            y += np.einsum("ngcyx,goc->ngoyx", win.reshape(n_, groups, cg, oh, ow),
+                           w[:, :, i, j].reshape(groups, o_ // groups, cg))
+    y = y.reshape(n_, o_, oh, ow)
+    return y if bias is None else y + bias[:, None, None]
+
+
+def conv1d_reference(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    two = lambda v, h: v if isinstance(v, str) else (h, v if np.isscalar(v) else v[0])
+    y = conv2d_reference(x[:, :, None], w[:, :, None], bias, two(stride, 1),
+                         two(padding, 0), two(dilation, 1), groups)
+    return y[:, :, 0]
+
+
+def conv_transpose2d_reference(x, w, bias=None, stride=1, padding=0, output_padding=0,
+                               groups=1, dilation=1):
+    pair = lambda v: (v, v) if np.isscalar(v) else tuple(v)
+    s, p, op_, d = pair(stride), pair(padding), pair(output_padding), pair(dilation)
+    n_, c_, h_, w_ = x.shape
+    _, og, kh, kw = w.shape
+    full = [(h_ - 1) * s[0] + d[0] * (kh - 1) + 1 + op_[0], (w_ - 1) * s[1] + d[1] * (kw - 1) + 1 + op_[1]]
+    y = np.zeros((n_, groups, og, *full), np.result_type(x, w))
+    xg = x.reshape(n_, groups, c_ // groups, h_, w_)
+    wg = w.reshape(groups, c_ // groups, og, kh, kw)
+    for i in range(kh):      # every input pixel scatters w[:, :, i, j] * x to its tap
+        for j in range(kw):
+            y[:, :, :, i * d[0]:i * d[0] + s[0] * (h_ - 1) + 1:s[0],
+              j * d[1]:j * d[1] + s[1] * (w_ - 1) + 1:s[1]] += \
+                np.einsum("ngcyx,gco->ngoyx", xg, wg[:, :, :, i, j])
+    y = y.reshape(n_, groups * og, *full)[:, :, p[0]:full[0] - p[0], p[1]:full[1] - p[1]]
+    return y if bias is None else y + bias[:, None, None]
+
+
+def unfold_reference(x, kernel_size, dilation=1, padding=0, stride=1):
+    pair = lambda v: (v, v) if np.isscalar(v) else tuple(v)
+    k, d, p, s = pair(kernel_size), pair(dilation), pair(padding), pair(stride)
+    xp = np.pad(x, [(0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])])
+    oh = (xp.shape[2] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (xp.shape[3] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    taps = [xp[:, :, i * d[0]:i * d[0] + s[0] * (oh - 1) + 1:s[0],
+               j * d[1]:j * d[1] + s[1] * (ow - 1) + 1:s[1]]
+            for i in range(k[0]) for j in range(k[1])]
+    return np.stack(taps, 2).reshape(x.shape[0], -1, oh * ow)
+
+
+def fold_reference(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    pair = lambda v: (v, v) if np.isscalar(v) else tuple(v)
+    (h_, w_), k, d, p, s = pair(output_size), pair(kernel_size), pair(dilation), pair(padding), \
+        pair(stride)
+    oh = (h_ + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (w_ + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    n_ = cols.shape[0]
+    c6 = cols.reshape(n_, -1, k[0], k[1], oh, ow)
+    xp = np.zeros((n_, c6.shape[1], h_ + 2 * p[0], w_ + 2 * p[1]), cols.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            xp[:, :, i * d[0]:i * d[0] + s[0] * (oh - 1) + 1:s[0],
+               j * d[1]:j * d[1] + s[1] * (ow - 1) + 1:s[1]] += c6[:, :, i, j]
+    return xp[:, :, p[0]:p[0] + h_, p[1]:p[1] + w_]
+
+
+# -- samples (small: the registry sweep runs gradgradcheck on each) ------------------------
+def _conv2d_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 5, 5)), make(rng, (4, 3, 3, 3)), make(rng, (4,))),
+                      dict(padding=1), "pad1-bias")
+    yield SampleInput((make(rng, (2, 4, 6, 5)), make(rng, (4, 2, 2, 3))),
+                      dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2), "groups2")
+    yield SampleInput((make(rng, (1, 3, 5, 5), noncontig=True), make(rng, (3, 1, 3, 3))),
+                      dict(padding="same", groups=3), "depthwise-same-noncontig")
+    yield SampleInput((make(rng, (2, 2, 7, 6)), make(rng, (3, 2, 2, 2))),
+                      dict(stride=3), "stride>kernel")
+    yield SampleInput((make(rng, (1, 2, 5, 4)), make(rng, (2, 2, 2, 2)), make(rng, (2,))),
+                      dict(padding="same"), "even-kernel-same")
+
+
+def _conv1d_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 7)), make(rng, (4, 3, 3)), make(rng, (4,))),
+                      dict(padding=1, stride=2), "pad-stride")
+    yield SampleInput((make(rng, (1, 4, 8), noncontig=True), make(rng, (4, 1, 2))),
+                      dict(padding="same", dilation=3, groups=4), "depthwise-same-dilated")
+
+
+def _conv_transpose2d_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 4, 4)), make(rng, (3, 2, 3, 3)), make(rng, (2,))),
+                      dict(stride=2, padding=1, output_padding=1), "stride2-outpad")
+    yield SampleInput((make(rng, (1, 4, 3, 5)), make(rng, (4, 1, 2, 3))),
+                      dict(stride=(1, 2), dilation=(2, 1), groups=2), "groups-dilation")
+
+
+def _unfold_samples(rng):
+    yield SampleInput((make(rng, (2, 2, 5, 4)), (2, 3)),
+                      dict(padding=1, stride=(2, 1)), "pad-stride")
+    yield SampleInput((make(rng, (1, 3, 6, 6), noncontig=True), 2),
+                      dict(dilation=2, stride=3), "dilation-noncontig")
+
+
+def _fold_samples(rng):
+    yield SampleInput((make(rng, (2, 2 * 6, 4 * 3)), (5, 4), (2, 3)),
+                      dict(padding=1, stride=(2, 1)), "pad-stride")
+    yield SampleInput((make(rng, (1, 4, 9)), (4, 4), 2), {}, "overlapping")
+
+
+# -- public API ------------------------------------------------------------------------------
+@op(Convolution, ConvolutionTranspose, ConvolutionWeightGrad, samples=_conv2d_samples,
+    ref=conv2d_reference)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-d cross-correlation over (N, C, H, W), weight (out, in/groups, kH, kW), as in PyTorch."""
+    def run(x):
+        geo, out_hw = _conv_geometry("conv2d", x, weight, stride, padding, dilation, groups, 2)
+        return _add_bias("conv2d", Convolution.apply(x, weight, geo, out_hw), bias)
+    return _batched("conv2d", input, 2, run)
+
+
+@op(Convolution, ConvolutionTranspose, ConvolutionWeightGrad, samples=_conv1d_samples,
+    ref=conv1d_reference)
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d cross-correlation over (N, C, L), weight (out, in/groups, k)."""
+    def run(x):
+        geo, out_hw = _conv_geometry("conv1d", x, weight, stride, padding, dilation, groups, 1)
+        return _add_bias("conv1d", Convolution.apply(x, weight, geo, out_hw), bias)
+    return _batched("conv1d", input, 1, run)
+
+
+@op(ConvolutionTranspose, Convolution, ConvolutionWeightGrad,
+    samples=_conv_transpose2d_samples, ref=conv_transpose2d_reference)
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """The adjoint of conv2d in its input; weight (in, out/groups, kH, kW) as in PyTorch."""
+    name = "conv_transpose2d"
+
+    def run(x):
+        _check_input(name, x, 2)
+        _check_input(name, weight, 2, "weight")
+        if x.dtype != weight.dtype:
+            raise TypeError(f"{name}: input dtype {x.dtype} and weight dtype {weight.dtype} "
+                            f"differ (input {tuple(x.shape)}, weight {tuple(weight.shape)})")
+        s, p = _tuple(name, "stride", stride, 2), _tuple(name, "padding", padding, 2)
+        op_, d = _tuple(name, "output_padding", output_padding, 2), _tuple(name, "dilation", dilation, 2)
+        if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op_) < 0:
+            raise ValueError(f"{name}: stride {s} and dilation {d} must be positive, padding "
+                             f"{p} and output_padding {op_} non-negative")
+        if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
+            raise ValueError(f"{name}: output_padding {op_} must be smaller than stride {s} "
+                             f"or dilation {d}")
+        if not isinstance(groups, (int, np.integer)) or groups < 1 or x.shape[1] % groups:
+            raise ValueError(f"{name}: in_channels {x.shape[1]} must be divisible by groups="
+                             f"{groups} (input {tuple(x.shape)})")
+        if weight.shape[0] != x.shape[1]:
+            raise ValueError(f"{name}: weight {tuple(weight.shape)} expects {weight.shape[0]} "
+                             f"input channels, but input {tuple(x.shape)} has {x.shape[1]}")
+        out = tuple((n - 1) * si - 2 * pi + di * (k - 1) + oi + 1 for n, si, pi, di, k, oi
+                    in zip(x.shape[2:], s, p, d, weight.shape[2:], op_))
+        if min(out) < 1:
+            raise ValueError(f"{name}: output size {out} is not positive (input "
+                             f"{tuple(x.shape)}, weight {tuple(weight.shape)}, padding {p})")
+        geo = (s[0], s[1], p[0], p[1], d[0], d[1], groups)
+        return _add_bias(name, ConvolutionTranspose.apply(x, weight, geo, out), bias)
+    return _batched(name, input, 2, run)
+
+
+def _unfold_geometry(name, x, kernel_size, dilation, padding, stride, in_hw):
+    k, d = _tuple(name, "kernel_size", kernel_size, 2), _tuple(name, "dilation", dilation, 2)
+    p, s = _tuple(name, "padding", padding, 2), _tuple(name, "stride", stride, 2)
+    if min(k) < 1 or min(d) < 1 or min(s) < 1 or min(p) < 0:
+        raise ValueError(f"{name}: kernel_size {k}, dilation {d} and stride {s} must be "
+                         f"positive and padding {p} non-negative")
+    out = tuple(_out_size(n, ki, si, 2 * pi, di) for n, ki, si, pi, di in zip(in_hw, k, s, p, d))
+    if min(out) < 1:
+        raise ValueError(f"{name}: kernel {k} (dilation {d}) is larger than the padded input "
+                         f"{tuple(in_hw)} with padding {p} (input {tuple(x.shape)})")
+    return k, (s[0], s[1], p[0], p[1], d[0], d[1], 1), out
+
+
+@op(Unfold, Fold, samples=_unfold_samples, ref=unfold_reference)
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: (N, C, H, W) -> (N, C*kH*kW, L), one column per sliding window."""
+    _check_input("unfold", input, 2)
+    k, geo, out = _unfold_geometry("unfold", input, kernel_size, dilation, padding, stride,
+                                   input.shape[2:])
+    return Unfold.apply(input, k, geo, out)
+
+
+@op(Fold, Unfold, samples=_fold_samples, ref=fold_reference)
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im, the adjoint of unfold: (N, C*kH*kW, L) -> (N, C, *output_size), overlaps summed."""
+    if not isinstance(input, Tensor) or input.ndim != 3:
+        raise ValueError(f"fold: expected a 3-d input (N, C*kH*kW, L), got shape "
+                         f"{tuple(getattr(input, 'shape', ()))}")
+    hw = _tuple("fold", "output_size", output_size, 2)
+    k, geo, out = _unfold_geometry("fold", input, kernel_size, dilation, padding, stride, hw)
+    if input.shape[1] % (k[0] * k[1]) or input.shape[2] != out[0] * out[1]:
+        raise ValueError(f"fold: input {tuple(input.shape)} does not match kernel {k} and "
+                         f"output_size {hw}: expected C*{k[0] * k[1]} rows and "
+                         f"{out[0]}*{out[1]} = {out[0] * out[1]} blocks")
+    return Fold.apply(input, hw, k, geo, out)
