@@ -96,9 +96,10 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        out = elementwise(ctx, "div", np.true_divide, a, b)
-        # int / int is true division into the default float dtype, as in PyTorch
-        return out if out.dtype.kind == "f" else out.astype(dtypes.get_default_dtype())
+        if dtypes.result_type(a, b).kind != "f":
+            # int / int is true division into the default float dtype, as in PyTorch
+            a = np.asarray(a, dtypes.get_default_dtype())
+        return elementwise(ctx, "div", np.true_divide, a, b)
 
     @staticmethod
     def backward(ctx, g):

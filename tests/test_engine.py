@@ -1,0 +1,395 @@
+"""The tape and its replay: accumulation, graph release, memory, hooks, grad modes,
+higher order, in-place safety and the errors a user meets."""
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import autograd as ag
+
+
+def leaf(*shape, dtype="float64"):
+    return ag.randn(*shape, dtype=dtype, requires_grad=True)
+
+
+def test_backward_accumulates_into_leaves_across_calls():
+    x = leaf(3)
+    (x * 2).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 5.0)
+
+
+def test_gradients_meeting_at_a_node_are_summed_first():
+    x = leaf(3)
+    y = x.exp()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.data.copy()))
+    (y * 2 + y * 3).sum().backward()
+    assert len(seen) == 1                       # the hook sees the total, once
+    np.testing.assert_allclose(seen[0], 5.0)
+    np.testing.assert_allclose(x.grad.data, 5 * np.exp(x.data))
+
+
+def test_backward_order_is_reverse_tape_order():
+    order = []
+    x = leaf(2)
+    a = x * 2
+    b = a.exp()
+    c = a.sin()
+    out = (b + c).sum()
+    ag.set_grad_enabled(True)
+    from autograd.grad_mode import STATE
+    STATE.backward_observer = lambda node, go, gi: order.append(node._seq)
+    try:
+        out.backward()
+    finally:
+        STATE.backward_observer = None
+    assert order == sorted(order, reverse=True)
+    assert len(order) == 5
+
+
+def test_deep_chain_needs_no_recursion():
+    x = ag.tensor(1.5, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y + 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_non_scalar_backward_needs_gradient():
+    x = leaf(2, 3)
+    with pytest.raises(RuntimeError, match=r"scalar outputs.*shape \(2, 3\)"):
+        (x * 2).backward()
+    g = ag.ones(2, 3, dtype="float64")
+    (x * 2).backward(g)
+    np.testing.assert_allclose(x.grad.data, 2.0)
+
+
+def test_gradient_shape_mismatch_is_named():
+    x = leaf(2, 3)
+    with pytest.raises(RuntimeError, match=r"gradient 0 has shape \(3,\).*shape \(2, 3\)"):
+        (x * 2).backward(ag.ones(3, dtype="float64"))
+
+
+def test_second_backward_through_released_graph_mentions_retain_graph():
+    x = leaf(3)
+    y = x.exp().sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = leaf(3)
+    y = x.exp().sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, 2 * np.exp(x.data))
+
+
+def test_backward_releases_saved_tensors():
+    x = leaf(1000)
+    y = x.exp()
+    out = (y * y).sum()
+    node = y.grad_fn
+    assert node._saved is not None
+    out.backward()
+    assert node._saved is None
+
+
+def test_intermediates_are_freed_with_the_output():
+    x = leaf(50)
+    h = x.exp()
+    ref = weakref.ref(h)
+    node_ref = weakref.ref(h.grad_fn)
+    out = (h.sin() * 2).sum()
+    del h
+    assert ref() is not None                    # the graph still needs it
+    out.backward()
+    del out
+    assert ref() is None and node_ref() is None  # no cycles: freed by refcount alone
+    gc.collect()
+
+
+def test_saving_an_output_creates_no_cycle():
+    x = leaf(10)
+    y = x.exp()                                  # Exp saves its own output
+    ref = weakref.ref(y)
+    del y
+    assert ref() is None
+
+
+def test_create_graph_gives_higher_derivatives():
+    x = ag.tensor([0.3, -1.2], dtype="float64", requires_grad=True)
+    y = (x ** 3).sum()
+    g, = ag.grad(y, x, create_graph=True)
+    np.testing.assert_allclose(g.data, 3 * x.data ** 2)
+    h, = ag.grad(g.sum(), x, create_graph=True)
+    np.testing.assert_allclose(h.data, 6 * x.data)
+    t, = ag.grad(h.sum(), x)
+    np.testing.assert_allclose(t.data, 6.0)
+
+
+def test_grad_does_not_touch_dot_grad_and_respects_allow_unused():
+    x, z = leaf(3), leaf(3)
+    y = (x * 2).sum()
+    with pytest.raises(RuntimeError, match="input 1.*allow_unused=True"):
+        ag.grad(y, [x, z], retain_graph=True)
+    gx, gz = ag.grad(y, [x, z], allow_unused=True)
+    assert gz is None and x.grad is None
+    np.testing.assert_allclose(gx.data, 2.0)
+
+
+def test_grad_with_respect_to_an_intermediate():
+    x = leaf(3)
+    h = x * 3
+    y = (h * h).sum()
+    gh, = ag.grad(y, h)
+    np.testing.assert_allclose(gh.data, 2 * h.data)
+
+
+def test_backward_inputs_limits_accumulation():
+    x, z = leaf(2), leaf(2)
+    (x * z).sum().backward(inputs=[x])
+    assert z.grad is None
+    np.testing.assert_allclose(x.grad.data, z.data)
+
+
+def test_hooks_can_replace_gradients_and_be_removed():
+    x = leaf(3)
+    handle = x.register_hook(lambda g: g * 0 + 7)
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 7.0)
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2.0)
+
+
+def test_retain_grad_on_non_leaf():
+    x = leaf(3)
+    y = x * 2
+    y.retain_grad()
+    z = y * 2
+    (y.sum() + z.sum()).backward()
+    np.testing.assert_allclose(y.grad.data, 3.0)
+    assert z.grad is None
+
+
+def test_no_grad_records_nothing_and_is_thread_local():
+    x = leaf(3)
+    with ag.no_grad():
+        y = x * 2
+        with ag.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad
+
+    seen = {}
+
+    def worker():
+        seen["other"] = ag.is_grad_enabled()
+    with ag.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        seen["here"] = ag.is_grad_enabled()
+    assert seen == {"other": True, "here": False}
+
+
+def test_grad_mode_decorators():
+    x = leaf(2)
+
+    @ag.no_grad()
+    def f():
+        return x * 2
+
+    @ag.set_grad_enabled(False)
+    def g():
+        return x * 2
+    assert ag.is_grad_enabled()                  # decorating did not switch the mode
+    assert not f().requires_grad and not g().requires_grad
+    prev = ag.set_grad_enabled(False)
+    assert not ag.is_grad_enabled()
+    ag.set_grad_enabled(True)
+    assert ag.is_grad_enabled()
+    del prev
+
+
+def test_detach_shares_data_but_not_history():
+    x = leaf(3)
+    y = (x * 2).detach()
+    assert y.grad_fn is None and not y.requires_grad
+    z = x.detach()
+    z.data[0] = 42.0
+    assert x.data[0] == 42.0
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(RuntimeError, match="floating point.*int64.*shape \\(3,\\)"):
+        ag.tensor([1, 2, 3], requires_grad=True)
+    with pytest.raises(RuntimeError, match="floating point"):
+        ag.arange(3).requires_grad_()
+
+
+def test_modifying_a_saved_tensor_in_place_is_detected():
+    x = leaf(3)
+    b = x * 1
+    c = b.sin()                                  # Sin saves its input b
+    b.add_(1)
+    with pytest.raises(RuntimeError, match=r"SinBackward.*modified by an in-place.*version 1; expected version 0"):
+        c.sum().backward()
+
+
+def test_in_place_on_a_leaf_requiring_grad_is_refused_outside_no_grad():
+    w = leaf(3)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        w.mul_(2)
+    with ag.no_grad():
+        w.mul_(2)                                # an optimizer update
+    assert w.grad_fn is None and w.requires_grad
+
+
+def test_in_place_ops_are_differentiable():
+    x = leaf(4)
+    y = x * 1
+    y.mul_(3)
+    y += x
+    y[1] = 0.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [4, 0, 4, 4])
+
+
+def test_in_place_through_an_index_view_updates_the_base():
+    x = leaf(3, 4)
+    y = x * 1
+    y[:, 1] *= 10                                 # Python: v = y[:, 1]; v *= 10; y[:, 1] = v
+    row = y[0]
+    row.add_(1)
+    assert y.data[0, 0] == x.data[0, 0] + 1       # the view's memory is the base's
+    y.sum().backward()
+    expected = np.ones((3, 4))
+    expected[:, 1] = 10
+    np.testing.assert_allclose(x.grad.data, expected)
+
+
+def test_in_place_on_a_reshape_view_while_recording_is_refused():
+    x = leaf(2, 3)
+    v = (x * 1).reshape(6)
+    with pytest.raises(RuntimeError, match="view.*reshape"):
+        v.add_(1)
+
+
+def test_setitem_gradients_for_value_and_base():
+    x, v = leaf(4, 3), leaf(3)
+    y = x * 1
+    y[np.array([0, 2])] = v
+    (y * ag.arange(12, dtype="float64").reshape(4, 3)).sum().backward()
+    w = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_allclose(v.grad.data, w[0] + w[2])
+    expected = w.copy()
+    expected[[0, 2]] = 0
+    np.testing.assert_allclose(x.grad.data, expected)
+
+
+def test_index_with_repeats_accumulates():
+    x = leaf(5)
+    x[np.array([0, 1, 1, 1])].sum().backward()
+    np.testing.assert_allclose(x.grad.data, [1, 3, 0, 0, 0])
+
+
+class ExpFirstOrder(ag.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = np.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g.data * y.data                   # NumPy: first order only
+
+
+class ScaledSin(ag.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return np.sin(x) * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * x.cos() * ctx.scale, None
+
+
+def test_custom_function_first_and_second_order():
+    x = leaf(4)
+    assert ag.gradcheck(lambda t: ScaledSin.apply(t, 2.5), x)
+    assert ag.gradgradcheck(lambda t: ScaledSin.apply(t, 2.5), x)
+    assert ag.gradcheck(ExpFirstOrder.apply, x)
+
+
+def test_custom_function_with_array_backward_refuses_double_backward():
+    x = leaf(3)
+    y = ExpFirstOrder.apply(x).sum()
+    g, = ag.grad(y, x, create_graph=True)
+    with pytest.raises(RuntimeError, match="ExpFirstOrder.backward returned NumPy arrays.*first derivatives"):
+        g.sum().backward()
+
+
+def test_custom_function_wrong_number_or_shape_of_gradients():
+    class TooMany(ag.Function):
+        forward = staticmethod(lambda ctx, x: x * 2)
+        backward = staticmethod(lambda ctx, g: (g, g))
+
+    class WrongShape(ag.Function):
+        forward = staticmethod(lambda ctx, x: x * 2)
+        backward = staticmethod(lambda ctx, g: g.sum())
+    x = leaf(3)
+    with pytest.raises(RuntimeError, match=r"TooMany.backward returned 2 gradient\(s\), expected 1"):
+        TooMany.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"WrongShape.backward returned a gradient of shape \(\) for input 0.*\(3,\)"):
+        WrongShape.apply(x).sum().backward()
+
+
+def test_needs_input_grad_and_non_tensor_arguments():
+    seen = {}
+
+    class Probe(ag.Function):
+        @staticmethod
+        def forward(ctx, a, b, k):
+            seen["needs"] = list(ctx.needs_input_grad)
+            return a * b * k
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, None, None
+    Probe.apply(leaf(2), ag.ones(2, dtype="float64"), 3)
+    assert seen["needs"] == [True, False, False]
+
+
+def test_name_scope_is_recorded_on_nodes():
+    x = leaf(2)
+    with ag.name_scope("encoder"):
+        with ag.name_scope("0"):
+            y = x.exp()
+    z = y * 2
+    assert y.grad_fn.scope == "encoder.0"
+    assert z.grad_fn.scope == ""
+
+
+def test_anomaly_mode_names_the_op_and_line():
+    x = ag.tensor([1.0, -1.0], requires_grad=True)
+    with ag.detect_anomaly(), np.errstate(invalid="ignore"):
+        with pytest.raises(FloatingPointError, match=r"Log.*test_engine.py:\d+"):
+            x.log()
+    with np.errstate(invalid="ignore"):
+        total = x.sqrt().sum()                   # nan in forward, outside anomaly mode
+    with ag.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="SqrtBackward.*NaN/Inf"):
+            total.backward()
