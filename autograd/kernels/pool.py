@@ -1,0 +1,161 @@
+"""Pooling kernels: direct loops over windows, parallel over image planes.
+
+Every pooling op is described by separable windows: along each axis, output ``o``
+reads input positions ``start[o] + t*step`` for ``t < count[o]``; positions outside
+``[0, size)`` are padding and are skipped.  Regular pooling has ``start = o*s - p``
+and a constant count; adaptive pooling has variable windows.  Inputs are (P, H, W)
+with P = all leading dims flattened, so 1-d, 2-d, batched and unbatched calls share
+one compiled kernel per dtype.
+
+Max-pool indices are flat offsets ``h*W + w`` within a plane, as in PyTorch.  The
+scatter kernels parallelise over planes so overlapping windows (stride < kernel),
+whose gradients add into the same pixel, are never written by two threads.
+Direct loops beat im2col-style approaches here: pooling does O(1) work per input
+element, so the only cost is memory traffic, and a direct loop reads x once.
+"""
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from . import pick
+
+
+@numba.njit(cache=True, parallel=True)
+def max_pool_numba(x, hs, hn, dh, ws, wn, dw):
+    p_, h_, w_ = x.shape
+    oh, ow = hs.shape[0], ws.shape[0]
+    out = np.empty((p_, oh, ow), x.dtype)
+    idx = np.empty((p_, oh, ow), np.int64)
+    for p in prange(p_):
+        for y in range(oh):
+            for xo in range(ow):
+                best = -np.inf
+                arg = -1
+                for i in range(hn[y]):
+                    hi = hs[y] + i * dh
+                    if hi < 0 or hi >= h_:
+                        continue
+                    for j in range(wn[xo]):
+                        wi = ws[xo] + j * dw
+                        if wi < 0 or wi >= w_:
+                            continue
+                        v = x[p, hi, wi]
+                        # first maximum in scan order; NaN wins and sticks (as np.argmax)
+                        if arg < 0 or v > best or (math.isnan(v) and not math.isnan(best)):
+                            best = v
+                            arg = hi * w_ + wi
+                out[p, y, xo] = best
+                idx[p, y, xo] = arg
+    return out, idx
+
+
+@numba.njit(cache=True, parallel=True)
+def avg_pool_numba(x, hs, hn, ws, wn, div):
+    p_, h_, w_ = x.shape
+    oh, ow = hs.shape[0], ws.shape[0]
+    out = np.empty((p_, oh, ow), x.dtype)
+    for p in prange(p_):
+        for y in range(oh):
+            h0 = max(hs[y], 0)
+            h1 = min(hs[y] + hn[y], h_)
+            for xo in range(ow):
+                w0 = max(ws[xo], 0)
+                w1 = min(ws[xo] + wn[xo], w_)
+                acc = 0.0
+                for hi in range(h0, h1):
+                    for wi in range(w0, w1):
+                        acc += x[p, hi, wi]
+                out[p, y, xo] = acc / div[y, xo]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def avg_pool_adjoint_numba(g, h_, w_, hs, hn, ws, wn, div):
+    p_, oh, ow = g.shape
+    dx = np.zeros((p_, h_, w_), g.dtype)
+    for p in prange(p_):
+        for y in range(oh):
+            h0 = max(hs[y], 0)
+            h1 = min(hs[y] + hn[y], h_)
+            for xo in range(ow):
+                w0 = max(ws[xo], 0)
+                w1 = min(ws[xo] + wn[xo], w_)
+                v = g[p, y, xo] / div[y, xo]
+                for hi in range(h0, h1):
+                    for wi in range(w0, w1):
+                        dx[p, hi, wi] += v
+    return dx
+
+
+@numba.njit(cache=True, parallel=True)
+def scatter_add_numba(g, idx, size):
+    p_, n_ = g.shape
+    out = np.zeros((p_, size), g.dtype)
+    for p in prange(p_):
+        for t in range(n_):
+            k = idx[p, t]
+            if k >= 0 and k < size:      # -1 marks an empty window: nothing to route
+                out[p, k] += g[p, t]
+    return out
+
+
+# -- NumPy references: one vectorised step per output position ---------------------------
+def _taps(start, count, step, size):
+    t = start + np.arange(count) * step
+    return t[(t >= 0) & (t < size)]
+
+
+def max_pool_reference(x, hs, hn, dh, ws, wn, dw):
+    p_, h_, w_ = x.shape
+    out = np.empty((p_, len(hs), len(ws)), x.dtype)
+    idx = np.empty((p_, len(hs), len(ws)), np.int64)
+    for y in range(len(hs)):
+        rows = _taps(hs[y], hn[y], dh, h_)
+        for xo in range(len(ws)):
+            cols = _taps(ws[xo], wn[xo], dw, w_)
+            flat = (rows[:, None] * w_ + cols[None, :]).ravel()       # row-major scan order
+            vals = x.reshape(p_, -1)[:, flat]
+            a = np.argmax(vals, axis=1)
+            out[:, y, xo] = vals[np.arange(p_), a]
+            idx[:, y, xo] = flat[a]
+    return out, idx
+
+
+def _avg_slices(y, xo, hs, hn, ws, wn, h_, w_):
+    return (slice(max(hs[y], 0), min(hs[y] + hn[y], h_)),
+            slice(max(ws[xo], 0), min(ws[xo] + wn[xo], w_)))
+
+
+def avg_pool_reference(x, hs, hn, ws, wn, div):
+    p_, h_, w_ = x.shape
+    out = np.empty((p_, len(hs), len(ws)), x.dtype)
+    for y in range(len(hs)):
+        for xo in range(len(ws)):
+            r, c = _avg_slices(y, xo, hs, hn, ws, wn, h_, w_)
+            out[:, y, xo] = x[:, r, c].sum(axis=(1, 2)) / div[y, xo]
+    return out
+
+
+def avg_pool_adjoint_reference(g, h_, w_, hs, hn, ws, wn, div):
+    dx = np.zeros((g.shape[0], h_, w_), g.dtype)
+    for y in range(len(hs)):
+        for xo in range(len(ws)):
+            r, c = _avg_slices(y, xo, hs, hn, ws, wn, h_, w_)
+            dx[:, r, c] += (g[:, y, xo] / div[y, xo])[:, None, None]
+    return dx
+
+
+def scatter_add_reference(g, idx, size):
+    out = np.zeros((g.shape[0], size), g.dtype)
+    keep = (idx >= 0) & (idx < size)
+    rows = np.broadcast_to(np.arange(g.shape[0])[:, None], g.shape)
+    np.add.at(out, (rows[keep], idx[keep]), g[keep])
+    return out
+
+
+max_pool = pick(max_pool_numba, max_pool_reference)
+avg_pool = pick(avg_pool_numba, avg_pool_reference)
+avg_pool_adjoint = pick(avg_pool_adjoint_numba, avg_pool_adjoint_reference)
+scatter_add = pick(scatter_add_numba, scatter_add_reference)
