@@ -98,49 +98,31 @@ class Function:
     # -- recording -------------------------------------------------------------
     @classmethod
     def apply(cls, *args):
+        # The hot path of the whole library: every op, and every op inside a VJP,
+        # comes through here.  Hence the plain loops and local variables.
         ctx = cls.__new__(cls)
         ctx._to_save = ctx._non_diff = None
-        record = STATE.grad_enabled
         arrays = []
         needs = []
         any_needs = False
+        record = STATE.grad_enabled
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
                 r = record and a._requires_grad
-                any_needs = any_needs or r
+                if r:
+                    any_needs = True
                 needs.append(r)
             else:
                 arrays.append(a)
                 needs.append(False)
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays)
-        single = not isinstance(out, tuple)
-        outs = (out,) if single else out
         if not any_needs:
-            res = tuple(_wrap_output(o, args, arrays) for o in outs)
-            return res[0] if single else res
-
-        ctx._seq = next(_tape_position)
-        ctx._scope = STATE.scope
-        ctx._edges = tuple(
-            ((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0)) if n else None
-            for a, n in zip(args, needs))
-        non_diff = ctx._non_diff or ()
-        res = []
-        for i, o in enumerate(outs):
-            t = _wrap_output(o, args, arrays)
-            if t.data.dtype.kind == "f" and not any(o is nd for nd in non_diff):
-                t._requires_grad = True
-                t.grad_fn = ctx
-                t._output_nr = i
-            res.append(t)
-        ctx._out_meta = tuple((t.data.shape, t.data.dtype) for t in res)
-        ctx._saved = _resolve_saved(ctx, args, arrays, outs, res) if ctx._to_save else None
-        ctx._to_save = None
-        if STATE.anomaly:
-            _anomaly_forward_check(ctx, res)
-        return res[0] if single else tuple(res)
+            if type(out) is tuple:
+                return tuple([_wrap_output(o, args, arrays) for o in out])
+            return _wrap_output(out, args, arrays)
+        return _record(ctx, args, arrays, needs, out)
 
     @staticmethod
     def forward(ctx, *args):
@@ -152,6 +134,41 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name()}>"
+
+
+def _record(ctx, args, arrays, needs, out):
+    """Make ``ctx`` a tape node: edges to the inputs, outputs that point back to it."""
+    ctx._seq = next(_tape_position)
+    ctx._scope = STATE.scope
+    edges = []
+    for a, n in zip(args, needs):
+        if not n:
+            edges.append(None)
+        elif a.grad_fn is not None:
+            edges.append((a.grad_fn, a._output_nr))
+        else:
+            edges.append((a, 0))
+    ctx._edges = edges
+    single = type(out) is not tuple
+    outs = (out,) if single else out
+    non_diff = ctx._non_diff or ()
+    res = []
+    meta = []
+    for i, o in enumerate(outs):
+        t = _wrap_output(o, args, arrays)
+        d = t.data
+        if d.dtype.kind == "f" and not any(o is nd for nd in non_diff):
+            t._requires_grad = True
+            t.grad_fn = ctx
+            t._output_nr = i
+        res.append(t)
+        meta.append((d.shape, d.dtype))
+    ctx._out_meta = meta
+    ctx._saved = _resolve_saved(ctx, args, arrays, outs, res) if ctx._to_save else None
+    ctx._to_save = None
+    if STATE.anomaly:
+        _anomaly_forward_check(ctx, res)
+    return res[0] if single else tuple(res)
 
 
 def _wrap_output(o, args, arrays):

@@ -34,7 +34,7 @@ def promote(a, b):
 
 
 def _shape(x):
-    return x.shape if type(x) is np.ndarray else np.shape(x)
+    return getattr(x, "shape", ())       # Python scalars are 0-d
 
 
 def elementwise(ctx, name, ufunc, a, b):

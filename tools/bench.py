@@ -1,0 +1,204 @@
+"""Benchmarks: each workload on tapegrad and, when PyTorch is importable, on PyTorch
+CPU with the same thread count; prints medians and the ratio (ours / torch).
+
+    python -m tools.bench                    # all workloads, threads = all cores
+    python -m tools.bench --threads 1 --only mlp
+
+A workload is ``name -> (setup, ours, torch[, info])``: ``state = setup()`` builds
+inputs for both sides, ``ours(state)`` / ``torch(state)`` run one iteration (torch
+may be None), and the optional ``info`` dict can give ``per`` (divide the time by
+this count) with ``unit`` (e.g. ``"us/op"``), or ``flops`` (per iteration, to print
+GFLOP/s).  Other modules contribute workloads through ``workloads()`` functions
+(tools/bench_kernels.py, tools/bench_nn.py, tools/bench_train.py).
+"""
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import time
+
+
+def _parse():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for BLAS, Numba and torch")
+    p.add_argument("--only", nargs="*", default=None, help="run workloads whose name contains any of these")
+    p.add_argument("--repeat", type=int, default=7, help="timed repetitions (median is reported)")
+    p.add_argument("--min-time", type=float, default=0.2, help="seconds per repetition at least")
+    return p.parse_args()
+
+
+def _set_threads(n):
+    # Must happen before NumPy/Numba/torch are imported to take effect.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def _time(fn, state, repeat, min_time):
+    fn(state)                                     # warm-up (and JIT compilation)
+    t0 = time.perf_counter()
+    fn(state)
+    once = max(time.perf_counter() - t0, 1e-6)
+    inner = max(1, int(min_time / once))
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn(state)
+        samples.append((time.perf_counter() - t0) / inner)
+    return statistics.median(samples)
+
+
+# -- core workloads (issue 3) -------------------------------------------------------
+CHAIN_OPS = 200
+
+
+def _chain_setup():
+    import numpy as np
+    import autograd as ag
+    x = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+    state = {"ours": ag.tensor(x, requires_grad=True)}
+    torch = _torch()
+    if torch is not None:
+        state["torch"] = torch.tensor(x, requires_grad=True)
+    return state
+
+
+def _chain(x):
+    y = x
+    for i in range(CHAIN_OPS // 4):
+        y = ((y * 0.9 + 0.1).tanh() - 0.05).sin()
+    return y
+
+
+def _chain_ours(state):
+    x = state["ours"]
+    x.grad = None
+    _chain(x).sum().backward()
+
+
+def _chain_torch(state):
+    x = state["torch"]
+    x.grad = None
+    _chain(x).sum().backward()
+
+
+MLP_SIZES, BATCH = (784, 256, 256, 10), 128
+
+
+def _mlp_setup():
+    import numpy as np
+    import autograd as ag
+    rng = np.random.default_rng(0)
+    params = []
+    for fan_in, fan_out in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
+    x = rng.standard_normal((BATCH, MLP_SIZES[0])).astype(np.float32)
+    onehot = np.eye(MLP_SIZES[-1], dtype=np.float32)[rng.integers(0, 10, BATCH)]
+    state = {"ours": ([ag.tensor(p, requires_grad=True) for p in params], ag.tensor(x), ag.tensor(onehot))}
+    torch = _torch()
+    if torch is not None:
+        state["torch"] = ([torch.tensor(p, requires_grad=True) for p in params], torch.tensor(x),
+                          torch.tensor(onehot))
+    return state
+
+
+def _mlp_step(params, x, onehot, no_grad):
+    h = x
+    for i in range(0, len(params), 2):
+        h = h @ params[i] + params[i + 1]
+        if i + 2 < len(params):
+            h = h.relu()
+    loss = -(h.log_softmax(dim=1) * onehot).sum() / x.shape[0]
+    loss.backward()
+    with no_grad():
+        for p in params:
+            p -= 0.01 * p.grad
+            p.grad = None
+
+
+def _mlp_ours(state):
+    import autograd as ag
+    _mlp_step(*state["ours"], ag.no_grad)
+
+
+def _mlp_torch(state):
+    torch = _torch()
+    _mlp_step(*state["torch"], torch.no_grad)
+
+
+def _mlp_flops():
+    pairs = list(zip(MLP_SIZES[:-1], MLP_SIZES[1:]))
+    return 3 * sum(2 * BATCH * a * b for a, b in pairs)    # forward + two backward matmuls
+
+
+def core_workloads():
+    return {
+        f"op overhead: chain of {CHAIN_OPS} elementwise ops on 16 floats, fwd+bwd":
+            (_chain_setup, _chain_ours, _chain_torch, {"per": CHAIN_OPS, "unit": "us/op"}),
+        "MLP 784-256-256-10 train step, batch 128 (raw tensors, SGD)":
+            (_mlp_setup, _mlp_ours, _mlp_torch, {"flops": _mlp_flops()}),
+    }
+
+
+_TORCH = False
+
+
+def _torch():
+    global _TORCH
+    if _TORCH is False:
+        try:
+            import torch
+            torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
+            _TORCH = torch
+        except ImportError:
+            _TORCH = None
+    return _TORCH
+
+
+def all_workloads():
+    found = dict(core_workloads())
+    for mod in ("tools.bench_kernels", "tools.bench_nn", "tools.bench_train"):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            continue
+        found.update(module.workloads())
+    return found
+
+
+def _fmt(seconds, info):
+    if "per" in info:
+        return f"{seconds / info['per'] * 1e6:9.2f} {info.get('unit', 'us/item')}"
+    return f"{seconds * 1e3:9.2f} ms"
+
+
+def main():
+    args = _parse()
+    _set_threads(args.threads)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    torch = _torch()
+    print(f"threads: {args.threads} (of {os.cpu_count()} cores); "
+          f"PyTorch: {torch.__version__ if torch else 'not installed (pip install torch==2.13.0)'}")
+    for name, spec in all_workloads().items():
+        if args.only and not any(k.lower() in name.lower() for k in args.only):
+            continue
+        setup, ours, theirs = spec[:3]
+        info = spec[3] if len(spec) > 3 else {}
+        state = setup()
+        t_ours = _time(ours, state, args.repeat, args.min_time)
+        line = f"{name}\n    tapegrad {_fmt(t_ours, info)}"
+        if "flops" in info:
+            line += f" ({info['flops'] / t_ours / 1e9:6.1f} GFLOP/s)"
+        if torch is not None and theirs is not None:
+            t_torch = _time(theirs, state, args.repeat, args.min_time)
+            line += f" | torch {_fmt(t_torch, info)} | ratio {t_ours / t_torch:5.2f}x"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
