@@ -123,7 +123,7 @@ def col2im_reference(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     flat = (hi[:, None, :, None] * (w_ + 1) + wi[None, :, None, :])    # (kh, kw, oh, ow)
     flat = np.where((hi[:, None, :, None] < 0) | (wi[None, :, None, :] < 0), -1, flat)
     xp = np.zeros((n_ * c_, (h_ + 1) * (w_ + 1)), cols.dtype)
-    src = cols.reshape(n_ * c_, -1)
+    src = cols.reshape(n_ * c_, kh * kw * oh * ow)
     idx = np.broadcast_to(flat.reshape(-1), src.shape)
     keep = idx >= 0
     rows = np.broadcast_to(np.arange(n_ * c_)[:, None], src.shape)

@@ -116,7 +116,7 @@ def max_pool_reference(x, hs, hn, dh, ws, wn, dw):
         for xo in range(len(ws)):
             cols = _taps(ws[xo], wn[xo], dw, w_)
             flat = (rows[:, None] * w_ + cols[None, :]).ravel()       # row-major scan order
-            vals = x.reshape(p_, -1)[:, flat]
+            vals = x.reshape(p_, h_ * w_)[:, flat]
             a = np.argmax(vals, axis=1)
             out[:, y, xo] = vals[np.arange(p_), a]
             idx[:, y, xo] = flat[a]

@@ -1,0 +1,137 @@
+"""Every Numba kernel against its plain NumPy reference on random shapes.
+
+Covers batch 1, empty batch, odd sizes, stride larger than the kernel, padding
+(including asymmetric: padding beyond the output), dilation, float32 and float64.
+Run once with NUMBA_BOUNDSCHECK=1 to turn any out-of-bounds access into an error.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from autograd.kernels import conv as kc
+from autograd.kernels import pool as kp
+
+DTYPES = [np.float32, np.float64]
+
+
+def _tol(dtype):
+    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+def _conv_geometry(rng):
+    """A random valid (shape, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)."""
+    n = int(rng.choice([0, 1, 2, 3]))
+    c = int(rng.integers(1, 4))
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    sh, sw = (int(v) for v in rng.integers(1, 5, 2))          # often stride > kernel
+    dh, dw = (int(v) for v in rng.integers(1, 3, 2))
+    ph, pw = (int(v) for v in rng.integers(0, 3, 2))
+    h = int(rng.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 9))
+    w = int(rng.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 9))
+    # output size from top/left padding plus a random bottom/right padding
+    oh = (h + ph + int(rng.integers(0, 3)) - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + pw + int(rng.integers(0, 3)) - dw * (kw - 1) - 1) // sw + 1
+    return (n, c, h, w), (kh, kw, sh, sw, ph, pw, dh, dw, max(oh, 1), max(ow, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(12))
+def test_im2col_col2im_match_reference(seed, dtype):
+    rng = np.random.default_rng(seed)
+    shape, geo = _conv_geometry(rng)
+    x = rng.standard_normal(shape).astype(dtype)
+    cols = kc.im2col_numba(x, *geo)
+    np.testing.assert_array_equal(cols, kc.im2col_reference(x, *geo))
+    assert cols.dtype == dtype and cols.shape == (shape[0], shape[1] * geo[0] * geo[1],
+                                                  geo[8] * geo[9])
+    g = rng.standard_normal(cols.shape).astype(dtype)
+    back = kc.col2im_numba(g, *shape[1:], *geo)
+    np.testing.assert_allclose(back, kc.col2im_reference(g, *shape[1:], *geo), **_tol(dtype))
+    # col2im is the adjoint of im2col: <im2col(x), g> == <x, col2im(g)>
+    np.testing.assert_allclose(np.vdot(cols, g), np.vdot(x, back), rtol=1e-4, atol=1e-4)
+
+
+def test_im2col_known_values():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    cols = kc.im2col_numba(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+    # column 0 is the top-left 2x2 block, column 3 the bottom-right one
+    np.testing.assert_array_equal(cols[0, :, 0], [0, 1, 4, 5])
+    np.testing.assert_array_equal(cols[0, :, 3], [10, 11, 14, 15])
+    padded = kc.im2col_numba(x, 3, 3, 1, 1, 1, 1, 1, 1, 4, 4)
+    np.testing.assert_array_equal(padded[0, :, 0], [0, 0, 0, 0, 0, 1, 0, 4, 5])
+
+
+def _pool_axis(rng, size, adaptive):
+    if adaptive:
+        out = int(rng.integers(1, size + 2))
+        r = np.arange(out)
+        start = r * size // out
+        return start, -(-(r + 1) * size // out) - start, 1
+    k, s, d = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 3))
+    p = int(rng.integers(0, k // 2 + 1))
+    span = size + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        k, p, d, span = 1, 0, 1, size - 1
+    out = span // s + 1
+    return np.arange(out) * s - p, np.full(out, k), d
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(10))
+def test_pool_kernels_match_reference(seed, dtype):
+    rng = np.random.default_rng(100 + seed)
+    p_ = int(rng.choice([0, 1, 5]))
+    h, w = (int(v) for v in rng.integers(1, 9, 2))
+    adaptive = bool(seed % 3 == 0)
+    hs, hn, dh = _pool_axis(rng, h, adaptive)
+    ws, wn, dw = _pool_axis(rng, w, adaptive)
+    hs, hn, ws, wn = (a.astype(np.int64) for a in (hs, hn, ws, wn))
+    x = rng.standard_normal((p_, h, w)).astype(dtype)
+
+    out, idx = kp.max_pool_numba(x, hs, hn, dh, ws, wn, dw)
+    ref_out, ref_idx = kp.max_pool_reference(x, hs, hn, dh, ws, wn, dw)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
+    assert out.dtype == dtype and idx.dtype == np.int64
+
+    div = (rng.uniform(1, 4, (len(hs), len(ws)))).astype(dtype)
+    np.testing.assert_allclose(kp.avg_pool_numba(x, hs, hn, ws, wn, div),
+                               kp.avg_pool_reference(x, hs, hn, ws, wn, div), **_tol(dtype))
+    g = rng.standard_normal((p_, len(hs), len(ws))).astype(dtype)
+    np.testing.assert_allclose(kp.avg_pool_adjoint_numba(g, h, w, hs, hn, ws, wn, div),
+                               kp.avg_pool_adjoint_reference(g, h, w, hs, hn, ws, wn, div),
+                               **_tol(dtype))
+    n_out = len(hs) * len(ws)
+    flat_idx = idx.reshape(p_, n_out)
+    np.testing.assert_allclose(kp.scatter_add_numba(g.reshape(p_, n_out), flat_idx, h * w),
+                               kp.scatter_add_reference(g.reshape(p_, n_out), flat_idx, h * w),
+                               **_tol(dtype))
+
+
+def test_max_pool_ties_and_nan():
+    x = np.array([[[1.0, 1.0], [0.0, 1.0]], [[2.0, np.nan], [np.nan, 5.0]]])
+    one = np.zeros(1, np.int64), np.full(1, 2, np.int64)
+    args = (one[0], one[1], 1, one[0], one[1], 1)
+    out, idx = kp.max_pool_numba(x, *args)
+    ref_out, ref_idx = kp.max_pool_reference(x, *args)
+    assert idx.ravel().tolist() == ref_idx.ravel().tolist() == [0, 1]   # first max, first NaN
+    assert out[0, 0, 0] == 1.0 and np.isnan(out[1, 0, 0]) and np.isnan(ref_out[1, 0, 0])
+
+
+def test_scatter_add_accumulates_duplicates():
+    g = np.array([[1.0, 2.0, 4.0]])
+    idx = np.array([[3, 3, 0]])
+    for fn in (kp.scatter_add_numba, kp.scatter_add_reference):
+        np.testing.assert_array_equal(fn(g, idx, 4), [[4.0, 0.0, 0.0, 3.0]])
+
+
+def test_import_compiles_nothing():
+    code = ("import autograd, autograd.kernels.conv as c, autograd.kernels.pool as p;"
+            "import autograd.ops.conv, autograd.ops.pool;"
+            "ks=[c.im2col_numba,c.col2im_numba,p.max_pool_numba,p.avg_pool_numba,"
+            "p.avg_pool_adjoint_numba,p.scatter_add_numba];"
+            "print(sum(len(k.signatures) for k in ks))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"
