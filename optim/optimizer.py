@@ -1,0 +1,158 @@
+"""`Optimizer`: parameter groups, per-parameter state and (de)serialisation.
+
+Follows ``torch.optim.Optimizer``: ``params`` is an iterable of tensors or of dicts
+(param groups, each with a ``"params"`` list and per-group option overrides).
+Subclasses implement ``step``; they update ``p.data`` in place under ``no_grad`` and
+bump ``p._version`` so autograd's saved-tensor checks notice the write.
+"""
+import copy
+import itertools
+
+import numpy as np
+
+from autograd.tensor import Tensor
+
+
+class _RequiredParameter:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+class Optimizer:
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}          # param -> dict of per-parameter buffers (NumPy arrays)
+        self.param_groups = []
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params argument given to the optimizer should be "
+                            "an iterable of Tensors or dicts, but got a single Tensor")
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        return "\n".join(lines) + "\n)"
+
+    def add_param_group(self, param_group):
+        """Add a group; options it leaves out take the optimizer's defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__} can only optimize Tensors, but one of the "
+                                f"params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor "
+                                 f"(shape {p.shape}, produced by {p.grad_fn.name()})")
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        if len({id(p) for p in group["params"]}) != len(group["params"]):
+            raise ValueError("a parameter group holds the same parameter twice")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+                    p.grad.grad_fn = None
+
+    def step(self, closure=None):
+        raise NotImplementedError
+
+    @staticmethod
+    def _bump(p):
+        """Record an in-place write to ``p.data`` (see module docstring)."""
+        p._version.value += 1
+
+    def _params_with_grad(self, group):
+        for p in group["params"]:
+            if p.grad is not None:
+                yield p
+
+    # -- state dicts ---------------------------------------------------------------
+    def state_dict(self):
+        """``{"state": {index: {name: ndarray or number}}, "param_groups": [...]}``.
+
+        Parameters are referred to by their position across all groups, as PyTorch
+        does, so the dict can be loaded into an optimizer over a fresh model.
+        """
+        index = {}
+        groups = []
+        counter = itertools.count()
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            ids = []
+            for p in group["params"]:
+                i = index.setdefault(id(p), next(counter))
+                ids.append(i)
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        groups = self.param_groups
+        saved_groups = state_dict["param_groups"]
+        if len(groups) != len(saved_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
+                             f"this optimizer has {len(groups)}")
+        for i, (g, sg) in enumerate(zip(groups, saved_groups)):
+            if len(g["params"]) != len(sg["params"]):
+                raise ValueError(f"loaded state dict's parameter group {i} has "
+                                 f"{len(sg['params'])} parameters, this optimizer's has "
+                                 f"{len(g['params'])}")
+        id_map = {int(old): p for g, sg in zip(groups, saved_groups)
+                  for old, p in zip(sg["params"], g["params"])}
+        self.state = {}
+        for key, buffers in state_dict["state"].items():
+            p = id_map.get(int(key))
+            if p is None:
+                continue
+            restored = {}
+            for name, v in buffers.items():
+                if isinstance(v, Tensor):
+                    v = v.data
+                if isinstance(v, np.ndarray):
+                    if v.shape == p.shape:
+                        v = v.astype(p.dtype, copy=True)   # buffers follow the param's dtype
+                    else:
+                        v = v.copy()
+                restored[name] = v
+            self.state[p] = restored
+        new_groups = []
+        for g, sg in zip(groups, saved_groups):
+            ng = copy.deepcopy({k: v for k, v in sg.items() if k != "params"})
+            ng["params"] = g["params"]
+            new_groups.append(ng)
+        self.param_groups = new_groups
