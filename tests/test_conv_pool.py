@@ -1,0 +1,204 @@
+"""Convolution, pooling, unfold/fold: registry samples (reference, gradcheck,
+gradgradcheck), agreement with PyTorch on many geometries, and bad-input errors."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import autograd.ops.conv as C
+import autograd.ops.pool as P
+from autograd.ops.registry import REGISTRY
+from autograd.tensor import Tensor
+
+OPS = ["conv1d", "conv2d", "conv_transpose2d", "unfold", "fold", "max_pool1d", "max_pool2d",
+       "avg_pool2d", "lp_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
+SAMPLES = [(name, k) for name in OPS
+           for k, _ in enumerate(REGISTRY[name].samples(np.random.default_rng(0)))]
+
+
+def _split(sample):
+    ts = [a for a in sample.args if isinstance(a, Tensor) and a.requires_grad]
+    rest = sample.args[len(ts):]
+    return ts, rest
+
+
+@pytest.mark.parametrize("name,k", SAMPLES, ids=[f"{n}-{k}" for n, k in SAMPLES])
+def test_samples_reference_gradcheck_gradgradcheck(name, k):
+    # The registry sweep runs these too once autograd.ops imports conv/pool; kept
+    # here so this file checks its own ops on its own.
+    info = REGISTRY[name]
+    sample = list(info.samples(np.random.default_rng(0)))[k]
+    ts, rest = _split(sample)
+    assert all(isinstance(a, Tensor) for a in sample.args[:len(ts)])
+    out = info.op(*sample.args, **sample.kwargs)
+    ref = info.ref(*[a.data if isinstance(a, Tensor) else a for a in sample.args],
+                   **sample.kwargs)
+    for o, r in zip(out if isinstance(out, tuple) else (out,), ref if isinstance(ref, tuple) else (ref,)):
+        assert o.shape == r.shape
+        np.testing.assert_allclose(o.data, r, rtol=1e-9, atol=1e-12)
+
+    def fn(*xs):
+        y = info.op(*xs, *rest, **sample.kwargs)
+        return y[0] if isinstance(y, tuple) else y
+    assert ag.gradcheck(fn, ts)
+    assert ag.gradgradcheck(fn, ts)
+
+
+# -- against PyTorch -----------------------------------------------------------------------
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _pair(rng, shape, dtype, noncontig):
+    a = rng.standard_normal(shape[::-1] if noncontig else shape).astype(dtype)
+    a = a.T if noncontig else a
+    return Tensor._make(a).requires_grad_(), torch.tensor(np.ascontiguousarray(a), requires_grad=True)
+
+
+CONV2D = [  # x shape, w shape, kwargs
+    ((2, 3, 9, 7), (4, 3, 3, 3), dict(padding=1)),
+    ((1, 4, 8, 8), (4, 1, 3, 3), dict(padding=1, groups=4)),                 # depthwise
+    ((3, 4, 11, 6), (6, 2, 2, 3), dict(stride=(3, 2), dilation=(2, 1), groups=2, padding=(2, 0))),
+    ((2, 2, 7, 7), (3, 2, 2, 2), dict(stride=4)),                           # stride > kernel
+    ((0, 3, 5, 5), (2, 3, 3, 3), dict(padding="same")),                     # empty batch
+    ((1, 2, 6, 5), (2, 2, 4, 2), dict(padding="same", dilation=(1, 2))),    # even, asymmetric
+    ((2, 3, 5, 5), (2, 3, 5, 5), dict(padding="valid")),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", CONV2D)
+def test_conv2d_matches_torch_forward_and_backward(xs, ws, kw, dtype):
+    rng = np.random.default_rng(1)
+    x, tx = _pair(rng, xs, dtype, noncontig=len(xs) == 4 and xs[0] == 1)
+    w, tw = _pair(rng, ws, dtype, False)
+    b, tb = _pair(rng, (ws[0],), dtype, False)
+    y, ty = C.conv2d(x, w, b, **kw), F.conv2d(tx, tw, tb, **kw)
+    assert y.dtype == dtype and y.shape == tuple(ty.shape)
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = ag.grad(y, [x, w, b], Tensor._make(g))
+    tdx, tdw, tdb = torch.autograd.grad(ty, [tx, tw, tb], torch.tensor(g))
+    for ours, theirs in ((dx, tdx), (dw, tdw), (db, tdb)):
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours.data, theirs.numpy(), **tol)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1, output_padding=1),
+                                dict(stride=(1, 3), dilation=(2, 1), groups=2, padding=(1, 0)),
+                                dict(stride=1, dilation=3, output_padding=(2, 0))])
+def test_conv_transpose2d_and_conv1d_match_torch(kw):
+    rng = np.random.default_rng(2)
+    x, tx = _pair(rng, (2, 4, 5, 4), np.float64, False)
+    w, tw = _pair(rng, (4, 3, 3, 2), np.float64, False)
+    y, ty = C.conv_transpose2d(x, w, **kw), F.conv_transpose2d(tx, tw, **kw)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    x1, tx1 = _pair(rng, (3, 4, 9), np.float32, False)
+    w1, tw1 = _pair(rng, (2, 2, 3), np.float32, False)
+    np.testing.assert_allclose(C.conv1d(x1, w1, stride=2, padding=2, dilation=2, groups=2).data,
+                               F.conv1d(tx1, tw1, stride=2, padding=2, dilation=2,
+                                        groups=2).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+POOLS = [
+    ("max_pool2d", (2, 3, 9, 8), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                      return_indices=True)),
+    ("max_pool2d", (1, 2, 7, 7), dict(kernel_size=2, stride=3, dilation=2, return_indices=True)),
+    ("max_pool2d", (0, 2, 4, 4), dict(kernel_size=2)),
+    ("max_pool1d", (2, 3, 10), dict(kernel_size=4, stride=3, padding=2, ceil_mode=True,
+                                    return_indices=True)),
+    ("avg_pool2d", (2, 3, 9, 8), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool2d", (2, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1),
+                                      ceil_mode=True, count_include_pad=False)),
+    ("lp_pool2d", (2, 2, 7, 6), dict(norm_type=2, kernel_size=3, stride=2, ceil_mode=True)),
+    ("adaptive_avg_pool2d", (2, 3, 10, 7), dict(output_size=(4, 3))),
+    ("adaptive_max_pool2d", (1, 3, 5, 9), dict(output_size=(7, 4), return_indices=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,shape,kw", POOLS, ids=[p[0] for p in POOLS])
+def test_pool_matches_torch(name, shape, kw, dtype):
+    rng = np.random.default_rng(3)
+    x, tx = _pair(rng, shape, dtype, noncontig=shape[0] == 1)
+    if name == "lp_pool2d":
+        x.data[...] = np.abs(x.data)
+        tx = torch.tensor(np.ascontiguousarray(x.data), requires_grad=True)
+    ours, theirs = getattr(P, name)(x, **kw), getattr(F, name)(tx, **kw)
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for o, t in zip(ours, theirs):
+        assert o.shape == tuple(t.shape)
+        np.testing.assert_allclose(o.data, t.detach().numpy(), **tol)   # indices exactly
+    assert ours[0].dtype == dtype
+    g = rng.standard_normal(ours[0].shape).astype(dtype)
+    dx, = ag.grad(ours[0], [x], Tensor._make(g))
+    tdx, = torch.autograd.grad(theirs[0], [tx], torch.tensor(g))
+    np.testing.assert_allclose(dx.data, tdx.numpy(), **tol)
+
+
+def test_conv_is_unfold_then_matmul():
+    rng = np.random.default_rng(4)
+    x, w = Tensor._make(rng.standard_normal((2, 3, 6, 5))), Tensor._make(rng.standard_normal((4, 3, 3, 3)))
+    cols = C.unfold(x, 3, padding=1, stride=2)                      # (N, C*9, L)
+    y = np.matmul(w.data.reshape(4, -1), cols.data).reshape(2, 4, 3, 3)
+    np.testing.assert_allclose(C.conv2d(x, w, padding=1, stride=2).data, y, rtol=1e-12)
+    back = C.fold(cols, (6, 5), 3, padding=1, stride=2)             # counts overlaps
+    ones = C.fold(C.unfold(Tensor._make(np.ones((2, 3, 6, 5))), 3, padding=1, stride=2),
+                  (6, 5), 3, padding=1, stride=2)
+    np.testing.assert_allclose(back.data, x.data * ones.data, rtol=1e-12)
+
+
+def test_numpy_backend_gives_same_results():
+    code = ("import numpy as np, autograd as ag, autograd.ops.conv as C, autograd.ops.pool as P\n"
+            "r=np.random.default_rng(0); x=ag.Tensor._make(r.standard_normal((2,3,7,6)))\n"
+            "w=ag.Tensor._make(r.standard_normal((4,3,3,3)))\n"
+            "y=C.conv2d(x,w,padding=1,stride=2); m=P.max_pool2d(y,2,ceil_mode=True)\n"
+            "a=P.avg_pool2d(x,3,padding=1); print(repr([float(y.data.sum()),float(m.data.sum()),"
+            "float(a.data.sum())]))")
+    outs = []
+    for backend in ("numba", "numpy"):
+        env = dict(os.environ, AUTOGRAD_KERNELS=backend)
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=True)
+        outs.append(eval(r.stdout))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
+
+
+# -- bad input: a clear error naming the op and the shapes, before any kernel runs ----------
+def _t(*shape, dtype=np.float64):
+    return Tensor._make(np.zeros(shape, dtype))
+
+
+BAD = [
+    (lambda: C.conv2d(_t(3, 5, 5, 1, 1), _t(2, 3, 3, 3)), ValueError, r"conv2d.*4-d input.*\(3, 5, 5, 1, 1\)"),
+    (lambda: C.conv2d(_t(1, 4, 5, 5), _t(2, 3, 3, 3)), ValueError, r"conv2d.*\(2, 3, 3, 3\).*\(1, 4, 5, 5\)"),
+    (lambda: C.conv2d(_t(1, 3, 5, 5), _t(4, 1, 3, 3), groups=2), ValueError, r"conv2d.*divisible by groups=2"),
+    (lambda: C.conv2d(_t(1, 3, 2, 2), _t(4, 3, 3, 3)), ValueError, r"conv2d: kernel size \(3, 3\).*larger"),
+    (lambda: C.conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3), stride=0), ValueError, r"conv2d: stride"),
+    (lambda: C.conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3, dtype=np.float32)), TypeError, r"conv2d.*float64.*float32"),
+    (lambda: C.conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3), stride=2, padding="same"), ValueError, r"same.*stride 1"),
+    (lambda: C.conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3), _t(3)), ValueError, r"conv2d: bias.*4"),
+    (lambda: C.conv1d(_t(1, 3, 5, 5), _t(4, 3, 3)), ValueError, r"conv1d.*3-d input"),
+    (lambda: C.conv_transpose2d(_t(1, 3, 5, 5), _t(4, 2, 3, 3)), ValueError, r"conv_transpose2d.*\(4, 2, 3, 3\)"),
+    (lambda: C.conv_transpose2d(_t(1, 3, 5, 5), _t(3, 2, 3, 3), output_padding=1), ValueError, r"output_padding"),
+    (lambda: C.unfold(_t(1, 3, 2, 2), 3), ValueError, r"unfold: kernel"),
+    (lambda: C.fold(_t(1, 10, 4), (3, 3), 2), ValueError, r"fold: input \(1, 10, 4\)"),
+    (lambda: P.max_pool2d(_t(5, 5), 2), ValueError, r"max_pool2d.*\(5, 5\)"),
+    (lambda: P.max_pool2d(_t(1, 1, 5, 5), 2, padding=2), ValueError, r"max_pool2d: padding"),
+    (lambda: P.max_pool2d(_t(1, 1, 2, 2), 3), ValueError, r"max_pool2d: kernel_size .* larger"),
+    (lambda: P.avg_pool2d(_t(1, 1, 5, 5), 2, stride=-1), ValueError, r"avg_pool2d: .*stride"),
+    (lambda: P.max_pool1d(_t(1, 1, 5, dtype=np.int64), 2), TypeError, r"max_pool1d.*int64"),
+    (lambda: P.adaptive_avg_pool2d(_t(1, 1, 5, 5), (0, 2)), ValueError, r"adaptive_avg_pool2d"),
+]
+
+
+@pytest.mark.parametrize("call,exc,match", BAD, ids=[b[2][:30] for b in BAD])
+def test_bad_input_raises_clear_error(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
