@@ -258,7 +258,13 @@ def scatter_add(input, dim, index, src):
     return ScatterAdd.apply(input, d, index, src)
 
 
-@tensor_method
+def _index_select_samples(rng):
+    yield SampleInput((make(rng, (4, 3)), 0, np.array([3, 0, 3])), {}, "rows-repeated")
+    yield SampleInput((make(rng, (2, 5)), 1, np.array([4, 1])), {}, "cols")
+
+
+@op(GetItem, samples=_index_select_samples, method=True,
+    ref=lambda x, dim, index: np.take(x, index, axis=dim))
 def index_select(input, dim, index):
     index = index.data if isinstance(index, Tensor) else np.asarray(index)
     if index.ndim != 1:
@@ -267,7 +273,13 @@ def index_select(input, dim, index):
     return getitem(input, (slice(None),) * d + (index,))
 
 
-@tensor_method
+def _masked_fill_samples(rng):
+    x = make(rng, (3, 4))
+    yield SampleInput((x, x.data > 0.5, -1.5), {}, "mask")
+    yield SampleInput((make(rng, (2, 3)), np.array([True, False, True]), 0.0), {}, "broadcast-mask")
+
+
+@op(samples=_masked_fill_samples, method=True, ref=lambda x, mask, value: np.where(mask, value, x))
 def masked_fill(input, mask, value):
     mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if mask.dtype != np.bool_:

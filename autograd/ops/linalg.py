@@ -68,20 +68,25 @@ tensor_method(lambda self, other: matmul(other, self), name="__rmatmul__")
 mm = bmm = matmul
 
 
+def _vector_pair(rng):
+    yield SampleInput((make(rng, (4,)), make(rng, (4,))), {}, "4")
+    yield SampleInput((make(rng, (3,)), make(rng, (5,))), {}, "3x5")
+
+
+@op(MatMul, samples=lambda rng: list(_vector_pair(rng))[:1], ref=np.dot, method=True)
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise ValueError(f"dot: expects 1-D tensors, got shapes {tuple(input.shape)} and {tuple(other.shape)}")
     return matmul(input, other)
 
 
+@op(samples=_vector_pair, ref=np.outer, method=True)
 def outer(input, vec2):
     if input.ndim != 1 or vec2.ndim != 1:
         raise ValueError(f"outer: expects 1-D tensors, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
     return input.unsqueeze(1) * vec2.unsqueeze(0)
 
 
-tensor_method(dot)
-tensor_method(outer)
 
 
 class Einsum(Function):

@@ -68,7 +68,14 @@ def reshape_as(input, other):
     return reshape(input, other.shape)
 
 
-@tensor_method
+def _flatten_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 4)),), {}, "all")
+    yield SampleInput((make(rng, (2, 3, 4)),), dict(start_dim=1), "from-1")
+    yield SampleInput((make(rng, (2, 3, 4, 2)),), dict(start_dim=1, end_dim=2), "middle")
+
+
+@op(Reshape, samples=_flatten_samples, method=True,
+    ref=lambda x, start_dim=0, end_dim=-1: x.reshape(x.shape[:start_dim] + (-1,) + x.shape[end_dim % x.ndim + 1:]))
 def flatten(input, start_dim=0, end_dim=-1):
     if input.ndim == 0:
         return reshape(input, (1,))
@@ -84,7 +91,14 @@ def unflatten(input, dim, sizes):
     return reshape(input, input.shape[:d] + tuple(sizes) + input.shape[d + 1:])
 
 
-@tensor_method
+def _squeeze_samples(rng):
+    yield SampleInput((make(rng, (2, 1, 3, 1)),), {}, "all")
+    yield SampleInput((make(rng, (2, 1, 3)),), dict(dim=1), "dim")
+    yield SampleInput((make(rng, (2, 3)),), dict(dim=0), "not-1")
+
+
+@op(Reshape, samples=_squeeze_samples, method=True,
+    ref=lambda x, dim=None: np.squeeze(x, dim) if dim is None or x.shape[dim] == 1 else x)
 def squeeze(input, dim=None):
     if dim is None:
         shape = tuple(s for s in input.shape if s != 1)
@@ -94,7 +108,13 @@ def squeeze(input, dim=None):
     return reshape(input, shape)
 
 
-@tensor_method
+def _unsqueeze_samples(rng):
+    yield SampleInput((make(rng, (2, 3)), 0), {}, "front")
+    yield SampleInput((make(rng, (2, 3)), -1), {}, "back")
+    yield SampleInput((make(rng, ()), 0), {}, "0d")
+
+
+@op(Reshape, samples=_unsqueeze_samples, method=True, ref=lambda x, dim: np.expand_dims(x, dim))
 def unsqueeze(input, dim):
     d = normalize_dim(dim, input.ndim + 1, "unsqueeze")
     return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
@@ -129,7 +149,12 @@ def permute(input, *dims):
 tensor_method(permute)
 
 
-@tensor_method
+def _transpose_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 4)), 0, 2), {}, "outer")
+    yield SampleInput((make(rng, (3, 4)), -1, -2), {}, "negative")
+
+
+@op(Permute, samples=_transpose_samples, method=True, ref=lambda x, a, b: np.swapaxes(x, a, b))
 def transpose(input, dim0, dim1):
     if input.ndim < 2:
         return input
@@ -298,6 +323,12 @@ def cat(tensors, dim=0):
 concatenate = cat
 
 
+def _stack_samples(rng):
+    yield SampleInput(([make(rng, (2, 3)), make(rng, (2, 3))],), dict(dim=0), "dim0")
+    yield SampleInput(([make(rng, (3,)), make(rng, (3,)), make(rng, (3,))],), dict(dim=-1), "dim-1")
+
+
+@op(Cat, Reshape, samples=_stack_samples, ref=lambda xs, dim: np.stack(xs, dim))
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -351,7 +382,17 @@ def split(tensor, split_size_or_sections, dim=0):
 tensor_method(split)
 
 
-@tensor_method
+def _chunk_samples(rng):
+    yield SampleInput((make(rng, (5, 3)), 2), {}, "uneven")
+    yield SampleInput((make(rng, (2, 6)), 3), dict(dim=1), "dim1")
+
+
+def _chunk_ref(x, chunks, dim=0):
+    step = -(-x.shape[dim] // chunks)
+    return tuple(np.split(x, range(step, x.shape[dim], step), axis=dim))
+
+
+@op(Split, samples=_chunk_samples, method=True, ref=_chunk_ref)
 def chunk(input, chunks, dim=0):
     n = input.shape[normalize_dim(dim, input.ndim, "chunk")]
     return split(input, max(1, -(-n // chunks)), dim)
