@@ -144,7 +144,7 @@ class LBFGS(Optimizer):
             loss = float(closure())
         return loss, self._flat_grad()
 
-    def step(self, closure):
+    def step(self, closure=None):
         """Run up to ``max_iter`` L-BFGS iterations; ``closure`` zeroes the grads,
         computes the loss, calls backward and returns the loss.  Returns the first loss."""
         if closure is None:
