@@ -1,0 +1,345 @@
+"""The drawing model shared by the DOT exporter and the built-in SVG layout.
+
+``build(outputs, ...)`` walks the tape from the outputs and produces plain data:
+nodes (ops, leaves, collapsed modules, notes) with label lines, a module path for
+clustering and gradient statistics; edges in the chosen direction; and the legend.
+Keeping this separate from graphviz lets the fallback layout and the backprop
+frames draw exactly the same graph.
+"""
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..tensor import Tensor
+from . import heat
+
+ORDER_COLOURS = {1: "#1f77b4", 2: "#ff7f0e", 3: "#2ca02c"}   # derivative orders > 0
+
+
+@dataclass
+class VNode:
+    key: str
+    kind: str                      # "op" | "leaf" | "module" | "note"
+    lines: list
+    scope: tuple = ()
+    stats: object = None           # heat.GradStats of the tensor this node stands for
+    order: int = 0                 # derivative order (create_graph backward)
+    output: bool = False           # one of the exported outputs
+    tooltip: str = ""
+    fill: str = heat.NO_GRAD_COLOUR
+
+
+@dataclass
+class VEdge:
+    src: str
+    dst: str
+    label: str = ""
+
+
+@dataclass
+class Model:
+    nodes: dict = field(default_factory=dict)       # key -> VNode, in tape order
+    edges: list = field(default_factory=list)
+    notes: list = field(default_factory=list)       # shown under the graph
+    legend: list = field(default_factory=list)      # (label, fill)
+    heat_range: tuple = None
+    direction: str = "forward"
+    title: str = ""
+
+
+def shape_str(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def fmt_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def saved_entries(node):
+    """[(description, bytes)] of what the node saved for backward; None if released."""
+    saved = getattr(node, "_saved", None)
+    if saved is None:
+        return None if getattr(node, "_released", False) else []
+    out = []
+    for kind, obj, _version in saved:
+        if kind == "output":
+            data = node._saved_outputs[obj][0]
+            out.append((f"output {obj} {shape_str(data.shape)} {data.dtype}", data.nbytes))
+        elif isinstance(obj, Tensor):
+            out.append((f"{kind} {shape_str(obj.shape)} {obj.dtype}", obj.data.nbytes))
+        else:
+            out.append((f"{kind} {type(obj).__name__} {obj!r:.20}", 0))
+    return out
+
+
+def saved_bytes(node):
+    entries = saved_entries(node)
+    return None if entries is None else sum(b for _, b in entries)
+
+
+def walk(outputs):
+    """Op nodes reachable from ``outputs`` in tape order, and leaves in first-use order."""
+    seen, nodes = set(), []
+    stack = [t.grad_fn for t in outputs if t.grad_fn is not None]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        nodes.append(n)
+        for edge in n._edges:
+            if edge is not None and not isinstance(edge[0], Tensor):
+                stack.append(edge[0])
+    nodes.sort(key=lambda n: n._seq)
+    leaves, leaf_ids = [], set()
+    for n in nodes:
+        for edge in n._edges:
+            if edge is not None and isinstance(edge[0], Tensor) and id(edge[0]) not in leaf_ids:
+                leaf_ids.add(id(edge[0]))
+                leaves.append(edge[0])
+    return nodes, leaves
+
+
+def node_stats(node):
+    stats = getattr(node, "_grad_stats", None)
+    return heat.combine(stats) if stats else None
+
+
+def build(outputs, params=None, direction="forward", show_saved=False, collapse=None,
+          max_nodes=400, heat_range=None, grad_of=None, leaf_grad_of=None, grad_lines=True):
+    """The drawing model of the graph behind ``outputs`` (see to_dot for arguments).
+
+    ``grad_of(node)`` / ``leaf_grad_of(leaf)`` override where gradient statistics
+    come from (backprop frames show partial gradients this way)."""
+    if direction not in ("forward", "backward"):
+        raise ValueError(f"to_dot: direction must be 'forward' or 'backward', not {direction!r}")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    for i, o in enumerate(outputs):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"to_dot: output {i} is a {type(o).__name__}, expected a Tensor")
+    grad_of = grad_of or node_stats
+    leaf_grad_of = leaf_grad_of or (lambda leaf: heat.stats_of(leaf.grad))
+    names = {}
+    for name, p in (params.items() if isinstance(params, dict) else (params or ())):
+        names[id(p)] = name
+    model = Model(direction=direction)
+    nodes, leaves = walk(outputs)
+    _add_graphless_outputs(model, outputs, names, leaf_grad_of, grad_lines)
+
+    consumers = {}                  # id(leaf) -> set of scopes of the ops using it
+    for n in nodes:
+        for edge in n._edges:
+            if edge is not None and isinstance(edge[0], Tensor):
+                consumers.setdefault(id(edge[0]), set()).add(tuple(n._scope))
+
+    depth = collapse
+    n_leaves = len(leaves)
+    if depth is None and len(nodes) + n_leaves > max_nodes:
+        depth = _auto_collapse(nodes, max_nodes)
+        if depth is not None:
+            model.notes.append(f"{len(nodes)} ops: too many to draw one by one, so modules "
+                               f"are collapsed below depth {depth} (pass collapse= or max_nodes=)")
+    if depth is not None and depth < 1:
+        raise ValueError(f"to_dot: collapse must be a depth >= 1 (or None), not {collapse}")
+
+    box_keys = {}                   # module path -> node key (DOT-safe, so no dots)
+
+    def box_of(scope):
+        if depth is None or len(scope) < depth:
+            return None
+        return box_keys.setdefault(tuple(scope[:depth]), f"mod{len(box_keys)}")
+
+    orders = _orders(nodes)
+    key_of = {}
+    out_nodes = {id(o.grad_fn): o for o in outputs if o.grad_fn is not None}
+    modules = {}                    # key -> list of member op nodes
+    for n in nodes:
+        box = box_of(n._scope)
+        if box is not None:
+            key_of[id(n)] = box
+            modules.setdefault(box, []).append(n)
+            continue
+        key = key_of[id(n)] = f"op{n._seq}"
+        model.nodes[key] = _op_node(key, n, direction, show_saved, grad_of(n), out_nodes,
+                                    grad_lines, orders[id(n)])
+    module_params = {}
+    for leaf in leaves:
+        scopes = consumers[id(leaf)]
+        scope = next(iter(scopes)) if len(scopes) == 1 else ()
+        box = box_of(scope)
+        if box is not None:         # a parameter used only inside a collapsed module
+            key_of[id(leaf)] = box
+            module_params.setdefault(box, []).append(leaf)
+            continue
+        key = key_of[id(leaf)] = f"leaf{len(key_of)}"
+        label = names.get(id(leaf)) or leaf.name
+        stats = leaf_grad_of(leaf)
+        lines = ([label] if label else []) + [f"{shape_str(leaf.shape)} {leaf.dtype}"]
+        if grad_lines:
+            lines.append(heat.describe(stats))
+        model.nodes[key] = VNode(key, "leaf", lines, scope, stats,
+                                 tooltip=f"leaf tensor{' ' + label if label else ''}")
+    paths = {k: p for p, k in box_keys.items()}
+    for box, members in modules.items():
+        model.nodes[box] = _module_node(box, paths[box], members, module_params.get(box, ()), key_of,
+                                        grad_of, out_nodes, grad_lines)
+
+    _add_edges(model, nodes, key_of, direction)
+    if len(model.nodes) > max_nodes:
+        return _summary(model, nodes, leaves, max_nodes)
+    _colour(model, heat_range)
+    return model
+
+
+def _add_graphless_outputs(model, outputs, names, leaf_grad_of, grad_lines):
+    """An output without a graph is drawn alone with a note saying why."""
+    for i, o in enumerate(outputs):
+        if o.grad_fn is not None:
+            continue
+        why = ("a leaf tensor (requires_grad=True, but no op produced it)" if o.requires_grad
+               else "not part of any graph (requires_grad is False: computed under no_grad, "
+               "or from tensors that do not require grad)")
+        key = f"out{i}"
+        label = names.get(id(o)) or o.name or f"output {i}"
+        stats = leaf_grad_of(o) if o.requires_grad else None
+        lines = [label, f"{shape_str(o.shape)} {o.dtype}"] + ([heat.describe(stats)] if grad_lines else [])
+        model.nodes[key] = VNode(key, "leaf", lines, (), stats, output=True)
+        model.notes.append(f"{label} is {why}: nothing to draw behind it")
+
+
+def _orders(nodes):
+    """Derivative order each node belongs to: the order ``record_gradients`` tagged
+    it with (recorded by a VJP), or the highest order among its inputs (computed by
+    the user from such results).  ``nodes`` are in tape order, inputs first."""
+    eff = {}
+    for n in nodes:
+        k = getattr(n, "_grad_order", 0)
+        for edge in n._edges:
+            if edge is not None and not isinstance(edge[0], Tensor):
+                k = max(k, eff.get(id(edge[0]), 0))
+        eff[id(n)] = k
+    return eff
+
+
+def _op_node(key, n, direction, show_saved, stats, out_nodes, grad_lines, order):
+    op = type(n).__name__ if direction == "forward" else n.name()
+    lines = [op]
+    out = out_nodes.get(id(n))
+    if out is not None and out.name:
+        lines[0] += f" -> {out.name}"
+    lines += [", ".join(f"{shape_str(s)} {d}" for s, d in n._out_meta)]
+    if grad_lines:
+        lines.append(heat.describe(stats))
+    tip = [f"tape position {n._seq}", f"module {n.scope or '<top>'}"]
+    if getattr(n, "_trace", None):
+        tip.append(f"called at {n._trace}")
+    if show_saved:
+        entries = saved_entries(n)
+        if entries is None:
+            lines.append("saved: released by backward")
+        elif entries:
+            lines += [f"saved {d}: {fmt_bytes(b)}" for d, b in entries]
+            if len(entries) > 1:
+                lines.append(f"saved total {fmt_bytes(sum(b for _, b in entries))}")
+        else:
+            lines.append("saved: nothing")
+    if order:
+        lines.append(f"derivative order {order}")
+    return VNode(key, "op", lines, tuple(n._scope), stats, order, out is not None, "\n".join(tip))
+
+
+def _module_node(box, path, members, params, key_of, grad_of, out_nodes, grad_lines):
+    """A collapsed module: coloured by the gradient of its outputs (the members whose
+    results leave the box)."""
+    out_ids = {id(m) for m in members if id(m) in out_nodes}
+    path = ".".join(path)
+    n_par = sum(p.data.size for p in params)
+    lines = [path, f"{len(members)} ops" + (f", {len(params)} params ({n_par:,} values)" if params else "")]
+    node = VNode(box, "module", lines, tuple(path.split("."))[:-1], None,
+                 output=bool(out_ids), tooltip=f"module {path}: " + ", ".join(
+                     f"{k}x{c}" for k, c in Counter(type(m).__name__ for m in members).most_common(6)))
+    # Outputs and gradient are filled in by _add_edges, which sees what leaves the box.
+    node._members, node._out_ids, node._grad_lines = members, out_ids, grad_lines
+    node._grad_of = grad_of
+    return node
+
+
+def _add_edges(model, nodes, key_of, direction):
+    seen = set()
+    leaving = {}                    # module key -> nodes whose outputs leave it
+    for n in nodes:
+        dst = key_of[id(n)]
+        for edge in n._edges:
+            if edge is None:
+                continue
+            src_obj, nr = edge
+            src = key_of[id(src_obj)]
+            if src == dst:
+                continue
+            if model.nodes[src].kind == "module" and not isinstance(src_obj, Tensor):
+                leaving.setdefault(src, {})[id(src_obj)] = src_obj
+            multi = not isinstance(src_obj, Tensor) and len(src_obj._out_meta) > 1
+            label = f"out {nr}" if multi else ""
+            pair = (src, dst, label)
+            if pair in seen:
+                continue
+            seen.add(pair)
+            model.edges.append(VEdge(src, dst, label) if direction == "forward" else VEdge(dst, src, label))
+    for key, node in model.nodes.items():
+        if node.kind != "module":
+            continue
+        outs = dict(leaving.get(key, {}))
+        outs.update((id(m), m) for m in node._members if id(m) in node._out_ids)
+        if not outs:
+            last = max(node._members, key=lambda m: m._seq)
+            outs = {id(last): last}
+        node.stats = heat.combine(node._grad_of(m) for m in outs.values())
+        shapes = sorted({shape_str(s) for m in outs.values() for s, _ in m._out_meta})
+        node.lines.append("out " + ", ".join(shapes))
+        if node._grad_lines:
+            node.lines.append(heat.describe(node.stats))
+
+
+def _auto_collapse(nodes, max_nodes):
+    """The deepest collapse depth that brings the graph under ``max_nodes``."""
+    deepest = max((len(n._scope) for n in nodes), default=0)
+    for depth in range(deepest, 0, -1):
+        boxes = {tuple(n._scope[:depth]) if len(n._scope) >= depth else id(n) for n in nodes}
+        if len(boxes) <= max_nodes // 2:    # leave room for leaves outside modules
+            return depth
+    return 1 if deepest else None
+
+
+def _summary(model, nodes, leaves, max_nodes):
+    """Too large even collapsed: one node that says what is there and what to do."""
+    counts = Counter(type(n).__name__ for n in nodes).most_common(8)
+    total = sum(b for b in (saved_bytes(n) for n in nodes) if b)
+    lines = [f"graph too large to draw: {len(nodes)} ops, {len(leaves)} leaf tensors",
+             "ops: " + ", ".join(f"{k} x{c}" for k, c in counts),
+             f"saved for backward: {fmt_bytes(total)}",
+             f"draw with collapse=1 or 2, raise max_nodes (now {max_nodes}),",
+             "or print autograd.tape(output) for the full list"]
+    summary = Model(direction=model.direction, notes=model.notes)
+    summary.nodes["summary"] = VNode("summary", "note", lines)
+    return summary
+
+
+def _colour(model, heat_range):
+    values = [heat.log_rms(n.stats) for n in model.nodes.values()]
+    rng = tuple(heat_range) if heat_range is not None else heat.heat_range(values)
+    model.heat_range = rng
+    any_grad = False
+    for n in model.nodes.values():
+        if n.kind != "note":
+            n.fill = heat.fill_colour(n.stats, rng)
+            any_grad = any_grad or n.stats is not None
+    if any_grad:
+        model.legend = heat.legend_entries(rng)
+    orders = sorted({n.order for n in model.nodes.values() if n.order})
+    if orders:
+        model.legend = model.legend + [(f"derivative order {k} (border)", ORDER_COLOURS.get(k, "#9467bd"))
+                                       for k in orders]
