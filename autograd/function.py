@@ -102,20 +102,23 @@ class Function:
         # comes through here.  Hence the plain loops and local variables.
         ctx = cls.__new__(cls)
         ctx._to_save = ctx._non_diff = None
-        arrays = []
-        needs = []
-        any_needs = False
-        record = STATE.grad_enabled
-        for a in args:
-            if isinstance(a, Tensor):
-                arrays.append(a.data)
-                r = record and a._requires_grad
-                if r:
-                    any_needs = True
-                needs.append(r)
-            else:
-                arrays.append(a)
-                needs.append(False)
+        if STATE.grad_enabled:
+            arrays = []
+            needs = []
+            any_needs = False
+            for a in args:
+                if isinstance(a, Tensor):
+                    arrays.append(a.data)
+                    r = a._requires_grad
+                    any_needs = any_needs or r
+                    needs.append(r)
+                else:
+                    arrays.append(a)
+                    needs.append(False)
+        else:   # e.g. the ops inside a VJP during a normal backward
+            arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+            needs = [False] * len(args)
+            any_needs = False
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays)
         if not any_needs:

@@ -16,8 +16,15 @@ from .grad_mode import STATE
 
 
 class Tensor:
-    __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version",
-                 "_base", "_view", "_hooks", "_retains_grad", "name", "__weakref__")
+    # Hot attributes are slots; rarely-set ones live in the instance dict with these
+    # class defaults, so making a tensor (once per op) writes only five attributes.
+    __slots__ = ("data", "_requires_grad", "grad_fn", "_output_nr", "_vc", "__dict__", "__weakref__")
+    grad = None
+    name = None
+    _base = None            # the tensor whose memory this view shares
+    _view = None            # (base, index) for views made by basic indexing
+    _hooks = None
+    _retains_grad = False
 
     # Make NumPy defer to our reflected operators (np_array * tensor -> Tensor).
     __array_ufunc__ = None
@@ -32,10 +39,8 @@ class Tensor:
 
     def _init_meta(self):
         self._requires_grad = False
-        self.grad = self.grad_fn = self._base = self._view = self._hooks = None
+        self.grad_fn = self._vc = None
         self._output_nr = 0
-        self._retains_grad = False
-        self._version = VersionCounter()
 
     @classmethod
     def _make(cls, data, grad_fn=None, output_nr=0, version=None, base=None):
@@ -43,13 +48,20 @@ class Tensor:
         t = object.__new__(Tensor)
         t.data = data
         t._requires_grad = grad_fn is not None
-        t.grad = t._hooks = t.name = t._view = None
         t.grad_fn = grad_fn
         t._output_nr = output_nr
-        t._base = base
-        t._retains_grad = False
-        t._version = version if version is not None else VersionCounter()
+        t._vc = version
+        if base is not None:
+            t._base = base
         return t
+
+    @property
+    def _version(self):
+        """The version counter, made on first use (most tensors never need one)."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        return vc
 
     # -- autograd flags ---------------------------------------------------------
     @property

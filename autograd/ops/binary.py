@@ -38,14 +38,13 @@ def _shape(x):
 
 
 def elementwise(ctx, name, ufunc, a, b):
-    """Shared forward: remember input shapes, promote, apply, explain broadcast errors."""
-    ctx.shapes = (_shape(a), _shape(b))
+    """Shared forward: promote, apply, explain broadcast errors."""
     x, y = promote(a, b)
     try:
         return ufunc(x, y)
     except ValueError:
-        raise ValueError(f"{name}: shapes {ctx.shapes[0]} and {ctx.shapes[1]} cannot be "
-                         "broadcast together (trailing dimensions must match or be 1)") from None
+        raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast "
+                         "together (trailing dimensions must match or be 1)") from None
 
 
 def unbroadcast(g, shape):
@@ -54,10 +53,17 @@ def unbroadcast(g, shape):
 
 
 def _grads(ctx, da, db):
-    """Unbroadcast the gradients of the inputs that need one (da, db are thunks)."""
+    """Unbroadcast the gradients of the two last inputs that need one (da, db are
+    thunks); an input that needs a gradient has an edge, which knows its shape."""
     na, nb = ctx.needs_input_grad[-2:]
-    return (unbroadcast(da(), ctx.shapes[0]) if na else None,
-            unbroadcast(db(), ctx.shapes[1]) if nb else None)
+    ea, eb = ctx.next_functions[-2:]
+    return (unbroadcast(da(), edge_shape(ea)) if na else None,
+            unbroadcast(db(), edge_shape(eb)) if nb else None)
+
+
+def edge_shape(edge):
+    dst, nr = edge
+    return dst.data.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
 
 
 class Add(Function):
@@ -176,13 +182,12 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         x, y = promote(a, b)
-        ctx.shapes = (_shape(a), _shape(b))
         ctx.save_for_backward(cond)
         try:
             return np.where(cond, x, y)
         except ValueError:
-            raise ValueError(f"where: condition {_shape(cond)}, input {ctx.shapes[0]} and "
-                             f"other {ctx.shapes[1]} cannot be broadcast together") from None
+            raise ValueError(f"where: condition {_shape(cond)}, input {_shape(a)} and "
+                             f"other {_shape(b)} cannot be broadcast together") from None
 
     @staticmethod
     def backward(ctx, g):
