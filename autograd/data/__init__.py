@@ -1,0 +1,17 @@
+"""tapegrad's data loading (``torch.utils.data`` + torchvision-style data sets).
+
+``from autograd.data import DataLoader, TensorDataset, MNIST``.  Image data sets
+return float32 images (C, H, W) scaled to [0, 1] and int64 labels; transforms work
+on one image or on a batch (see transforms.py).
+"""
+from . import transforms
+from .cifar import CIFAR10
+from .dataset import ConcatDataset, DataFileError, Dataset, Subset, TensorDataset, random_split
+from .idx import read_idx
+from .loader import DataLoader, default_collate
+from .mnist import MNIST, FashionMNIST
+from .spiral import make_spiral, spiral
+
+__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
+           "default_collate", "DataFileError", "read_idx", "MNIST", "FashionMNIST", "CIFAR10",
+           "spiral", "make_spiral", "transforms"]
