@@ -30,7 +30,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
                        randn_like, randperm, tensor, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .viz import record_gradients, to_dot
+from .viz import backprop_frames, record_gradients, to_dot
 from .tape_view import tape
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -6,4 +6,5 @@
 ``layout.py`` draws SVG without Graphviz.
 """
 from .dot import FORMATS, GraphView, dot_available, to_dot
+from .frames import Frames, backprop_frames
 from .record import record_gradients

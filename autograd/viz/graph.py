@@ -46,6 +46,7 @@ class Model:
     heat_range: tuple = None
     direction: str = "forward"
     title: str = ""
+    key_of: dict = field(default_factory=dict)
 
 
 def shape_str(shape):
@@ -192,6 +193,7 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
     if len(model.nodes) > max_nodes:
         return _summary(model, nodes, leaves, max_nodes)
     _colour(model, heat_range)
+    model.key_of = key_of           # id(node or leaf) -> drawn key (frames highlight by it)
     return model
 
 
