@@ -30,7 +30,7 @@ def node_fills(svg):
             key = g.find(SVG + "title").text
             if key == "legend":
                 continue
-            shapes = [e for e in g if e.tag.split("}")[-1] in ("path", "polygon", "ellipse", "rect")
+            shapes = [e for e in g.iter() if e.tag.split("}")[-1] in ("path", "polygon", "ellipse", "rect")
                       and e.get("fill") not in (None, "none")]
             grad = [t.text for t in g.iter(SVG + "text") if (t.text or "").startswith("|grad|")]
             out[key] = (shapes[0].get("fill"), shapes[0].get("stroke"), grad[0])
