@@ -135,3 +135,45 @@ def test_import_compiles_nothing():
             "print(sum(len(k.signatures) for k in ks))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+# -- fused row-wise kernels -------------------------------------------------------------------
+from autograd.kernels import rowwise as kr  # noqa: E402
+
+ROWWISE_SHAPES = [(1, 1), (3, 7), (5, 33), (0, 4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ROWWISE_SHAPES)
+def test_rowwise_kernels_match_reference(shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    w, b = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
+    target = rng.integers(0, shape[1], shape[0])
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    y, ly = kr.softmax_numba(x), kr.log_softmax_numba(x)
+    _, xhat, rstd = kr.layer_norm_reference(x, w, b, 1e-5)
+    cases = [("softmax", (x,)), ("log_softmax", (x,)), ("softmax_backward", (y, g)),
+             ("log_softmax_backward", (ly, g)), ("layer_norm", (x, w, b, 1e-5)),
+             ("layer_norm_backward", (g, xhat, rstd, w)), ("cross_entropy", (x, target))]
+    for name, args in cases:
+        ours = getattr(kr, name + "_numba")(*args)
+        ref = getattr(kr, name + "_reference")(*args)
+        for o, r in zip(ours if isinstance(ours, tuple) else (ours,),
+                        ref if isinstance(ref, tuple) else (ref,)):
+            assert o.dtype == dtype, name
+            np.testing.assert_allclose(o, r, **tol, err_msg=name)
+    if shape[0]:
+        np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_softmax_extreme_rows():
+    x = np.array([[1000.0, 0.0, -1000.0], [-np.inf, 0.0, -np.inf], [-np.inf] * 3])
+    for fn in (kr.softmax_numba, kr.softmax_reference):
+        with np.errstate(invalid="ignore"):
+            y = fn(x)
+        np.testing.assert_allclose(y[:2], [[1, 0, 0], [0, 1, 0]], atol=1e-300)
+        assert np.isnan(y[2]).all()          # 0/0, as in PyTorch
+    ly = kr.log_softmax_numba(x[:2])
+    np.testing.assert_allclose(ly[0], [0.0, -1000.0, -2000.0])
