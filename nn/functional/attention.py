@@ -1,0 +1,134 @@
+"""Scaled dot-product attention and the multi-head attention forward, composed from
+matmul/softmax so every gradient follows from the primitives."""
+import math
+
+import numpy as np
+
+import autograd as ag
+from autograd.grad_mode import current_scope
+from autograd.ops.activation import softmax
+from autograd.tensor import Tensor
+
+from .linear import dropout, linear
+
+__all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+
+def _where():
+    s = current_scope()
+    return f" in '{s}'" if s else ""
+
+
+def _mask_array(mask):
+    return mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+
+
+def _attention(query, key, value, additive, dropout_p, scale, training=True):
+    """softmax(q k^T * scale + additive) v; returns (output, weights)."""
+    s = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
+    scores = query.matmul(key.transpose(-2, -1)) * s
+    if additive is not None:
+        scores = scores + additive
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0 and training:
+        weights = dropout(weights, dropout_p)
+    return weights.matmul(value), weights
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    """softmax(Q K^T / sqrt(E) + M) V over (..., L, E) / (..., S, E).  A boolean
+    attn_mask marks positions that *take part* (True = attend; PyTorch's SDPA
+    convention); a float mask is added to the scores."""
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention{_where()}: query {tuple(query.shape)}, "
+                         f"key {tuple(key.shape)}, value {tuple(value.shape)} do not match: "
+                         "need query[..., E] == key[..., E] and key[..., S, :] == value[..., S, :]")
+    L, S = query.shape[-2], key.shape[-2]
+    additive = None
+    dt = query.dtype
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+        additive = np.where(np.tril(np.ones((L, S), bool)), 0.0, -np.inf).astype(dt)
+    elif attn_mask is not None:
+        m = _mask_array(attn_mask)
+        if m.dtype == np.bool_:
+            additive = np.where(m, 0.0, -np.inf).astype(dt)
+        else:
+            additive = attn_mask if isinstance(attn_mask, Tensor) and attn_mask.requires_grad \
+                else m.astype(dt)
+    return _attention(query, key, value, additive, dropout_p, scale)[0]
+
+
+def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias,
+                                 out_proj_weight, out_proj_bias, key_padding_mask=None,
+                                 need_weights=True, attn_mask=None, average_attn_weights=True,
+                                 dropout_p=0.0, training=True, is_causal=False, batch_first=False):
+    """nn.MultiheadAttention's computation.  Masks follow MultiheadAttention's convention
+    (boolean True = *not allowed*; float masks are added): attn_mask is (L, S) or
+    (N*num_heads, L, S), key_padding_mask is (N, S).  Returns (output, weights) with
+    weights averaged over heads when average_attn_weights."""
+    self_attention = query is key and key is value
+    unbatched = query.ndim == 2
+    if unbatched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = _mask_array(key_padding_mask)[None]
+    elif batch_first:
+        query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+    L, N, E = query.shape
+    S = key.shape[0]
+    if E % num_heads:
+        raise ValueError(f"multi_head_attention{_where()}: embed_dim {E} not divisible by "
+                         f"num_heads {num_heads}")
+    if in_proj_weight.shape[1] != E:
+        raise ValueError(f"multi_head_attention{_where()}: expected query with embed_dim "
+                         f"{in_proj_weight.shape[1]} in the last dim, got {tuple(query.shape)}")
+    hd = E // num_heads
+    if self_attention:
+        q, k, v = linear(query, in_proj_weight, in_proj_bias).chunk(3, -1)
+    else:
+        wq, wk, wv = in_proj_weight.chunk(3, 0)
+        bq, bk, bv = in_proj_bias.chunk(3, 0) if in_proj_bias is not None else (None,) * 3
+        q, k, v = linear(query, wq, bq), linear(key, wk, bk), linear(value, wv, bv)
+
+    def heads(t, n):   # (n, N, E) -> (N, heads, n, hd)
+        return t.reshape(n, N, num_heads, hd).permute(1, 2, 0, 3)
+    q, k, v = heads(q, L), heads(k, S), heads(v, S)
+
+    additive = np.zeros((1, 1, 1, 1), query.dtype)
+    any_mask = False
+    if is_causal and attn_mask is None:
+        attn_mask = ~np.tril(np.ones((L, S), bool))
+    if attn_mask is not None:
+        m = _mask_array(attn_mask)
+        add = np.where(m, -np.inf, 0.0) if m.dtype == np.bool_ else m
+        add = add.reshape(N, num_heads, L, S) if add.ndim == 3 else add.reshape(1, 1, L, S)
+        if add.shape[-2:] != (L, S):
+            raise ValueError(f"multi_head_attention{_where()}: attn_mask shape {m.shape} should "
+                             f"be ({L}, {S}) or ({N * num_heads}, {L}, {S})")
+        additive = additive + add.astype(query.dtype)
+        any_mask = True
+    if key_padding_mask is not None:
+        kp = _mask_array(key_padding_mask)
+        if kp.shape != (N, S):
+            raise ValueError(f"multi_head_attention{_where()}: key_padding_mask shape {kp.shape} "
+                             f"should be ({N}, {S})")
+        add = np.where(kp, -np.inf, 0.0) if kp.dtype == np.bool_ else kp
+        additive = additive + add.reshape(N, 1, 1, S).astype(query.dtype)
+        any_mask = True
+    out, weights = _attention(q, k, v, additive if any_mask else None, dropout_p, None, training)
+    out = out.permute(2, 0, 1, 3).reshape(L, N, E)
+    out = linear(out, out_proj_weight, out_proj_bias)
+    if batch_first and not unbatched:
+        out = out.transpose(0, 1)
+    if unbatched:
+        out = out.squeeze(1)
+    if not need_weights:
+        return out, None
+    if average_attn_weights:
+        weights = weights.mean(1)
+    if unbatched:
+        weights = weights.squeeze(0)
+    return out, weights

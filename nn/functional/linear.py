@@ -1,0 +1,120 @@
+"""Linear maps, dropout and embedding lookups, composed from primitive ops."""
+import numpy as np
+
+import autograd as ag
+from autograd import creation
+from autograd.tensor import Tensor
+
+__all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "alpha_dropout",
+           "embedding", "one_hot", "pad", "cosine_similarity", "pairwise_distance", "normalize"]
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b over the last dim of x; W is (out_features, in_features)."""
+    if input.shape[-1:] != weight.shape[1:]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} has last dim "
+                         f"{input.shape[-1] if input.ndim else None}, weight "
+                         f"{tuple(weight.shape)} expects {weight.shape[1]}")
+    out = input.matmul(weight.t())
+    return out if bias is None else out + bias
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = x1^T W_k x2 + b_k; weight is (out, in1, in2)."""
+    if input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise ValueError(f"bilinear: inputs {tuple(input1.shape)} and {tuple(input2.shape)} "
+                         f"do not match weight {tuple(weight.shape)} (out, in1, in2)")
+    out = ag.einsum("...i,kij,...j->...k", input1, weight, input2)
+    return out if bias is None else out + bias
+
+
+def _keep_mask(shape, p, dtype):
+    # Inverted dropout: keep with prob 1-p and scale by 1/(1-p) so E[y] = x.
+    keep = creation.default_generator().random(shape) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+def _check_p(p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    return input * _keep_mask(input.shape, p, input.dtype)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels: one draw per (N, C) of an (N, C, H, W) or (C, H, W) input."""
+    _check_p(p)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    lead = input.shape[:-2]
+    return input * _keep_mask(lead + (1, 1), p, input.dtype)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    return input * _keep_mask(input.shape[:-1] + (1,), p, input.dtype)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    raise NotImplementedError("alpha_dropout is not implemented")
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """weight[input]; the padding_idx row gets no gradient (its value is still returned)."""
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        raise IndexError(f"embedding: index out of range [0, {weight.shape[0]}) "
+                         f"(min {idx.min()}, max {idx.max()})")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    out = weight[idx]
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += weight.shape[0]
+        keep = (idx != padding_idx)[..., None]
+        if not keep.all():
+            out = ag.where(keep, out, weight.detach()[idx])
+    return out
+
+
+def one_hot(tensor, num_classes=-1):
+    idx = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1
+    return Tensor._make((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def pad(input, pad, mode="constant", value=None):
+    return ag.pad(input, pad, mode, 0.0 if value is None else value)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """x / max(||x||_p, eps) along dim."""
+    return input / ag.maximum(input.norm(p, dim, keepdim=True), eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps))  (PyTorch >= 1.12 clamps each norm)."""
+    n1 = ag.maximum(x1.norm(2, dim), eps)
+    n2 = ag.maximum(x2.norm(2, dim), eps)
+    return (x1 * x2).sum(dim) / (n1 * n2)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)

@@ -1,0 +1,1 @@
+"""Layer modules (``nn.Linear``, ``nn.Conv2d``, ...), one file per family."""

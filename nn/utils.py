@@ -1,0 +1,67 @@
+"""``nn.utils``: gradient clipping and flat parameter vectors."""
+import math
+
+import numpy as np
+
+from autograd.grad_mode import no_grad
+from autograd.tensor import Tensor
+
+
+def _params(parameters):
+    return [parameters] if isinstance(parameters, Tensor) else list(parameters)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Scale all grads by min(1, max_norm / (total_norm + 1e-6)), total_norm being the
+    norm of the concatenated grads; returns total_norm (a 0-d tensor), like PyTorch."""
+    grads = [p.grad for p in _params(parameters) if p.grad is not None]
+    if not grads:
+        return Tensor._make(np.zeros((), np.float32))
+    norm_type = float(norm_type)
+    if math.isinf(norm_type):
+        total = max(float(np.abs(g.data).max()) if g.data.size else 0.0 for g in grads)
+    else:
+        total = float(sum(float((np.abs(g.data.astype(np.float64)) ** norm_type).sum())
+                          for g in grads) ** (1.0 / norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
+                           "is non-finite, so it cannot be clipped. Set error_if_nonfinite=False "
+                           "to clip anyway.")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g.data *= g.data.dtype.type(coef)
+            g._version.value += 1
+    return Tensor._make(np.asarray(total, grads[0].dtype))
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every grad element into [-clip_value, clip_value] in place."""
+    for p in _params(parameters):
+        if p.grad is not None:
+            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            p.grad._version.value += 1
+
+
+def parameters_to_vector(parameters):
+    """One flat tensor (differentiable: a cat of reshaped parameters)."""
+    from autograd.ops.shape import cat
+    return cat([p.reshape(-1) for p in _params(parameters)])
+
+
+def vector_to_parameters(vec, parameters):
+    """Copy consecutive slices of vec into the parameters' data (no history)."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected a Tensor, got {type(vec).__name__}")
+    params = _params(parameters)
+    total = sum(p.numel() for p in params)
+    if vec.numel() != total:
+        raise ValueError(f"vector_to_parameters: vector has {vec.numel()} elements, the "
+                         f"parameters have {total}")
+    offset = 0
+    with no_grad():
+        for p in params:
+            n = p.numel()
+            p.data[...] = vec.data[offset:offset + n].reshape(p.shape)
+            p._version.value += 1
+            offset += n
