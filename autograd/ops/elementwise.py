@@ -11,159 +11,78 @@ from ..kernels.special import erf as _erf
 from .registry import SampleInput, op, unary_samples
 
 POSITIVE = dict(low=0.3, high=3.0)
+KINK_AT_0 = dict(away=(0, 0.05))
 
 
-class Neg(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return np.negative(x)
+def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, method=True):
+    """Define, register and attach a one-input elementwise primitive.
 
-    @staticmethod
-    def backward(ctx, g):
-        return -g                                   # dx = -g
-
-
-@op(Neg, samples=unary_samples(), ref=np.negative, method=("neg", "__neg__"))
-def neg(input):
-    return Neg.apply(input)
-
-
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.abs(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g * x.sign()                         # dx = g * sign(x)  (0 at x = 0)
-
-
-@op(Abs, samples=unary_samples(away=(0, 0.05)), ref=np.abs, method=("abs", "__abs__"))
-def abs(input):
-    return Abs.apply(input)
-
-
-class Sign(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return np.sign(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 0.0                              # piecewise constant
-
-
-@op(Sign, samples=unary_samples(away=(0, 0.05)), ref=np.sign, method=True)
-def sign(input):
-    return Sign.apply(input)
-
-
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = np.exp(x)
-        ctx.save_for_backward(y)
+    ``forward`` maps an array to an array; ``vjp(g, s)`` returns dL/dx from
+    g = dL/dy and the saved tensor s: the input x (``saves="x"``), the output y
+    (``saves="y"``) or None.  Returns the Function subclass and the public function.
+    """
+    def fwd(ctx, x):
+        y = forward(x)
+        if saves is not None:
+            ctx.save_for_backward(x if saves == "x" else y)
         return y
 
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * y                                # dx = g * e^x
+    def bwd(ctx, g):
+        saved = ctx.saved_tensors
+        return vjp(g, saved[0] if saved else None)
+
+    cls = type(name[0].upper() + name[1:], (Function,),
+               {"forward": staticmethod(fwd), "backward": staticmethod(bwd), "__module__": __name__,
+                "__doc__": f"Elementwise {name}."})
+
+    def public(input):
+        return cls.apply(input)
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = f"Elementwise {name} of ``input`` (differentiable)."
+    op(cls, samples=samples, ref=ref or forward, method=method)(public)
+    return cls, public
 
 
-@op(Exp, samples=unary_samples(), ref=np.exp, method=True)
-def exp(input):
-    return Exp.apply(input)
+def _sigmoid(x):
+    # exp of -|x| only, so neither branch overflows for large |x|.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-class Expm1(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = np.expm1(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * (y + 1.0)                        # dx = g * e^x
+def _rsqrt(x):
+    return 1.0 / np.sqrt(x)
 
 
-@op(Expm1, samples=unary_samples(), ref=np.expm1, method=True)
-def expm1(input):
-    return Expm1.apply(input)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_AWAY_FROM_INTEGERS = dict(away=(np.arange(-3, 4), 0.05))
 
-
-class Log(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g / x                                # dx = g / x
-
-
-@op(Log, samples=unary_samples(**POSITIVE), ref=np.log, method=True)
-def log(input):
-    return Log.apply(input)
-
-
-class Log1p(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log1p(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g / (x + 1.0)                        # dx = g / (1 + x)
-
-
-@op(Log1p, samples=unary_samples(low=-0.7, high=3.0), ref=np.log1p, method=True)
-def log1p(input):
-    return Log1p.apply(input)
-
-
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = np.sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * 0.5 / y                          # dx = g / (2 sqrt(x))
-
-
-@op(Sqrt, samples=unary_samples(**POSITIVE), ref=np.sqrt, method=True)
-def sqrt(input):
-    return Sqrt.apply(input)
-
-
-class Rsqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = 1.0 / np.sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * -0.5 * y * y * y                 # dx = -g x^(-3/2) / 2
-
-
-@op(Rsqrt, samples=unary_samples(**POSITIVE), ref=lambda x: 1 / np.sqrt(x), method=True)
-def rsqrt(input):
-    return Rsqrt.apply(input)
+# Each VJP gives dL/dx in terms of g = dL/dy and the saved x or y.
+Neg, neg = unary("neg", np.negative, lambda g, _: -g, method=("neg", "__neg__"))
+Abs, abs = unary("abs", np.abs, lambda g, x: g * x.sign(), "x",                  # g sign(x)
+                 unary_samples(**KINK_AT_0), method=("abs", "__abs__"))
+Sign, sign = unary("sign", np.sign, lambda g, _: g * 0.0,                         # piecewise constant
+                   samples=unary_samples(**KINK_AT_0))
+Exp, exp = unary("exp", np.exp, lambda g, y: g * y, "y")                          # g e^x
+Expm1, expm1 = unary("expm1", np.expm1, lambda g, y: g * (y + 1.0), "y")          # g e^x
+Log, log = unary("log", np.log, lambda g, x: g / x, "x", unary_samples(**POSITIVE))   # g / x
+Log1p, log1p = unary("log1p", np.log1p, lambda g, x: g / (x + 1.0), "x",         # g / (1 + x)
+                     unary_samples(low=-0.7, high=3.0))
+Sqrt, sqrt = unary("sqrt", np.sqrt, lambda g, y: g * 0.5 / y, "y",               # g / (2 sqrt x)
+                   unary_samples(**POSITIVE))
+Rsqrt, rsqrt = unary("rsqrt", _rsqrt, lambda g, y: g * -0.5 * y * y * y, "y",    # -g x^(-3/2) / 2
+                     unary_samples(**POSITIVE))
+Sin, sin = unary("sin", np.sin, lambda g, x: g * x.cos(), "x")                    # g cos x
+Cos, cos = unary("cos", np.cos, lambda g, x: -g * x.sin(), "x")                   # -g sin x
+Tan, tan = unary("tan", np.tan, lambda g, y: g * (y * y + 1.0), "y",             # g (1 + tan^2 x)
+                 unary_samples(low=-1.2, high=1.2))
+Tanh, tanh = unary("tanh", np.tanh, lambda g, y: g * (1.0 - y * y), "y")          # g (1 - tanh^2 x)
+Sigmoid, sigmoid = unary("sigmoid", _sigmoid, lambda g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
+                         unary_samples(low=-4, high=4), ref=lambda x: 1 / (1 + np.exp(-x)))
+Erf, erf = unary("erf", _erf, lambda g, x: g * _TWO_OVER_SQRT_PI * (-(x * x)).exp(), "x",  # g 2/sqrt(pi) e^(-x^2)
+                 ref=np.vectorize(math.erf))
+# Rounding is piecewise constant: zero gradient almost everywhere (PyTorch's choice).
+Floor, floor = unary("floor", np.floor, lambda g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
+Ceil, ceil = unary("ceil", np.ceil, lambda g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
 
 
 class Reciprocal(Function):
@@ -184,155 +103,17 @@ def reciprocal(input):
     return Reciprocal.apply(input if input.dtype.kind == "f" else input.float())
 
 
-class Sin(Function):
+class Round(Function):
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.sin(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g * x.cos()                          # dx = g cos(x)
-
-
-@op(Sin, samples=unary_samples(), ref=np.sin, method=True)
-def sin(input):
-    return Sin.apply(input)
-
-
-class Cos(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.cos(x)
+    def forward(ctx, x, decimals):
+        return np.round(x, decimals)
 
     @staticmethod
     def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return -g * x.sin()                         # dx = -g sin(x)
+        return g * 0.0, None                        # piecewise constant
 
 
-@op(Cos, samples=unary_samples(), ref=np.cos, method=True)
-def cos(input):
-    return Cos.apply(input)
-
-
-class Tan(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = np.tan(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * (y * y + 1.0)                    # dx = g (1 + tan^2 x)
-
-
-@op(Tan, samples=unary_samples(low=-1.2, high=1.2), ref=np.tan, method=True)
-def tan(input):
-    return Tan.apply(input)
-
-
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = np.tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * (1.0 - y * y)                    # dx = g (1 - tanh^2 x)
-
-
-@op(Tanh, samples=unary_samples(), ref=np.tanh, method=True)
-def tanh(input):
-    return Tanh.apply(input)
-
-
-def _sigmoid(x):
-    # exp of -|x| only, so neither branch overflows for large |x|.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
-
-
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = _sigmoid(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * y * (1.0 - y)                    # dx = g s (1 - s)
-
-
-@op(Sigmoid, samples=unary_samples(low=-4, high=4), ref=lambda x: 1 / (1 + np.exp(-x)), method=True)
-def sigmoid(input):
-    return Sigmoid.apply(input)
-
-
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-
-
-class Erf(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _erf(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g * _TWO_OVER_SQRT_PI * (-(x * x)).exp()   # dx = g 2/sqrt(pi) e^(-x^2)
-
-
-@op(Erf, samples=unary_samples(), ref=np.vectorize(math.erf), method=True)
-def erf(input):
-    return Erf.apply(input)
-
-
-class _Rounding(Function):
-    """Piecewise-constant ops: zero gradient almost everywhere (PyTorch's choice)."""
-
-    @staticmethod
-    def backward(ctx, g):
-        return (g * 0.0,) + (None,) * (len(ctx.needs_input_grad) - 1)
-
-
-class Floor(_Rounding):
-    forward = staticmethod(lambda ctx, x: np.floor(x))
-
-
-class Ceil(_Rounding):
-    forward = staticmethod(lambda ctx, x: np.ceil(x))
-
-
-class Round(_Rounding):
-    forward = staticmethod(lambda ctx, x, decimals: np.round(x, decimals))
-
-
-_away_from_integers = dict(away=(np.arange(-3, 4), 0.05))
-_away_from_halves = dict(away=(np.arange(-3, 4) + 0.5, 0.05))
-
-
-@op(Floor, samples=unary_samples(**_away_from_integers), ref=np.floor, method=True)
-def floor(input):
-    return Floor.apply(input)
-
-
-@op(Ceil, samples=unary_samples(**_away_from_integers), ref=np.ceil, method=True)
-def ceil(input):
-    return Ceil.apply(input)
-
-
-@op(Round, samples=unary_samples(**_away_from_halves), ref=np.round, method=True)
+@op(Round, samples=unary_samples(away=(np.arange(-3, 4) + 0.5, 0.05)), ref=np.round, method=True)
 def round(input, decimals=0):
     return Round.apply(input, decimals)
 
