@@ -32,5 +32,6 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .viz import backprop_frames, record_gradients, to_dot
 from .tape_view import tape
+from .tape_check import gradcheck_tape
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,242 @@
+"""`gradcheck_tape`: check the VJP of every op on the tape of a real forward pass.
+
+``gradcheck`` checks one function on sample inputs; a model can still have a
+wrong gradient that only shows on its actual inputs (a custom op at a shape the
+samples missed, a kernel path taken only for large inputs).  This runs the
+op-level check on each recorded op with that op's own inputs from the forward,
+as float64 copies, and reports op, module path, worst error and the verdict, so
+the failing layer is named directly.
+
+The check per op is a directional derivative test: for random directions u (on
+the inputs) and v (on the outputs), v . J u from the VJP must match central
+differences of the op's forward.  That costs two forwards and one backward per
+direction whatever the size, so whole models are affordable.  A mismatch is
+retried per input (to name the input whose gradient is wrong) and with one-sided
+differences, which tell a kink (relu at 0, max-pool ties) from a wrong VJP.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engine import grad as _grad
+from .function import Function
+from .gradcheck import GradcheckError
+from .grad_mode import enable_grad, no_grad
+from .tensor import Tensor
+from .viz.graph import walk
+
+
+class record_inputs:
+    """Keep a copy of every recorded op's forward arguments on its tape node
+    (``node._forward_args``), so ``gradcheck_tape(output)`` can re-run the op.
+
+    The engine has no hook before an op runs, so for the duration of the block
+    ``Function.apply`` is wrapped (and restored on exit); not thread-safe.
+    """
+
+    def __enter__(self):
+        self._orig = Function.__dict__["apply"]
+        original = self._orig.__func__
+
+        def apply(cls, *args):
+            snapshot = tuple(_copy(a) for a in args)   # before forward: later in-place writes can't leak in
+            out = original(cls, *args)
+            for t in (out if isinstance(out, tuple) else (out,)):
+                if isinstance(t, Tensor) and type(t.grad_fn) is cls:
+                    t.grad_fn._forward_args = snapshot
+                    break
+            return out
+        Function.apply = classmethod(apply)
+        return self
+
+    def __exit__(self, *exc):
+        Function.apply = self._orig
+
+
+def _copy(a):
+    if isinstance(a, Tensor):
+        return Tensor._make(a.data.copy())
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    return a
+
+
+@dataclass
+class OpCheck:
+    position: int
+    op: str
+    module: str
+    checked: str          # which inputs were checked, e.g. "0,1"
+    abs_err: float
+    rel_err: float
+    result: str           # "pass" | "FAIL" | "kink" | "random" | "error"
+    detail: str = ""
+    node: object = None
+
+
+class TapeCheck(list):
+    """The per-op results; prints as a table."""
+
+    @property
+    def ok(self):
+        return all(c.result in ("pass", "kink") for c in self)
+
+    @property
+    def failures(self):
+        return [c for c in self if c.result not in ("pass", "kink")]
+
+    def __str__(self):
+        head = ["#", "op", "module", "inputs", "abs err", "rel err", "result"]
+        rows = [[str(c.position), c.op, c.module or "-", c.checked or "-",
+                 f"{c.abs_err:.2e}", f"{c.rel_err:.2e}", c.result + (f": {c.detail}" if c.detail else "")]
+                for c in self]
+        widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head[:-1])]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths + [0])).rstrip()]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths + [0])).rstrip() for r in rows]
+        bad = self.failures
+        kinks = sum(c.result == "kink" for c in self)
+        lines.append(f"{len(self)} ops checked: {len(self) - len(bad)} pass"
+                     + (f" ({kinks} at kinks, not differentiable there)" if kinks else "")
+                     + (f", {len(bad)} FAIL" if bad else ""))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def gradcheck_tape(fn_or_output, *args, eps=1e-6, atol=1e-5, rtol=1e-4, directions=2,
+                   seed=0, print_table=True, raise_exception=False, **kwargs):
+    """Gradient-check every op of a forward pass.
+
+    ``gradcheck_tape(model, x)`` runs ``model(x)`` (any callable, any arguments)
+    while recording each op's inputs, then checks each op reachable from the
+    result.  ``gradcheck_tape(output)`` checks an output computed inside
+    ``with autograd.tape_check.record_inputs():``.  Returns a ``TapeCheck``
+    (printed as a table unless ``print_table=False``); ``raise_exception=True``
+    raises ``GradcheckError`` with the table when an op fails.
+    """
+    if isinstance(fn_or_output, Tensor) or (isinstance(fn_or_output, (list, tuple)) and not args):
+        outputs = fn_or_output
+    elif callable(fn_or_output):
+        with record_inputs(), enable_grad():
+            outputs = fn_or_output(*args, **kwargs)
+    else:
+        raise TypeError("gradcheck_tape: pass a callable and its arguments, or an output tensor")
+    outputs = [outputs] if isinstance(outputs, Tensor) else [o for o in outputs if isinstance(o, Tensor)]
+    nodes, _ = walk(outputs)
+    missing = [n for n in nodes if not hasattr(n, "_forward_args")]
+    if missing:
+        raise RuntimeError(
+            f"gradcheck_tape: {len(missing)} of {len(nodes)} ops (first: {type(missing[0]).__name__} "
+            "at tape position {0}) have no recorded inputs; run the forward inside "
+            "`with autograd.tape_check.record_inputs():` or pass the model and its "
+            "inputs: gradcheck_tape(model, x)".format(missing[0]._seq))
+    rng = np.random.default_rng(seed)
+    report = TapeCheck(_check_node(n, eps, atol, rtol, directions, rng) for n in nodes)
+    if print_table:
+        print(report)
+    if raise_exception and not report.ok:
+        raise GradcheckError("gradcheck_tape: some ops have wrong gradients\n" + str(report))
+    return report
+
+
+def _as_outputs(out):
+    outs = out if isinstance(out, tuple) else (out,)
+    return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+
+
+def _check_node(node, eps, atol, rtol, directions, rng):
+    cls = type(node)
+    base = OpCheck(node._seq, cls.__name__, node.scope, "", 0.0, 0.0, "pass", node=node)
+    inputs, idx = [], []
+    for i, (a, edge) in enumerate(zip(node._forward_args, node._edges)):
+        if isinstance(a, Tensor):
+            data = a.data.astype(np.float64) if a.dtype.kind == "f" else a.data.copy()
+            t = Tensor._make(data)
+            if edge is not None and data.dtype.kind == "f":
+                t.requires_grad = True
+                idx.append(i)
+            inputs.append(t)
+        else:
+            inputs.append(a)
+    base.checked = ",".join(map(str, idx))
+    xs = [inputs[i] for i in idx]
+
+    def forward(shift=None, h=0.0):
+        args = list(inputs)
+        if shift is not None:
+            for i, u in shift.items():
+                args[i] = Tensor._make(inputs[i].data + h * u)
+        with no_grad():
+            return [o.data.astype(np.float64) for o in _as_outputs(cls.apply(*args))]
+
+    try:
+        with enable_grad():
+            outs = _as_outputs(cls.apply(*inputs))
+        again = forward()
+        if any(not np.array_equal(a, o.data, equal_nan=True) for a, o in zip(again, outs)):
+            base.result, base.detail = "random", "forward is not deterministic; not checkable"
+            return base
+        low = any(o.dtype != np.float64 for o in outs)
+        if low:      # the op itself computes in lower precision (e.g. a cast)
+            eps, atol, rtol = max(eps, 1e-3), max(atol, 1e-3), max(rtol, 1e-2)
+        worst = (0.0, 0.0, True)
+        for _ in range(directions):
+            us = {i: rng.standard_normal(inputs[i].shape) for i in idx}
+            vs = [rng.standard_normal(o.shape) for o in outs]
+            analytic = _analytic(outs, xs, idx, us, vs)
+            numeric = _numeric(forward, us, vs, eps)
+            err = abs(analytic - numeric)
+            ok = err <= atol + rtol * abs(numeric)
+            rel = err / max(abs(numeric), abs(analytic), 1e-30)
+            if err > worst[0]:
+                worst = (err, rel, worst[2] and ok)
+            elif not ok:
+                worst = (worst[0], worst[1], False)
+            if not ok:
+                base.abs_err, base.rel_err = worst[0], worst[1]
+                return _diagnose(base, forward, outs, xs, idx, us, vs, eps, atol, rtol)
+        base.abs_err, base.rel_err = worst[0], worst[1]
+    except Exception as e:          # report and go on: one broken op must not hide the rest
+        base.result, base.detail = "error", f"{type(e).__name__}: {e}".splitlines()[0][:120]
+    return base
+
+
+def _analytic(outs, xs, idx, us, vs):
+    diff = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+    if not diff:
+        return 0.0
+    with enable_grad():
+        gs = _grad([o for o, _ in diff], xs, [Tensor._make(v.astype(o.dtype)) for o, v in diff],
+                   retain_graph=True, allow_unused=True)
+    return float(sum((g.data.astype(np.float64) * us[i]).sum() for i, g in zip(idx, gs) if g is not None))
+
+
+def _numeric(forward, us, vs, eps):
+    plus, minus = forward(us, eps), forward(us, -eps)
+    return float(sum(((p - m) / (2 * eps) * v).sum() for p, m, v in zip(plus, minus, vs)))
+
+
+def _diagnose(base, forward, outs, xs, idx, us, vs, eps, atol, rtol):
+    """A failed direction: kink or wrong VJP, and which input."""
+    h = max(eps, 1e-5)
+    f0 = forward()
+    fwd = float(sum(((p - z) / h * v).sum() for p, z, v in zip(forward(us, h), f0, vs)))
+    bwd = float(sum(((z - m) / h * v).sum() for m, z, v in zip(forward(us, -h), f0, vs)))
+    if abs(fwd - bwd) > 1e-2 * max(abs(fwd), abs(bwd), 1e-8) + 1e-6:
+        base.result = "kink"
+        base.detail = "one-sided differences disagree: not differentiable at this input"
+        return base
+    wrong = []
+    for i in idx:
+        one = {i: us[i]}
+        a, n = _analytic(outs, xs, idx, {**{j: np.zeros_like(us[j]) for j in idx}, **one}, vs), \
+            _numeric(forward, one, vs, eps)
+        if abs(a - n) > atol + rtol * abs(n):
+            wrong.append(str(i))
+    base.result = "FAIL"
+    base.detail = (f"wrong gradient for input {', '.join(wrong)}" if wrong
+                   else "VJP disagrees with central differences")
+    return base
