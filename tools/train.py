@@ -1,0 +1,437 @@
+"""Train a model-zoo network on a data set, with progress bars, metrics and checkpoints.
+
+    python -m tools.train                                   # spiral MLP, no files needed
+    python -m tools.train --model lenet5 --dataset mnist --data-dir ../shared/data/mnist \
+        --epochs 3 --optimizer sgd --lr 0.05 --momentum 0.9 --scheduler onecycle
+
+Each epoch: a tqdm bar with live loss/accuracy, an evaluation on the test split, a
+checkpoint (``--checkpoint``, default OUT/checkpoint.safetensors), a row in
+OUT/metrics.csv and (with matplotlib) OUT/metrics.png.  The loader's share of the
+epoch time is printed.  ``--resume CKPT`` continues a run exactly as if it had never
+stopped: the checkpoint holds the model, optimizer, scheduler, the random generators'
+states and, after Ctrl-C, the position inside the epoch.  Ctrl-C finishes the current
+batch, writes the checkpoint and exits (a second Ctrl-C aborts at once).
+"""
+import argparse
+import csv
+import inspect
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+
+import autograd as ag
+import optim
+from autograd import data as D
+from optim import lr_scheduler as S
+
+DATASETS = {  # name -> (classes, input shape, normalisation mean, std)
+    "mnist": (10, (1, 28, 28), (0.1307,), (0.3081,)),
+    "fashion-mnist": (10, (1, 28, 28), (0.2860,), (0.3530,)),
+    "cifar10": (10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "spiral": (3, (2,), None, None),
+}
+DEFAULT_MODEL = {"mnist": "lenet5", "fashion-mnist": "lenet5", "cifar10": "resnet18", "spiral": "mlp"}
+# Options that define the run; --resume takes them from the checkpoint.
+RUN_OPTIONS = ("model", "dataset", "optimizer", "lr", "momentum", "weight_decay", "batch_size",
+               "scheduler", "seed", "limit_batches", "augment", "hidden")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tools.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="zoo model (default: lenet5 for MNIST, mlp for spiral)")
+    p.add_argument("--dataset", default=None, choices=sorted(DATASETS),
+                   help="default: mnist when --data-dir is given, else the bundled spiral set")
+    p.add_argument("--data-dir", default=None, help="folder holding the data set's files")
+    p.add_argument("--download", action="store_true", help="fetch missing official files (online)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+    p.add_argument("--lr", type=float, default=None, help="default: 0.05 for sgd, 0.01 for others")
+    p.add_argument("--momentum", type=float, default=0.9, help="sgd/rmsprop momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--scheduler", default="none",
+                   choices=["none", "step", "cosine", "onecycle", "plateau", "exponential", "warmup-cosine"])
+    p.add_argument("--augment", action="store_true", help="random crop (+flip for CIFAR)")
+    p.add_argument("--hidden", type=int, default=64, help="hidden width of the mlp model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit-batches", type=int, default=None, help="train on this many batches per epoch")
+    p.add_argument("--limit-eval-batches", type=int, default=None, help="evaluate on this many batches")
+    p.add_argument("--eval-batch-size", type=int, default=1000)
+    p.add_argument("--out-dir", default=None, help="default: runs/DATASET-MODEL")
+    p.add_argument("--checkpoint", default=None, help="default: OUT/checkpoint.safetensors")
+    p.add_argument("--resume", default=None, help="checkpoint to continue from")
+    p.add_argument("--export-graph", default=None, metavar="FILE.svg|FILE.dot",
+                   help="write the backprop graph of one training step")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar (one line per epoch)")
+    args = p.parse_args(argv)
+    if args.dataset is None:
+        args.dataset = "mnist" if args.data_dir else "spiral"
+    if args.model is None:
+        args.model = DEFAULT_MODEL[args.dataset]
+    if args.lr is None:
+        args.lr = 0.05 if args.optimizer == "sgd" else 0.01
+    if args.out_dir is None:
+        args.out_dir = os.path.join("runs", f"{args.dataset}-{args.model}")
+    if args.checkpoint is None:
+        args.checkpoint = os.path.join(args.out_dir, "checkpoint.safetensors")
+    return args
+
+
+# -- building blocks -------------------------------------------------------------------
+def load_data(args):
+    classes, shape, mean, std = DATASETS[args.dataset]
+    if args.dataset == "spiral":
+        return D.spiral(train=True), D.spiral(train=False)
+    if not args.data_dir:
+        raise SystemExit(f"error: --dataset {args.dataset} needs --data-dir (a folder with its files); "
+                         "run without --dataset to train on the bundled spiral set")
+    norm = D.transforms.Normalize(mean, std, inplace=True)
+    train_tf = norm
+    if args.augment:
+        aug = [D.transforms.RandomCrop(shape[-1], padding=2 if shape[-1] == 28 else 4)]
+        if args.dataset == "cifar10":
+            aug.append(D.transforms.RandomHorizontalFlip())
+        train_tf = D.transforms.Compose(aug + [norm])
+    cls = {"mnist": D.MNIST, "fashion-mnist": D.FashionMNIST, "cifar10": D.CIFAR10}[args.dataset]
+    try:
+        train = cls(args.data_dir, train=True, transform=train_tf, download=args.download)
+        test = cls(args.data_dir, train=False, transform=norm, download=args.download)
+    except D.DataFileError as e:
+        raise SystemExit(f"error: {e}") from None
+    return train, test
+
+
+def build_model(args):
+    """A model from ``nn.models`` by name (case-insensitive), given the data set's
+    number of classes and input channels when its constructor takes them."""
+    import nn
+    classes, shape, _, _ = DATASETS[args.dataset]
+    try:
+        from nn import models
+    except ImportError:
+        models = None
+    want = args.model.replace("-", "").replace("_", "").lower()
+    ctor = None
+    if models is not None:
+        for name in dir(models):
+            if name.replace("_", "").lower() == want and callable(getattr(models, name)):
+                ctor = getattr(models, name)
+                if not isinstance(ctor, type):      # prefer the factory function's exact name
+                    break
+    if ctor is None and want == "mlp":
+        ctor = _fallback_mlp
+    if ctor is None:
+        have = sorted(n for n in dir(models) if not n.startswith("_")) if models else []
+        raise SystemExit(f"error: unknown model {args.model!r}; nn.models provides {have or 'nothing yet'}")
+    params = inspect.signature(ctor).parameters
+    flat = int(np.prod(shape))
+    if "hidden_features" in params:          # nn.models.MLP(in_features, hidden_features, out_features)
+        kwargs = {"in_features": flat, "hidden_features": [args.hidden, args.hidden], "out_features": classes}
+    else:
+        kwargs = {}
+        for key, value in (("num_classes", classes), ("in_channels", shape[0] if len(shape) == 3 else None),
+                           ("in_features", flat), ("hidden", args.hidden)):
+            if key in params and value is not None:
+                kwargs[key] = value
+    model = ctor(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise SystemExit(f"error: {args.model} did not build an nn.Module")
+    return model
+
+
+def _fallback_mlp(in_features=2, num_classes=3, hidden=64):
+    import nn
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                         nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+def build_optimizer(args, model):
+    params = list(model.parameters())
+    if args.optimizer == "sgd":
+        return optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                         nesterov=args.momentum > 0)
+    if args.optimizer == "rmsprop":
+        return optim.RMSprop(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    cls = {"adam": optim.Adam, "adamw": optim.AdamW, "adagrad": optim.Adagrad}[args.optimizer]
+    return cls(params, lr=args.lr, weight_decay=args.weight_decay)
+
+
+def build_scheduler(args, opt, steps_per_epoch):
+    """Returns (scheduler or None, whether it steps per batch)."""
+    kind = args.scheduler
+    if kind == "none":
+        return None, False
+    if kind == "step":
+        return S.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1), False
+    if kind == "exponential":
+        return S.ExponentialLR(opt, gamma=0.9), False
+    if kind == "cosine":
+        return S.CosineAnnealingLR(opt, T_max=args.epochs * steps_per_epoch), True
+    if kind == "warmup-cosine":
+        total = args.epochs * steps_per_epoch
+        warm = max(1, min(steps_per_epoch, total // 10))
+        return S.SequentialLR(opt, [S.LinearLR(opt, start_factor=0.1, total_iters=warm),
+                                    S.CosineAnnealingLR(opt, T_max=max(1, total - warm))],
+                              milestones=[warm]), True
+    if kind == "onecycle":
+        return S.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch), True
+    if kind == "plateau":
+        return S.ReduceLROnPlateau(opt, factor=0.5, patience=1), False
+    raise ValueError(kind)
+
+
+def evaluate(model, loader, limit=None):
+    import nn.functional as F
+    model.eval()
+    total_loss, correct, seen = 0.0, 0, 0
+    with ag.no_grad():
+        for i, (x, y) in enumerate(loader):
+            if limit is not None and i >= limit:
+                break
+            logits = model(x)
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.data.argmax(1) == y.data).sum())
+            seen += len(y.data)
+    model.train()
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+# -- outputs -------------------------------------------------------------------------
+FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s", "data_s", "eval_s"]
+
+
+def write_csv(path, history):
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in FIELDS})
+    os.replace(tmp, path)
+
+
+def write_plot(path, history, title):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    ep = [r["epoch"] for r in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(ep, [r["train_loss"] for r in history], "o-", label="train")
+    a1.plot(ep, [r["test_loss"] for r in history], "s-", label="test")
+    a1.set_xlabel("epoch"), a1.set_ylabel("cross-entropy loss"), a1.legend(), a1.grid(alpha=0.3)
+    a2.plot(ep, [100 * r["train_acc"] for r in history], "o-", label="train")
+    a2.plot(ep, [100 * r["test_acc"] for r in history], "s-", label="test")
+    a2.set_xlabel("epoch"), a2.set_ylabel("accuracy (%)"), a2.legend(), a2.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def export_graph(path, model, x, y):
+    import nn.functional as F
+    from autograd.viz import to_dot
+    loss = F.cross_entropy(model(x), y)
+    graph = to_dot(loss, params=dict(model.named_parameters()), title="one training step")
+    if path.endswith(".dot") or path.endswith(".gv"):
+        with open(path, "w") as f:
+            f.write(graph.source)
+    else:
+        graph.render(path)
+    loss.backward()          # release the graph
+    model.zero_grad()
+
+
+# -- the run -------------------------------------------------------------------------
+class _StopRequest:
+    """SIGINT sets a flag checked after each batch; a second SIGINT aborts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def _rng_state(g):
+    return g.bit_generator.state
+
+
+def _set_rng_state(g, state):
+    g.bit_generator.state = state
+
+
+def run(argv=None, on_batch=None):
+    """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
+    called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
+    from nn.serialization import CheckpointError, load, save
+    import nn.functional as F
+
+    args = parse_args(argv)
+    ckpt = None
+    if args.resume:
+        try:
+            ckpt = load(args.resume)
+        except CheckpointError as e:
+            raise SystemExit(f"error: cannot resume: {e}") from None
+        for key in RUN_OPTIONS:
+            setattr(args, key, ckpt["args"][key])
+    os.makedirs(args.out_dir, exist_ok=True)
+    ag.manual_seed(args.seed)
+    data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
+    train_set, test_set = load_data(args)
+    train_loader = D.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=data_rng)
+    test_loader = D.DataLoader(test_set, batch_size=args.eval_batch_size)
+    steps = len(train_loader) if args.limit_batches is None else min(args.limit_batches, len(train_loader))
+    model = build_model(args)
+    opt = build_optimizer(args, model)
+    sched, per_batch = build_scheduler(args, opt, steps)
+    n_params = sum(p.numel() for p in model.parameters())
+
+    history, start_epoch, resume_pos = [], 0, None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        history = list(ckpt["history"])
+        start_epoch = ckpt["epoch"]
+        _set_rng_state(data_rng, ckpt["data_rng"])
+        resume_pos = ckpt.get("position")          # set when stopped inside an epoch
+        print(f"resumed from {args.resume}: epoch {start_epoch}"
+              + (f", batch {resume_pos['batch']}" if resume_pos else ""))
+    print(f"{args.model} on {args.dataset}: {n_params:,} parameters, {len(train_set):,} train / "
+          f"{len(test_set):,} test samples, {steps} batches of {args.batch_size} per epoch, "
+          f"{args.optimizer} lr={args.lr} scheduler={args.scheduler}")
+
+    def checkpoint(epoch, position=None):
+        save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+              "scheduler": sched.state_dict() if sched is not None else None,
+              "epoch": epoch, "history": history, "data_rng": epoch_rng_state if position else _rng_state(data_rng),
+              "position": position, "global_rng": _rng_state(ag.creation.default_generator()),
+              "args": {k: getattr(args, k) for k in RUN_OPTIONS}},
+             args.checkpoint)
+
+    if args.export_graph:
+        x, y = next(iter(D.DataLoader(train_set, batch_size=min(args.batch_size, 8))))
+        export_graph(args.export_graph, model, x, y)
+        print(f"graph of one training step written to {args.export_graph}")
+
+    progress = not args.no_progress
+    if progress:
+        from tqdm import tqdm
+    model.train()
+    stopped = False
+    with _StopRequest() as stop:
+        for epoch in range(start_epoch, args.epochs):
+            epoch_rng_state = _rng_state(data_rng)       # the shuffle of this epoch comes next
+            t_epoch = time.perf_counter()
+            it = iter(train_loader)
+            loss_sum, correct, seen, first = 0.0, 0, 0, 0
+            if resume_pos is not None:
+                _set_rng_state(data_rng, resume_pos["data_rng"])
+                epoch_rng_state = resume_pos["data_rng"]
+                it = iter(train_loader)
+                first = resume_pos["batch"]
+                for _ in range(first):                     # replay the same shuffle
+                    next(it)
+                loss_sum, correct, seen = resume_pos["loss_sum"], resume_pos["correct"], resume_pos["seen"]
+                _set_rng_state(ag.creation.default_generator(), resume_pos["global_rng"])
+                resume_pos = None
+            elif ckpt is not None and epoch == start_epoch:
+                _set_rng_state(ag.creation.default_generator(), ckpt["global_rng"])
+            bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
+                       leave=True, dynamic_ncols=True, mininterval=0.25) if progress else None
+            for i in range(first, steps):
+                x, y = next(it)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if sched is not None and per_batch:
+                    sched.step()
+                n = len(y.data)
+                loss_sum += float(loss) * n
+                correct += int((logits.data.argmax(1) == y.data).sum())
+                seen += n
+                if bar is not None:
+                    bar.update(1)
+                    if i % 10 == 0 or i == steps - 1:
+                        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
+                                        refresh=False)
+                if on_batch is not None:
+                    on_batch(epoch, i)
+                if stop.requested and i < steps - 1:
+                    position = {"batch": i + 1, "data_rng": epoch_rng_state, "loss_sum": loss_sum,
+                                "correct": correct, "seen": seen,
+                                "global_rng": _rng_state(ag.creation.default_generator())}
+                    if bar is not None:
+                        bar.close()
+                    checkpoint(epoch, position)
+                    print(f"\ninterrupted: checkpoint written to {args.checkpoint} "
+                          f"(epoch {epoch + 1}, batch {i + 1}); continue with --resume {args.checkpoint}")
+                    stopped = True
+                    break
+            if stopped:
+                break
+            if bar is not None:
+                bar.close()
+            data_s = train_loader.fetch_time
+            train_s = time.perf_counter() - t_epoch
+            t_eval = time.perf_counter()
+            test_loss, test_acc = evaluate(model, test_loader, args.limit_eval_batches)
+            eval_s = time.perf_counter() - t_eval
+            if sched is not None and not per_batch:
+                if isinstance(sched, S.ReduceLROnPlateau):
+                    sched.step(test_loss)
+                else:
+                    sched.step()
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+                   "test_loss": test_loss, "test_acc": test_acc, "lr": float(opt.param_groups[0]["lr"]),
+                   "epoch_s": train_s, "data_s": data_s, "eval_s": eval_s}
+            history.append(row)
+            print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}% | "
+                  f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}% | train {train_s:.1f}s "
+                  f"(data loading {data_s:.2f}s = {100 * data_s / max(train_s, 1e-9):.1f}%), eval {eval_s:.1f}s",
+                  flush=True)
+            checkpoint(epoch + 1)
+            write_csv(os.path.join(args.out_dir, "metrics.csv"), history)
+            if not write_plot(os.path.join(args.out_dir, "metrics.png"), history,
+                              f"{args.model} on {args.dataset}") and epoch == start_epoch:
+                print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
+            if stop.requested:
+                print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
+                stopped = True
+                break
+    if not stopped and history:
+        print(f"done: test accuracy {100 * history[-1]['test_acc']:.2f}%; metrics in "
+              f"{os.path.join(args.out_dir, 'metrics.csv')}, checkpoint {args.checkpoint}")
+    return history
+
+
+def main(argv=None):
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
