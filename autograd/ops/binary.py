@@ -4,14 +4,13 @@ Inputs are promoted with PyTorch's rules (``dtypes.result_type``).  A VJP return
 the gradient of the broadcast result; ``unbroadcast`` sums it back to each
 input's shape (d/da of a broadcast is a sum over the broadcast axes).
 """
-import math
-
 import numpy as np
 
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, binary_samples, make, op
+from .formula import evaluate, sum_to_shape
 from .shape import sum_to
 
 
@@ -52,18 +51,24 @@ def unbroadcast(g, shape):
     return g if g.shape == shape else sum_to(g, shape)
 
 
-def _grads(ctx, da, db):
-    """Unbroadcast the gradients of the two last inputs that need one (da, db are
-    thunks); an input that needs a gradient has an edge, which knows its shape."""
-    na, nb = ctx.needs_input_grad[-2:]
-    ea, eb = ctx.next_functions[-2:]
-    return (unbroadcast(da(), edge_shape(ea)) if na else None,
-            unbroadcast(db(), edge_shape(eb)) if nb else None)
-
-
 def edge_shape(edge):
+    """The shape of the tensor an edge leads to (an input that needs a gradient)."""
     dst, nr = edge
     return dst.data.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
+
+
+def _grads(ctx, g, saved, da, db):
+    """Gradients of the last two inputs that need one.  ``da``/``db`` are formulas
+    ``(m, g, *saved) -> gradient of the broadcast result`` (see formula.py); each
+    is summed back to its input's shape."""
+    out = []
+    for need, edge, formula in zip(ctx.needs_input_grad[-2:], ctx.next_functions[-2:], (da, db)):
+        if not need:
+            out.append(None)
+            continue
+        shape = edge_shape(edge)
+        out.append(evaluate(lambda m, *args: sum_to_shape(m, formula(m, *args), shape), g, *saved))
+    return tuple(out)
 
 
 class Add(Function):
@@ -73,7 +78,7 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _grads(ctx, lambda: g, lambda: g)                 # da = g, db = g
+        return _grads(ctx, g, (), lambda m, g: g, lambda m, g: g)         # da = g, db = g
 
 
 class Sub(Function):
@@ -83,7 +88,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _grads(ctx, lambda: g, lambda: -g)                # da = g, db = -g
+        return _grads(ctx, g, (), lambda m, g: g, lambda m, g: -g)        # da = g, db = -g
 
 
 class Mul(Function):
@@ -94,8 +99,8 @@ class Mul(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        return _grads(ctx, lambda: g * b, lambda: g * a)         # da = g b, db = g a
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g * b,   # da = g b
+                      lambda m, g, a, b: g * a)                              # db = g a
 
 
 class Div(Function):
@@ -109,8 +114,8 @@ class Div(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        return _grads(ctx, lambda: g / b, lambda: -g * a / (b * b))  # da = g/b, db = -g a/b^2
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g / b,       # da = g / b
+                      lambda m, g, a, b: -g * a / (b * b))                       # db = -g a / b^2
 
 
 class Pow(Function):
@@ -122,9 +127,9 @@ class Pow(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b, out = ctx.saved_tensors
-        return _grads(ctx, lambda: g * b * a ** (b - 1.0),       # da = g b a^(b-1)
-                      lambda: g * out * (a.log() if isinstance(a, Tensor) else math.log(a)))  # db = g a^b ln a
+        return _grads(ctx, g, ctx.saved_tensors,
+                      lambda m, g, a, b, y: g * b * a ** (b - 1.0),          # da = g b a^(b-1)
+                      lambda m, g, a, b, y: g * y * m.log(a))               # db = g a^b ln a
 
 
 class Maximum(Function):
@@ -136,9 +141,9 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        share, = ctx.saved_tensors
         # da = g [a > b], db = g [b > a]; ties split the gradient evenly (PyTorch)
-        return _grads(ctx, lambda: g * share, lambda: g * (1.0 - share))
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, share: g * share,
+                      lambda m, g, share: g * (1.0 - share))
 
 
 class Minimum(Function):
@@ -164,8 +169,8 @@ class Remainder(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        return _grads(ctx, lambda: g, lambda: -g * (a / b).floor())  # da = g, db = -g floor(a/b)
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g,           # da = g
+                      lambda m, g, a, b: -g * m.floor(a / b))                    # db = -g floor(a/b)
 
 
 class FloorDivide(Function):
@@ -175,7 +180,8 @@ class FloorDivide(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _grads(ctx, lambda: g * 0.0, lambda: g * 0.0)     # piecewise constant
+        zero = lambda m, g: g * 0.0                                         # piecewise constant
+        return _grads(ctx, g, (), zero, zero)
 
 
 class Where(Function):
@@ -191,10 +197,9 @@ class Where(Function):
 
     @staticmethod
     def backward(ctx, g):
-        cond, = ctx.saved_tensors
-        zero = g * 0.0
-        return (None,) + _grads(ctx, lambda: where(cond, g, zero),    # da = g [cond]
-                                lambda: where(cond, zero, g))         # db = g [not cond]
+        return (None,) + _grads(ctx, g, ctx.saved_tensors,
+                                lambda m, g, c: m.where(c, g, g * 0.0),     # da = g [cond]
+                                lambda m, g, c: m.where(c, g * 0.0, g))     # db = g [not cond]
 
 
 # -- public functions ---------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..function import Function
 from ..kernels.special import erf as _erf
+from .formula import evaluate
 from .registry import SampleInput, op, unary_samples
 
 POSITIVE = dict(low=0.3, high=3.0)
@@ -17,9 +18,10 @@ KINK_AT_0 = dict(away=(0, 0.05))
 def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, method=True):
     """Define, register and attach a one-input elementwise primitive.
 
-    ``forward`` maps an array to an array; ``vjp(g, s)`` returns dL/dx from
-    g = dL/dy and the saved tensor s: the input x (``saves="x"``), the output y
-    (``saves="y"``) or None.  Returns the Function subclass and the public function.
+    ``forward`` maps an array to an array; ``vjp(m, g, s)`` returns dL/dx from
+    g = dL/dy and the saved s: the input x (``saves="x"``), the output y
+    (``saves="y"``) or None; ``m`` is NumPy or autograd (see formula.py).
+    Returns the Function subclass and the public function.
     """
     def fwd(ctx, x):
         y = forward(x)
@@ -29,7 +31,7 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
 
     def bwd(ctx, g):
         saved = ctx.saved_tensors
-        return vjp(g, saved[0] if saved else None)
+        return evaluate(vjp, g, saved[0] if saved else None)
 
     cls = type(name[0].upper() + name[1:], (Function,),
                {"forward": staticmethod(fwd), "backward": staticmethod(bwd), "__module__": __name__,
@@ -56,33 +58,33 @@ def _rsqrt(x):
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _AWAY_FROM_INTEGERS = dict(away=(np.arange(-3, 4), 0.05))
 
-# Each VJP gives dL/dx in terms of g = dL/dy and the saved x or y.
-Neg, neg = unary("neg", np.negative, lambda g, _: -g, method=("neg", "__neg__"))
-Abs, abs = unary("abs", np.abs, lambda g, x: g * x.sign(), "x",                  # g sign(x)
+# Each VJP gives dL/dx in terms of g = dL/dy and the saved x or y; m is NumPy or autograd.
+Neg, neg = unary("neg", np.negative, lambda m, g, _: -g, method=("neg", "__neg__"))
+Abs, abs = unary("abs", np.abs, lambda m, g, x: g * m.sign(x), "x",                  # g sign(x)
                  unary_samples(**KINK_AT_0), method=("abs", "__abs__"))
-Sign, sign = unary("sign", np.sign, lambda g, _: g * 0.0,                         # piecewise constant
+Sign, sign = unary("sign", np.sign, lambda m, g, _: g * 0.0,                         # piecewise constant
                    samples=unary_samples(**KINK_AT_0))
-Exp, exp = unary("exp", np.exp, lambda g, y: g * y, "y")                          # g e^x
-Expm1, expm1 = unary("expm1", np.expm1, lambda g, y: g * (y + 1.0), "y")          # g e^x
-Log, log = unary("log", np.log, lambda g, x: g / x, "x", unary_samples(**POSITIVE))   # g / x
-Log1p, log1p = unary("log1p", np.log1p, lambda g, x: g / (x + 1.0), "x",         # g / (1 + x)
+Exp, exp = unary("exp", np.exp, lambda m, g, y: g * y, "y")                          # g e^x
+Expm1, expm1 = unary("expm1", np.expm1, lambda m, g, y: g * (y + 1.0), "y")          # g e^x
+Log, log = unary("log", np.log, lambda m, g, x: g / x, "x", unary_samples(**POSITIVE))   # g / x
+Log1p, log1p = unary("log1p", np.log1p, lambda m, g, x: g / (x + 1.0), "x",         # g / (1 + x)
                      unary_samples(low=-0.7, high=3.0))
-Sqrt, sqrt = unary("sqrt", np.sqrt, lambda g, y: g * 0.5 / y, "y",               # g / (2 sqrt x)
+Sqrt, sqrt = unary("sqrt", np.sqrt, lambda m, g, y: g * 0.5 / y, "y",               # g / (2 sqrt x)
                    unary_samples(**POSITIVE))
-Rsqrt, rsqrt = unary("rsqrt", _rsqrt, lambda g, y: g * -0.5 * y * y * y, "y",    # -g x^(-3/2) / 2
+Rsqrt, rsqrt = unary("rsqrt", _rsqrt, lambda m, g, y: g * -0.5 * y * y * y, "y",    # -g x^(-3/2) / 2
                      unary_samples(**POSITIVE))
-Sin, sin = unary("sin", np.sin, lambda g, x: g * x.cos(), "x")                    # g cos x
-Cos, cos = unary("cos", np.cos, lambda g, x: -g * x.sin(), "x")                   # -g sin x
-Tan, tan = unary("tan", np.tan, lambda g, y: g * (y * y + 1.0), "y",             # g (1 + tan^2 x)
+Sin, sin = unary("sin", np.sin, lambda m, g, x: g * m.cos(x), "x")                    # g cos x
+Cos, cos = unary("cos", np.cos, lambda m, g, x: -g * m.sin(x), "x")                   # -g sin x
+Tan, tan = unary("tan", np.tan, lambda m, g, y: g * (y * y + 1.0), "y",             # g (1 + tan^2 x)
                  unary_samples(low=-1.2, high=1.2))
-Tanh, tanh = unary("tanh", np.tanh, lambda g, y: g * (1.0 - y * y), "y")          # g (1 - tanh^2 x)
-Sigmoid, sigmoid = unary("sigmoid", _sigmoid, lambda g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
+Tanh, tanh = unary("tanh", np.tanh, lambda m, g, y: g * (1.0 - y * y), "y")          # g (1 - tanh^2 x)
+Sigmoid, sigmoid = unary("sigmoid", _sigmoid, lambda m, g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
                          unary_samples(low=-4, high=4), ref=lambda x: 1 / (1 + np.exp(-x)))
-Erf, erf = unary("erf", _erf, lambda g, x: g * _TWO_OVER_SQRT_PI * (-(x * x)).exp(), "x",  # g 2/sqrt(pi) e^(-x^2)
+Erf, erf = unary("erf", _erf, lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
                  ref=np.vectorize(math.erf))
 # Rounding is piecewise constant: zero gradient almost everywhere (PyTorch's choice).
-Floor, floor = unary("floor", np.floor, lambda g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
-Ceil, ceil = unary("ceil", np.ceil, lambda g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
+Floor, floor = unary("floor", np.floor, lambda m, g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
+Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
 
 
 class Reciprocal(Function):

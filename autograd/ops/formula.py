@@ -1,0 +1,34 @@
+"""Evaluate a VJP formula on arrays or on tensors.
+
+A formula is written with operators and ``m.<function>`` calls, where ``m`` is
+either NumPy or the ``autograd`` namespace (both spell exp, log, sin, cos, sign,
+floor, ... the same way).  In a normal backward, grad mode is off and nothing
+needs recording, so the formula runs on the raw arrays at NumPy speed.  Under
+``create_graph=True`` it runs on tensors, is recorded on the tape and can be
+differentiated again.  One formula, both paths; the op sweep checks both
+(gradcheck takes the array path, gradgradcheck the tensor path).
+"""
+import numpy as np
+
+from ..grad_mode import STATE
+from ..tensor import Tensor
+
+
+def evaluate(formula, g, *saved):
+    if STATE.grad_enabled:
+        import autograd
+        return formula(autograd, g, *saved)
+    out = formula(np, g.data, *[s.data if isinstance(s, Tensor) else s for s in saved])
+    return Tensor._make(out if type(out) is np.ndarray else np.asarray(out))
+
+
+def sum_to_shape(m, g, shape):
+    """Sum ``g`` (array or tensor) down to ``shape``: the adjoint of broadcasting."""
+    if g.shape == shape:
+        return g
+    if m is np:
+        lead = g.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                          if s == 1 and g.shape[lead + i] != 1)
+        return g.sum(axis=axes, keepdims=True).reshape(shape)
+    return m.sum_to(g, shape)
