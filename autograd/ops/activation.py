@@ -7,6 +7,7 @@ import numpy as np
 from ..function import Function
 from .binary import where
 from .elementwise import _sigmoid
+from .formula import evaluate, sum_keepdim
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
 
@@ -21,8 +22,7 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        positive, = ctx.saved_tensors
-        return g * positive                            # dx = g [x > 0]
+        return evaluate(lambda m, g, positive: g * positive, g, *ctx.saved_tensors)  # dx = g [x > 0]
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
@@ -151,8 +151,8 @@ class Softmax(Function):
 
     @staticmethod
     def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None   # dx = y (g - <g, y>)
+        d = ctx.dim                                                 # dx = y (g - <g, y>)
+        return evaluate(lambda m, g, y: y * (g - sum_keepdim(m, g * y, d)), g, *ctx.saved_tensors), None
 
 
 class LogSoftmax(Function):
@@ -166,8 +166,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g - y.exp() * g.sum(ctx.dim, keepdim=True), None     # dx = g - softmax * sum(g)
+        d = ctx.dim                                                 # dx = g - softmax * sum(g)
+        return evaluate(lambda m, g, y: g - m.exp(y) * sum_keepdim(m, g, d), g, *ctx.saved_tensors), None
 
 
 def _softmax_samples(rng):

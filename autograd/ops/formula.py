@@ -32,3 +32,8 @@ def sum_to_shape(m, g, shape):
                                           if s == 1 and g.shape[lead + i] != 1)
         return g.sum(axis=axes, keepdims=True).reshape(shape)
     return m.sum_to(g, shape)
+
+
+def sum_keepdim(m, x, dim):
+    """``x`` summed over ``dim`` keeping it (NumPy says keepdims, we say keepdim)."""
+    return x.sum(axis=dim, keepdims=True) if m is np else x.sum(dim, keepdim=True)

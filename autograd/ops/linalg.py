@@ -5,6 +5,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor, tensor_method
+from .formula import evaluate, sum_to_shape
 from .registry import SampleInput, make, op
 
 
@@ -21,21 +22,30 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         da, db = ctx.needs_input_grad
-        # 1-D operands are matrices with a unit dim (PyTorch/NumPy semantics); put the
-        # unit dims back on g so the 2-D formulas apply, then take them off again.
-        a2 = a.unsqueeze(0) if a.ndim == 1 else a
-        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-        g2 = g
-        if a.ndim == 1:
-            g2 = g2.unsqueeze(-2 if b.ndim > 1 else 0)
-        if b.ndim == 1:
-            g2 = g2.unsqueeze(-1)
-        ga = gb = None
-        if da:
-            ga = (g2 @ b2.mT).sum_to(a2.shape).reshape(a.shape)   # dA = G B^T
-        if db:
-            gb = (a2.mT @ g2).sum_to(b2.shape).reshape(b.shape)   # dB = A^T G
-        return ga, gb
+        return (evaluate(_matmul_grad_a, g, a, b) if da else None,
+                evaluate(_matmul_grad_b, g, a, b) if db else None)
+
+
+def _as_matrices(g, a, b):
+    """1-D operands are matrices with a unit dim (PyTorch/NumPy semantics): put the
+    unit dims back on a, b and g so the 2-D formulas apply."""
+    a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
+    if a.ndim == 1:
+        g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if b.ndim > 1 else g.reshape((1,) + g.shape)
+    if b.ndim == 1:
+        g = g.reshape(g.shape + (1,))
+    return g, a2, b2
+
+
+def _matmul_grad_a(m, g, a, b):
+    g2, a2, b2 = _as_matrices(g, a, b)
+    return sum_to_shape(m, g2 @ b2.mT, a2.shape).reshape(a.shape)      # dA = G B^T
+
+
+def _matmul_grad_b(m, g, a, b):
+    g2, a2, b2 = _as_matrices(g, a, b)
+    return sum_to_shape(m, a2.mT @ g2, b2.shape).reshape(b.shape)      # dB = A^T G
 
 
 def _matmul_samples(rng):

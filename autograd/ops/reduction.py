@@ -9,6 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor, tensor_method
+from .formula import evaluate
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
 
@@ -28,14 +29,11 @@ def _kept(shape, dims):
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
 
-def _expand_back(g, in_shape, dims, keepdim):
-    """Broadcast a reduction's output gradient to the input's shape."""
+def _expand_back(g, in_shape, dims, keepdim, m=None):
+    """Broadcast a reduction's output gradient (array or tensor) to the input's shape."""
     if not keepdim:
-        kept = list(in_shape)
-        for d in dims:
-            kept[d] = 1
-        g = g.reshape(tuple(kept))
-    return g.expand(in_shape)
+        g = g.reshape(_kept(in_shape, dims))
+    return np.broadcast_to(g, in_shape) if m is np else g.expand(in_shape)
 
 
 def _count(shape, dims):
@@ -69,7 +67,8 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim), None, None   # dx = g
+        shape, dims, keep = ctx.in_shape, ctx.dims, ctx.keepdim                # dx = g
+        return evaluate(lambda m, g: _expand_back(g, shape, dims, keep, m), g), None, None
 
 
 @op(Sum, samples=_reduction_samples(), ref=lambda x, dim=None, keepdim=False: np.sum(x, **_np_kwargs(dim, keepdim)),
@@ -90,8 +89,9 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, g):
-        n = _count(ctx.in_shape, ctx.dims)
-        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim) / n, None, None  # dx = g / N
+        shape, dims, keep = ctx.in_shape, ctx.dims, ctx.keepdim                # dx = g / N
+        n = _count(shape, dims)
+        return evaluate(lambda m, g: _expand_back(g, shape, dims, keep, m) / n, g), None, None
 
 
 @op(Mean, samples=_reduction_samples(), ref=lambda x, dim=None, keepdim=False: np.mean(x, **_np_kwargs(dim, keepdim)),
