@@ -65,12 +65,24 @@ def _fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _gen_dtype(tensor):
+    # Draw float32 directly for float32 tensors: half the memory traffic of drawing
+    # float64 and casting (VGG-16's 102M-entry classifier weight).
+    return np.float32 if tensor.dtype == np.float32 else np.float64
+
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _write(tensor, (generator or _rng()).uniform(a, b, tensor.shape))
+    u = (generator or _rng()).random(tensor.shape, dtype=_gen_dtype(tensor))
+    u *= b - a
+    u += a
+    return _write(tensor, u)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _write(tensor, (generator or _rng()).normal(mean, std, tensor.shape))
+    z = (generator or _rng()).standard_normal(tensor.shape, dtype=_gen_dtype(tensor))
+    z *= std
+    z += mean
+    return _write(tensor, z)
 
 
 def _erfinv(y):
