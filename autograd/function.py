@@ -154,13 +154,13 @@ def _record(ctx, args, arrays, needs, out):
     ctx._edges = edges
     single = type(out) is not tuple
     outs = (out,) if single else out
-    non_diff = ctx._non_diff or ()
+    non_diff = ctx._non_diff
     res = []
     meta = []
     for i, o in enumerate(outs):
         t = _wrap_output(o, args, arrays)
         d = t.data
-        if d.dtype.kind == "f" and not any(o is nd for nd in non_diff):
+        if d.dtype.kind == "f" and not (non_diff and any(o is nd for nd in non_diff)):
             t._requires_grad = True
             t.grad_fn = ctx
             t._output_nr = i
