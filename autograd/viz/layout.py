@@ -46,6 +46,12 @@ def _layers(keys, edges):
             indeg[d] -= 1
             if indeg[d] == 0:
                 ready.append(d)
+    # Sources (leaves, parameters) sit just above their first consumer instead of
+    # all in the top row, which would make the picture as wide as the model.
+    has_pred = {d for _, d in edges}
+    for k in keys:
+        if k not in has_pred and succ[k]:
+            layer[k] = max(0, min(layer[d] for d in succ[k]) - 1)
     return layer
 
 
