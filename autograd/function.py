@@ -171,6 +171,8 @@ def _record(ctx, args, arrays, needs, out):
     ctx._to_save = None
     if STATE.anomaly:
         _anomaly_forward_check(ctx, res)
+    if STATE.forward_observer is not None:
+        STATE.forward_observer(ctx, args, res)
     return res[0] if single else tuple(res)
 
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .engine import grad as _grad
-from .function import Function
 from .gradcheck import GradcheckError
-from .grad_mode import enable_grad, no_grad
+from .grad_mode import STATE, enable_grad, no_grad
 from .tensor import Tensor
 from .viz.graph import walk
 
@@ -29,28 +28,19 @@ from .viz.graph import walk
 class record_inputs:
     """Keep a copy of every recorded op's forward arguments on its tape node
     (``node._forward_args``), so ``gradcheck_tape(output)`` can re-run the op.
-
-    The engine has no hook before an op runs, so for the duration of the block
-    ``Function.apply`` is wrapped (and restored on exit); not thread-safe.
-    """
+    Uses the engine's forward observer, so it is per thread like grad mode."""
 
     def __enter__(self):
-        self._orig = Function.__dict__["apply"]
-        original = self._orig.__func__
+        self._prev = STATE.forward_observer
 
-        def apply(cls, *args):
-            snapshot = tuple(_copy(a) for a in args)   # before forward: later in-place writes can't leak in
-            out = original(cls, *args)
-            for t in (out if isinstance(out, tuple) else (out,)):
-                if isinstance(t, Tensor) and type(t.grad_fn) is cls:
-                    t.grad_fn._forward_args = snapshot
-                    break
-            return out
-        Function.apply = classmethod(apply)
+        def observe(node, args, outputs):
+            # Copies now: later in-place writes to the arguments can't leak in.
+            node._forward_args = tuple(_copy(a) for a in args)
+        STATE.forward_observer = observe
         return self
 
     def __exit__(self, *exc):
-        Function.apply = self._orig
+        STATE.forward_observer = self._prev
 
 
 def _copy(a):
