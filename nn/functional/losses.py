@@ -117,7 +117,7 @@ def _class_mask(name, input, target, weight, ignore_index):
     w = np.ones(c, input.dtype) if weight is None else _array(weight).astype(input.dtype)
     wt = np.where(valid, w[safe], 0).astype(input.dtype)
     onehot = (np.expand_dims(safe, 1 if input.ndim > 1 else 0)
-              == np.arange(c).reshape((c,) + (1,) * (t.ndim))).astype(input.dtype)
+              == np.arange(c).reshape((c,) + (1,) * max(t.ndim - 1, 0))).astype(input.dtype)
     if input.ndim == 1:
         return onehot * wt, wt, valid
     return onehot * np.expand_dims(wt, 1), wt, valid
