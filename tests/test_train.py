@@ -82,6 +82,14 @@ def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, capsys):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_export_graph(tmp_path):
+    out, argv = _spiral(tmp_path, "g", "--epochs", "1", "--no-progress", "--limit-batches", "2",
+                        "--export-graph", str(tmp_path / "step.dot"))
+    train.run(argv)
+    text = (tmp_path / "step.dot").read_text()
+    assert text.startswith("digraph") and "weight" in text
+
+
 def test_bad_resume_and_missing_data_dir_are_clear_errors(tmp_path):
     bad = tmp_path / "ck.safetensors"
     bad.write_bytes(b"\x00" * 4)

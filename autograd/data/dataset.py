@@ -115,7 +115,7 @@ def random_split(dataset, lengths, generator=None):
     generator seeded by ``autograd.manual_seed``."""
     n = len(dataset)
     lengths = list(lengths)
-    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and any(isinstance(x, float) for x in lengths):
+    if any(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1):
         counts = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
