@@ -42,12 +42,15 @@ def test_im2col_col2im_match_reference(seed, dtype):
     rng = np.random.default_rng(seed)
     shape, geo = _conv_geometry(rng)
     x = rng.standard_normal(shape).astype(dtype)
-    cols = kc.im2col_numba(x, *geo)
-    np.testing.assert_array_equal(cols, kc.im2col_reference(x, *geo))
-    assert cols.dtype == dtype and cols.shape == (shape[0], shape[1] * geo[0] * geo[1],
-                                                  geo[8] * geo[9])
-    g = rng.standard_normal(cols.shape).astype(dtype)
+    n, c = shape[:2]
+    cols_shape = (c * geo[0] * geo[1], n, geo[8] * geo[9])
+    out = np.full(cols_shape, np.nan, dtype)                # every entry must be written
+    cols = kc.im2col_numba(x, *geo, out)
+    assert cols is out and cols.dtype == dtype
+    np.testing.assert_array_equal(cols, kc.im2col_reference(x, *geo, np.empty_like(out)))
+    g = rng.standard_normal(cols_shape).astype(dtype)
     back = kc.col2im_numba(g, *shape[1:], *geo)
+    assert back.shape == shape and back.dtype == dtype
     np.testing.assert_allclose(back, kc.col2im_reference(g, *shape[1:], *geo), **_tol(dtype))
     # col2im is the adjoint of im2col: <im2col(x), g> == <x, col2im(g)>
     np.testing.assert_allclose(np.vdot(cols, g), np.vdot(x, back), rtol=1e-4, atol=1e-4)
@@ -55,12 +58,12 @@ def test_im2col_col2im_match_reference(seed, dtype):
 
 def test_im2col_known_values():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
-    cols = kc.im2col_numba(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+    cols = kc.im2col_numba(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2, np.empty((4, 1, 4)))
     # column 0 is the top-left 2x2 block, column 3 the bottom-right one
-    np.testing.assert_array_equal(cols[0, :, 0], [0, 1, 4, 5])
-    np.testing.assert_array_equal(cols[0, :, 3], [10, 11, 14, 15])
-    padded = kc.im2col_numba(x, 3, 3, 1, 1, 1, 1, 1, 1, 4, 4)
-    np.testing.assert_array_equal(padded[0, :, 0], [0, 0, 0, 0, 0, 1, 0, 4, 5])
+    np.testing.assert_array_equal(cols[:, 0, 0], [0, 1, 4, 5])
+    np.testing.assert_array_equal(cols[:, 0, 3], [10, 11, 14, 15])
+    padded = kc.im2col_numba(x, 3, 3, 1, 1, 1, 1, 1, 1, 4, 4, np.empty((9, 1, 16)))
+    np.testing.assert_array_equal(padded[:, 0, 0], [0, 0, 0, 0, 0, 1, 0, 4, 5])
 
 
 def _pool_axis(rng, size, adaptive):

@@ -14,6 +14,8 @@ the *top/left* padding; bottom/right padding is implied by the output size, whic
 is how asymmetric ``padding='same'`` (even kernels) is expressed.
 Bias is added with ordinary tensor ops (its gradient is a sum; not worth a kernel).
 """
+import threading
+
 import numpy as np
 
 from ..function import Function
@@ -21,66 +23,78 @@ from ..kernels.conv import col2im, im2col
 from ..tensor import Tensor
 from .registry import SampleInput, make, op
 
-# Samples processed per im2col block: a block of columns (~4 MB) stays in cache
-# between im2col and the BLAS call that consumes it.  The im2col kernels are
-# serial on purpose: alternating a Numba-parallel region with multi-threaded BLAS
-# on the same cores made both spin-wait on each other (measured 1.7x slower).
-_BLOCK_BYTES = 4 << 20
+_local = threading.local()
 
 
-def _blocks(n, per_sample_bytes):
-    b = max(1, _BLOCK_BYTES // max(1, per_sample_bytes))
-    return [(i, min(n, i + b)) for i in range(0, n, b)]
+def _workspace(shape, dtype):
+    """A reused (per thread) scratch array for the columns matrix.  Fresh 10-100 MB
+    arrays cost as much in page faults as the GEMM itself; cols never outlive the call."""
+    n = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < n * dtype.itemsize:
+        buf = _local.buf = np.empty(max(n * dtype.itemsize, 1), np.uint8)
+    return buf[:n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def _as4d(a):
     return a[:, :, None, :] if a.ndim == 3 else a
 
 
-# -- NumPy drivers on 4-d arrays ------------------------------------------------------
+def _cols(x, kh, kw, geo, oh, ow):
+    """im2col of the whole batch into the workspace: (C*kh*kw, N, OH*OW)."""
+    sh, sw, ph, pw, dh, dw, _ = geo
+    n_, c_ = x.shape[:2]
+    ws = _workspace((c_ * kh * kw, n_, oh * ow), x.dtype)
+    return im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws)
+
+
+# -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
 def conv_forward(x, w, geo, oh, ow):
-    """y[n, g*Og + o] = W[g, o, :] @ cols[n, g, :, :]."""
-    sh, sw, ph, pw, dh, dw, groups = geo
-    x = np.ascontiguousarray(x)
+    """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
+    groups = geo[6]
     n_ = x.shape[0]
     o_, cg, kh, kw = w.shape
-    k = cg * kh * kw
-    wm = np.ascontiguousarray(w).reshape(groups, o_ // groups, k)
-    out = np.empty((n_, groups, o_ // groups, oh * ow), np.result_type(x, w))
-    for a, b in _blocks(n_, x.shape[1] * kh * kw * oh * ow * x.itemsize):
-        cols = im2col(x[a:b], kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        np.matmul(wm, cols.reshape(b - a, groups, k, oh * ow), out=out[a:b])
-    return out.reshape(n_, o_, oh, ow)
+    if w.dtype != x.dtype:
+        w = w.astype(np.result_type(x, w))
+        x = x.astype(w.dtype)
+    cols = _cols(x, kh, kw, geo, oh, ow).reshape(groups, cg * kh * kw, n_ * oh * ow)
+    y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, cg * kh * kw), cols)
+    return np.ascontiguousarray(y.reshape(o_, n_, oh * ow).transpose(1, 0, 2)).reshape(
+        n_, o_, oh, ow)
+
+
+def _g_matrix(g, groups):
+    """g (N, O, OH, OW) -> (groups, O/groups, N*OH*OW), the GEMM operand layout."""
+    n_, o_, oh, ow = g.shape
+    return np.ascontiguousarray(g.reshape(n_, o_, oh * ow).transpose(1, 0, 2)).reshape(
+        groups, o_ // groups, n_ * oh * ow)
 
 
 def conv_input_grad(g, w, geo, h_, w_):
-    """dx = col2im(W^T g): the adjoint of conv_forward in x (transposed convolution)."""
+    """dx = col2im(W^T G): the adjoint of conv_forward in x (transposed convolution)."""
     sh, sw, ph, pw, dh, dw, groups = geo
     n_, o_, oh, ow = g.shape
     _, cg, kh, kw = w.shape
-    c_ = cg * groups
-    wt = np.ascontiguousarray(w).reshape(groups, o_ // groups, cg * kh * kw).transpose(0, 2, 1)
-    gm = np.ascontiguousarray(g).reshape(n_, groups, o_ // groups, oh * ow)
-    dx = np.empty((n_, c_, h_, w_), np.result_type(g, w))
-    for a, b in _blocks(n_, c_ * kh * kw * oh * ow * dx.itemsize):
-        cols = np.matmul(wt, gm[a:b]).reshape(b - a, c_ * kh * kw, oh * ow)
-        dx[a:b] = col2im(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-    return dx
+    dtype = np.result_type(g, w)
+    k = cg * kh * kw
+    wt = np.ascontiguousarray(w, dtype).reshape(groups, o_ // groups, k).transpose(0, 2, 1)
+    cols = _workspace((groups, k, n_ * oh * ow), dtype)
+    np.matmul(wt, _g_matrix(g.astype(dtype, copy=False), groups), out=cols)
+    return col2im(cols.reshape(groups * k, n_, oh * ow), cg * groups, h_, w_, kh, kw,
+                  sh, sw, ph, pw, dh, dw, oh, ow)
 
 
 def conv_weight_grad(x, g, geo, kh, kw):
-    """dw[g] = sum_n g[n, g] @ cols[n, g]^T: the adjoint of conv_forward in w."""
-    sh, sw, ph, pw, dh, dw, groups = geo
-    x = np.ascontiguousarray(x)
+    """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w."""
+    groups = geo[6]
     n_, c_ = x.shape[:2]
-    _, o_, oh, ow = g.shape
+    o_, oh, ow = g.shape[1:]
+    dtype = np.result_type(x, g)
     k = c_ // groups * kh * kw
-    gm = np.ascontiguousarray(g).reshape(n_, groups, o_ // groups, oh * ow)
-    dw_ = np.zeros((groups, o_ // groups, k), np.result_type(x, g))
-    for a, b in _blocks(n_, c_ * kh * kw * oh * ow * x.itemsize):
-        cols = im2col(x[a:b], kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        cols = cols.reshape(b - a, groups, k, oh * ow).transpose(0, 1, 3, 2)
-        dw_ += np.matmul(gm[a:b], cols).sum(axis=0)
+    cols = _cols(x.astype(dtype, copy=False), kh, kw, geo, oh, ow).reshape(
+        groups, k, n_ * oh * ow)
+    dw_ = np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1))
     return dw_.reshape(o_, c_ // groups, kh, kw)
 
 
@@ -152,8 +166,8 @@ class Unfold(Function):
     @staticmethod
     def forward(ctx, x, k_hw, geo, out_hw):
         ctx.args, ctx.in_hw = (k_hw, geo, out_hw), x.shape[2:]
-        sh, sw, ph, pw, dh, dw, _ = geo
-        return im2col(np.ascontiguousarray(x), *k_hw, sh, sw, ph, pw, dh, dw, *out_hw)
+        cols = _cols(x, *k_hw, geo, *out_hw)                       # (C*k, N, L)
+        return np.ascontiguousarray(cols.transpose(1, 0, 2))       # PyTorch's (N, C*k, L)
 
     @staticmethod
     def backward(ctx, g):
@@ -169,8 +183,8 @@ class Fold(Function):
         ctx.args = (k_hw, geo, out_hw)
         sh, sw, ph, pw, dh, dw, _ = geo
         c_ = cols.shape[1] // (k_hw[0] * k_hw[1])
-        return col2im(np.ascontiguousarray(cols), c_, *in_hw, *k_hw, sh, sw, ph, pw, dh, dw,
-                      *out_hw)
+        return col2im(np.ascontiguousarray(cols.transpose(1, 0, 2)), c_, *in_hw, *k_hw,
+                      sh, sw, ph, pw, dh, dw, *out_hw)
 
     @staticmethod
     def backward(ctx, g):
