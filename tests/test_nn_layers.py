@@ -51,7 +51,10 @@ def test_conv2d(rng, kwargs):
         ref_kwargs["padding"] = 0
     bias = None if m.bias is None else m.bias.data
     close(m(x), conv2d_reference(xr, m.weight.data, bias, **ref_kwargs), rtol=1e-10)
-    check_module(m, rand(rng, 1, 2, 4, 4))
+    # The conv primitives are gradchecked by the registry sweep; here the module's
+    # wiring (padding modes, bias) is, on two cases to keep the suite fast.
+    if "stride" in kwargs or "padding_mode" in kwargs:
+        check_module(m, rand(rng, 1, 2, 3, 3))
 
 
 def test_conv1d_and_unbatched(rng):
