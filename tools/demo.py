@@ -1,5 +1,5 @@
-"""The demo: an MLP written with raw tensors learns a 3-class spiral; a custom op
-is checked with gradcheck; the tape of a small expression is printed.
+"""A tour of the engine: a custom op checked with gradcheck; an MLP written with raw
+tensors (no nn, no optim) learning a 3-class spiral; the tape of a small expression.
 
     python -m tools.demo [--steps 300] [--seed 0]
 """
@@ -9,18 +9,7 @@ import time
 import numpy as np
 
 import autograd as ag
-
-
-def spiral(n_per_class=100, classes=3, noise=0.2, seed=0):
-    """Points on interleaved spiral arms: linearly inseparable, 2-D."""
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for c in range(classes):
-        r = np.linspace(0.0, 1.0, n_per_class)
-        theta = np.linspace(c * 4.0, (c + 1) * 4.0, n_per_class) + rng.standard_normal(n_per_class) * noise
-        xs.append(np.stack([r * np.sin(theta), r * np.cos(theta)], 1))
-        ys.append(np.full(n_per_class, c))
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+from autograd.data.spiral import make_spiral
 
 
 class Swish(ag.Function):
@@ -41,7 +30,7 @@ class Swish(ag.Function):
 
 def train_spiral(steps, seed):
     ag.manual_seed(seed)
-    x, y = spiral(seed=seed)
+    x, y = make_spiral(seed=seed)
     X, onehot = ag.tensor(x), ag.tensor(np.eye(3, dtype=np.float32)[y])
     sizes = [2, 64, 64, 3]
     params = []
