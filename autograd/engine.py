@@ -120,13 +120,14 @@ def _prune(nodes, leaf_targets, node_targets):
 def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     if retain_graph is None:
         retain_graph = create_graph
+    # target -> the positions it holds in `targets` (a tensor may be listed twice)
     leaf_targets, node_targets = {}, {}
     if targets is not None:
         for i, t in enumerate(targets):
             if t.grad_fn is None:
-                leaf_targets[id(t)] = i
+                leaf_targets.setdefault(id(t), []).append(i)
             else:
-                node_targets[(id(t.grad_fn), t._output_nr)] = i
+                node_targets.setdefault((id(t.grad_fn), t._output_nr), []).append(i)
     captured = [None] * (len(targets) if targets is not None else 0)
 
     buffers = {}      # id(node) -> per-output gradient list
@@ -148,8 +149,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 grads = _run_tensor_hooks(node, hooks, grads, create_graph)
             if node_targets:
                 for nr, g in enumerate(grads):
-                    i = node_targets.get((id(node), nr))
-                    if i is not None:
+                    for i in node_targets.get((id(node), nr), ()):
                         captured[i] = g
             in_grads = _call_vjp(node, grads, create_graph)
             if STATE.backward_observer is not None:
@@ -167,18 +167,21 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 if out is not None:
                     g = out
         if targets is not None:
-            i = leaf_targets.get(id(leaf))
-            if i is None:
+            positions = leaf_targets.get(id(leaf))
+            if positions is None:
                 continue
             if not accumulate:
-                captured[i] = g
+                for i in positions:
+                    captured[i] = g
                 continue
         if accumulate:
             _accumulate(leaf, g, create_graph)
     if targets is not None and accumulate:
+        done = set()
         for t in targets:            # non-leaf inputs= of backward(): accumulate too
-            if t.grad_fn is not None:
-                g = captured[node_targets[(id(t.grad_fn), t._output_nr)]]
+            if t.grad_fn is not None and id(t) not in done:
+                done.add(id(t))
+                g = captured[node_targets[(id(t.grad_fn), t._output_nr)][0]]
                 if g is not None:
                     _accumulate(t, g, create_graph)
     return captured

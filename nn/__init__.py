@@ -4,7 +4,7 @@
 state_dict keys follow PyTorch, so a model written for PyTorch ports by changing
 imports.  Model zoo in ``nn.models``.
 """
-from . import functional, init, utils
+from . import functional, init, models, utils
 from .containers import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict,
                          ParameterList, Sequential, Unflatten)
 from .layers.activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish,
@@ -23,9 +23,4 @@ from .layers.pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, LP
 from .layers.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 from .module import Module, RemovableHandle
 from .parameter import Buffer, Parameter
-
-try:    # owned by the optim/data/checkpoint issue; re-exported once it lands
-    from .serialization import load, save  # noqa: F401
-except ModuleNotFoundError as _e:
-    if _e.name != __name__ + ".serialization":
-        raise
+from .serialization import CheckpointError, load, save  # noqa: F401

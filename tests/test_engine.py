@@ -143,6 +143,15 @@ def test_grad_does_not_touch_dot_grad_and_respects_allow_unused():
     np.testing.assert_allclose(gx.data, 2.0)
 
 
+def test_grad_of_a_tensor_listed_twice():
+    x = leaf(3)
+    h = x * 1
+    g1, g2, g3 = ag.grad((x * x).sum() + h.sum(), [x, x, h])
+    np.testing.assert_allclose(g1.data, 2 * x.data + 1)    # h = x also depends on x
+    np.testing.assert_allclose(g2.data, 2 * x.data + 1)
+    np.testing.assert_allclose(g3.data, 1.0)
+
+
 def test_grad_with_respect_to_an_intermediate():
     x = leaf(3)
     h = x * 3
