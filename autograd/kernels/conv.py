@@ -7,12 +7,15 @@ whole batch is ONE BLAS call per group: ``Y = W @ cols`` (forward), ``dW = G @ c
 (weight gradient) and ``dcols = W^T @ G`` then ``col2im`` (input gradient).
 ``col2im`` is the adjoint of ``im2col``: it scatter-adds each entry back to its pixel.
 
-Measured (tools/bench_kernels.py, 32x64x32x32 with 3x3x64x64, 2 cores): one big GEMM
-runs at ~2x the speed of 32 per-sample GEMMs, and a parallel im2col into a reused
-buffer costs ~8 ms against ~70 ms for a per-sample loop.  Alternating a Numba
-parallel region with BLAS per sample made the two thread pools spin against each
-other, so there is exactly one hand-over per call: im2col (Numba threads), then
-GEMM (BLAS threads); BLAS is never called from inside a prange.
+Measured (tools/bench_kernels.py, x 32x64x32x32, w 64x64x3x3, 2 pinned cores of a
+Xeon): im2col into a reused buffer ~16 ms + one GEMM ~23 ms, against ~72 ms for a
+per-sample im2col loop; a fresh 75 MB cols array added ~20 ms of page faults, hence
+the workspace in autograd/ops/conv.py.  Alternating a Numba parallel region with
+BLAS per sample made the two thread pools spin against each other, so there is
+exactly one hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
+and BLAS is never called from inside a prange.  OpenBLAS still busy-waits after
+each call; OPENBLAS_THREAD_TIMEOUT=4 (set before NumPy loads) removes most of
+the remaining contention (LeNet step 48 ms -> 15 ms).
 
 Padding is handled inside the kernels (out-of-range pixels read as zero / are
 dropped): no padded copy of the input.  im2col parallelises over rows of cols and
