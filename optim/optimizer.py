@@ -2,14 +2,17 @@
 
 Follows ``torch.optim.Optimizer``: ``params`` is an iterable of tensors or of dicts
 (param groups, each with a ``"params"`` list and per-group option overrides).
-Subclasses implement ``step``; they update ``p.data`` in place under ``no_grad`` and
-bump ``p._version`` so autograd's saved-tensor checks notice the write.
+``step`` runs the closure, then for each parameter with a gradient negates it for
+``maximize``, folds in an L2 ``weight_decay`` (unless the subclass decouples it)
+and calls the subclass's ``_update``, which changes ``p.data`` in place; ``p``'s
+version is then bumped so autograd's saved-tensor checks notice the write.
 """
 import copy
 import itertools
 
 import numpy as np
 
+from autograd.grad_mode import enable_grad, no_grad
 from autograd.tensor import Tensor
 
 
@@ -19,6 +22,14 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
+
+
+def check_nonnegative(optimizer, **values):
+    """Raise a clear error for a negative hyperparameter (lr, eps, momentum, ...)."""
+    for key, value in values.items():
+        if value < 0.0:
+            raise ValueError(f"{optimizer}: invalid {key.replace('_', ' ')} value {value}, "
+                             f"expected {key} >= 0")
 
 
 class Optimizer:
@@ -82,18 +93,39 @@ class Optimizer:
                     p.grad.data[...] = 0
                     p.grad.grad_fn = None
 
+    # Optimizers whose weight decay is not an L2 term in the gradient (AdamW).
+    decoupled_weight_decay = False
+
     def step(self, closure=None):
-        raise NotImplementedError
+        """Update every parameter that has a gradient; ``closure`` (re-evaluating the
+        loss) runs first and its value is returned."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                wd = 0 if self.decoupled_weight_decay else group.get("weight_decay", 0)
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = p.grad.data
+                    if group.get("maximize"):
+                        grad = -grad
+                    if wd != 0:
+                        grad = grad + wd * p.data            # g <- g + weight_decay * p
+                    self._update(p, grad, group, self.state.setdefault(p, {}))
+                    self._bump(p)
+        return loss
+
+    def _update(self, p, grad, group, state):
+        """Change ``p.data`` in place from ``grad``; ``state`` is p's buffers."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _update or step")
 
     @staticmethod
     def _bump(p):
         """Record an in-place write to ``p.data`` (see module docstring)."""
         p._version.value += 1
-
-    def _params_with_grad(self, group):
-        for p in group["params"]:
-            if p.grad is not None:
-                yield p
 
     # -- state dicts ---------------------------------------------------------------
     def state_dict(self):
