@@ -1,54 +1,21 @@
-"""Convolution, pooling, unfold/fold: registry samples (reference, gradcheck,
-gradgradcheck), agreement with PyTorch on many geometries, and bad-input errors."""
+"""Convolution, pooling, unfold/fold: agreement with PyTorch (the reference
+implementation, a test dependency) on many geometries, the NumPy backend, and
+bad-input errors.  Their registry samples (forward vs reference, gradcheck,
+gradgradcheck) run in tests/test_op_registry.py with every other op."""
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch  # a test dependency (pyproject.toml): the reference implementation
 
 import autograd as ag
 import autograd.ops.conv as C
 import autograd.ops.pool as P
-from autograd.ops.registry import REGISTRY
 from autograd.tensor import Tensor
 
-OPS = ["conv1d", "conv2d", "conv_transpose2d", "unfold", "fold", "max_pool1d", "max_pool2d",
-       "avg_pool2d", "lp_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
-SAMPLES = [(name, k) for name in OPS
-           for k, _ in enumerate(REGISTRY[name].samples(np.random.default_rng(0)))]
-
-
-def _split(sample):
-    ts = [a for a in sample.args if isinstance(a, Tensor) and a.requires_grad]
-    rest = sample.args[len(ts):]
-    return ts, rest
-
-
-@pytest.mark.parametrize("name,k", SAMPLES, ids=[f"{n}-{k}" for n, k in SAMPLES])
-def test_samples_reference_gradcheck_gradgradcheck(name, k):
-    # The registry sweep runs these too once autograd.ops imports conv/pool; kept
-    # here so this file checks its own ops on its own.
-    info = REGISTRY[name]
-    sample = list(info.samples(np.random.default_rng(0)))[k]
-    ts, rest = _split(sample)
-    assert all(isinstance(a, Tensor) for a in sample.args[:len(ts)])
-    out = info.op(*sample.args, **sample.kwargs)
-    ref = info.ref(*[a.data if isinstance(a, Tensor) else a for a in sample.args],
-                   **sample.kwargs)
-    for o, r in zip(out if isinstance(out, tuple) else (out,), ref if isinstance(ref, tuple) else (ref,)):
-        assert o.shape == r.shape
-        np.testing.assert_allclose(o.data, r, rtol=1e-9, atol=1e-12)
-
-    def fn(*xs):
-        y = info.op(*xs, *rest, **sample.kwargs)
-        return y[0] if isinstance(y, tuple) else y
-    assert ag.gradcheck(fn, ts)
-    assert ag.gradgradcheck(fn, ts)
-
-
 # -- against PyTorch -----------------------------------------------------------------------
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 
