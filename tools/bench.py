@@ -32,6 +32,7 @@ def _set_threads(n):
     # Must happen before NumPy/Numba/torch are imported to take effect.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")     # see autograd/__init__.py
 
 
 def _time(fn, state, repeat, min_time):

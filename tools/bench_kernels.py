@@ -13,15 +13,7 @@ Shapes (float32, NCHW):
   lenet_step          one SGD step of LeNet-5 (conv5-pool-conv5-pool-fc120-fc84-fc10,
                       ReLU, log-softmax NLL) on a 64x1x28x28 batch, raw tensors only
 """
-import os
-
-# OpenBLAS worker threads busy-wait after every call; the Numba kernels that run
-# between two GEMMs then fight them for the same cores (LeNet step on 2 cores:
-# 96 ms with the default spin, 12 ms with a short one).  Only effective if NumPy
-# is not imported yet; autograd itself should set this (see the issue 4 notes).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 CONV_X, CONV_W = (32, 64, 32, 32), (64, 64, 3, 3)
 CONV_FLOPS = 2 * 32 * 64 * 32 * 32 * 64 * 3 * 3
