@@ -180,3 +180,14 @@ def test_softmax_extreme_rows():
         assert np.isnan(y[2]).all()          # 0/0, as in PyTorch
     ly = kr.log_softmax_numba(x[:2])
     np.testing.assert_allclose(ly[0], [0.0, -1000.0, -2000.0])
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (3, 4, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_kernel_matches_reference(shape, dtype):
+    from autograd.kernels.special import erf_numba, erf_reference
+    x = (np.random.default_rng(0).standard_normal(shape) * 2).astype(dtype)
+    for arr in (x, x.T, x[..., ::2] if x.ndim else x):
+        out = erf_numba(arr)
+        assert out.shape == arr.shape and out.dtype == dtype
+        np.testing.assert_allclose(out, erf_reference(arr), rtol=1e-6 if dtype == np.float32 else 1e-12)

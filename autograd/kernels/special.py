@@ -1,4 +1,4 @@
-"""Special functions NumPy lacks (erf), as Numba ufuncs with NumPy references."""
+"""Special functions NumPy lacks (erf), as Numba kernels with NumPy references."""
 import math
 
 import numba
@@ -7,9 +7,19 @@ import numpy as np
 from . import pick
 
 
-@numba.vectorize(cache=True)
+@numba.njit(cache=True, parallel=True)
+def _erf_flat(flat, out):
+    for i in numba.prange(flat.size):
+        out[i] = math.erf(flat[i])
+
+
 def erf_numba(x):
-    return math.erf(x)
+    x = np.asarray(x)
+    # np.require, not ascontiguousarray: the latter turns 0-d arrays into 1-d ones.
+    x = np.require(x, x.dtype if x.dtype.kind == "f" else np.float64, "C")
+    out = np.empty_like(x)
+    _erf_flat(x.reshape(-1), out.reshape(-1))
+    return out
 
 
 _erf_scalar = np.vectorize(math.erf, otypes=[np.float64])

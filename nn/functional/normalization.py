@@ -1,9 +1,10 @@
 """Batch, layer, group and instance normalisation, composed from primitive ops
-(so gradients of every order follow).  Running statistics are updated in NumPy,
-outside the tape, as PyTorch does."""
+(so gradients of every order follow) except layer norm, a fused primitive.
+Running statistics are updated in NumPy, outside the tape, as PyTorch does."""
 import numpy as np
 
 from autograd.grad_mode import current_scope
+from autograd.ops.normalization import layer_norm as _fused_layer_norm
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm"]
 
@@ -71,18 +72,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """One fused primitive (autograd/ops/normalization.py)."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
     if tuple(input.shape[input.ndim - k:]) != normalized_shape or input.ndim < k:
         raise ValueError(f"layer_norm{_where()}: expected input with trailing shape "
                          f"{normalized_shape}, got {tuple(input.shape)}")
-    dims = tuple(range(input.ndim - k, input.ndim))
-    y, _, _ = _normalize(input, dims, eps)
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    return _fused_layer_norm(input, normalized_shape, weight, bias, eps)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
