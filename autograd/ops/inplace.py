@@ -21,6 +21,8 @@ def inplace(self, name, fn, *args):
     recording = STATE.grad_enabled and (
         self._requires_grad or builtin_any(isinstance(a, Tensor) and a._requires_grad for a in args))
     if not recording:
+        if _ufunc_in_place(self, fn, args):
+            return self
         with no_grad():
             result = fn(self, *args)
         _write(self, name, result)
@@ -50,6 +52,25 @@ def inplace(self, name, fn, *args):
 
 
 builtin_any = any
+
+_UFUNCS = {binary.add: np.add, binary.sub: np.subtract, binary.mul: np.multiply,
+           binary.div: np.true_divide}
+
+
+def _ufunc_in_place(self, fn, args):
+    """``x -= lr * g`` under no_grad: write straight into x's memory (no temporary).
+    Returns False, having written nothing, when the generic path must run (to
+    broadcast, promote or explain an error)."""
+    ufunc = _UFUNCS.get(fn)
+    if ufunc is None or len(args) != 1 or not self.data.flags.writeable:
+        return False
+    other = args[0].data if isinstance(args[0], Tensor) else args[0]
+    try:
+        ufunc(self.data, other, out=self.data, casting="same_kind")
+    except (ValueError, TypeError):
+        return False
+    self._version.value += 1
+    return True
 
 
 def _snapshot(t):
