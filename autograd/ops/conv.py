@@ -102,22 +102,31 @@ def conv_weight_grad(x, g, geo, kh, kw):
 
 
 # -- primitives -------------------------------------------------------------------------
+# conv1d runs as conv2d with height 1: _spatial gives a tensor's 2-d spatial size and
+# _like_input drops the unit height again for 1-d inputs.
+def _spatial(t):
+    return (1,) * (t.ndim == 3) + tuple(t.shape[2:])
+
+
+def _like_input(y, ndim):
+    return y[:, :, 0, :] if ndim == 3 else y
+
+
 class Convolution(Function):
+    """y = A_w x.  VJP: dx = A_w^T g (a transposed convolution); dw = B_x^T g."""
+
     @staticmethod
     def forward(ctx, x, w, geo, out_hw):
-        ctx.geo, ctx.in_hw = geo, x.shape[2:]
+        ctx.geo = geo
         ctx.save_for_backward(x, w)
-        y = conv_forward(_as4d(x), _as4d(w), geo, *out_hw)
-        return y[:, :, 0, :] if x.ndim == 3 else y
+        return _like_input(conv_forward(_as4d(x), _as4d(w), geo, *out_hw), x.ndim)
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         nx, nw = ctx.needs_input_grad[:2]
-        hw = (1,) * (x.ndim == 3) + tuple(ctx.in_hw)
-        kw = (1,) * (w.ndim == 3) + tuple(w.shape[2:])
-        dx = ConvolutionTranspose.apply(g, w, ctx.geo, hw) if nx else None   # dx = A_w^T g
-        dw = ConvolutionWeightGrad.apply(x, g, ctx.geo, kw) if nw else None  # dw = B_x^T g
+        dx = ConvolutionTranspose.apply(g, w, ctx.geo, _spatial(x)) if nx else None
+        dw = ConvolutionWeightGrad.apply(x, g, ctx.geo, _spatial(w)) if nw else None
         return dx, dw, None, None
 
 
@@ -128,17 +137,14 @@ class ConvolutionTranspose(Function):
     def forward(ctx, g, w, geo, out_hw):
         ctx.geo = geo
         ctx.save_for_backward(g, w)
-        z = conv_input_grad(_as4d(g), _as4d(w), geo, *out_hw)
-        return z[:, :, 0, :] if g.ndim == 3 else z
+        return _like_input(conv_input_grad(_as4d(g), _as4d(w), geo, *out_hw), g.ndim)
 
     @staticmethod
     def backward(ctx, dz):
         g, w = ctx.saved_tensors
         ng, nw = ctx.needs_input_grad[:2]
-        g_hw = (1,) * (g.ndim == 3) + tuple(g.shape[2:])
-        k_hw = (1,) * (w.ndim == 3) + tuple(w.shape[2:])
-        dg = Convolution.apply(dz, w, ctx.geo, g_hw) if ng else None
-        dw = ConvolutionWeightGrad.apply(dz, g, ctx.geo, k_hw) if nw else None
+        dg = Convolution.apply(dz, w, ctx.geo, _spatial(g)) if ng else None
+        dw = ConvolutionWeightGrad.apply(dz, g, ctx.geo, _spatial(w)) if nw else None
         return dg, dw, None, None
 
 
@@ -149,17 +155,14 @@ class ConvolutionWeightGrad(Function):
     def forward(ctx, x, g, geo, k_hw):
         ctx.geo = geo
         ctx.save_for_backward(x, g)
-        v = conv_weight_grad(_as4d(x), _as4d(g), geo, *k_hw)
-        return v[:, :, 0, :] if x.ndim == 3 else v
+        return _like_input(conv_weight_grad(_as4d(x), _as4d(g), geo, *k_hw), x.ndim)
 
     @staticmethod
     def backward(ctx, h):
         x, g = ctx.saved_tensors
         nx, ng = ctx.needs_input_grad[:2]
-        x_hw = (1,) * (x.ndim == 3) + tuple(x.shape[2:])
-        g_hw = (1,) * (g.ndim == 3) + tuple(g.shape[2:])
-        dx = ConvolutionTranspose.apply(g, h, ctx.geo, x_hw) if nx else None
-        dg = Convolution.apply(x, h, ctx.geo, g_hw) if ng else None
+        dx = ConvolutionTranspose.apply(g, h, ctx.geo, _spatial(x)) if nx else None
+        dg = Convolution.apply(x, h, ctx.geo, _spatial(g)) if ng else None
         return dx, dg, None, None
 
 
