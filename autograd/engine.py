@@ -85,7 +85,8 @@ def _root_grads(tensors, grad_tensors, who):
     return grads
 
 
-def _reachable_nodes(roots):
+def reachable_nodes(roots):
+    """Nodes reachable from the ``roots`` tensors, in decreasing tape position."""
     seen = set()
     nodes = []
     stack = [t.grad_fn for t in roots if t.grad_fn is not None]
@@ -135,7 +136,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     for t, g in zip(roots, root_grads):
         _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums)
 
-    nodes = _reachable_nodes(roots)
+    nodes = reachable_nodes(roots)
     if targets is not None:
         nodes = _prune(nodes, leaf_targets, node_targets)
     with set_grad_enabled(create_graph):

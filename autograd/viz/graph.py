@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import reachable_nodes
 from ..tensor import Tensor
 from . import heat
 
@@ -84,18 +85,7 @@ def saved_bytes(node):
 
 def walk(outputs):
     """Op nodes reachable from ``outputs`` in tape order, and leaves in first-use order."""
-    seen, nodes = set(), []
-    stack = [t.grad_fn for t in outputs if t.grad_fn is not None]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        nodes.append(n)
-        for edge in n._edges:
-            if edge is not None and not isinstance(edge[0], Tensor):
-                stack.append(edge[0])
-    nodes.sort(key=lambda n: n._seq)
+    nodes = reachable_nodes(outputs)[::-1]
     leaves, leaf_ids = [], set()
     for n in nodes:
         for edge in n._edges:
