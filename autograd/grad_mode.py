@@ -64,6 +64,14 @@ class set_grad_enabled(_DecoratorContext):
 class _GradModeContext(_DecoratorContext):
     mode = None
 
+    def __new__(cls, func=None):
+        # ``@no_grad`` without parentheses decorates directly (PyTorch 2 allows it).
+        self = super().__new__(cls)
+        return self(func) if callable(func) else self
+
+    def __init__(self, func=None):
+        pass
+
     def __enter__(self):
         self.prev = STATE.grad_enabled
         STATE.grad_enabled = self.mode

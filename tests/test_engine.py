@@ -219,6 +219,11 @@ def test_grad_mode_decorators():
     @ag.set_grad_enabled(False)
     def g():
         return x * 2
+
+    @ag.no_grad                                  # bare, as PyTorch 2 allows
+    def h():
+        return x * 2
+    assert not h().requires_grad
     assert ag.is_grad_enabled()                  # decorating did not switch the mode
     assert not f().requires_grad and not g().requires_grad
     prev = ag.set_grad_enabled(False)
