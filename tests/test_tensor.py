@@ -151,6 +151,7 @@ def test_max_along_dim_returns_values_and_first_index_on_ties():
     x = ag.tensor([[1.0, 5.0, 5.0], [3.0, 2.0, 1.0]], requires_grad=True)
     values, indices = x.max(1)
     assert values.tolist() == [5, 3] and indices.tolist() == [1, 0]
+    assert x.min(dim=1).indices.tolist() == [0, 2] and x.max(1).values.tolist() == [5, 3]
     values.sum().backward()
     assert x.grad.tolist() == [[0, 1, 0], [1, 0, 0]]
     x.grad = None

@@ -4,6 +4,8 @@ The VJP of a reduction broadcasts the output gradient back over the reduced dims
 (``_expand_back``), then weights it: by 1 (sum), 1/N (mean), the softmax
 (logsumexp), an indicator of the maxima (max/min), ...
 """
+from collections import namedtuple
+
 import numpy as np
 
 from .. import dtypes
@@ -190,6 +192,10 @@ def _max_samples(rng):
     yield SampleInput((tie,), {}, "full-with-ties", gradgrad=False)
 
 
+# What max/min along a dim return, like PyTorch's torch.return_types.max.
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
 def _extremum(name, is_min):
     npfn = np.min if is_min else np.max
     argfn = np.argmin if is_min else np.argmax
@@ -207,7 +213,7 @@ def _extremum(name, is_min):
             raise RuntimeError(f"{name}: cannot reduce an empty tensor (shape {tuple(input.shape)})")
         if isinstance(dim, int):
             d = normalize_dim(dim, input.ndim, name)
-            return MaxDim.apply(input, d, keepdim, is_min)
+            return ValuesIndices(*MaxDim.apply(input, d, keepdim, is_min))
         return Amax.apply(input, reduce_dims(dim, input.ndim, name), keepdim, is_min)
     extremum.__name__ = name
     return extremum, ref
