@@ -21,7 +21,7 @@ from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad
 from .engine import backward, grad
 from . import ops
 from .ops.elementwise import (abs, ceil, clamp, clip, cos, erf, exp, expm1, floor, log, log1p,
-                              neg, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, tan,
+                              neg, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, square, tan,
                               tanh)
 from .ops.binary import (add, allclose, div, eq, equal, floor_divide, ge, gt, isfinite, isinf,
                          isnan, le, logical_and, logical_not, logical_or, logical_xor, lt,
@@ -31,7 +31,7 @@ from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsum
 from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, flatten, flip,
                         pad, permute, repeat, reshape, split, squeeze, stack, sum_to, transpose,
                         tril, triu, unbind, unsqueeze)
-from .ops.indexing import gather, index_select, masked_fill, scatter_add
+from .ops.indexing import gather, index_select, masked_fill, scatter_add, sort, topk
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
 from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,

@@ -87,6 +87,12 @@ Floor, floor = unary("floor", np.floor, lambda m, g, _: g * 0.0, samples=unary_s
 Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
 
 
+@op(samples=unary_samples(), ref=np.square, method=True)
+def square(input):
+    """``input * input``: composed, so its gradient of any order follows."""
+    return input * input
+
+
 class Reciprocal(Function):
     @staticmethod
     def forward(ctx, x):

@@ -288,3 +288,56 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor):
         return where(mask, value, input)
     return where(mask, np.asarray(value, input.dtype), input)
+
+
+def _sort_indices(input, dim, descending):
+    d = normalize_dim(dim, input.ndim, "sort")
+    # stable, like PyTorch's sort(stable=True); descending keeps equal elements in order
+    keys = -input.data if descending else input.data
+    return d, np.argsort(keys, axis=d, kind="stable")
+
+
+def _sort_samples(rng):
+    yield SampleInput((make(rng, (3, 5)),), {}, "last-dim")
+    yield SampleInput((make(rng, (4, 3)),), dict(dim=0, descending=True), "dim0-descending")
+    yield SampleInput((make(rng, (6,)),), dict(descending=True), "1d")
+
+
+def _sort_ref(x, dim=-1, descending=False):
+    idx = np.argsort(-x if descending else x, axis=dim, kind="stable")
+    return np.take_along_axis(x, idx, axis=dim), idx
+
+
+@op(Gather, samples=_sort_samples, ref=_sort_ref, method=True, output_index=0)
+def sort(input, dim=-1, descending=False):
+    """(values, indices) sorted along ``dim``; values are differentiable (a gather)."""
+    from .reduction import ValuesIndices
+    d, idx = _sort_indices(input, dim, descending)
+    index = Tensor._make(idx)
+    return ValuesIndices(Gather.apply(input, d, index), index)
+
+
+def _topk_samples(rng):
+    yield SampleInput((make(rng, (3, 5)), 2), {}, "largest")
+    yield SampleInput((make(rng, (5, 3)), 3), dict(dim=0, largest=False), "smallest-dim0")
+
+
+def _topk_ref(x, k, dim=-1, largest=True):
+    values, idx = _sort_ref(x, dim, descending=largest)
+    take = [slice(None)] * x.ndim
+    take[dim] = slice(0, k)
+    return values[tuple(take)], idx[tuple(take)]
+
+
+@op(Gather, samples=_topk_samples, ref=_topk_ref, method=True, output_index=0)
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` as (values, indices)."""
+    from .reduction import ValuesIndices
+    d, idx = _sort_indices(input, dim, largest)
+    if not 0 <= k <= input.shape[d]:
+        raise ValueError(f"topk: k={k} is out of range for dim {d} of size {input.shape[d]} "
+                         f"(tensor of shape {tuple(input.shape)})")
+    take = [slice(None)] * input.ndim
+    take[d] = slice(0, k)
+    index = Tensor._make(np.ascontiguousarray(idx[tuple(take)]))
+    return ValuesIndices(Gather.apply(input, d, index), index)

@@ -76,6 +76,8 @@ def matmul(input, other):
 
 tensor_method(lambda self, other: matmul(other, self), name="__rmatmul__")
 mm = bmm = matmul
+tensor_method(matmul, name="mm")
+tensor_method(matmul, name="bmm")
 
 
 def _vector_pair(rng):
