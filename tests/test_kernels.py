@@ -135,6 +135,8 @@ def test_import_compiles_nothing():
             "import autograd.ops.conv, autograd.ops.pool;"
             "ks=[c.im2col_numba,c.col2im_numba,p.max_pool_numba,p.avg_pool_numba,"
             "p.avg_pool_adjoint_numba,p.scatter_add_numba];"
+            "import autograd.kernels.winograd as wg;"
+            "ks+=[wg.input_transform_numba,wg.output_transform_numba,wg.grad_transform_numba];"
             "print(sum(len(k.signatures) for k in ks))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
@@ -191,3 +193,89 @@ def test_erf_kernel_matches_reference(shape, dtype):
         out = erf_numba(arr)
         assert out.shape == arr.shape and out.dtype == dtype
         np.testing.assert_allclose(out, erf_reference(arr), rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+# -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
+from autograd.kernels import winograd as kwg  # noqa: E402
+import autograd.ops.conv as oc  # noqa: E402
+
+
+def _wino_case(rng):
+    n = int(rng.choice([0, 1, 2, 3]))
+    c, o = (int(v) for v in rng.integers(1, 5, 2))
+    h, w = (int(v) for v in rng.integers(1, 10, 2))
+    ph, pw = (int(v) for v in rng.integers(0, 3, 2))
+    h, w = max(h, 3 - 2 * ph), max(w, 3 - 2 * pw)
+    oh = h + ph + int(rng.integers(0, 3)) - 2          # random bottom/right padding
+    ow = w + pw + int(rng.integers(0, 3)) - 2
+    return n, c, o, h, w, ph, pw, max(oh, 1), max(ow, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(10))
+def test_winograd_transforms_match_reference(seed, dtype):
+    rng = np.random.default_rng(200 + seed)
+    n, c, o, h, w, ph, pw, oh, ow = _wino_case(rng)
+    if seed % 3 == 0:                  # padding beyond 2 reads as a negative offset (dx use)
+        ph, pw = ph - 3, pw - 1
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    shape = (16, c, n * th * tw)
+    out = np.full(shape, np.nan, dtype)                    # every entry must be written
+    v = kwg.input_transform_numba(x, ph, pw, th, tw, out)
+    assert v is out
+    ref = kwg.input_transform_reference(x, ph, pw, th, tw, np.empty(shape, dtype))
+    np.testing.assert_allclose(v, ref, **_tol(dtype))
+    m = rng.standard_normal((16, o, n * th * tw)).astype(dtype)
+    y = kwg.output_transform_numba(m, n, th, tw)
+    assert y.shape == (n, o, 2 * th, 2 * tw) and y.dtype == dtype
+    np.testing.assert_allclose(y, kwg.output_transform_reference(m, n, th, tw),
+                               **_tol(dtype))
+    g = rng.standard_normal((n, o, oh, ow)).astype(dtype)
+    shape = (16, o, n * th * tw)
+    gt = kwg.grad_transform_numba(g, th, tw, np.full(shape, np.nan, dtype))
+    np.testing.assert_allclose(gt, kwg.grad_transform_reference(g, th, tw, np.empty(shape, dtype)),
+                               **_tol(dtype))
+    # grad_transform is output_transform's adjoint (crop included)
+    np.testing.assert_allclose(np.vdot(y[:, :, :oh, :ow], g), np.vdot(m, gt), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(12))
+def test_winograd_matches_im2col(seed, dtype, monkeypatch):
+    rng = np.random.default_rng(300 + seed)
+    n, c, o, h, w, ph, pw, oh, ow = _wino_case(rng)
+    geo = (1, 1, ph, pw, 1, 1, 1)
+    x = rng.standard_normal((n, c, h, 2 * w)).astype(dtype)[..., ::2]     # non-contiguous
+    wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
+    g = rng.standard_normal((n, o, oh, ow)).astype(dtype).transpose(0, 1, 3, 2).copy()
+    g = g.transpose(0, 1, 3, 2)                                           # non-contiguous
+    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHANNELS", 10 ** 9)
+    y_ref, dx_ref = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
+    dw_ref = oc.conv_weight_grad(x, g, geo, 3, 3)
+    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(oc, "WINOGRAD_MIN_WORK", 0)
+    y, dx = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
+    dw = oc.conv_weight_grad(x, g, geo, 3, 3)
+    assert dw.shape == (o, c, 3, 3) and dw.dtype == dtype
+    np.testing.assert_allclose(dw, dw_ref, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32
+                                              else dict(rtol=1e-10, atol=1e-10)))
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert y.shape == y_ref.shape and y.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(y, y_ref, **tol)
+    np.testing.assert_allclose(dx, dx_ref, **tol)
+
+
+def test_winograd_route_gradcheck(monkeypatch):
+    """conv2d through the Winograd route (thresholds lowered): first and second
+    derivatives against finite differences, forward against the direct-sum reference."""
+    import autograd as ag
+    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(oc, "WINOGRAD_MIN_WORK", 0)
+    rng = np.random.default_rng(7)
+    x = ag.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
+    w = ag.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    fn = lambda a, b: oc.conv2d(a, b, padding=1)
+    np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, padding=1),
+                               rtol=1e-12, atol=1e-12)
+    assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
