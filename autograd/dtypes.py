@@ -25,10 +25,6 @@ def set_default_dtype(dtype):
     _default_float = dtype
 
 
-def is_floating(dtype):
-    return dtype.kind == "f"
-
-
 def _category(dtype):
     return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dtype.kind]
 

@@ -30,10 +30,6 @@ class Function:
     """Base class of all ops.  See the module docstring; PyTorch's
     ``torch.autograd.Function`` with NumPy arrays in ``forward``."""
 
-    # Set to False by ops whose backward returns NumPy arrays instead of Tensors
-    # (first-order only); differentiating their backward is then an error.
-    differentiable_backward = True
-
     # -- ctx API used inside forward/backward ---------------------------------
     def save_for_backward(self, *arrays):
         """Keep inputs/outputs (or other arrays) for backward.  Inputs and outputs

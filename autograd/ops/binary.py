@@ -1,7 +1,7 @@
 """Broadcasting binary ops and comparisons.
 
 Inputs are promoted with PyTorch's rules (``dtypes.result_type``).  A VJP returns
-the gradient of the broadcast result; ``unbroadcast`` sums it back to each
+the gradient of the broadcast result; ``sum_to_shape`` sums it back to each
 input's shape (d/da of a broadcast is a sum over the broadcast axes).
 """
 import numpy as np
@@ -11,7 +11,6 @@ from ..function import Function
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, binary_samples, make, op
 from .formula import evaluate, sum_to_shape
-from .shape import sum_to
 
 
 def promote(a, b):
@@ -44,11 +43,6 @@ def elementwise(ctx, name, ufunc, a, b):
     except ValueError:
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast "
                          "together (trailing dimensions must match or be 1)") from None
-
-
-def unbroadcast(g, shape):
-    """Sum ``g`` down to ``shape``."""
-    return g if g.shape == shape else sum_to(g, shape)
 
 
 def edge_shape(edge):
