@@ -15,7 +15,7 @@ import tarfile
 
 import numpy as np
 
-from .dataset import DataFileError, TensorDataset
+from .dataset import DataFileError, ImageDataset
 from .download import download_file, md5sum
 
 _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -56,7 +56,7 @@ def _load_batch(path):
     return data.reshape(-1, 3, 32, 32), labels
 
 
-class CIFAR10(TensorDataset):
+class CIFAR10(ImageDataset):
     base_folder = "cifar-10-batches-py"
     url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     archive = ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")
@@ -94,11 +94,3 @@ class CIFAR10(TensorDataset):
             download_file([self.url.rsplit("/", 1)[0]], name, md5, self.root, timeout=120)
         with tarfile.open(path, "r:gz") as tar:
             tar.extractall(self.root, filter="data")   # "data" refuses absolute paths and links out
-
-    def _convert(self, arrays):
-        images, labels = arrays
-        images = images.astype(np.float32)
-        images *= np.float32(1 / 255)
-        if self.target_transform is not None:
-            labels = self.target_transform(labels)
-        return images, labels

@@ -11,12 +11,12 @@ import os
 
 import numpy as np
 
-from .dataset import DataFileError, TensorDataset
+from .dataset import DataFileError, ImageDataset
 from .download import download_file
 from .idx import read_idx
 
 
-class MNIST(TensorDataset):
+class MNIST(ImageDataset):
     mirrors = ["https://ossci-datasets.s3.amazonaws.com/mnist/",
                "http://yann.lecun.com/exdb/mnist/"]
     resources = [("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
@@ -49,15 +49,6 @@ class MNIST(TensorDataset):
         self.data = images                      # (N, 28, 28) uint8, as torchvision
         self.targets = labels.astype(np.int64)
         super().__init__(images[:, None], self.targets, transform=transform)
-
-    def _convert(self, arrays):
-        # uint8 -> float32 in [0, 1] per sample/batch (4x less memory than converting up front).
-        images, labels = arrays
-        images = images.astype(np.float32)
-        images *= np.float32(1 / 255)
-        if self.target_transform is not None:
-            labels = self.target_transform(labels)
-        return images, labels
 
     def _dirs(self):
         return [self.root, os.path.join(self.root, type(self).__name__, "raw")]
