@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..function import Function
-from ..grad_mode import STATE
+from ..grad_mode import STATE, current_scope
 from ..kernels import rowwise
 from ..tensor import Tensor
 from .registry import SampleInput, make, op
@@ -79,10 +79,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """PyTorch's ``F.layer_norm`` over the trailing ``normalized_shape`` dims."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
+    scope = current_scope()
+    where = f" in '{scope}'" if scope else ""          # the module path, inside nn modules
     if input.ndim < k or tuple(input.shape[input.ndim - k:]) != normalized_shape:
-        raise ValueError(f"layer_norm: expected input with trailing shape {normalized_shape}, "
-                         f"got {tuple(input.shape)}")
+        raise ValueError(f"layer_norm{where}: expected input with trailing shape "
+                         f"{normalized_shape}, got {tuple(input.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != normalized_shape:
-            raise ValueError(f"layer_norm: {name} has shape {tuple(t.shape)}, expected {normalized_shape}")
+            raise ValueError(f"layer_norm{where}: {name} has shape {tuple(t.shape)}, "
+                             f"expected {normalized_shape}")
     return LayerNorm.apply(input, weight, bias, k, eps)

@@ -4,7 +4,7 @@ Running statistics are updated in NumPy, outside the tape, as PyTorch does."""
 import numpy as np
 
 from autograd.grad_mode import current_scope
-from autograd.ops.normalization import layer_norm as _fused_layer_norm
+from autograd.ops.normalization import layer_norm  # noqa: F401  (one fused primitive)
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm"]
 
@@ -69,16 +69,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         scale = inv.astype(input.dtype).reshape(shape)
         y = (input - running_mean.data.reshape(shape)) * scale
     return _affine(y, weight, bias, shape)
-
-
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """One fused primitive (autograd/ops/normalization.py)."""
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    k = len(normalized_shape)
-    if tuple(input.shape[input.ndim - k:]) != normalized_shape or input.ndim < k:
-        raise ValueError(f"layer_norm{_where()}: expected input with trailing shape "
-                         f"{normalized_shape}, got {tuple(input.shape)}")
-    return _fused_layer_norm(input, normalized_shape, weight, bias, eps)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
