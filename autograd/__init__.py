@@ -3,14 +3,7 @@
 ``import autograd as ag``; the public API follows PyTorch's names (``ag.tensor``,
 ``ag.no_grad``, ``ag.grad``, ``ag.Function``, ...).  See README.md for a tour.
 """
-import os
-
-# OpenBLAS's worker threads busy-wait after every BLAS call; on a few cores they then
-# steal time from the Numba kernels' threads (measured on 2 cores: a LeNet-5 training
-# step 104 ms -> 41 ms with the wait shortened).  Only takes effect if NumPy is not
-# imported yet; a value the user set wins.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
+from .kernels.threads import get_num_threads, set_num_threads
 from . import dtypes
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
                      int64, set_default_dtype, uint8)

@@ -3,6 +3,8 @@
 Covers batch 1, empty batch, odd sizes, stride larger than the kernel, padding
 (including asymmetric: padding beyond the output), dilation, float32 and float64.
 Run once with NUMBA_BOUNDSCHECK=1 to turn any out-of-bounds access into an error.
+Every test runs twice, once on each twin of the kernels (serial and multi-threaded,
+autograd/kernels/threads.py), by moving the size threshold between them.
 """
 import subprocess
 import sys
@@ -12,8 +14,16 @@ import pytest
 
 from autograd.kernels import conv as kc
 from autograd.kernels import pool as kp
+from autograd.kernels import threads
 
 DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(autouse=True, params=["serial", "parallel"])
+def kernel_twin(request, monkeypatch):
+    """Route every kernel call of the test to one twin; returns the twin's name."""
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
 
 
 def _tol(dtype):

@@ -29,10 +29,10 @@ def _parse():
 
 
 def _set_threads(n):
-    # Must happen before NumPy/Numba/torch are imported to take effect.
+    # Sizes the pools before NumPy/Numba/torch start them (autograd.set_num_threads could
+    # only shrink Numba's pool later).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")     # see autograd/__init__.py
 
 
 def _time(fn, state, repeat, min_time):

@@ -26,6 +26,7 @@ import numpy as np
 from numba import prange
 
 from . import pick
+from .threads import parallel_kernel
 
 
 @numba.njit(cache=True)
@@ -46,7 +47,7 @@ def _valid_range(k_off, s, p, size, out):
     return lo, hi
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
     """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W); returns ``cols``."""
     n_, c_, h_, w_ = x.shape
@@ -75,7 +76,7 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
     return cols
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     """Adjoint of im2col: cols (C*kh*kw, N, OH*OW) -> x (N, C, H, W), overlaps summed."""
     n_ = cols.shape[1]

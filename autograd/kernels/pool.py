@@ -15,14 +15,14 @@ element, so the only cost is memory traffic, and a direct loop reads x once.
 """
 import math
 
-import numba
 import numpy as np
 from numba import prange
 
 from . import pick
+from .threads import parallel_kernel
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def max_pool_numba(x, hs, hn, dh, ws, wn, dw):
     p_, h_, w_ = x.shape
     oh, ow = hs.shape[0], ws.shape[0]
@@ -51,7 +51,7 @@ def max_pool_numba(x, hs, hn, dh, ws, wn, dw):
     return out, idx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def avg_pool_numba(x, hs, hn, ws, wn, div):
     p_, h_, w_ = x.shape
     oh, ow = hs.shape[0], ws.shape[0]
@@ -71,7 +71,7 @@ def avg_pool_numba(x, hs, hn, ws, wn, div):
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def avg_pool_adjoint_numba(g, h_, w_, hs, hn, ws, wn, div):
     p_, oh, ow = g.shape
     dx = np.zeros((p_, h_, w_), g.dtype)
@@ -89,7 +89,7 @@ def avg_pool_adjoint_numba(g, h_, w_, hs, hn, ws, wn, div):
     return dx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def scatter_add_numba(g, idx, size):
     p_, n_ = g.shape
     out = np.zeros((p_, size), g.dtype)

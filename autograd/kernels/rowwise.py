@@ -19,14 +19,14 @@ VJPs (g = dL/dy, per row):
 """
 import math
 
-import numba
 import numpy as np
 from numba import prange
 
 from . import pick
+from .threads import parallel_kernel
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def softmax_numba(x):
     r_, n_ = x.shape
     y = np.empty_like(x)
@@ -47,7 +47,7 @@ def softmax_numba(x):
     return y
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def log_softmax_numba(x):
     r_, n_ = x.shape
     y = np.empty_like(x)
@@ -66,7 +66,7 @@ def log_softmax_numba(x):
     return y
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def softmax_backward_numba(y, g):
     r_, n_ = y.shape
     dx = np.empty_like(y)
@@ -79,7 +79,7 @@ def softmax_backward_numba(y, g):
     return dx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def log_softmax_backward_numba(y, g):
     r_, n_ = y.shape
     dx = np.empty_like(y)
@@ -92,7 +92,7 @@ def log_softmax_backward_numba(y, g):
     return dx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def layer_norm_numba(x, w, b, eps):
     """Returns (y, xhat, rstd); w, b are (n,) arrays (ones/zeros when absent)."""
     r_, n_ = x.shape
@@ -117,7 +117,7 @@ def layer_norm_numba(x, w, b, eps):
     return y, xhat, rstd
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def layer_norm_backward_numba(g, xhat, rstd, w):
     """dx only; dw = sum_rows(g * xhat) and db = sum_rows(g) are plain NumPy sums."""
     r_, n_ = g.shape
@@ -136,7 +136,7 @@ def layer_norm_backward_numba(g, xhat, rstd, w):
     return dx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def cross_entropy_numba(x, target):
     """Per-row loss logsumexp(x) - x[t] and the gradient softmax(x) - onehot(t)."""
     r_, n_ = x.shape

@@ -5,9 +5,10 @@ import numba
 import numpy as np
 
 from . import pick
+from .threads import parallel_kernel
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def _erf_flat(flat, out):
     for i in numba.prange(flat.size):
         out[i] = math.erf(flat[i])

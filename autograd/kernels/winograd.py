@@ -25,11 +25,11 @@ against per-tile scalar loops).  Parallel over (n, c) planes (input) and (n, o)
 planes (output, gradient): every element written has exactly one writer.  BLAS is
 never called here.
 """
-import numba
 import numpy as np
 from numba import prange
 
 from . import pick
+from .threads import parallel_kernel
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
@@ -45,7 +45,7 @@ def weight_transform(w):
     return u.reshape(16, o_, c_)
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def input_transform_numba(x, ph, pw, th, tw, v):
     """x (N, C, H, W) -> v (16, C, N*th*tw) = B^T d B of every 4x4 tile; returns v."""
     n_, c_, h_, w_ = x.shape
@@ -89,7 +89,7 @@ def input_transform_numba(x, ph, pw, th, tw, v):
     return v
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def output_transform_numba(m, n_, th, tw):
     """m (16, O, N*th*tw) -> y (N, O, 2*th, 2*tw) = A^T m A per tile (uncropped)."""
     o_ = m.shape[1]
@@ -119,7 +119,7 @@ def output_transform_numba(m, n_, th, tw):
     return y
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel
 def grad_transform_numba(g, th, tw, out):
     """g (N, O, OH, OW) -> out (16, O, N*th*tw) = A g_tile A^T per 2x2 tile (zero past
     OH / OW): the adjoint of output_transform, for the weight gradient; returns out."""
