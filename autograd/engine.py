@@ -134,7 +134,8 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     buffers = {}      # id(node) -> per-output gradient list
     leaf_sums = {}    # id(leaf) -> [leaf, summed gradient]
     for t, g in zip(roots, root_grads):
-        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums)
+        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums,
+              create_graph)
 
     nodes = reachable_nodes(roots)
     if targets is not None:
@@ -157,7 +158,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 STATE.backward_observer(node, grads, in_grads)
             for edge, g in zip(node._edges, in_grads):
                 if edge is not None and g is not None:
-                    _send(edge[0], edge[1], g, buffers, leaf_sums)
+                    _send(edge[0], edge[1], g, buffers, leaf_sums, create_graph)
             if not retain_graph:
                 node.release()
 
@@ -188,19 +189,25 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     return captured
 
 
-def _send(dst, nr, g, buffers, leaf_sums):
+def _send(dst, nr, g, buffers, leaf_sums, create_graph):
     if isinstance(dst, Tensor):
         entry = leaf_sums.get(id(dst))
         if entry is None:
             leaf_sums[id(dst)] = [dst, g]
         else:
-            entry[1] = entry[1] + g
+            entry[1] = _add(entry[1], g, create_graph)
         return
     buf = buffers.get(id(dst))
     if buf is None:
         buf = buffers[id(dst)] = [None] * len(dst._out_meta)
         buf.append(dst)           # keep the node alive while its gradients wait
-    buf[nr] = g if buf[nr] is None else buf[nr] + g
+    buf[nr] = g if buf[nr] is None else _add(buf[nr], g, create_graph)
+
+
+def _add(a, b, create_graph):
+    """Sum two gradients of one tensor (same shape and dtype, see _call_vjp): recorded
+    under create_graph, else straight on the arrays (no op dispatch on the hot path)."""
+    return a + b if create_graph else Tensor._make(a.data + b.data)
 
 
 def _complete(node, grads):

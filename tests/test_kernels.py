@@ -289,3 +289,18 @@ def test_winograd_route_gradcheck(monkeypatch):
     np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, padding=1),
                                rtol=1e-12, atol=1e-12)
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
+
+
+# -- row scatter-add (the VJP of an embedding lookup) ------------------------------------------
+from autograd.kernels import index as ki  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v, d, m", [(5, 3, 10), (1, 1, 0), (50, 7, 200), (4, 1, 3)])
+def test_index_add_rows_matches_reference(v, d, m, dtype):
+    rng = np.random.default_rng(v * d + m)
+    idx = rng.integers(-v, v, m)           # repeats and negative indices, as in x[idx]
+    g = rng.standard_normal((m, d)).astype(dtype)
+    got = ki.index_add_rows_numba(np.zeros((v, d), dtype), idx, g)
+    np.testing.assert_allclose(got, ki.index_add_rows_reference(np.zeros((v, d), dtype), idx, g),
+                               **_tol(dtype))

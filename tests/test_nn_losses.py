@@ -183,3 +183,15 @@ def test_cosine_embedding_loss(rng):
 def test_bad_reduction():
     with pytest.raises(ValueError, match="reduction"):
         F.l1_loss(ag.ones(2), ag.ones(2), reduction="avg")
+
+
+def test_a_linear_classifier_records_the_nodes_pytorch_records():
+    # Linear -> GELU -> Linear -> cross_entropy: four nodes, as PyTorch's addmm, gelu,
+    # addmm, nll_loss(log_softmax) pair minus the split; no Permute/MatMul/Add/Mul chains.
+    from autograd.engine import reachable_nodes
+    model = nn.Sequential(nn.Linear(5, 7), nn.GELU(), nn.Linear(7, 3))
+    loss = F.cross_entropy(model(ag.randn(4, 5)), ag.tensor([0, 2, 1, 1]))
+    assert [type(n).__name__ for n in reachable_nodes([loss])] == \
+        ["CrossEntropy", "Linear", "Gelu", "Linear"]
+    nll = F.nll_loss(ag.randn(4, 3, requires_grad=True).log_softmax(1), ag.tensor([0, 2, 1, 1]))
+    assert [type(n).__name__ for n in reachable_nodes([nll])] == ["NllLoss", "LogSoftmax"]

@@ -95,15 +95,20 @@ def test_threading_layer_is_the_declared_tbb():
     assert numba.threading_layer() == "tbb"
 
 
-def _train(seed, steps=3):
-    """A small conv + layer-norm model; kernels take their parallel twins (threshold 0)."""
+def _setup(seed):
+    """A small conv + layer-norm model and its batch, made on the calling thread (the
+    global generator is shared, so initialisation must not interleave)."""
     autograd.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.LayerNorm(8 * 8 * 8), nn.Linear(8 * 8 * 8, 10))
-    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     rng = np.random.default_rng(seed)
     x = autograd.tensor(rng.standard_normal((16, 3, 16, 16)).astype(np.float32))
     y = autograd.tensor(rng.integers(0, 10, 16))
+    return model, x, y
+
+
+def _train(model, x, y, steps=3):
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     for _ in range(steps):
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
@@ -112,13 +117,14 @@ def _train(seed, steps=3):
 
 
 def test_two_python_threads_train_at_once_as_one_after_the_other(monkeypatch):
-    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 0)
-    sequential = [_train(0), _train(1)]
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 0)    # every kernel launches the pool
+    sequential = [_train(*_setup(0)), _train(*_setup(1))]
+    jobs = [_setup(0), _setup(1)]
     results, errors = [None, None], []
 
     def work(i):
         try:
-            results[i] = _train(i)
+            results[i] = _train(*jobs[i])
         except Exception as e:          # surfaced below with the thread's error
             errors.append(e)
 

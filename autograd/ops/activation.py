@@ -9,7 +9,7 @@ from ..grad_mode import STATE
 from ..kernels import rowwise
 from ..tensor import Tensor
 from .binary import where
-from .elementwise import _sigmoid
+from .elementwise import _erf, _sigmoid
 from .formula import evaluate, sum_keepdim
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
@@ -78,15 +78,42 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+class Gelu(Function):
+    """GELU as one node.  Exact: y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, and
+    dy/dx = Phi(x) + x phi(x) with phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+    tanh: y = x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3), and
+    dy/dx = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2."""
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.approximate = approximate
+        ctx.save_for_backward(x)
+        if approximate == "tanh":
+            return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
+        return x * (0.5 * (1.0 + _erf(x * _INV_SQRT_2)))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return evaluate(_gelu_tanh_grad if ctx.approximate == "tanh" else _gelu_grad, g, x), None
+
+
+def _gelu_grad(m, g, x):
+    erf = _erf if m is np else m.erf
+    return g * (0.5 * (1.0 + erf(x * _INV_SQRT_2)) + x * (_INV_SQRT_2PI * m.exp(-0.5 * x * x)))
+
+
+def _gelu_tanh_grad(m, g, x):
+    t = m.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
+    du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * (x * x))
+    return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+
+
 def gelu(input, approximate="none"):
-    """x * Phi(x) (exact) or PyTorch's tanh approximation; composed from primitives,
-    so its gradient of any order follows."""
-    if approximate == "tanh":
-        inner = (input + 0.044715 * input ** 3) * _SQRT_2_OVER_PI
-        return 0.5 * input * (1.0 + inner.tanh())
-    if approximate != "none":
+    """x Phi(x) (exact) or PyTorch's tanh approximation, as one node."""
+    if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return input * (0.5 * (1.0 + (input * _INV_SQRT_2).erf()))
+    return Gelu.apply(input, approximate)
 
 
 def _gelu_ref(x, approximate="none"):
@@ -100,7 +127,7 @@ def _gelu_samples(rng):
     yield from unary_samples(approximate="tanh")(rng)
 
 
-op(samples=_gelu_samples, ref=_gelu_ref)(gelu)
+op(Gelu, samples=_gelu_samples, ref=_gelu_ref)(gelu)
 
 
 def silu(input):

@@ -7,6 +7,7 @@ linear and its VJP is the gather ``g[idx]`` again.
 import numpy as np
 
 from ..function import Function
+from ..kernels.index import index_add_rows
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, make, op
 from .shape import normalize_dim, pad
@@ -65,6 +66,11 @@ class IndexAddZeros(Function):
         out = np.zeros(shape, g.dtype)
         if basic:
             out[idx] = g
+        elif type(idx) is np.ndarray and idx.dtype.kind in "iu" and len(shape) >= 1 and g.size:
+            # Rows picked by one integer array (an embedding lookup): the compiled scatter.
+            rows = int(np.prod(shape[1:], dtype=np.int64))
+            index_add_rows(out.reshape(shape[0], rows), idx.reshape(-1).astype(np.int64, copy=False),
+                           np.ascontiguousarray(g).reshape(-1, rows))
         else:
             np.add.at(out, idx, g)
         return out
@@ -96,6 +102,8 @@ def getitem(input, idx):
 def _index_add_samples(rng):
     yield SampleInput((make(rng, (4, 3)), (5, 3), np.array([0, 2, 2, 4]), False), {}, "repeated")
     yield SampleInput((make(rng, (2, 2)), (4, 5), (slice(1, 3), slice(0, 2)), True), {}, "basic")
+    yield SampleInput((make(rng, (2, 3, 5)), (4, 5), np.array([[0, -1, 0], [3, 3, 1]]), False),
+                      {}, "embedding-rows")
 
 
 def _index_add_ref(g, shape, idx, basic):

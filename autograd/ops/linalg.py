@@ -80,6 +80,84 @@ tensor_method(matmul, name="mm")
 tensor_method(matmul, name="bmm")
 
 
+class Linear(Function):
+    """y = x W^T + b in one node (PyTorch's addmm): x (..., in), W (out, in), b (out,).
+
+    Leading dims of x are flattened into one (N, in) @ (in, out) GEMM; W^T is a view,
+    which BLAS reads as a transposed operand, so nothing is copied.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        y = x.reshape(-1, x.shape[-1]) @ w.T
+        if b is not None:
+            y += b
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        needs = ctx.needs_input_grad                     # 2 or 3 entries: bias is optional
+        grads = (evaluate(_linear_grad_x, g, w, x.shape) if needs[0] else None,
+                 evaluate(_linear_grad_w, g, x) if needs[1] else None)
+        if len(needs) == 3:
+            grads += (evaluate(_linear_grad_b, g) if needs[2] else None,)
+        return grads
+
+
+def _rows(t):
+    """(..., k) -> (N, k): the matrix the forward's GEMM saw."""
+    return t.reshape(-1, t.shape[-1])
+
+
+def _linear_grad_x(m, g, w, shape):
+    return (_rows(g) @ w).reshape(shape)                  # dx = G W
+
+
+def _linear_grad_w(m, g, x):
+    return _rows(g).mT @ _rows(x)                         # dW = G^T X
+
+
+def _linear_grad_b(m, g):
+    return _rows(g).sum(0)                                # db = sum over rows of G
+
+
+def _linear_samples(rng):
+    for sx, out, bias in [((4, 3), 2, True), ((3,), 2, True), ((2, 3, 4), 5, True),
+                          ((4, 3), 2, False), ((0, 3), 2, True)]:
+        args = (make(rng, sx), make(rng, (out, sx[-1])))
+        yield SampleInput(args + ((make(rng, (out,)),) if bias else ()), {}, f"{sx}x{out}")
+    yield SampleInput((make(rng, (4, 3), noncontig=True), make(rng, (3, 2), noncontig=True).mT,
+                       make(rng, (2,))), {}, "noncontig")
+
+
+def _linear_ref(x, w, b=None):
+    return x @ w.T + (0 if b is None else b)
+
+
+@op(Linear, samples=_linear_samples, ref=_linear_ref)
+def linear(input, weight, bias=None):
+    """y = x W^T + b over the last dim of x; W is (out_features, in_features)."""
+    if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} needs a weight of shape "
+                         f"(out_features, {input.shape[-1] if input.ndim else 'in_features'}), "
+                         f"got {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match weight "
+                         f"{tuple(weight.shape)}; expected ({weight.shape[0]},)")
+    # Mixed dtypes are promoted, as matmul does here (PyTorch raises instead): a float64
+    # custom op feeding a float32 layer keeps working.
+    dt = input.dtype
+    if weight.dtype != dt or (bias is not None and bias.dtype != dt):
+        dt = np.result_type(dt, weight.dtype, *(() if bias is None else (bias.dtype,)))
+        input, weight = input.to(dt), weight.to(dt)
+        bias = None if bias is None else bias.to(dt)
+    if bias is None:
+        return Linear.apply(input, weight)
+    return Linear.apply(input, weight, bias)
+
+
 def _vector_pair(rng):
     yield SampleInput((make(rng, (4,)), make(rng, (4,))), {}, "4")
     yield SampleInput((make(rng, (3,)), make(rng, (5,))), {}, "3x5")

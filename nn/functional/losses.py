@@ -5,6 +5,8 @@ import numpy as np
 import autograd as ag
 from autograd.grad_mode import current_scope
 from autograd.ops.activation import log_softmax, softplus
+from autograd.ops.loss import cross_entropy as _cross_entropy_rows
+from autograd.ops.loss import nll_loss as _nll_rows
 from autograd.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
@@ -98,40 +100,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def _class_mask(name, input, target, weight, ignore_index):
-    """(N, C, d...) mask with w[t] at the target class (0 where ignored), and the
-    per-element weight w[t] (0 where ignored)."""
-    t = _array(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"{name}{_where()}: class-index target must be integer, got {t.dtype}")
-    c = input.shape[1] if input.ndim > 1 else input.shape[0]
-    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
-    if tuple(t.shape) != expected:
-        raise ValueError(f"{name}{_where()}: expected target of shape {expected} for input "
-                         f"{tuple(input.shape)}, got {tuple(t.shape)}")
-    valid = t != ignore_index
-    if ((t[valid] < 0) | (t[valid] >= c)).any():
-        raise IndexError(f"{name}{_where()}: target {t[valid].min()}..{t[valid].max()} out of "
-                         f"bounds for {c} classes")
-    safe = np.where(valid, t, 0)
-    w = np.ones(c, input.dtype) if weight is None else _array(weight).astype(input.dtype)
-    wt = np.where(valid, w[safe], 0).astype(input.dtype)
-    onehot = (np.expand_dims(safe, 1 if input.ndim > 1 else 0)
-              == np.arange(c).reshape((c,) + (1,) * max(t.ndim - 1, 0))).astype(input.dtype)
-    if input.ndim == 1:
-        return onehot * wt, wt, valid
-    return onehot * np.expand_dims(wt, 1), wt, valid
-
-
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] input[t] per element; 'mean' divides by the sum of w[t] over non-ignored targets."""
-    mask, wt, _ = _class_mask("nll_loss", input, target, weight, ignore_index)
-    cdim = 1 if input.ndim > 1 else 0
-    loss = -(input * mask).sum(cdim)
-    if reduction == "mean":
-        return loss.sum() / wt.sum()
-    return _reduce(loss, reduction, "nll_loss")
+    return _on_rows(_nll_rows, "nll_loss", input, target, weight, ignore_index, reduction)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -142,10 +114,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     (PyTorch's normalisation of each part, including for 'mean' with weights)."""
     cdim = 1 if input.ndim > 1 else 0
     c = input.shape[cdim]
-    logp = log_softmax(input, cdim)
-    wshape = (c,) + (1,) * (input.ndim - cdim - 1)
     if isinstance(target, Tensor) and target.dtype.kind == "f":
         _same_shape("cross_entropy", input, target)
+        logp = log_softmax(input, cdim)
+        wshape = (c,) + (1,) * (input.ndim - cdim - 1)
         tgt = target
         if label_smoothing > 0:
             tgt = tgt * (1 - label_smoothing) + label_smoothing / c
@@ -156,22 +128,23 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if reduction == "mean":
             return loss.sum() / (input.numel() // c)
         return _reduce(loss, reduction, "cross_entropy")
-    mask, wt, valid = _class_mask("cross_entropy", input, target, weight, ignore_index)
-    nll = -(logp * mask).sum(cdim)
-    if label_smoothing <= 0:
-        if reduction == "mean":
-            return nll.sum() / wt.sum()
-        return _reduce(nll, reduction, "cross_entropy")
-    if weight is not None:
-        smooth = -(logp * _array(weight).astype(input.dtype).reshape(wshape)).sum(cdim)
-    else:
-        smooth = -logp.sum(cdim)
-    smooth = smooth * valid.astype(input.dtype)
-    if reduction == "mean":
-        nll_r, smooth_r = nll.sum() / wt.sum(), smooth.sum() / wt.sum()
-    else:
-        nll_r, smooth_r = _reduce(nll, reduction, "cross_entropy"), _reduce(smooth, reduction, "cross_entropy")
-    return nll_r * (1 - label_smoothing) + smooth_r * (label_smoothing / c)
+    return _on_rows(_cross_entropy_rows, "cross_entropy", input, target, weight, ignore_index,
+                    reduction, label_smoothing=label_smoothing)
+
+
+def _on_rows(fused, name, input, target, weight, ignore_index, reduction, **kw):
+    """Run a fused class-index loss on (rows, C): input (N, C, d...) or (C,) is brought
+    there (class dim last, the rest flattened) and a per-element loss brought back."""
+    t = _array(target)
+    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+    if t.dtype.kind in "iu" and tuple(t.shape) != expected:
+        raise ValueError(f"{name}{_where()}: expected target of shape {expected} for input "
+                         f"{tuple(input.shape)}, got {tuple(t.shape)}")
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    rows = input if input.ndim == 2 else input.reshape(1, c) if input.ndim == 1 else \
+        input.permute(0, *range(2, input.ndim), 1).reshape(-1, c)
+    loss = fused(rows, t.reshape(-1), weight, ignore_index, reduction=reduction, **kw)
+    return loss.reshape(expected) if reduction == "none" else loss
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,

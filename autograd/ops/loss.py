@@ -1,0 +1,175 @@
+"""Cross-entropy of logits against class indices as one primitive (PyTorch's one node),
+instead of log_softmax, a one-hot mask, two sums, a negation and a division.
+
+Per row i of logits x (N, C) with target t_i, class weights w and label smoothing e:
+  logp_i  = x_i - logsumexp(x_i)
+  loss_i  = -sum_c a_ic logp_ic,   a_ic = (1 - e) w[t_i] [c = t_i] + (e / C) w_c
+with a_i = 0 for a row whose target is ``ignore_index``.  'mean' divides the sum by
+sum_i w[t_i] over the rows that are not ignored (PyTorch's normalisation, also for the
+smoothing part); 'sum' sums; 'none' keeps one loss per row.
+
+VJP: d loss_i / d x_i = (sum_c a_ic) softmax(x_i) - a_i, times the upstream gradient
+(divided by the 'mean' denominator).  The weights are constants: PyTorch gives them no
+gradient either.
+"""
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from .activation import softmax
+from .formula import evaluate, sum_keepdim
+from .registry import SampleInput, make, op
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _coefficients(x, target, weight, ignore_index, label_smoothing):
+    """The (N, C) coefficients a_ic of the module docstring, and w[t_i] per row (0 if ignored)."""
+    n, c = x.shape
+    valid = target != ignore_index
+    t = np.where(valid, target, 0)
+    wt = (np.ones(n, x.dtype) if weight is None else weight[t]) * valid
+    coef = np.zeros_like(x)
+    coef[np.arange(n), t] = (1 - label_smoothing) * wt
+    if label_smoothing:
+        coef += (label_smoothing / c) * (1 if weight is None else weight) * valid[:, None].astype(x.dtype)
+    return coef, wt
+
+
+def _reduce(ctx, loss, wt, reduction, dtype):
+    """Apply the reduction; keep on ctx the factor the VJP scales by (None: per row)."""
+    if reduction == "none":
+        ctx.scale = None
+        return loss
+    with np.errstate(divide="ignore", invalid="ignore"):   # all ignored: nan, as PyTorch
+        ctx.scale = 1 / wt.sum(dtype=dtype) if reduction == "mean" else 1
+        return np.asarray(loss.sum() * ctx.scale, dtype=dtype)
+
+
+def _scaled(g, d, scale):
+    return d * (g * scale) if scale is not None else d * g.reshape(-1, 1)
+
+
+class CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
+        shifted = x - x.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        coef, wt = _coefficients(x, target, weight, ignore_index, label_smoothing)
+        ctx.save_for_backward(x, coef)       # coef: a constant, counted in the saved bytes
+        return _reduce(ctx, -(coef * logp).sum(axis=1), wt, reduction, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, coef = ctx.saved_tensors
+        return (evaluate(_cross_entropy_grad, g, x, coef, ctx.scale),) + (None,) * 5
+
+
+class NllLoss(Function):
+    """loss_i = -sum_c a_ic x_ic on log-probabilities x (no smoothing: e = 0)."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, reduction):
+        coef, wt = _coefficients(x, target, weight, ignore_index, 0.0)
+        ctx.save_for_backward(coef)
+        return _reduce(ctx, -(coef * x).sum(axis=1), wt, reduction, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        coef, = ctx.saved_tensors
+        return (evaluate(lambda m, g, coef, scale: _scaled(g, -coef, scale),   # dx = -a_i
+                         g, coef, ctx.scale),) + (None,) * 4
+
+
+def _cross_entropy_grad(m, g, x, coef, scale):
+    p = _softmax_rows(m, x)
+    return _scaled(g, sum_keepdim(m, coef, 1) * p - coef, scale)  # (sum_c a_ic) softmax(x_i) - a_i
+
+
+def _softmax_rows(m, x):
+    if m is np:
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return softmax(x, 1)
+
+
+def _cross_entropy_samples(rng):
+    t = Tensor._make(np.array([0, 2, 1, 2]))
+    w = np.array([0.5, 2.0, 1.5])
+    for kw in [dict(), dict(reduction="sum"), dict(reduction="none"), dict(weight=w),
+               dict(ignore_index=2), dict(label_smoothing=0.2, weight=w),
+               dict(label_smoothing=0.1, reduction="none", ignore_index=1)]:
+        yield SampleInput((make(rng, (4, 3)), t), kw, "-".join(map(str, kw.values())) or "mean")
+    yield SampleInput((make(rng, (4, 3), noncontig=True), t), {}, "noncontig")
+
+
+def _cross_entropy_ref(x, t, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    c = x.shape[1]
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    w = np.ones(c) if weight is None else weight
+    valid = t != ignore_index
+    ts = np.where(valid, t, 0)
+    per = -(1 - label_smoothing) * w[ts] * logp[np.arange(len(t)), ts]
+    per = (per - label_smoothing / c * (logp * w).sum(1)) * valid
+    if reduction == "none":
+        return per
+    return per.sum() / ((w[ts] * valid).sum() if reduction == "mean" else 1)
+
+
+def _check(name, input, target, weight, ignore_index, reduction):
+    """Validate, and return the target and weight as arrays."""
+    if input.ndim != 2:
+        raise ValueError(f"{name}: expected (N, C) input, got shape {tuple(input.shape)}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    n, c = input.shape
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: class-index target must be integer, got {t.dtype}")
+    if t.shape != (n,):
+        raise ValueError(f"{name}: expected target of shape ({n},) for input "
+                         f"{tuple(input.shape)}, got {tuple(t.shape)}")
+    valid = t != ignore_index
+    if valid.any() and (t[valid].min() < 0 or t[valid].max() >= c):
+        raise IndexError(f"{name}: target {t[valid].min()}..{t[valid].max()} out of "
+                         f"bounds for {c} classes")
+    if weight is None:
+        return t, None
+    w = (weight.data if isinstance(weight, Tensor) else np.asarray(weight)).astype(input.dtype)
+    if w.shape != (c,):
+        raise ValueError(f"{name}: weight of shape {w.shape} given for {c} classes; expected ({c},)")
+    return t, w
+
+
+@op(CrossEntropy, samples=_cross_entropy_samples, ref=_cross_entropy_ref)
+def cross_entropy(input, target, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean"):
+    """Cross-entropy of (N, C) logits against (N,) class indices, as one tape node.
+    ``nn.functional.cross_entropy`` brings other layouts to this one."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    t, w = _check("cross_entropy", input, target, weight, ignore_index, reduction)
+    return CrossEntropy.apply(input, t, w, ignore_index, float(label_smoothing), reduction)
+
+
+def _nll_samples(rng):
+    for s in _cross_entropy_samples(rng):
+        if "label_smoothing" not in s.kwargs:
+            yield s
+
+
+def _nll_ref(x, t, weight=None, ignore_index=-100, reduction="mean"):
+    w = np.ones(x.shape[1]) if weight is None else weight
+    valid = t != ignore_index
+    ts = np.where(valid, t, 0)
+    per = -w[ts] * x[np.arange(len(t)), ts] * valid
+    if reduction == "none":
+        return per
+    return per.sum() / ((w[ts] * valid).sum() if reduction == "mean" else 1)
+
+
+@op(NllLoss, samples=_nll_samples, ref=_nll_ref)
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of (N, C) log-probabilities at (N,) class indices, one node."""
+    t, w = _check("nll_loss", input, target, weight, ignore_index, reduction)
+    return NllLoss.apply(input, t, w, ignore_index, reduction)
