@@ -256,10 +256,10 @@ def band_warning(records):
     for layer, rows in by_layer.items():
         u = [r["update_ratio"] for r in rows if r["update_ratio"] is not None]
         if u and not lo <= float(np.median(u)) <= hi:
-            ratio.append(f"{layer} {np.median(u):.1e}")
+            ratio.append(f"{layer} ({rows[0]['kind']}) {np.median(u):.1e}")
         d = [r["dead_frac"] for r in rows if r["dead_frac"] is not None]
         if d and float(np.median(d)) > DEAD_FRAC_MAX:
-            dead.append(f"{layer} {100 * np.median(d):.0f}%")
+            dead.append(f"{layer} ({rows[0]['kind']}) {100 * np.median(d):.0f}%")
     parts = []
     if ratio:
         parts.append(f"update/weight ratio outside [{lo:g}, {hi:g}]: " + ", ".join(ratio))
