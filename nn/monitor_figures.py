@@ -128,9 +128,16 @@ def unit_activations(units, max_layers=6):
     return fig
 
 
-def _grid(n, ncols=None):
-    ncols = ncols or math.ceil(math.sqrt(n))
-    return math.ceil(n / ncols), ncols
+def _tiles(n, ncols, tile, title):
+    """A figure with a grid of image tiles (``tile``: inches per tile), axes off;
+    returns it and its first ``n`` axes."""
+    rows = math.ceil(n / ncols)
+    fig = _figure(figsize=(tile[0] * ncols, tile[1] * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, ncols, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=9)
+    return fig, axes[:n]
 
 
 def conv_filters(weight, ncols=None):
@@ -141,20 +148,15 @@ def conv_filters(weight, ncols=None):
     if w.ndim != 4 or w.shape[1] not in (1, 3):
         raise ValueError("conv_filters: expected a first-layer conv weight (out, 1 or 3, kh, kw), "
                          f"got shape {w.shape}")
-    rows, cols = _grid(w.shape[0], ncols)
-    fig = _figure(figsize=(1.1 * cols, 1.1 * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for i, ax in enumerate(axes):
-        ax.set_axis_off()
-        if i >= w.shape[0]:
-            continue
-        f = w[i] - w[i].min()
+    fig, axes = _tiles(w.shape[0], ncols or math.ceil(math.sqrt(w.shape[0])), (1.1, 1.1),
+                       f"first-layer filters ({w.shape[0]} x {w.shape[2]}x{w.shape[3]})")
+    for f, ax in zip(w, axes):
+        f = f - f.min()
         f = f / f.max() if f.max() > 0 else f
         if w.shape[1] == 3:
             ax.imshow(f.transpose(1, 2, 0), interpolation="nearest")
         else:
             ax.imshow(f[0], cmap="gray", interpolation="nearest", vmin=0, vmax=1)
-    fig.suptitle(f"first-layer filters ({w.shape[0]} x {w.shape[2]}x{w.shape[3]})", fontsize=9)
     return fig
 
 
@@ -170,18 +172,12 @@ def class_templates(weight, image_shape, class_names=None, ncols=None):
         raise ValueError(f"class_templates: expected a (classes, H*W) weight for images {tuple(image_shape)}, "
                          f"got shape {w.shape}")
     names = list(class_names) if class_names is not None else [str(i) for i in range(w.shape[0])]
-    rows, cols = _grid(w.shape[0], ncols or min(w.shape[0], 5))
-    fig = _figure(figsize=(1.6 * cols, 1.7 * rows + 0.3), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for i, ax in enumerate(axes):
-        ax.set_axis_off()
-        if i >= w.shape[0]:
-            continue
-        t = w[i].reshape(shape)
+    fig, axes = _tiles(w.shape[0], ncols or min(w.shape[0], 5), (1.6, 1.7), "class templates (weight rows)")
+    for row, name, ax in zip(w, names, axes):
+        t = row.reshape(shape)
         lim = np.abs(t).max() or 1.0
         ax.imshow(t, cmap="bwr", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(names[i], fontsize=9)
-    fig.suptitle("class templates (weight rows)", fontsize=9)
+        ax.set_title(name, fontsize=9)
     return fig
 
 
