@@ -92,7 +92,7 @@ def mean_abs_corr(matrix):
 
 
 def _sq_norm(arrays):
-    return sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays)
+    return sum(float(np.vdot(a, a)) for a in arrays)     # BLAS dot: no temporary array
 
 
 class Monitor:
@@ -162,7 +162,7 @@ class Monitor:
             if name in self._pending or not isinstance(output, Tensor) or not is_grad_enabled():
                 return None
             a = np.asarray(output)
-            stats = {"act_mean": float(a.mean(dtype=np.float64)), "act_std": float(a.std(dtype=np.float64)),
+            stats = {"act_mean": float(a.mean()), "act_std": float(a.std()),
                      "act_zero_frac": float(np.mean(a == 0))}
             if a.ndim >= 2:
                 zero_everywhere = (a == 0).all(axis=(0,) + tuple(range(2, a.ndim)))
@@ -179,7 +179,7 @@ class Monitor:
     @staticmethod
     def _grad_hook(stats):
         def hook(grad):
-            stats.setdefault("grad_std", float(np.asarray(grad).std(dtype=np.float64)))
+            stats.setdefault("grad_std", float(np.asarray(grad).std()))
             return None
         return hook
 
@@ -208,7 +208,7 @@ class Monitor:
                 grads = [np.asarray(p.grad) for p in params if p.grad is not None]
                 row["grad_norm"] = math.sqrt(_sq_norm(grads)) if grads else None
                 if w2 > 0:
-                    delta = [np.asarray(p, dtype=np.float64) - b for p, b in zip(params, before)]
+                    delta = [np.asarray(p) - b for p, b in zip(params, before)]
                     row["update_ratio"] = math.sqrt(_sq_norm(delta) / w2)
             self.records.append(row)
         self.units = dict(self._pending_units)

@@ -6,7 +6,9 @@ recordings, and with one recording every step.
     python -m tools.bench_monitor [--bench-dir ../shared/bench] [--rounds 5] [--steps 20]
 
 Configurations alternate within each round; a figure is the median over rounds of
-the mean step time (2 threads, as the shared benchmark runs).
+the mean step time (2 threads, as the shared benchmark runs).  ``--clock cpu`` times
+the process's CPU time instead of wall time: on a machine shared with other jobs it
+does not count the time spent waiting for a core.
 """
 import argparse
 import os
@@ -30,7 +32,7 @@ def _workloads(bench_dir):
             "W3": (fw_ours.make_lenet, (WL.W3_BATCH, 1, 28, 28), WL.W3_LR)}, WL
 
 
-def _time_steps(build, shape, lr, WL, every, steps):
+def _time_steps(build, shape, lr, WL, every, steps, clock):
     import autograd as ag
     import nn
     import nn.functional as F
@@ -51,10 +53,10 @@ def _time_steps(build, shape, lr, WL, every, steps):
 
     for _ in range(2):          # warm-up; with every=10**9 this also passes recording step 0
         step()
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(steps):
         step()
-    return (time.perf_counter() - t0) / steps
+    return (clock() - t0) / steps
 
 
 def main(argv=None):
@@ -62,17 +64,20 @@ def main(argv=None):
     p.add_argument("--bench-dir", default=os.path.join(os.path.dirname(ROOT), "shared", "bench"))
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=20, help="timed steps per configuration and round")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = p.parse_args(argv)
     if not os.path.isfile(os.path.join(args.bench_dir, "fw_ours.py")):
         raise SystemExit(f"error: no fw_ours.py in {args.bench_dir}; pass --bench-dir")
     workloads, WL = _workloads(args.bench_dir)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"{args.clock} time per training step, median of {args.rounds} rounds of {args.steps} steps")
     print("| workload | " + " | ".join(name for name, _ in CONFIGS) + " |")
     print("|---|" + "---|" * len(CONFIGS))
     for wname, (build, shape, lr) in workloads.items():
         times = {name: [] for name, _ in CONFIGS}
         for _ in range(args.rounds):
             for name, every in CONFIGS:
-                times[name].append(_time_steps(build, shape, lr, WL, every, args.steps))
+                times[name].append(_time_steps(build, shape, lr, WL, every, args.steps, clock))
         med = {name: statistics.median(t) for name, t in times.items()}
         base = med[CONFIGS[0][0]]
         cells = [f"{1e3 * base:.2f} ms"] + [f"{1e3 * med[name]:.2f} ms ({100 * (med[name] / base - 1):+.1f}%)"
