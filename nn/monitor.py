@@ -162,10 +162,11 @@ class Monitor:
             if name in self._pending or not isinstance(output, Tensor) or not is_grad_enabled():
                 return None
             a = np.asarray(output)
+            zero = a == 0
             stats = {"act_mean": float(a.mean()), "act_std": float(a.std()),
-                     "act_zero_frac": float(np.mean(a == 0))}
+                     "act_zero_frac": np.count_nonzero(zero) / max(zero.size, 1)}
             if a.ndim >= 2:
-                zero_everywhere = (a == 0).all(axis=(0,) + tuple(range(2, a.ndim)))
+                zero_everywhere = zero.all(axis=(0,) + tuple(range(2, a.ndim)))
                 stats["dead_frac"] = float(zero_everywhere.mean())
                 u = unit_matrix(a, self.max_samples, self.max_units)
                 self._pending_units[name] = u
