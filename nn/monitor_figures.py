@@ -9,7 +9,11 @@ so nothing accumulates in pyplot's global state; a notebook displays it, and
 - ``unit_activations(units)``: the sample-by-unit activation matrices;
 - ``conv_filters(weight)``: a first convolution's filters;
 - ``class_templates(weight, image_shape)``: a linear classifier's weight rows.
+
+``save_figures`` writes those that apply to a monitored model; ``write_report`` is the
+per-epoch output of ``python -m tools.train --monitor``.
 """
+import importlib.util
 import math
 import os
 
@@ -17,7 +21,7 @@ import numpy as np
 
 from .layers.conv import Conv2d
 from .layers.linear import Linear
-from .monitor import mean_abs_corr
+from .monitor import band_warning, mean_abs_corr
 
 STAT_LABELS = {"act_mean": "activation mean", "act_std": "activation std",
                "act_zero_frac": "fraction of zeros", "dead_frac": "dead-unit fraction",
@@ -206,3 +210,14 @@ def save_figures(monitor, out_dir, image_shape=None):
             and first.weight.shape[1] == int(np.prod(image_shape))):
         save(class_templates(first.weight, image_shape), "class_templates.png")
     return written
+
+
+def write_report(monitor, out_dir, image_shape=None, since_step=0):
+    """What ``python -m tools.train --monitor`` writes each epoch: OUT/monitor.csv and,
+    when matplotlib is installed, the pictures of ``save_figures``.  Returns the
+    ``band_warning`` line for the records from ``since_step`` on (None when all layers
+    are inside their bands)."""
+    monitor.save(os.path.join(out_dir, "monitor.csv"))
+    if importlib.util.find_spec("matplotlib") is not None:
+        save_figures(monitor, out_dir, image_shape)
+    return band_warning([r for r in monitor.records if r["step"] >= since_step])

@@ -311,3 +311,10 @@ def test_train_command_monitor_writes_pictures_and_warns(tmp_path, capsys):
     assert sorted({int(r["step"]) for r in rows}) == [0, 2, 4, 6, 8, 10]
     warnings = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("monitor warning")]
     assert len(warnings) == 2 and "update/weight ratio outside" in warnings[0]   # lr 3 is far too high
+
+
+def test_train_command_refuses_monitor_zero(capsys):
+    from tools import train
+    with pytest.raises(SystemExit):
+        train.parse_args(["--monitor", "0"])
+    assert "--monitor N records every N steps: N must be at least 1, got 0" in capsys.readouterr().err

@@ -71,6 +71,8 @@ def parse_args(argv=None):
                    help="record per-layer statistics every N steps (default 10): OUT/monitor.csv "
                         "and pictures each epoch, a warning when a layer leaves its sane band")
     args = p.parse_args(argv)
+    if args.monitor is not None and args.monitor < 1:
+        p.error(f"--monitor N records every N steps: N must be at least 1, got {args.monitor}")
     if args.dataset is None:
         args.dataset = "mnist" if args.data_dir else "spiral"
     if args.model is None:
@@ -237,20 +239,6 @@ def write_plot(path, history, title):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
-
-
-def report_monitor(monitor, out_dir, image_shape, first_step):
-    """The epoch's --monitor outputs: OUT/monitor.csv, the pictures (with matplotlib)
-    and a one-line warning for layers outside their sane band this epoch."""
-    import importlib.util
-    from nn.monitor import band_warning
-    from nn.monitor_figures import save_figures
-    monitor.save(os.path.join(out_dir, "monitor.csv"))
-    if importlib.util.find_spec("matplotlib") is not None:
-        save_figures(monitor, out_dir, image_shape)
-    warning = band_warning([r for r in monitor.records if r["step"] >= first_step])
-    if warning:
-        print(f"monitor warning: {warning}", flush=True)
 
 
 def export_graph(path, model, x, y):
@@ -441,7 +429,10 @@ def run(argv=None, on_batch=None):
                               f"{args.model} on {args.dataset}") and epoch == start_epoch:
                 print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
             if monitor is not None:
-                report_monitor(monitor, args.out_dir, DATASETS[args.dataset][1], epoch_first_step)
+                from nn.monitor_figures import write_report
+                warning = write_report(monitor, args.out_dir, DATASETS[args.dataset][1], epoch_first_step)
+                if warning:
+                    print(f"monitor warning: {warning}", flush=True)
             if stop.requested:
                 print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
                 stopped = True
