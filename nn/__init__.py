@@ -22,5 +22,6 @@ from .layers.pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, LP
                              MaxPool1d, MaxPool2d, Upsample)
 from .layers.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 from .module import Module, RemovableHandle
+from .monitor import Monitor
 from .parameter import Buffer, Parameter
 from .serialization import CheckpointError, load, save  # noqa: F401

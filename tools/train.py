@@ -67,7 +67,12 @@ def parse_args(argv=None):
     p.add_argument("--export-graph", default=None, metavar="FILE.svg|FILE.dot",
                    help="write the backprop graph of one training step")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (one line per epoch)")
+    p.add_argument("--monitor", type=int, nargs="?", const=10, default=None, metavar="N",
+                   help="record per-layer statistics every N steps (default 10): OUT/monitor.csv "
+                        "and pictures each epoch, a warning when a layer leaves its sane band")
     args = p.parse_args(argv)
+    if args.monitor is not None and args.monitor < 1:
+        p.error(f"--monitor N records every N steps: N must be at least 1, got {args.monitor}")
     if args.dataset is None:
         args.dataset = "mnist" if args.data_dir else "spiral"
     if args.model is None:
@@ -283,6 +288,7 @@ def run(argv=None, on_batch=None):
     """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
     called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
     from nn.serialization import CheckpointError, load, save
+    import nn
     import nn.functional as F
 
     args = parse_args(argv)
@@ -305,6 +311,7 @@ def run(argv=None, on_batch=None):
     opt = build_optimizer(args, model)
     sched, per_batch = build_scheduler(args, opt, steps)
     n_params = sum(p.numel() for p in model.parameters())
+    monitor = nn.Monitor(model, every=args.monitor) if args.monitor is not None else None
 
     history, start_epoch, resume_pos = [], 0, None
     if ckpt is not None:
@@ -343,6 +350,7 @@ def run(argv=None, on_batch=None):
     with _StopRequest() as stop:
         for epoch in range(start_epoch, args.epochs):
             epoch_rng_state = _rng_state(data_rng)       # the shuffle of this epoch comes next
+            epoch_first_step = monitor.steps if monitor is not None else 0
             t_epoch = time.perf_counter()
             it = iter(train_loader)
             loss_sum, correct, seen, first = 0.0, 0, 0, 0
@@ -367,6 +375,8 @@ def run(argv=None, on_batch=None):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if monitor is not None:
+                    monitor.step()
                 if sched is not None and per_batch:
                     sched.step()
                 n = len(y.data)
@@ -418,6 +428,11 @@ def run(argv=None, on_batch=None):
             if not write_plot(os.path.join(args.out_dir, "metrics.png"), history,
                               f"{args.model} on {args.dataset}") and epoch == start_epoch:
                 print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
+            if monitor is not None:
+                from nn.monitor_figures import write_report
+                warning = write_report(monitor, args.out_dir, DATASETS[args.dataset][1], epoch_first_step)
+                if warning:
+                    print(f"monitor warning: {warning}", flush=True)
             if stop.requested:
                 print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
                 stopped = True

@@ -85,3 +85,7 @@ class Swish(Module):
 
     def extra_repr(self):
         return f"beta={float(self.beta.data):g}"
+
+
+# Every activation module, for tools that treat activations apart (nn.Monitor watches them).
+ACTIVATIONS = (_Simple, PReLU, Swish)
