@@ -116,14 +116,22 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "pow", np.power, a, b)
-        ctx.save_for_backward(a, b, out)
+        # At a zero base the formulas meet 0 * inf: PyTorch defines da = 0 where b == 0 and
+        # db = 0 where b >= 0.  Adding 1 to the base there makes each formula give that 0.
+        x, e = promote(a, b)
+        zero = np.equal(x, 0)
+        if zero.any():
+            ctx.save_for_backward(a, b, out, (zero & np.equal(e, 0)).astype(out.dtype),
+                                  (zero & np.greater_equal(e, 0)).astype(out.dtype))
+        else:
+            ctx.save_for_backward(a, b, out, 0.0, 0.0)
         return out
 
     @staticmethod
     def backward(ctx, g):
         return _grads(ctx, g, ctx.saved_tensors,
-                      lambda m, g, a, b, y: g * b * a ** (b - 1.0),          # da = g b a^(b-1)
-                      lambda m, g, a, b, y: g * y * m.log(a))               # db = g a^b ln a
+                      lambda m, g, a, b, y, fa, fb: g * b * (a + fa) ** (b - 1.0),  # da = g b a^(b-1)
+                      lambda m, g, a, b, y, fa, fb: g * y * m.log(a + fb))         # db = g a^b ln a
 
 
 class Maximum(Function):
@@ -228,6 +236,9 @@ def div(input, other):
 def _pow_samples(rng):
     yield from binary_samples(low=0.5, high=2.0)(rng)
     yield SampleInput((2.0, make(rng, (3,))), {}, "scalar-base")
+    # 0 ** y for y > 0: d/dy = 0 (PyTorch).  The base stays constant: a central
+    # difference around 0 would step outside pow's real domain.
+    yield SampleInput((Tensor._make(np.zeros(3)), make(rng, (3,), 0.5, 2.0)), {}, "zero-base")
 
 
 @op(Pow, samples=_pow_samples, ref=np.power)

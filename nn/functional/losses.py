@@ -5,6 +5,7 @@ import numpy as np
 import autograd as ag
 from autograd.grad_mode import current_scope
 from autograd.ops.activation import log_softmax, softplus
+from autograd.ops.loss import binary_cross_entropy as _bce
 from autograd.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
@@ -75,9 +76,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"binary_cross_entropy{_where()}: all elements of input should be "
                          "between 0 and 1 (apply sigmoid, or use binary_cross_entropy_with_logits)")
-    log_x = ag.clamp(input.log(), min=-100.0)
-    log_1mx = ag.clamp((1 - input).log(), min=-100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
+    loss = _bce(input, ag.as_tensor(target).to(input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
