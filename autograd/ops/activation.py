@@ -20,12 +20,12 @@ _KINK = dict(away=(0, 0.05))
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x > 0)
+        ctx.save_for_backward(~(x <= 0))        # NaN passes its gradient, as in PyTorch
         return np.maximum(x, 0)
 
     @staticmethod
     def backward(ctx, g):
-        return evaluate(lambda m, g, positive: g * positive, g, *ctx.saved_tensors)  # dx = g [x > 0]
+        return evaluate(lambda m, g, positive: g * positive, g, *ctx.saved_tensors)  # dx = g [not x <= 0]
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
@@ -55,7 +55,7 @@ def leaky_relu(input, negative_slope=0.01):
 class Elu(Function):
     @staticmethod
     def forward(ctx, x, alpha):
-        positive = x > 0
+        positive = ~(x <= 0)                    # NaN takes the identity branch, as in PyTorch
         y = np.where(positive, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype)
         ctx.save_for_backward(positive, y)
         ctx.alpha = alpha
@@ -71,6 +71,28 @@ class Elu(Function):
     ref=lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x)))
 def elu(input, alpha=1.0):
     return Elu.apply(input, alpha)
+
+
+class Hardtanh(Function):
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        # Open interval, and NaN passes its gradient: PyTorch's hardtanh_backward
+        # (clamp's VJP, in elementwise.py, is closed, as PyTorch's clamp_backward).
+        ctx.save_for_backward(~((x <= lo) | (x >= hi)))
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        inside, = ctx.saved_tensors
+        return g * inside, None, None                  # dx = g where lo < x < hi, else 0
+
+
+@op(Hardtanh, samples=unary_samples(min_val=-0.5, max_val=1.0, away=([-0.5, 1.0], 0.05)),
+    ref=lambda x, min_val, max_val: np.clip(x, min_val, max_val))
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} cannot be greater than max_val {max_val}")
+    return Hardtanh.apply(input, min_val, max_val)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -116,51 +116,53 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "pow", np.power, a, b)
-        # At a zero base the formulas meet 0 * inf: PyTorch defines da = 0 where b == 0 and
-        # db = 0 where b >= 0.  Adding 1 to the base there makes each formula give that 0.
+        # PyTorch defines da = 0 where b == 0 (any a) and db = 0 where a == 0 <= b, where
+        # the formulas meet 0 * inf or 0 * nan.  A base of 1 there makes them give that 0.
         x, e = promote(a, b)
-        zero = np.equal(x, 0)
-        if zero.any():
-            ctx.save_for_backward(a, b, out, (zero & np.equal(e, 0)).astype(out.dtype),
-                                  (zero & np.greater_equal(e, 0)).astype(out.dtype))
-        else:
-            ctx.save_for_backward(a, b, out, 0.0, 0.0)
+        one_for_da, one_for_db = np.equal(e, 0), np.equal(x, 0) & np.greater_equal(e, 0)
+        ctx.save_for_backward(a, b, out, one_for_da if one_for_da.any() else None,
+                              one_for_db if one_for_db.any() else None)
         return out
 
     @staticmethod
     def backward(ctx, g):
+        def base(m, a, one):
+            return a if one is None else m.where(one, 1.0, a)
         return _grads(ctx, g, ctx.saved_tensors,
-                      lambda m, g, a, b, y, fa, fb: g * b * (a + fa) ** (b - 1.0),  # da = g b a^(b-1)
-                      lambda m, g, a, b, y, fa, fb: g * y * m.log(a + fb))         # db = g a^b ln a
+                      lambda m, g, a, b, y, fa, fb: g * b * base(m, a, fa) ** (b - 1.0),  # da = g b a^(b-1)
+                      lambda m, g, a, b, y, fa, fb: g * y * m.log(base(m, a, fb)))        # db = g a^b ln a
 
 
 class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "maximum", np.maximum, a, b)
-        ctx.save_for_backward(_share_of_first(a, b, np.greater, out.dtype))
+        ctx.save_for_backward(*_shares(a, b, np.less, out.dtype))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        # da = g [a > b], db = g [b > a]; ties split the gradient evenly (PyTorch)
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, share: g * share,
-                      lambda m, g, share: g * (1.0 - share))
+        # da = g [not a < b], db = g [not b < a]; ties split the gradient evenly, and a
+        # NaN (which wins) gives both the whole gradient, as PyTorch's masks do
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, sa, sb: g * sa,
+                      lambda m, g, sa, sb: g * sb)
 
 
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "minimum", np.minimum, a, b)
-        ctx.save_for_backward(_share_of_first(a, b, np.less, out.dtype))
+        ctx.save_for_backward(*_shares(a, b, np.greater, out.dtype))
         return out
 
     backward = Maximum.backward
 
 
-def _share_of_first(a, b, wins, dtype):
+def _shares(a, b, loses, dtype):
+    """Each input's share of the gradient: 1, 0 where it loses, 1/2 at a tie."""
     x, y = promote(a, b)
-    return (wins(x, y) + 0.5 * (x == y)).astype(dtype)
+    tie = 0.5 * (x == y)
+    return (1.0 - loses(x, y) - tie).astype(dtype), (1.0 - loses(y, x) - tie).astype(dtype)
 
 
 class Remainder(Function):
@@ -172,7 +174,7 @@ class Remainder(Function):
     @staticmethod
     def backward(ctx, g):
         return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g,           # da = g
-                      lambda m, g, a, b: -g * m.floor(a / b))                    # db = -g floor(a/b)
+                      lambda m, g, a, b: -g * m.floor_divide(a, b))              # db = -g floor(a/b)
 
 
 class FloorDivide(Function):

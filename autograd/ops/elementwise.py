@@ -8,7 +8,7 @@ import numpy as np
 
 from ..function import Function
 from ..kernels.special import erf as _erf
-from .formula import evaluate
+from .formula import evaluate, sgn
 from .registry import SampleInput, op, unary_samples
 
 POSITIVE = dict(low=0.3, high=3.0)
@@ -60,9 +60,9 @@ _AWAY_FROM_INTEGERS = dict(away=(np.arange(-3, 4), 0.05))
 
 # Each VJP gives dL/dx in terms of g = dL/dy and the saved x or y; m is NumPy or autograd.
 Neg, neg = unary("neg", np.negative, lambda m, g, _: -g, method=("neg", "__neg__"))
-Abs, abs = unary("abs", np.abs, lambda m, g, x: g * m.sign(x), "x",                  # g sign(x)
+Abs, abs = unary("abs", np.abs, lambda m, g, x: g * sgn(m, x), "x",                  # g sign(x)
                  unary_samples(**KINK_AT_0), method=("abs", "__abs__"))
-Sign, sign = unary("sign", np.sign, lambda m, g, _: g * 0.0,                         # piecewise constant
+Sign, sign = unary("sign", lambda x: sgn(np, x), lambda m, g, _: g * 0.0,          # piecewise constant
                    samples=unary_samples(**KINK_AT_0))
 Exp, exp = unary("exp", np.exp, lambda m, g, y: g * y, "y")                          # g e^x
 Expm1, expm1 = unary("expm1", np.expm1, lambda m, g, y: g * (y + 1.0), "y")          # g e^x

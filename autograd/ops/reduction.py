@@ -13,7 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor, tensor_method
-from .formula import evaluate
+from .formula import evaluate, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
 
@@ -433,8 +433,8 @@ class Norm(Function):
             if p == 2:
                 return g * x / y
             if p == 1:
-                return g * m.sign(x)
-            return g * m.sign(x) * abs(x + x_zero) ** (p - 1) * (1.0 - x_zero) / y ** (p - 1)
+                return g * sgn(m, x)
+            return g * sgn(m, x) * abs(x + x_zero) ** (p - 1) * (1.0 - x_zero) / y ** (p - 1)
         return evaluate(vjp, g, *ctx.saved_tensors), None, None, None
 
 

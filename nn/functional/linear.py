@@ -111,15 +111,18 @@ def pad(input, pad, mode="constant", value=None):
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
-    """x / max(||x||_p, eps) along dim."""
-    return input / ag.maximum(input.norm(p, dim, keepdim=True), eps)
+    """x / max(||x||_p, eps) along dim (a clamp: at ||x|| = eps the norm keeps its gradient)."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps))  (PyTorch >= 1.12 clamps each norm)."""
-    n1 = ag.maximum(x1.norm(2, dim), eps)
-    n2 = ag.maximum(x2.norm(2, dim), eps)
-    return (x1 * x2).sum(dim) / (n1 * n2)
+    """<x1 / max(||x1||, eps), x2 / max(||x2||, eps)>, as PyTorch computes it: each norm is
+    clamped outside autograd, so below eps it keeps the norm's own gradient."""
+    def clamped_norm(x):
+        n = x.norm(2, dim, keepdim=True)
+        floor = n.detach()
+        return n + (floor.clamp(min=eps) - floor)     # value max(n, eps), gradient of n
+    return ((x1 / clamped_norm(x1)) * (x2 / clamped_norm(x2))).sum(dim)
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

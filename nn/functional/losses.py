@@ -122,6 +122,13 @@ def _class_mask(name, input, target, weight, ignore_index):
     return onehot * np.expand_dims(wt, 1), wt, valid
 
 
+def _weighted_mean(total, weights):
+    """``total / sum(weights)``; when every target is ignored that is 0/0: nan, as in
+    PyTorch, with a zero gradient (no element contributed), not nan."""
+    w = weights.sum()
+    return total / w if w else total * 0.0 + np.nan
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] input[t] per element; 'mean' divides by the sum of w[t] over non-ignored targets."""
@@ -129,7 +136,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     cdim = 1 if input.ndim > 1 else 0
     loss = -(input * mask).sum(cdim)
     if reduction == "mean":
-        return loss.sum() / wt.sum()
+        return _weighted_mean(loss.sum(), wt)
     return _reduce(loss, reduction, "nll_loss")
 
 
@@ -159,7 +166,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     nll = -(logp * mask).sum(cdim)
     if label_smoothing <= 0:
         if reduction == "mean":
-            return nll.sum() / wt.sum()
+            return _weighted_mean(nll.sum(), wt)
         return _reduce(nll, reduction, "cross_entropy")
     if weight is not None:
         smooth = -(logp * _array(weight).astype(input.dtype).reshape(wshape)).sum(cdim)
@@ -167,7 +174,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         smooth = -logp.sum(cdim)
     smooth = smooth * valid.astype(input.dtype)
     if reduction == "mean":
-        nll_r, smooth_r = nll.sum() / wt.sum(), smooth.sum() / wt.sum()
+        nll_r, smooth_r = _weighted_mean(nll.sum(), wt), _weighted_mean(smooth.sum(), wt)
     else:
         nll_r, smooth_r = _reduce(nll, reduction, "cross_entropy"), _reduce(smooth, reduction, "cross_entropy")
     return nll_r * (1 - label_smoothing) + smooth_r * (label_smoothing / c)
