@@ -178,7 +178,7 @@ class Softmax(Function):
     def backward(ctx, g):
         d = ctx.dim                                                 # dx = y (g - <g, y>)
         y, = ctx.saved_tensors
-        if not STATE.grad_enabled and y.ndim and d == y.ndim - 1:
+        if not STATE.grad_enabled and y.ndim and d == y.ndim - 1 and y.dtype != np.float16:
             # Rows along the last dim: the fused kernel (3x NumPy, see tools.bench_kernels).
             n = y.shape[-1]
             rows = rowwise.softmax_backward(y.data.reshape(-1, n), np.ascontiguousarray(g.data).reshape(-1, n))
