@@ -25,6 +25,13 @@ def set_default_dtype(dtype):
     _default_float = dtype
 
 
+def is_int(value, minimum=None):
+    """``value`` is a Python or NumPy integer (not a bool), at least ``minimum`` if given:
+    the check behind every size, count and index argument."""
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            and (minimum is None or value >= minimum))
+
+
 def _category(dtype):
     return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dtype.kind]
 
@@ -36,7 +43,10 @@ def _scalar_dtype(value):
         return int64
     if isinstance(value, float):
         return _default_float
-    return np.asarray(value).dtype
+    dtype = np.asarray(value).dtype
+    if dtype.kind not in "buif":
+        raise TypeError(f"expected a tensor or a number, got {type(value).__name__} {value!r}")
+    return dtype
 
 
 def promote_types(a, b):
@@ -85,4 +95,10 @@ def result_type(*operands):
 
 def as_dtype(dtype):
     """Accept numpy dtypes, type objects and strings ('float32')."""
-    return None if dtype is None else np.dtype(dtype)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype {dtype!r} is not understood: expected a NumPy dtype, a type "
+                        "like ag.float32 or a name like 'float32'") from None

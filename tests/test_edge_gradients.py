@@ -82,7 +82,7 @@ CASES += [
 def _reductions():
     out = []
     for label, x in [("ties", TIES), ("nan", WITH_NAN), ("zero-rows", ZERO_ROWS), ("const", CONST),
-                     ("col", COL), ("empty", EMPTY)]:
+                     ("col", COL), ("empty", EMPTY), ("neg-inf-rows", NEG_INF_ROWS)]:
         nonempty = x.size > 0
         out += [both(f"sum-{label}", lambda m, f, x: x.sum(), x),
                 both(f"sum-dim0-{label}", lambda m, f, x: x.sum(0), x),
@@ -146,7 +146,7 @@ CASES += [
     both("cross_entropy-smoothing", lambda m, f, x: f.cross_entropy(
         x, m.tensor(TARGET), label_smoothing=0.1), LOGITS[[0, 2, 3, 0]]),
     both("nll_loss-ignore-all", lambda m, f, x: f.nll_loss(
-        x, m.tensor(np.array([-100, -100]))), LOGITS[:2] * 0.0),
+        x, m.tensor(np.array([-100, -100]))), np.array([[0.0, 1.0, 2.0], [nan, 0.0, 0.0]])),
     # (the target's gradient at t = 0 is a kept difference: see the last test)
     both("kl_div-zero-target", lambda m, f, x: f.kl_div(x, m.tensor(KL_T), reduction="batchmean"),
          np.log(np.array([[0.2, 0.3, 0.5]]))),

@@ -208,6 +208,13 @@ def _softmax_samples(rng):
     yield SampleInput((make(rng, (5,)),), dict(dim=0), "1d")
 
 
+def _masked_softmax_samples(rng):
+    yield from _softmax_samples(rng)
+    masked = make(rng, (2, 4))
+    masked.data[:, 0] = -np.inf  # a masked-out logit (attention masks): probability 0
+    yield SampleInput((masked,), dict(dim=1), "minus-inf")   # (log_softmax is -inf there)
+
+
 def _softmax_ref(x, dim):
     z = np.exp(x - x.max(axis=dim, keepdims=True))
     return z / z.sum(axis=dim, keepdims=True)
@@ -225,7 +232,7 @@ def _as_float(input, dtype):
     return input if input.dtype.kind == "f" else input.float()
 
 
-@op(Softmax, samples=_softmax_samples, ref=_softmax_ref, method=True)
+@op(Softmax, samples=_masked_softmax_samples, ref=_softmax_ref, method=True)
 def softmax(input, dim=None, dtype=None):
     return Softmax.apply(_as_float(input, dtype), _dim(input, dim, "softmax"))
 

@@ -36,13 +36,20 @@ def _shape(x):
 
 
 def elementwise(ctx, name, ufunc, a, b):
-    """Shared forward: promote, apply, explain broadcast errors."""
-    x, y = promote(a, b)
+    """Shared forward: promote, apply, explain broadcast and type errors."""
     try:
+        x, y = promote(a, b)
         return ufunc(x, y)
     except ValueError:
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast "
                          "together (trailing dimensions must match or be 1)") from None
+    except TypeError as e:
+        raise TypeError(f"{name}: unsupported operands {_describe(a)} and {_describe(b)}: "
+                        f"{e}") from None
+
+
+def _describe(x):
+    return f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
 
 
 def edge_shape(edge):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..function import Function
 from ..kernels.special import erf as _erf
 from .formula import evaluate, sgn
@@ -217,7 +218,7 @@ def to(input, dtype=None, copy=False):
     Devices are accepted and ignored (everything lives on the CPU)."""
     if dtype is None or isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
         return input
-    dtype = np.dtype(dtype)
+    dtype = dtypes.as_dtype(dtype)
     if dtype == input.dtype and not copy:
         return input
     return Cast.apply(input, dtype)

@@ -355,6 +355,9 @@ def _lse_samples(rng):
     for s in _reduction_samples()(rng):
         if s.name != "0d":
             yield SampleInput(s.args, dict(s.kwargs, dim=s.kwargs.get("dim", -1)), s.name)
+    x = make(rng, (2, 3))
+    x.data[0, 1] = -np.inf       # exp(-inf) = 0: no gradient there, and none lost elsewhere
+    yield SampleInput((x,), dict(dim=1), "minus-inf")
 
 
 @op(LogSumExp, samples=_lse_samples, ref=_lse_ref, method=True)
@@ -393,7 +396,14 @@ def _prod_of_others(x, dims):
     return np.moveaxis(others, range(len(dims)), dims)
 
 
-@op(Prod, samples=_reduction_samples(positive=True),
+def _prod_samples(rng):
+    yield from _reduction_samples(positive=True)(rng)
+    zero = make(rng, (3, 4), 0.5, 2.0)
+    zero.data[1, 2] = 0.0        # the others' product, not 0/0 (first order: see README)
+    yield SampleInput((zero,), dict(dim=1), "with-zero", gradgrad=False)
+
+
+@op(Prod, samples=_prod_samples,
     ref=lambda x, dim=None, keepdim=False: np.prod(x, **_np_kwargs(dim, keepdim)), method=True)
 def prod(input, dim=None, keepdim=False):
     return Prod.apply(input, reduce_dims(dim, input.ndim, "prod"), keepdim)

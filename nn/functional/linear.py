@@ -10,11 +10,19 @@ __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "alpha_dro
 
 
 def linear(input, weight, bias=None):
-    """y = x W^T + b over the last dim of x; W is (out_features, in_features)."""
-    if input.shape[-1:] != weight.shape[1:]:
+    """y = x W^T + b over the last dim of x; W is (out_features, in_features), or
+    (in_features,) for a single output with that dim dropped (as PyTorch)."""
+    if weight.ndim not in (1, 2) or input.ndim < 1:
+        raise ValueError(f"linear: expected a weight of shape (out_features, in_features) or "
+                         f"(in_features,) and an input with at least 1 dim, got weight "
+                         f"{tuple(weight.shape)} and input {tuple(input.shape)}")
+    if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input of shape {tuple(input.shape)} has last dim "
-                         f"{input.shape[-1] if input.ndim else None}, weight "
-                         f"{tuple(weight.shape)} expects {weight.shape[1]}")
+                         f"{input.shape[-1]}, weight {tuple(weight.shape)} expects "
+                         f"{weight.shape[-1]} (in_features)")
+    if weight.ndim == 1:
+        out = input.matmul(weight)
+        return out if bias is None else out + bias
     if input.ndim > 2:
         # One (N*L, in) x (in, out) GEMM instead of N stacked small ones: ~3x faster
         # forward, and the weight gradient becomes a single GEMM instead of a batched
@@ -101,8 +109,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
 def one_hot(tensor, num_classes=-1):
     idx = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer (class index) tensor, got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {idx.min()}")
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    elif idx.size and idx.max() >= num_classes:
+        raise ValueError(f"one_hot: class value {idx.max()} is out of range for "
+                         f"num_classes={num_classes}")
     return Tensor._make((idx[..., None] == np.arange(num_classes)).astype(np.int64))
 
 

@@ -97,13 +97,24 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+def _check_class_weight(name, weight, c, input):
+    """``weight`` holds one entry per class (dim 1 of input, dim 0 when unbatched)."""
+    if weight is not None and tuple(np.shape(_array(weight))) != (c,):
+        raise ValueError(f"{name}{_where()}: weight of shape {tuple(np.shape(_array(weight)))} "
+                         f"must have one entry per class: expected ({c},) for input "
+                         f"{tuple(input.shape)}")
+
+
 def _class_mask(name, input, target, weight, ignore_index):
     """(N, C, d...) mask with w[t] at the target class (0 where ignored), and the
     per-element weight w[t] (0 where ignored)."""
     t = _array(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}{_where()}: class-index target must be integer, got {t.dtype}")
+    if input.ndim == 0:
+        raise ValueError(f"{name}{_where()}: expected input of shape (C,) or (N, C, ...), got a 0-d tensor")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    _check_class_weight(name, weight, c, input)
     expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
     if tuple(t.shape) != expected:
         raise ValueError(f"{name}{_where()}: expected target of shape {expected} for input "
@@ -146,8 +157,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     indices; for class probabilities -sum_c w_c t_c log p_c.  Label smoothing mixes
     the target with the uniform distribution: (1 - e) * nll + e/C * sum_c -w_c log p_c
     (PyTorch's normalisation of each part, including for 'mean' with weights)."""
+    if input.ndim == 0:
+        raise ValueError(f"cross_entropy{_where()}: expected input of shape (C,) or (N, C, ...), "
+                         "got a 0-d tensor")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy{_where()}: label_smoothing must be between 0.0 and 1.0, "
+                         f"got {label_smoothing}")
     cdim = 1 if input.ndim > 1 else 0
     c = input.shape[cdim]
+    _check_class_weight("cross_entropy", weight, c, input)
     logp = log_softmax(input, cdim)
     wshape = (c,) + (1,) * (input.ndim - cdim - 1)
     if isinstance(target, Tensor) and target.dtype.kind == "f":
@@ -192,6 +210,10 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if t.shape != (n,):
         raise ValueError(f"multi_margin_loss{_where()}: expected target of shape ({n},), got "
                          f"{tuple(_array(target).shape)}")
+    _check_class_weight("multi_margin_loss", weight, c, input)
+    if t.size and (t.min() < 0 or t.max() >= c):
+        raise IndexError(f"multi_margin_loss{_where()}: target {t.min()}..{t.max()} out of "
+                         f"bounds for {c} classes")
     onehot = (t[:, None] == np.arange(c)).astype(input.dtype)
     x_y = (x * onehot).sum(1, keepdim=True)
     h = (x - x_y + margin).relu() * (1 - onehot)
