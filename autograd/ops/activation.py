@@ -25,7 +25,7 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return evaluate(lambda m, g, positive: g * positive, g, *ctx.saved_tensors)  # dx = g [not x <= 0]
+        return evaluate(lambda m, g, positive: m.where(positive, g, 0.0), g, *ctx.saved_tensors)  # dx = g [not x <= 0]
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
@@ -84,7 +84,7 @@ class Hardtanh(Function):
     @staticmethod
     def backward(ctx, g):
         inside, = ctx.saved_tensors
-        return g * inside, None, None                  # dx = g where lo < x < hi, else 0
+        return where(inside, g, 0.0), None, None       # dx = g where lo < x < hi, else 0
 
 
 @op(Hardtanh, samples=unary_samples(min_val=-0.5, max_val=1.0, away=([-0.5, 1.0], 0.05)),

@@ -151,8 +151,8 @@ class Maximum(Function):
     def backward(ctx, g):
         # da = g [not a < b], db = g [not b < a]; ties split the gradient evenly, and a
         # NaN (which wins) gives both the whole gradient, as PyTorch's masks do
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, sa, sb: g * sa,
-                      lambda m, g, sa, sb: g * sb)
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, sa, sb: m.where(sa != 0, g * sa, 0.0),
+                      lambda m, g, sa, sb: m.where(sb != 0, g * sb, 0.0))
 
 
 class Minimum(Function):
@@ -191,7 +191,7 @@ class FloorDivide(Function):
 
     @staticmethod
     def backward(ctx, g):
-        zero = lambda m, g: g * 0.0                                         # piecewise constant
+        zero = lambda m, g: m.zeros_like(g)                                 # piecewise constant
         return _grads(ctx, g, (), zero, zero)
 
 
@@ -209,8 +209,8 @@ class Where(Function):
     @staticmethod
     def backward(ctx, g):
         return (None,) + _grads(ctx, g, ctx.saved_tensors,
-                                lambda m, g, c: m.where(c, g, g * 0.0),     # da = g [cond]
-                                lambda m, g, c: m.where(c, g * 0.0, g))     # db = g [not cond]
+                                lambda m, g, c: m.where(c, g, 0.0),         # da = g [cond]
+                                lambda m, g, c: m.where(c, 0.0, g))         # db = g [not cond]
 
 
 # -- public functions ---------------------------------------------------------------

@@ -371,7 +371,8 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     _check("lp_pool2d", input, 2)
     k = _ints("lp_pool2d", "kernel_size", kernel_size, 2)
     avg = avg_pool2d(input ** norm_type, k, stride, 0, ceil_mode)
-    return (avg * float(k[0] * k[1])) ** (1.0 / norm_type)
+    # PyTorch's form: relu's VJP selects, so an all-zero window gets 0, not 0 * inf
+    return (avg.sign() * avg.abs().relu() * float(k[0] * k[1])) ** (1.0 / norm_type)
 
 
 @op(AvgPool, AvgPoolAdjoint, samples=_adaptive_samples, ref=adaptive_avg_pool2d_reference)

@@ -439,7 +439,7 @@ class Norm(Function):
             g = _expand_back(g * (1.0 - y_zero), shape, dims, keep, m)
             y = _expand_back(y + y_zero, shape, dims, keep, m)
             if p == 0:
-                return g * 0.0                      # piecewise constant
+                return m.zeros_like(g)              # piecewise constant
             if p == 2:
                 return g * x / y
             if p == 1:
