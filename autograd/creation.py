@@ -130,7 +130,8 @@ def randint(low, high=None, size=(), dtype=None, generator=None):
     if not low < high:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     g = generator or _generator
-    return Tensor._make(g.integers(low, high, _shape((size,), "randint")).astype(dtypes.as_dtype(dtype) or dtypes.int64))
+    values = g.integers(low, high, _shape((size,), "randint"))
+    return Tensor._make(values.astype(dtypes.as_dtype(dtype) or dtypes.int64))
 
 
 def randperm(n, dtype=None, generator=None):

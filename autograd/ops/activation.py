@@ -25,7 +25,8 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return evaluate(lambda m, g, positive: m.where(positive, g, 0.0), g, *ctx.saved_tensors)  # dx = g [not x <= 0]
+        # dx = g [not x <= 0]; selected, not multiplied, so an infinite g gives 0 (PyTorch)
+        return evaluate(lambda m, g, positive: m.where(positive, g, 0.0), g, *ctx.saved_tensors)
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)

@@ -65,7 +65,7 @@ _AWAY_FROM_INTEGERS = dict(away=(np.arange(-3, 4), 0.05))
 Neg, neg = unary("neg", np.negative, lambda m, g, _: -g, method=("neg", "__neg__"))
 Abs, abs = unary("abs", np.abs, lambda m, g, x: g * sgn(m, x), "x",                  # g sign(x)
                  unary_samples(**KINK_AT_0), method=("abs", "__abs__"))
-Sign, sign = unary("sign", lambda x: sgn(np, x), lambda m, g, _: m.zeros_like(g),          # piecewise constant
+Sign, sign = unary("sign", lambda x: sgn(np, x), lambda m, g, _: m.zeros_like(g),   # piecewise constant
                    samples=unary_samples(**KINK_AT_0))
 Exp, exp = unary("exp", np.exp, lambda m, g, y: g * y, "y")                          # g e^x
 Expm1, expm1 = unary("expm1", np.expm1, lambda m, g, y: g * (y + 1.0), "y")          # g e^x
