@@ -225,6 +225,8 @@ CASES += [
     both("floor-then-sqrt", lambda m, f, x: x.floor().sqrt(), SQRT_0),
     both("sign-then-sqrt", lambda m, f, x: x.sign().relu().sqrt(), SQRT_0),
     both("round-then-sqrt", lambda m, f, x: x.round().sqrt(), SQRT_0),
+    both("max-then-sqrt", lambda m, f, x: x.max().sqrt(), np.array([-1.0, 0.0, -2.0])),
+    both("max-dim-then-sqrt", lambda m, f, x: x.max(1)[0].sqrt(), np.array([[-1.0, 0.0, -2.0]])),
 ]
 
 

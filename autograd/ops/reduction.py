@@ -13,6 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor, tensor_method
+from .binary import where
 from .formula import evaluate, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
@@ -209,7 +210,9 @@ class Amax(Function):
     @staticmethod
     def backward(ctx, g):
         share, = ctx.saved_tensors
-        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim) * share, None, None, None
+        # dx = g share at the extrema, selected (0 elsewhere even for an infinite g)
+        g = _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim)
+        return where(share != 0, g * share, 0.0), None, None, None
 
 
 class MaxDim(Function):
