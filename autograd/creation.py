@@ -10,7 +10,9 @@ _generator = np.random.default_rng()
 def manual_seed(seed):
     """Reseed the generator behind rand/randn/randint/randperm, dropout and init."""
     global _generator
-    _generator = np.random.default_rng(seed)
+    if not dtypes.is_int(seed):
+        raise TypeError(f"manual_seed: seed must be an integer, got {type(seed).__name__}")
+    _generator = np.random.default_rng(int(seed) % 2 ** 64)   # negative seeds too, as PyTorch
     return _generator
 
 
@@ -48,31 +50,40 @@ def from_numpy(array):
     return Tensor._make(array)
 
 
-def _shape(size):
+def _shape(size, name="tensor factory"):
+    """f(2, 3) and f((2, 3)) like PyTorch, each size a non-negative integer."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(size)
+        size = tuple(size[0])
+    return check_sizes(name, tuple(size))
+
+
+def check_sizes(name, size):
+    for s in size:
+        if not dtypes.is_int(s, 0):
+            raise ValueError(f"{name}: sizes must be non-negative integers, got {size}")
+    return tuple(int(s) for s in size)
 
 
 def zeros(*size, dtype=None, requires_grad=False):
-    return _finish(np.zeros(_shape(size), _float(dtype)), requires_grad)
+    return _finish(np.zeros(_shape(size, "zeros"), _float(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
-    return _finish(np.ones(_shape(size), _float(dtype)), requires_grad)
+    return _finish(np.ones(_shape(size, "ones"), _float(dtype)), requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False):
-    return _finish(np.empty(_shape(size), _float(dtype)), requires_grad)
+    return _finish(np.empty(_shape(size, "empty"), _float(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None:
         dtype = dtypes.result_type(fill_value)
-    return _finish(np.full(tuple(size), fill_value, dtype), requires_grad)
+    return _finish(np.full(_shape((size,), "full"), fill_value, dtype), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
+    check_sizes("eye", (n,) if m is None else (n, m))
     return _finish(np.eye(n, m, dtype=_float(dtype)), requires_grad)
 
 
@@ -80,6 +91,16 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     """Integers give int64, any float argument gives the default float dtype."""
     if end is None:
         start, end = 0, start
+    for v in (start, end, step):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(v):
+            raise ValueError(f"arange: start, end and step must be finite numbers, got "
+                             f"start={start!r}, end={end!r}, step={step!r}")
+    if step == 0:
+        raise ValueError(f"arange: step must be nonzero, got step={step!r}")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: end={end!r} lies on the wrong side of start={start!r} for "
+                         f"step={step!r} (upper bound and step sign are inconsistent)")
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
@@ -87,27 +108,34 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
+    check_sizes("linspace", (steps,))
     return _finish(np.linspace(start, end, steps, dtype=_float(dtype)), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False, generator=None):
     g = generator or _generator
-    return _finish(g.random(_shape(size)).astype(_float(dtype)), requires_grad)
+    return _finish(g.random(_shape(size, "rand")).astype(_float(dtype)), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None):
     g = generator or _generator
-    return _finish(g.standard_normal(_shape(size)).astype(_float(dtype)), requires_grad)
+    return _finish(g.standard_normal(_shape(size, "randn")).astype(_float(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, generator=None):
+    if isinstance(high, (tuple, list)):         # randint(high, size), PyTorch's short form
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if not low < high:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     g = generator or _generator
-    return Tensor._make(g.integers(low, high, tuple(size)).astype(dtypes.as_dtype(dtype) or dtypes.int64))
+    values = g.integers(low, high, _shape((size,), "randint"))
+    return Tensor._make(values.astype(dtypes.as_dtype(dtype) or dtypes.int64))
 
 
 def randperm(n, dtype=None, generator=None):
+    check_sizes("randperm", (n,))
     g = generator or _generator
     return Tensor._make(g.permutation(n).astype(dtypes.as_dtype(dtype) or dtypes.int64))
 

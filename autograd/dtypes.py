@@ -25,6 +25,13 @@ def set_default_dtype(dtype):
     _default_float = dtype
 
 
+def is_int(value, minimum=None):
+    """``value`` is a Python or NumPy integer (not a bool), at least ``minimum`` if given:
+    the check behind every size, count and index argument."""
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            and (minimum is None or value >= minimum))
+
+
 def _category(dtype):
     return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dtype.kind]
 
@@ -36,28 +43,62 @@ def _scalar_dtype(value):
         return int64
     if isinstance(value, float):
         return _default_float
-    return np.asarray(value).dtype
+    dtype = np.asarray(value).dtype
+    if dtype.kind not in "buif":
+        raise TypeError(f"expected a tensor or a number, got {type(value).__name__} {value!r}")
+    return dtype
+
+
+def promote_types(a, b):
+    """PyTorch's promote_types: an integer or bool meeting a float gives that float
+    (NumPy would widen int64 + float16 to float64); otherwise NumPy's lattice."""
+    if a is None or b is None:
+        return b if a is None else a
+    ca, cb = _category(a), _category(b)
+    if ca != cb and max(ca, cb) >= 2:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def _combine(higher, lower):
+    """PyTorch's combine_categories: a lower-priority class of operands only matters
+    when it brings a higher category (bool -> integer -> float)."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if higher.kind == "f":
+        return higher
+    if higher == bool_ or lower.kind == "f":
+        return promote_types(higher, lower)
+    return higher
 
 
 def result_type(*operands):
-    """PyTorch's promotion: arrays decide within a category; a higher category wins.
+    """PyTorch's type promotion (``torch.result_type``) for arrays and Python scalars.
 
-    ``operands`` are arrays or Python scalars.  Python scalars are "weak": they only
-    matter when their category is higher than every array's, and then the default
-    dtype of their category is used (float32 for floats, int64 for ints).
+    Operands fall in three classes of decreasing priority: arrays with dimensions, 0-d
+    arrays (0-d tensors), and Python scalars (as the default dtype of their kind:
+    float32, int64, bool).  Within a class dtypes promote as usual; a lower class only
+    matters when its category is higher: ``float64 0-d * float32 (3,)`` is float32,
+    ``float64 0-d * int64 (3,)`` is float64, ``2.5 * int64 (3,)`` is float32.
     """
-    arrays = [o.dtype for o in operands if isinstance(o, np.ndarray)]
-    scalars = [_scalar_dtype(o) for o in operands if not isinstance(o, np.ndarray)]
-    if not arrays:
-        return np.result_type(*scalars) if len(scalars) > 1 else scalars[0]
-    top = max(_category(d) for d in arrays)
-    best = np.result_type(*[d for d in arrays if _category(d) == top])
-    for d in scalars:
-        if _category(d) > top:
-            top, best = _category(d), d
-    return best
+    dim = zero = scalar = None
+    for o in operands:
+        if isinstance(o, np.ndarray):
+            if o.ndim:
+                dim = promote_types(dim, o.dtype)
+            else:
+                zero = promote_types(zero, o.dtype)
+        else:
+            scalar = promote_types(scalar, _scalar_dtype(o))
+    return _combine(dim, _combine(zero, scalar))
 
 
 def as_dtype(dtype):
     """Accept numpy dtypes, type objects and strings ('float32')."""
-    return None if dtype is None else np.dtype(dtype)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype {dtype!r} is not understood: expected a NumPy dtype, a type "
+                        "like ag.float32 or a name like 'float32'") from None

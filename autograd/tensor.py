@@ -155,7 +155,11 @@ class Tensor:
         return self.data.ndim
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        if dim is None:
+            return self.data.shape
+        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {self.data.shape}")
+        return self.data.shape[dim]
 
     def numel(self):
         return self.data.size
@@ -277,7 +281,11 @@ def _to_array(data, dtype=None, copy=True):
     elif isinstance(data, np.ndarray):
         arr = data
     else:
-        arr = np.array(data)
+        try:
+            arr = np.array(data)
+        except ValueError as e:
+            raise ValueError(f"tensor(): data must be a number or a (nested) sequence of numbers "
+                             f"of a regular shape, got {type(data).__name__} ({e})") from None
         # Python floats default to float32 (PyTorch), not NumPy's float64.
         if dtype is None and arr.dtype == dtypes.float64:
             arr = arr.astype(dtypes.get_default_dtype())

@@ -241,6 +241,20 @@ class LBFGS(Optimizer):
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return orig_loss
 
+    # Flat vectors over all parameters, not shaped like the parameter holding them.
+    _unshaped_state = ("d", "prev_flat_grad", "old_dirs", "old_stps", "ro")
+
+    def _check_state_shapes(self, state, id_map):
+        super()._check_state_shapes(state, id_map)
+        n = sum(p.numel() for p in self._params)
+        for buffers in state.values():
+            for key in ("d", "prev_flat_grad", "old_dirs", "old_stps"):
+                shape = np.shape(buffers.get(key))
+                if len(shape) and shape[-1] not in (0, n):
+                    raise ValueError(f"LBFGS.load_state_dict: state '{key}' has {shape[-1]} "
+                                     f"entries per vector, but this optimizer's parameters have "
+                                     f"{n} elements; the state dict was saved for another model")
+
     def state_dict(self):
         """The history lists are stacked into arrays so that checkpoints stay tensors."""
         sd = super().state_dict()

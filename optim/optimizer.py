@@ -25,9 +25,9 @@ required = _RequiredParameter()
 
 
 def check_nonnegative(optimizer, **values):
-    """Raise a clear error for a negative hyperparameter (lr, eps, momentum, ...)."""
+    """Raise a clear error for a negative or NaN hyperparameter (lr, eps, momentum, ...)."""
     for key, value in values.items():
-        if value < 0.0:
+        if not value >= 0.0:
             raise ValueError(f"{optimizer}: invalid {key.replace('_', ' ')} value {value}, "
                              f"expected {key} >= 0")
 
@@ -153,6 +153,25 @@ class Optimizer:
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
+    # State entries that are not shaped like their parameter (LBFGS's flat vectors).
+    _unshaped_state = ()
+
+    def _check_state_shapes(self, state, id_map):
+        """Refuse, at load time, buffers shaped for another model's parameters."""
+        name = type(self).__name__
+        for key, buffers in state.items():
+            p = id_map.get(int(key))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: the state dict has state for parameter "
+                                 f"{key}, but its param_groups list no parameter {key}")
+            for buf, v in buffers.items():
+                shape = np.shape(v.data if isinstance(v, Tensor) else v)
+                if len(shape) and buf not in self._unshaped_state and shape != tuple(p.shape):
+                    raise ValueError(
+                        f"{name}.load_state_dict: state '{buf}' of parameter {key} has shape "
+                        f"{shape}, but that parameter of this optimizer has shape "
+                        f"{tuple(p.shape)}; the state dict was saved for another model")
+
     def load_state_dict(self, state_dict):
         groups = self.param_groups
         saved_groups = state_dict["param_groups"]
@@ -166,6 +185,7 @@ class Optimizer:
                                  f"{len(g['params'])}")
         id_map = {int(old): p for g, sg in zip(groups, saved_groups)
                   for old, p in zip(sg["params"], g["params"])}
+        self._check_state_shapes(state_dict["state"], id_map)
         self.state = {}
         for key, buffers in state_dict["state"].items():
             p = id_map.get(int(key))

@@ -20,12 +20,13 @@ _KINK = dict(away=(0, 0.05))
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x > 0)
+        ctx.save_for_backward(~(x <= 0))        # NaN passes its gradient, as in PyTorch
         return np.maximum(x, 0)
 
     @staticmethod
     def backward(ctx, g):
-        return evaluate(lambda m, g, positive: g * positive, g, *ctx.saved_tensors)  # dx = g [x > 0]
+        # dx = g [not x <= 0]; selected, not multiplied, so an infinite g gives 0 (PyTorch)
+        return evaluate(lambda m, g, positive: m.where(positive, g, 0.0), g, *ctx.saved_tensors)
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
@@ -55,7 +56,7 @@ def leaky_relu(input, negative_slope=0.01):
 class Elu(Function):
     @staticmethod
     def forward(ctx, x, alpha):
-        positive = x > 0
+        positive = ~(x <= 0)                    # NaN takes the identity branch, as in PyTorch
         y = np.where(positive, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype)
         ctx.save_for_backward(positive, y)
         ctx.alpha = alpha
@@ -71,6 +72,28 @@ class Elu(Function):
     ref=lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x)))
 def elu(input, alpha=1.0):
     return Elu.apply(input, alpha)
+
+
+class Hardtanh(Function):
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        # Open interval, and NaN passes its gradient: PyTorch's hardtanh_backward
+        # (clamp's VJP, in elementwise.py, is closed, as PyTorch's clamp_backward).
+        ctx.save_for_backward(~((x <= lo) | (x >= hi)))
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        inside, = ctx.saved_tensors
+        return where(inside, g, 0.0), None, None       # dx = g where lo < x < hi, else 0
+
+
+@op(Hardtanh, samples=unary_samples(min_val=-0.5, max_val=1.0, away=([-0.5, 1.0], 0.05)),
+    ref=lambda x, min_val, max_val: np.clip(x, min_val, max_val))
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} cannot be greater than max_val {max_val}")
+    return Hardtanh.apply(input, min_val, max_val)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -183,7 +206,7 @@ class Softmax(Function):
     def backward(ctx, g):
         d = ctx.dim                                                 # dx = y (g - <g, y>)
         y, = ctx.saved_tensors
-        if not STATE.grad_enabled and y.ndim and d == y.ndim - 1:
+        if not STATE.grad_enabled and y.ndim and d == y.ndim - 1 and y.dtype != np.float16:
             # Rows along the last dim: the fused kernel (3x NumPy, see tools.bench_kernels).
             n = y.shape[-1]
             rows = rowwise.softmax_backward(y.data.reshape(-1, n), np.ascontiguousarray(g.data).reshape(-1, n))
@@ -213,6 +236,13 @@ def _softmax_samples(rng):
     yield SampleInput((make(rng, (5,)),), dict(dim=0), "1d")
 
 
+def _masked_softmax_samples(rng):
+    yield from _softmax_samples(rng)
+    masked = make(rng, (2, 4))
+    masked.data[:, 0] = -np.inf  # a masked-out logit (attention masks): probability 0
+    yield SampleInput((masked,), dict(dim=1), "minus-inf")   # (log_softmax is -inf there)
+
+
 def _softmax_ref(x, dim):
     z = np.exp(x - x.max(axis=dim, keepdims=True))
     return z / z.sum(axis=dim, keepdims=True)
@@ -230,7 +260,7 @@ def _as_float(input, dtype):
     return input if input.dtype.kind == "f" else input.float()
 
 
-@op(Softmax, samples=_softmax_samples, ref=_softmax_ref, method=True)
+@op(Softmax, samples=_masked_softmax_samples, ref=_softmax_ref, method=True)
 def softmax(input, dim=None, dtype=None):
     return Softmax.apply(_as_float(input, dtype), _dim(input, dim, "softmax"))
 

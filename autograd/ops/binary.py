@@ -36,13 +36,20 @@ def _shape(x):
 
 
 def elementwise(ctx, name, ufunc, a, b):
-    """Shared forward: promote, apply, explain broadcast errors."""
-    x, y = promote(a, b)
+    """Shared forward: promote, apply, explain broadcast and type errors."""
     try:
+        x, y = promote(a, b)
         return ufunc(x, y)
     except ValueError:
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast "
                          "together (trailing dimensions must match or be 1)") from None
+    except TypeError as e:
+        raise TypeError(f"{name}: unsupported operands {_describe(a)} and {_describe(b)}: "
+                        f"{e}") from None
+
+
+def _describe(x):
+    return f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
 
 
 def edge_shape(edge):
@@ -116,43 +123,53 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "pow", np.power, a, b)
-        ctx.save_for_backward(a, b, out)
+        # PyTorch defines da = 0 where b == 0 (any a) and db = 0 where a == 0 <= b, where
+        # the formulas meet 0 * inf or 0 * nan.  A base of 1 there makes them give that 0.
+        x, e = promote(a, b)
+        one_for_da, one_for_db = np.equal(e, 0), np.equal(x, 0) & np.greater_equal(e, 0)
+        ctx.save_for_backward(a, b, out, one_for_da if one_for_da.any() else None,
+                              one_for_db if one_for_db.any() else None)
         return out
 
     @staticmethod
     def backward(ctx, g):
+        def base(m, a, one):
+            return a if one is None else m.where(one, 1.0, a)
         return _grads(ctx, g, ctx.saved_tensors,
-                      lambda m, g, a, b, y: g * b * a ** (b - 1.0),          # da = g b a^(b-1)
-                      lambda m, g, a, b, y: g * y * m.log(a))               # db = g a^b ln a
+                      lambda m, g, a, b, y, fa, fb: g * b * base(m, a, fa) ** (b - 1.0),  # da = g b a^(b-1)
+                      lambda m, g, a, b, y, fa, fb: g * y * m.log(base(m, a, fb)))        # db = g a^b ln a
 
 
 class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "maximum", np.maximum, a, b)
-        ctx.save_for_backward(_share_of_first(a, b, np.greater, out.dtype))
+        ctx.save_for_backward(*_shares(a, b, np.less, out.dtype))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        # da = g [a > b], db = g [b > a]; ties split the gradient evenly (PyTorch)
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, share: g * share,
-                      lambda m, g, share: g * (1.0 - share))
+        # da = g [not a < b], db = g [not b < a]; ties split the gradient evenly, and a
+        # NaN (which wins) gives both the whole gradient, as PyTorch's masks do
+        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, sa, sb: m.where(sa != 0, g * sa, 0.0),
+                      lambda m, g, sa, sb: m.where(sb != 0, g * sb, 0.0))
 
 
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "minimum", np.minimum, a, b)
-        ctx.save_for_backward(_share_of_first(a, b, np.less, out.dtype))
+        ctx.save_for_backward(*_shares(a, b, np.greater, out.dtype))
         return out
 
     backward = Maximum.backward
 
 
-def _share_of_first(a, b, wins, dtype):
+def _shares(a, b, loses, dtype):
+    """Each input's share of the gradient: 1, 0 where it loses, 1/2 at a tie."""
     x, y = promote(a, b)
-    return (wins(x, y) + 0.5 * (x == y)).astype(dtype)
+    tie = 0.5 * (x == y)
+    return (1.0 - loses(x, y) - tie).astype(dtype), (1.0 - loses(y, x) - tie).astype(dtype)
 
 
 class Remainder(Function):
@@ -164,7 +181,7 @@ class Remainder(Function):
     @staticmethod
     def backward(ctx, g):
         return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g,           # da = g
-                      lambda m, g, a, b: -g * m.floor(a / b))                    # db = -g floor(a/b)
+                      lambda m, g, a, b: -g * m.floor_divide(a, b))              # db = -g floor(a/b)
 
 
 class FloorDivide(Function):
@@ -174,7 +191,7 @@ class FloorDivide(Function):
 
     @staticmethod
     def backward(ctx, g):
-        zero = lambda m, g: g * 0.0                                         # piecewise constant
+        zero = lambda m, g: m.zeros_like(g)                                 # piecewise constant
         return _grads(ctx, g, (), zero, zero)
 
 
@@ -192,8 +209,8 @@ class Where(Function):
     @staticmethod
     def backward(ctx, g):
         return (None,) + _grads(ctx, g, ctx.saved_tensors,
-                                lambda m, g, c: m.where(c, g, g * 0.0),     # da = g [cond]
-                                lambda m, g, c: m.where(c, g * 0.0, g))     # db = g [not cond]
+                                lambda m, g, c: m.where(c, g, 0.0),         # da = g [cond]
+                                lambda m, g, c: m.where(c, 0.0, g))         # db = g [not cond]
 
 
 # -- public functions ---------------------------------------------------------------
@@ -228,6 +245,9 @@ def div(input, other):
 def _pow_samples(rng):
     yield from binary_samples(low=0.5, high=2.0)(rng)
     yield SampleInput((2.0, make(rng, (3,))), {}, "scalar-base")
+    # 0 ** y for y > 0: d/dy = 0 (PyTorch).  The base stays constant: a central
+    # difference around 0 would step outside pow's real domain.
+    yield SampleInput((Tensor._make(np.zeros(3)), make(rng, (3,), 0.5, 2.0)), {}, "zero-base")
 
 
 @op(Pow, samples=_pow_samples, ref=np.power)

@@ -23,6 +23,7 @@ from ..kernels.conv import col2im, im2col
 from ..kernels.winograd import (grad_transform, input_transform, output_transform,
                                 weight_grad_untransform, weight_transform)
 from ..tensor import Tensor
+from .half import via_float32
 from .registry import SampleInput, make, op
 
 _local = threading.local()
@@ -486,6 +487,7 @@ def _fold_samples(rng):
 # -- public API ------------------------------------------------------------------------------
 @op(Convolution, ConvolutionTranspose, ConvolutionWeightGrad, samples=_conv2d_samples,
     ref=conv2d_reference)
+@via_float32
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d cross-correlation over (N, C, H, W), weight (out, in/groups, kH, kW), as in PyTorch."""
     def run(x):
@@ -496,6 +498,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 @op(Convolution, ConvolutionTranspose, ConvolutionWeightGrad, samples=_conv1d_samples,
     ref=conv1d_reference)
+@via_float32
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d cross-correlation over (N, C, L), weight (out, in/groups, k)."""
     def run(x):
@@ -506,6 +509,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 @op(ConvolutionTranspose, Convolution, ConvolutionWeightGrad,
     samples=_conv_transpose2d_samples, ref=conv_transpose2d_reference)
+@via_float32
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """The adjoint of conv2d in its input; weight (in, out/groups, kH, kW) as in PyTorch."""
@@ -555,6 +559,7 @@ def _unfold_geometry(name, x, kernel_size, dilation, padding, stride, in_hw):
 
 
 @op(Unfold, Fold, samples=_unfold_samples, ref=unfold_reference)
+@via_float32
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col: (N, C, H, W) -> (N, C*kH*kW, L), one column per sliding window."""
     _check_input("unfold", input, 2)
@@ -564,6 +569,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 
 
 @op(Fold, Unfold, samples=_fold_samples, ref=fold_reference)
+@via_float32
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im, the adjoint of unfold: (N, C*kH*kW, L) -> (N, C, *output_size), overlaps summed."""
     if not isinstance(input, Tensor) or input.ndim != 3:

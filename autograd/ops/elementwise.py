@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..function import Function
 from ..kernels.special import erf as _erf
-from .formula import evaluate
+from .binary import where
+from .formula import evaluate, sgn
+from .half import half_as_float32
 from .registry import SampleInput, op, unary_samples
 
 POSITIVE = dict(low=0.3, high=3.0)
@@ -60,9 +63,9 @@ _AWAY_FROM_INTEGERS = dict(away=(np.arange(-3, 4), 0.05))
 
 # Each VJP gives dL/dx in terms of g = dL/dy and the saved x or y; m is NumPy or autograd.
 Neg, neg = unary("neg", np.negative, lambda m, g, _: -g, method=("neg", "__neg__"))
-Abs, abs = unary("abs", np.abs, lambda m, g, x: g * m.sign(x), "x",                  # g sign(x)
+Abs, abs = unary("abs", np.abs, lambda m, g, x: g * sgn(m, x), "x",                  # g sign(x)
                  unary_samples(**KINK_AT_0), method=("abs", "__abs__"))
-Sign, sign = unary("sign", np.sign, lambda m, g, _: g * 0.0,                         # piecewise constant
+Sign, sign = unary("sign", lambda x: sgn(np, x), lambda m, g, _: m.zeros_like(g),   # piecewise constant
                    samples=unary_samples(**KINK_AT_0))
 Exp, exp = unary("exp", np.exp, lambda m, g, y: g * y, "y")                          # g e^x
 Expm1, expm1 = unary("expm1", np.expm1, lambda m, g, y: g * (y + 1.0), "y")          # g e^x
@@ -80,11 +83,11 @@ Tan, tan = unary("tan", np.tan, lambda m, g, y: g * (y * y + 1.0), "y",         
 Tanh, tanh = unary("tanh", np.tanh, lambda m, g, y: g * (1.0 - y * y), "y")          # g (1 - tanh^2 x)
 Sigmoid, sigmoid = unary("sigmoid", _sigmoid, lambda m, g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
                          unary_samples(low=-4, high=4), ref=lambda x: 1 / (1 + np.exp(-x)))
-Erf, erf = unary("erf", _erf, lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
+Erf, erf = unary("erf", half_as_float32(_erf), lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
                  ref=np.vectorize(math.erf))
 # Rounding is piecewise constant: zero gradient almost everywhere (PyTorch's choice).
-Floor, floor = unary("floor", np.floor, lambda m, g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
-Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: g * 0.0, samples=unary_samples(**_AWAY_FROM_INTEGERS))
+Floor, floor = unary("floor", np.floor, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS))
+Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS))
 
 
 @op(samples=unary_samples(), ref=np.square, method=True)
@@ -118,7 +121,7 @@ class Round(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * 0.0, None                        # piecewise constant
+        return g.new_zeros(g.shape), None           # piecewise constant
 
 
 @op(Round, samples=unary_samples(away=(np.arange(-3, 4) + 0.5, 0.05)), ref=np.round, method=True)
@@ -141,7 +144,7 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, g):
         inside, = ctx.saved_tensors
-        return g * inside, None, None               # dx = g where lo <= x <= hi, else 0
+        return where(inside, g, 0.0), None, None    # dx = g where lo <= x <= hi, else 0
 
 
 def _clamp_samples(rng):
@@ -189,7 +192,7 @@ class PowScalar(Function):
         x, = ctx.saved_tensors
         c = ctx.c
         if c == 0:
-            return g * 0.0, None
+            return g.new_zeros(g.shape), None
         return g * c * x ** (c - 1), None           # dx = g c x^(c-1)
 
 
@@ -232,7 +235,7 @@ def to(input, dtype=None, copy=False):
     Devices are accepted and ignored (everything lives on the CPU)."""
     if dtype is None or isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
         return input
-    dtype = np.dtype(dtype)
+    dtype = dtypes.as_dtype(dtype)
     if dtype == input.dtype and not copy:
         return input
     return Cast.apply(input, dtype)

@@ -22,6 +22,16 @@ def evaluate(formula, g, *saved):
     return Tensor._make(out if type(out) is np.ndarray else np.asarray(out))
 
 
+def sgn(m, x):
+    """sign(x) with sign(NaN) = 0, as PyTorch's sign and the VJPs built on it (abs, norms)."""
+    if m is not np:
+        return m.sign(x)
+    s = np.asarray(np.sign(x))
+    if s.dtype.kind == "f":
+        s[np.isnan(s)] = 0
+    return s
+
+
 def sum_to_shape(m, g, shape):
     """Sum ``g`` (array or tensor) down to ``shape``: the adjoint of broadcasting."""
     if g.shape == shape:

@@ -301,8 +301,13 @@ def masked_fill(input, mask, value):
 def _sort_indices(input, dim, descending):
     d = normalize_dim(dim, input.ndim, "sort")
     # stable, like PyTorch's sort(stable=True); descending keeps equal elements in order
-    keys = -input.data if descending else input.data
-    return d, np.argsort(keys, axis=d, kind="stable")
+    x = input.data
+    if descending and x.dtype.kind == "f" and np.isnan(x).any():
+        # NaN sorts above +inf, as in PyTorch: first when descending
+        return d, np.lexsort((-x, ~np.isnan(x)), axis=d)
+    if descending and x.dtype.kind in "ub":
+        x = x.astype(np.int64)                  # -x of an unsigned or bool array wraps
+    return d, np.argsort(-x if descending else x, axis=d, kind="stable")
 
 
 def _sort_samples(rng):

@@ -138,11 +138,19 @@ def _linear_ref(x, w, b=None):
 
 @op(Linear, samples=_linear_samples, ref=_linear_ref)
 def linear(input, weight, bias=None):
-    """y = x W^T + b over the last dim of x; W is (out_features, in_features)."""
-    if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {tuple(input.shape)} needs a weight of shape "
-                         f"(out_features, {input.shape[-1] if input.ndim else 'in_features'}), "
-                         f"got {tuple(weight.shape)}")
+    """y = x W^T + b over the last dim of x; W is (out_features, in_features), or
+    (in_features,) for a single output with that dim dropped (as PyTorch)."""
+    if weight.ndim not in (1, 2) or input.ndim < 1:
+        raise ValueError(f"linear: expected a weight of shape (out_features, in_features) or "
+                         f"(in_features,) and an input with at least 1 dim, got weight "
+                         f"{tuple(weight.shape)} and input {tuple(input.shape)}")
+    if input.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} has last dim "
+                         f"{input.shape[-1]}, weight {tuple(weight.shape)} expects "
+                         f"{weight.shape[-1]} (in_features)")
+    if weight.ndim == 1:                     # a dot product per row: no GEMM to fuse
+        out = input.matmul(weight)
+        return out if bias is None else out + bias
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match weight "
                          f"{tuple(weight.shape)}; expected ({weight.shape[0]},)")

@@ -1,5 +1,8 @@
-"""Cross-entropy of logits against class indices as one primitive (PyTorch's one node),
-instead of log_softmax, a one-hot mask, two sums, a negation and a division.
+"""Loss primitives: where PyTorch records one node, or where its gradient is not the
+chain rule of a composition.
+
+Cross-entropy (and NLL) of logits against class indices is one primitive, instead of
+log_softmax, a one-hot mask, two sums, a negation and a division.
 
 Per row i of logits x (N, C) with target t_i, class weights w and label smoothing e:
   logp_i  = x_i - logsumexp(x_i)
@@ -11,6 +14,10 @@ smoothing part); 'sum' sums; 'none' keeps one loss per row.
 VJP: d loss_i / d x_i = (sum_c a_ic) softmax(x_i) - a_i, times the upstream gradient
 (divided by the 'mean' denominator).  The weights are constants: PyTorch gives them no
 gradient either.
+
+Binary cross entropy clamps its logs at -100, so its value stays finite at p in
+{0, 1}; PyTorch's VJP is not the derivative of the clamped logs (that would give
+0/0 at the clamp) but (p - t) / max(p (1 - p), 1e-12), finite everywhere.
 """
 import numpy as np
 
@@ -41,9 +48,15 @@ def _reduce(ctx, loss, wt, reduction, dtype):
     if reduction == "none":
         ctx.scale = None
         return loss
-    with np.errstate(divide="ignore", invalid="ignore"):   # all ignored: nan, as PyTorch
-        ctx.scale = 1 / wt.sum(dtype=dtype) if reduction == "mean" else 1
-        return np.asarray(loss.sum() * ctx.scale, dtype=dtype)
+    total = loss.sum()
+    if reduction == "sum":
+        ctx.scale = 1
+        return np.asarray(total, dtype=dtype)
+    denom = wt.sum(dtype=dtype)
+    # Every target ignored: 0/0 = nan, as in PyTorch, with a zero gradient (no row counted).
+    ctx.scale = 1 / denom if denom else 0.0
+    with np.errstate(invalid="ignore"):
+        return np.asarray(total / denom, dtype=dtype)
 
 
 def _scaled(g, d, scale):
@@ -173,3 +186,47 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of (N, C) log-probabilities at (N,) class indices, one node."""
     t, w = _check("nll_loss", input, target, weight, ignore_index, reduction)
     return NllLoss.apply(input, t, w, ignore_index, reduction)
+
+
+_LOG_FLOOR = -100.0       # PyTorch's clamp of log(p) and log(1 - p)
+_EPSILON = 1e-12          # PyTorch's floor of p (1 - p) in the VJP
+
+
+class BinaryCrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, p, t):
+        ctx.save_for_backward(p, t)
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(p), _LOG_FLOOR)
+            log_1mp = np.maximum(np.log1p(-p), _LOG_FLOOR)
+        return -(t * log_p + (1 - t) * log_1mp)
+
+    @staticmethod
+    def backward(ctx, g):
+        need_p, need_t = ctx.needs_input_grad
+        with np.errstate(divide="ignore"):
+            # dp = g (p - t) / max(p (1 - p), eps)
+            dp = evaluate(lambda m, g, p, t: g * (p - t) / m.maximum(p * (1.0 - p), _EPSILON),
+                          g, *ctx.saved_tensors) if need_p else None
+            # dt = g (log(1 - p) - log p), unclamped as in PyTorch (+-inf at p in {0, 1})
+            dt = evaluate(lambda m, g, p, t: g * (m.log1p(-p) - m.log(p)),
+                          g, *ctx.saved_tensors) if need_t else None
+        return dp, dt
+
+
+def _bce_ref(p, t):
+    return -(t * np.maximum(np.log(p), _LOG_FLOOR) + (1 - t) * np.maximum(np.log1p(-p), _LOG_FLOOR))
+
+
+def _bce_samples(rng):
+    for shape in [(), (5,), (3, 4)]:
+        yield SampleInput((make(rng, shape, 0.05, 0.95), make(rng, shape, 0.0, 1.0)), {}, f"shape{shape}")
+    yield SampleInput((make(rng, (4, 3), 0.05, 0.95, noncontig=True),
+                       make(rng, (4, 3), 0.0, 1.0, requires_grad=False)), {}, "noncontig-constant-target")
+
+
+@op(BinaryCrossEntropy, samples=_bce_samples, ref=_bce_ref)
+def binary_cross_entropy(input, target):
+    """The elementwise binary cross entropy -[t log p + (1 - t) log(1 - p)], logs clamped
+    at -100 (no weight, no reduction: ``nn.functional.binary_cross_entropy`` adds them)."""
+    return BinaryCrossEntropy.apply(input, target)

@@ -15,6 +15,7 @@ from ..function import Function
 from ..grad_mode import STATE, current_scope
 from ..kernels import rowwise
 from ..tensor import Tensor
+from .half import via_float32
 from .registry import SampleInput, make, op
 
 
@@ -75,6 +76,7 @@ def _layer_norm_samples(rng):
 
 
 @op(LayerNorm, samples=_layer_norm_samples, ref=_layer_norm_ref)
+@via_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """PyTorch's ``F.layer_norm`` over the trailing ``normalized_shape`` dims."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)

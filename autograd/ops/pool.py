@@ -19,6 +19,7 @@ import numpy as np
 from ..function import Function
 from ..kernels.pool import avg_pool, avg_pool_adjoint, max_pool, scatter_add
 from ..tensor import Tensor
+from .half import via_float32
 from .registry import SampleInput, make, op
 
 
@@ -321,6 +322,7 @@ def _adaptive_samples(rng):
 # -- public API ------------------------------------------------------------------------------
 @op(MaxPool, PoolScatter, PoolGather, samples=_max_pool2d_samples, ref=max_pool2d_reference,
     output_index=0)
+@via_float32
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over (kH, kW) windows; indices are flat offsets h*W + w within each plane."""
@@ -331,6 +333,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 @op(MaxPool, PoolScatter, PoolGather, samples=_max_pool1d_samples, ref=max_pool1d_reference,
     output_index=0)
+@via_float32
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     _check("max_pool1d", input, 1)
@@ -339,6 +342,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @op(AvgPool, AvgPoolAdjoint, samples=_avg_pool2d_samples, ref=avg_pool2d_reference)
+@via_float32
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     name = "avg_pool2d"
@@ -360,16 +364,19 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 @op(AvgPool, AvgPoolAdjoint, samples=_lp_pool2d_samples, ref=lp_pool2d_reference)
+@via_float32
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """Power-average pooling (sum over the window of x^p)^(1/p), PyTorch's definition
     (avg_pool2d(x^p) * kH*kW)^(1/p); p=2 is L2 pooling.  Composed from primitives."""
     _check("lp_pool2d", input, 2)
     k = _ints("lp_pool2d", "kernel_size", kernel_size, 2)
     avg = avg_pool2d(input ** norm_type, k, stride, 0, ceil_mode)
-    return (avg * float(k[0] * k[1])) ** (1.0 / norm_type)
+    # PyTorch's form: relu's VJP selects, so an all-zero window gets 0, not 0 * inf
+    return (avg.sign() * avg.abs().relu() * float(k[0] * k[1])) ** (1.0 / norm_type)
 
 
 @op(AvgPool, AvgPoolAdjoint, samples=_adaptive_samples, ref=adaptive_avg_pool2d_reference)
+@via_float32
 def adaptive_avg_pool2d(input, output_size):
     """Mean over windows [floor(i*H/OH), ceil((i+1)*H/OH)) per axis."""
     _check("adaptive_avg_pool2d", input, 2)
@@ -380,6 +387,7 @@ def adaptive_avg_pool2d(input, output_size):
 
 @op(MaxPool, PoolScatter, PoolGather, samples=_adaptive_samples,
     ref=adaptive_max_pool2d_reference, output_index=0)
+@via_float32
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     _check("adaptive_max_pool2d", input, 2)
     (hs, hn, _), (ws, wn, _) = _adaptive_windows("adaptive_max_pool2d", input, output_size)

@@ -4,6 +4,8 @@ The VJP of a reduction broadcasts the output gradient back over the reduced dims
 (``_expand_back``), then weights it: by 1 (sum), 1/N (mean), the softmax
 (logsumexp), an indicator of the maxima (max/min), ...
 """
+import math
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -11,7 +13,8 @@ import numpy as np
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor, tensor_method
-from .formula import evaluate
+from .binary import where
+from .formula import evaluate, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
 
@@ -102,20 +105,58 @@ def mean(input, dim=None, keepdim=False):
     return Mean.apply(input, reduce_dims(dim, input.ndim, "mean"), keepdim)
 
 
+def _degrees_of_freedom(shape, dims, correction, name):
+    """N - correction; PyTorch warns (and returns nan) when it is <= 0."""
+    n = _count(shape, dims) - correction
+    if n <= 0:
+        warnings.warn(f"{name}(): degrees of freedom is <= 0 (reducing {_count(shape, dims)} "
+                      f"element(s) with correction={correction}); the result is nan. Correction "
+                      "should be strictly less than the number of elements reduced.",
+                      UserWarning, stacklevel=5)
+    return n
+
+
+def _var_array(x, dims, correction, keepdim):
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)    # ours, naming the op, was given
+        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+
+
 class Var(Function):
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim):
         ctx.save_for_backward(x)
         ctx.dims, ctx.correction, ctx.keepdim = dims, correction, keepdim
-        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+        ctx.n = _degrees_of_freedom(x.shape, dims, correction, "var")
+        return _var_array(x, dims, correction, keepdim)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        n = _count(x.shape, ctx.dims) - ctx.correction
         centered = x - x.mean(dim=ctx.dims, keepdim=True)
+        factor = 2.0 / ctx.n if ctx.n else math.inf      # C's 2.0 / 0, as PyTorch (-> nan)
         # dx = g * 2 (x - mean) / (N - correction)
-        return _expand_back(g, x.shape, ctx.dims, ctx.keepdim) * centered * (2.0 / n), None, None, None
+        return _expand_back(g, x.shape, ctx.dims, ctx.keepdim) * centered * factor, None, None, None
+
+
+class Std(Function):
+    @staticmethod
+    def forward(ctx, x, dims, correction, keepdim):
+        ctx.dims, ctx.keepdim = dims, keepdim
+        ctx.n = _degrees_of_freedom(x.shape, dims, correction, "std")
+        y = np.sqrt(_var_array(x, dims, correction, keepdim))
+        # where std == 0 (a constant slice) the gradient is 0, not 0/0 (PyTorch)
+        ctx.save_for_backward(x, y, (y == 0).astype(x.dtype))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, zero = ctx.saved_tensors
+        centered = x - x.mean(dim=ctx.dims, keepdim=True)
+        factor = 1.0 / ctx.n if ctx.n else math.inf
+        # dx = g (x - mean) / ((N - correction) std), 0 where std == 0
+        scale = g * (1.0 - zero) / (y + zero)
+        return _expand_back(scale, x.shape, ctx.dims, ctx.keepdim) * centered * factor, None, None, None
 
 
 def _var_ref(x, dim=None, correction=1, keepdim=False):
@@ -127,27 +168,41 @@ def _var_samples(rng):
         if s.name != "0d":
             yield s
     yield SampleInput((make(rng, (3, 5)),), dict(dim=1, correction=0), "biased")
+    yield SampleInput((make(rng, (3, 1)),), dict(dim=0, correction=0), "biased-size1-kept")
+
+
+def _correction(correction, unbiased):
+    return correction if unbiased is None else int(unbiased)
 
 
 @op(Var, samples=_var_samples, ref=_var_ref, method=True)
 def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    if unbiased is not None:
-        correction = int(unbiased)
-    return Var.apply(input, reduce_dims(dim, input.ndim, "var"), correction, keepdim)
+    return Var.apply(input, reduce_dims(dim, input.ndim, "var"), _correction(correction, unbiased), keepdim)
 
 
-@op(Var, samples=_var_samples, ref=lambda *a, **k: np.sqrt(_var_ref(*a, **k)), method=True)
+def _std_samples(rng):
+    yield from _var_samples(rng)
+    const = make(rng, (2, 3))
+    const.data[1] = 0.5                   # a constant row: std 0, gradient 0 (PyTorch)
+    yield SampleInput((const,), dict(dim=1), "constant-row", gradgrad=False)
+
+
+@op(Std, samples=_std_samples, ref=lambda *a, **k: np.sqrt(_var_ref(*a, **k)), method=True)
 def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    return var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
+    return Std.apply(input, reduce_dims(dim, input.ndim, "std"), _correction(correction, unbiased), keepdim)
 
 
 class Amax(Function):
-    """max/min over dims; ties share the gradient evenly (PyTorch's amax/amin)."""
+    """max/min over dims; ties share the gradient evenly (PyTorch's amax/amin).  A NaN
+    is the extremum of its slice, and its gradient goes to the NaN(s), as PyTorch's
+    max() does (PyTorch's amax spreads NaN over the slice instead, see README)."""
 
     @staticmethod
     def forward(ctx, x, dims, keepdim, is_min):
         y = (x.min if is_min else x.max)(axis=dims, keepdims=True)
         hit = (x == y)
+        if x.dtype.kind == "f":
+            hit |= np.isnan(x) & np.isnan(y)
         ctx.save_for_backward(hit / hit.sum(axis=dims, keepdims=True))
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in dims])
@@ -155,7 +210,9 @@ class Amax(Function):
     @staticmethod
     def backward(ctx, g):
         share, = ctx.saved_tensors
-        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim) * share, None, None, None
+        # dx = g share at the extrema, selected (0 elsewhere even for an infinite g)
+        g = _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim)
+        return where(share != 0, g * share, 0.0), None, None, None
 
 
 class MaxDim(Function):
@@ -209,12 +266,12 @@ def _extremum(name, is_min):
         """Full reduction -> value; ``dim`` an int -> (values, indices); a tuple -> values."""
         if isinstance(input, Tensor) and isinstance(dim, Tensor):   # torch.max(a, b)
             return (minimum if is_min else maximum)(input, dim)
-        if input.data.size == 0:
-            raise RuntimeError(f"{name}: cannot reduce an empty tensor (shape {tuple(input.shape)})")
         if isinstance(dim, int):
             d = normalize_dim(dim, input.ndim, name)
+            _nonempty(input, (d,), name)
             return ValuesIndices(*MaxDim.apply(input, d, keepdim, is_min))
-        return Amax.apply(input, reduce_dims(dim, input.ndim, name), keepdim, is_min)
+        return Amax.apply(input, _nonempty(input, reduce_dims(dim, input.ndim, name), name),
+                          keepdim, is_min)
     extremum.__name__ = name
     return extremum, ref
 
@@ -235,12 +292,22 @@ op(Amax, MaxDim, samples=_max_samples, ref=_max_ref, method=True, output_index=0
 op(Amax, MaxDim, samples=_max_samples, ref=_min_ref, method=True, output_index=0)(min)
 
 
+def _nonempty(input, dims, name):
+    """``dims``, after checking that none has size 0 (a max over nothing has no value)."""
+    empty = [d for d in dims if input.shape[d] == 0]
+    if empty:
+        raise IndexError(f"{name}: cannot reduce over dim(s) {tuple(empty)} of a tensor of "
+                         f"shape {tuple(input.shape)}: expected a non-zero size (the reduction "
+                         "has no identity)")
+    return dims
+
+
 def amax(input, dim=None, keepdim=False):
-    return Amax.apply(input, reduce_dims(dim, input.ndim, "amax"), keepdim, False)
+    return Amax.apply(input, _nonempty(input, reduce_dims(dim, input.ndim, "amax"), "amax"), keepdim, False)
 
 
 def amin(input, dim=None, keepdim=False):
-    return Amax.apply(input, reduce_dims(dim, input.ndim, "amin"), keepdim, True)
+    return Amax.apply(input, _nonempty(input, reduce_dims(dim, input.ndim, "amin"), "amin"), keepdim, True)
 
 
 tensor_method(amax)
@@ -249,6 +316,7 @@ tensor_method(amin)
 
 def _arg(name, npfn):
     def arg(input, dim=None, keepdim=False):
+        _nonempty(input, reduce_dims(dim, input.ndim, name), name)
         if dim is None:
             out = npfn(input.data.reshape(-1))
             return Tensor._make(np.asarray(out).reshape((1,) * input.ndim if keepdim else ()))
@@ -290,6 +358,9 @@ def _lse_samples(rng):
     for s in _reduction_samples()(rng):
         if s.name != "0d":
             yield SampleInput(s.args, dict(s.kwargs, dim=s.kwargs.get("dim", -1)), s.name)
+    x = make(rng, (2, 3))
+    x.data[0, 1] = -np.inf       # exp(-inf) = 0: no gradient there, and none lost elsewhere
+    yield SampleInput((x,), dict(dim=1), "minus-inf")
 
 
 @op(LogSumExp, samples=_lse_samples, ref=_lse_ref, method=True)
@@ -328,35 +399,91 @@ def _prod_of_others(x, dims):
     return np.moveaxis(others, range(len(dims)), dims)
 
 
-@op(Prod, samples=_reduction_samples(positive=True),
+def _prod_samples(rng):
+    yield from _reduction_samples(positive=True)(rng)
+    zero = make(rng, (3, 4), 0.5, 2.0)
+    zero.data[1, 2] = 0.0        # the others' product, not 0/0 (first order: see README)
+    yield SampleInput((zero,), dict(dim=1), "with-zero", gradgrad=False)
+
+
+@op(Prod, samples=_prod_samples,
     ref=lambda x, dim=None, keepdim=False: np.prod(x, **_np_kwargs(dim, keepdim)), method=True)
 def prod(input, dim=None, keepdim=False):
     return Prod.apply(input, reduce_dims(dim, input.ndim, "prod"), keepdim)
+
+
+class Norm(Function):
+    """The vector p-norm ``(sum |x|^p)^(1/p)`` over dims for finite p (p = 0 counts the
+    non-zero elements), with PyTorch's VJP: 0, not 0/0, at a zero vector or element."""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, p):
+        with np.errstate(divide="ignore"):          # negative p: 0^p = inf, norm 0 (PyTorch)
+            if p == 0:
+                y = (x != 0).sum(axis=dims, keepdims=True).astype(x.dtype)
+            elif p == 2:
+                y = np.sqrt((x * x).sum(axis=dims, keepdims=True))
+            elif p == 1:
+                y = np.abs(x).sum(axis=dims, keepdims=True)
+            else:
+                y = (np.abs(x) ** p).sum(axis=dims, keepdims=True) ** (1.0 / p)
+        y = y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p = x.shape, dims, keepdim, p
+        # Masks are constants; x and y plus their zero masks are safe to divide by.
+        ctx.save_for_backward(x, y, (x == 0).astype(x.dtype), (y == 0).astype(x.dtype))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dims, keep, p = ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p
+
+        # dx = g sgn(x) |x|^(p-1) / ||x||^(p-1); 0 where x == 0 or ||x|| == 0 (PyTorch)
+        def vjp(m, g, x, y, x_zero, y_zero):
+            g = _expand_back(g * (1.0 - y_zero), shape, dims, keep, m)
+            y = _expand_back(y + y_zero, shape, dims, keep, m)
+            if p == 0:
+                return m.zeros_like(g)              # piecewise constant
+            if p == 2:
+                return g * x / y
+            if p == 1:
+                return g * sgn(m, x)
+            return g * sgn(m, x) * abs(x + x_zero) ** (p - 1) * (1.0 - x_zero) / y ** (p - 1)
+        return evaluate(vjp, g, *ctx.saved_tensors), None, None, None
 
 
 def _norm_ref(x, p=2, dim=None, keepdim=False):
     kw = _np_kwargs(dim, keepdim)
     if p == float("inf"):
         return np.abs(x).max(**kw)
+    if p == 0:
+        return (x != 0).sum(**kw).astype(x.dtype)
     return (np.abs(x) ** p).sum(**kw) ** (1.0 / p)
 
 
 def _norm_samples(rng):
-    for p in (2, 1, 3, float("inf")):
+    for p in (2, 1, 3, 1.5, 0.5, -1, 0, float("inf")):
         yield SampleInput((make(rng, (3, 4), away=(0, 0.05)),), dict(p=p), f"p{p}")
         yield SampleInput((make(rng, (3, 4), away=(0, 0.05)),), dict(p=p, dim=1, keepdim=True), f"p{p}-dim")
+    zero_row = make(rng, (2, 3), away=(0, 0.05))
+    zero_row.data[0] = 0.0      # a zero vector: gradient 0 (PyTorch); central differences agree
+    for p in (2, 1, 3):
+        yield SampleInput((zero_row,), dict(p=p, dim=1), f"p{p}-zero-row", gradgrad=False)
 
 
-@op(Sum, Amax, samples=_norm_samples, ref=_norm_ref, method=True)
+@op(Norm, Amax, samples=_norm_samples, ref=_norm_ref, method=True)
 def norm(input, p=2, dim=None, keepdim=False):
-    """The vector p-norm over ``dim`` (all elements by default), composed from primitives."""
-    if p == 2:
-        return (input * input).sum(dim, keepdim).sqrt()
-    if p == 1:
-        return input.abs().sum(dim, keepdim)
+    """The vector p-norm over ``dim`` (all elements by default); p = +-inf is the max/min
+    of |x|, p = 0 counts the non-zero elements (zero gradient), as in PyTorch."""
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or np.isnan(p):
+        raise TypeError(f"norm: p must be a number (int or float, not nan), got {p!r}")
+    dims = reduce_dims(dim, input.ndim, "norm")
+    if input.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating point input, got {input.dtype}")
     if p == float("inf"):
-        return amax(input.abs(), dim, keepdim)
-    return (input.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        return amax(input.abs(), dims, keepdim)
+    if p == -float("inf"):
+        return amin(input.abs(), dims, keepdim)
+    return Norm.apply(input, dims, keepdim, float(p))
 
 
 class Cumsum(Function):

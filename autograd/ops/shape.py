@@ -6,6 +6,7 @@ each other's adjoints and double backward comes for free.
 """
 import numpy as np
 
+from ..dtypes import is_int
 from ..function import Function
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, make, op, unary_samples
@@ -49,6 +50,10 @@ def _reshape_samples(rng):
 @op(Reshape, samples=_reshape_samples, ref=np.reshape)
 def reshape(input, *shape):
     shape = _sizes(shape)
+    if not all(is_int(s, -1) for s in shape) \
+            or shape.count(-1) > 1:
+        raise ValueError(f"reshape: shape {shape} is invalid: expected integers >= 0, with at "
+                         f"most one -1 (inferred), for a tensor of shape {tuple(input.shape)}")
     if shape == input.shape:
         return input
     return Reshape.apply(input, shape)
@@ -81,6 +86,9 @@ def flatten(input, start_dim=0, end_dim=-1):
         return reshape(input, (1,))
     s = normalize_dim(start_dim, input.ndim, "flatten")
     e = normalize_dim(end_dim, input.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of shape {tuple(input.shape)}")
     shape = input.shape[:s] + (int(np.prod(input.shape[s:e + 1])),) + input.shape[e + 1:]
     return reshape(input, shape)
 
@@ -216,6 +224,9 @@ def expand(input, *sizes):
         raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be >= the tensor's "
                          f"dimensions ({input.ndim}, shape {tuple(input.shape)})")
     shape = tuple(input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    if not all(is_int(s, 0) for s in shape):
+        raise ValueError(f"expand: sizes {sizes} are invalid for shape {tuple(input.shape)}: "
+                         "expected integers >= 0, or -1 to keep an existing dim")
     for i in range(input.ndim):
         if input.shape[i] not in (1, shape[lead + i]):
             raise ValueError(f"expand: cannot expand shape {tuple(input.shape)} to {shape}: "
@@ -253,6 +264,13 @@ def sum_to(input, shape):
     shape = tuple(shape)
     if input.shape == shape:
         return input
+    try:
+        ok = np.broadcast_shapes(shape, input.shape) == input.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"sum_to: shape {tuple(input.shape)} cannot be summed to {shape}: "
+                         f"{shape} must broadcast to it")
     return SumTo.apply(input, shape)
 
 
@@ -280,6 +298,8 @@ def _repeat_samples(rng):
 @op(Repeat, samples=_repeat_samples, ref=np.tile)
 def repeat(input, *sizes):
     sizes = _sizes(sizes)
+    if not all(is_int(s, 0) for s in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative integers, got {sizes}")
     if len(sizes) < input.ndim:
         raise ValueError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
                          f"than the tensor's dimensions ({input.ndim}, shape {tuple(input.shape)})")
@@ -394,6 +414,8 @@ def _chunk_ref(x, chunks, dim=0):
 
 @op(Split, samples=_chunk_samples, method=True, ref=_chunk_ref)
 def chunk(input, chunks, dim=0):
+    if not is_int(chunks, 1):
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
     n = input.shape[normalize_dim(dim, input.ndim, "chunk")]
     return split(input, max(1, -(-n // chunks)), dim)
 
@@ -432,23 +454,34 @@ tensor_method(flip)
 def _pad_widths(pad, ndim, name):
     if len(pad) % 2 or len(pad) // 2 > ndim:
         raise ValueError(f"{name}: pad must have an even length of at most 2*ndim={2 * ndim}, got {tuple(pad)}")
+    if not all(is_int(p) for p in pad):
+        raise TypeError(f"{name}: pad must hold integers, got {tuple(pad)}")
     widths = [(0, 0)] * ndim
     for i in range(len(pad) // 2):          # PyTorch order: last dim first
         widths[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     return widths
 
 
+def _crop_pad(x, widths, value):
+    """Constant padding where PyTorch's negative widths crop: crop, then pad."""
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        x = x[tuple(slice(max(-lo, 0), x.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(widths))]
+    pads = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    return np.pad(x, pads, mode="constant", constant_values=value) if any(map(any, pads)) else x
+
+
 class ConstantPad(Function):
     @staticmethod
     def forward(ctx, x, widths, value):
         ctx.widths = widths
-        return np.pad(x, widths, mode="constant", constant_values=value)
+        y = _crop_pad(x, widths, value)
+        return y.copy() if np.may_share_memory(x, y) else y
 
     @staticmethod
     def backward(ctx, g):
-        # dx = the unpadded window of g
-        idx = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(ctx.widths))
-        return g[idx], None, None
+        # dx = g with the padding removed and zeros where x was cropped: the same op
+        # with the widths negated
+        return ConstantPad.apply(g, [(-lo, -hi) for lo, hi in ctx.widths], 0.0), None, None
 
 
 class ReflectPad(Function):
@@ -493,6 +526,7 @@ class ReflectPadAdjoint(Function):
 def _pad_samples(rng):
     yield SampleInput((make(rng, (2, 3, 4)), (1, 2)), {}, "last-dim")
     yield SampleInput((make(rng, (2, 3, 4)), (1, 0, 2, 1)), dict(value=0.5), "two-dims")
+    yield SampleInput((make(rng, (2, 3, 5)), (-1, 2, 1, -2)), {}, "crop-and-pad")
     yield SampleInput((make(rng, (2, 4, 5)), (2, 1)), dict(mode="reflect"), "reflect-1d")
     yield SampleInput((make(rng, (1, 4, 5)), (1, 2, 3, 1)), dict(mode="reflect"), "reflect-2d")
 
@@ -501,7 +535,7 @@ def _pad_ref(x, pad, mode="constant", value=0.0):
     widths = _pad_widths(pad, x.ndim, "pad")
     if mode == "reflect":
         return np.pad(x, widths, mode="reflect")
-    return np.pad(x, widths, mode="constant", constant_values=value)
+    return _crop_pad(x, widths, value)
 
 
 def _adjoint_samples(rng):
@@ -528,8 +562,16 @@ def reflect_pad_adjoint(grad, widths):
 
 @op(ConstantPad, ReflectPad, samples=_pad_samples, ref=_pad_ref)
 def pad(input, pad, mode="constant", value=0.0):
-    """PyTorch's ``F.pad``: ``pad`` lists (left, right) widths from the last dim backwards."""
+    """PyTorch's ``F.pad``: ``pad`` lists (left, right) widths from the last dim backwards;
+    in constant mode a negative width crops, as in PyTorch."""
     widths = _pad_widths(tuple(pad), input.ndim, "pad")
+    for i, (lo, hi) in enumerate(widths):
+        if input.shape[i] + lo + hi < 0:
+            raise ValueError(f"pad: dim {i} of size {input.shape[i]} padded by ({lo}, {hi}) would "
+                             f"have a negative size (input shape {tuple(input.shape)})")
+    if mode != "constant" and any(lo < 0 or hi < 0 for lo, hi in widths):
+        raise ValueError(f"pad: negative widths crop only in 'constant' mode, got {tuple(pad)} "
+                         f"with mode {mode!r}")
     if mode == "constant":
         return ConstantPad.apply(input, widths, value)
     if mode == "reflect":
@@ -560,12 +602,18 @@ def _tri_samples(rng):
 
 @op(Triangle, samples=_tri_samples, ref=lambda x, diagonal=0: np.triu(x, diagonal), method=True)
 def triu(input, diagonal=0):
-    return Triangle.apply(input, diagonal, True)
+    return Triangle.apply(_matrices(input, "triu"), diagonal, True)
 
 
 @op(Triangle, samples=_tri_samples, ref=lambda x, diagonal=0: np.tril(x, diagonal), method=True)
 def tril(input, diagonal=0):
-    return Triangle.apply(input, diagonal, False)
+    return Triangle.apply(_matrices(input, "tril"), diagonal, False)
+
+
+def _matrices(input, name):
+    if input.ndim < 2:
+        raise ValueError(f"{name}: input must have at least 2 dimensions, got shape {tuple(input.shape)}")
+    return input
 
 
 class Copy(Function):

@@ -3,7 +3,7 @@ adds PyTorch's functional names and arguments.  ``inplace=True`` is accepted for
 source compatibility but computes out of place (the result is identical and the
 tape stays simple)."""
 import autograd as ag
-from autograd.ops.activation import elu as _elu, gelu, leaky_relu as _leaky_relu, \
+from autograd.ops.activation import elu as _elu, gelu, hardtanh as _hardtanh, leaky_relu as _leaky_relu, \
     log_softmax as _log_softmax, relu as _relu, silu as _silu, softmax as _softmax, softplus
 
 __all__ = ["relu", "relu6", "leaky_relu", "prelu", "elu", "sigmoid", "tanh", "silu", "swish",
@@ -41,13 +41,11 @@ def tanh(input):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val {min_val} cannot be greater than max_val {max_val}")
-    return ag.clamp(input, min_val, max_val)
+    return _hardtanh(input, min_val, max_val)
 
 
 def relu6(input, inplace=False):
-    return ag.clamp(input, 0.0, 6.0)
+    return _hardtanh(input, 0.0, 6.0)
 
 
 def prelu(input, weight):

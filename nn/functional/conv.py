@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 import autograd as ag
+from autograd.dtypes import is_int
 from autograd.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from autograd.ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, lp_pool2d,
                                max_pool1d, max_pool2d)
@@ -61,18 +62,27 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                          "linear | bilinear")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if mode in ("linear", "bilinear") and nd != {"linear": 1, "bilinear": 2}[mode]:
+        raise ValueError(f"interpolate: mode {mode!r} needs a {3 if mode == 'linear' else 4}-d "
+                         f"input, got shape {tuple(input.shape)}")
     in_sizes = input.shape[2:]
     if size is not None:
         sizes = (size,) * nd if isinstance(size, int) else tuple(size)
+        if len(sizes) != nd or not all(is_int(s, 1) for s in sizes):
+            raise ValueError(f"interpolate: size must be a positive int or {nd} positive ints "
+                             f"for input {tuple(input.shape)}, got {size!r}")
         scales = (None,) * nd
     else:
         scales = (scale_factor,) * nd if np.isscalar(scale_factor) else tuple(scale_factor)
+        if len(scales) != nd or any(not np.isfinite(s) or s <= 0 for s in scales):
+            raise ValueError(f"interpolate: scale_factor must be a positive number or {nd} "
+                             f"positive numbers for input {tuple(input.shape)}, got {scale_factor!r}")
         sizes = tuple(int(math.floor(n * s)) for n, s in zip(in_sizes, scales))
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"interpolate: scale_factor {scale_factor!r} turns input size "
+                             f"{tuple(in_sizes)} into {sizes}; expected output sizes > 0")
         if recompute_scale_factor:
             scales = (None,) * nd
-    if len(sizes) != nd:
-        raise ValueError(f"interpolate: size {sizes} must have {nd} entries for input "
-                         f"{tuple(input.shape)}")
     out = input
     for axis, (n_in, n_out, s) in enumerate(zip(in_sizes, sizes, scales)):
         dim = 2 + axis

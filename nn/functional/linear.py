@@ -86,8 +86,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
 def one_hot(tensor, num_classes=-1):
     idx = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer (class index) tensor, got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {idx.min()}")
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    elif idx.size and idx.max() >= num_classes:
+        raise ValueError(f"one_hot: class value {idx.max()} is out of range for "
+                         f"num_classes={num_classes}")
     return Tensor._make((idx[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
@@ -96,15 +103,18 @@ def pad(input, pad, mode="constant", value=None):
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
-    """x / max(||x||_p, eps) along dim."""
-    return input / ag.maximum(input.norm(p, dim, keepdim=True), eps)
+    """x / max(||x||_p, eps) along dim (a clamp: at ||x|| = eps the norm keeps its gradient)."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps))  (PyTorch >= 1.12 clamps each norm)."""
-    n1 = ag.maximum(x1.norm(2, dim), eps)
-    n2 = ag.maximum(x2.norm(2, dim), eps)
-    return (x1 * x2).sum(dim) / (n1 * n2)
+    """<x1 / max(||x1||, eps), x2 / max(||x2||, eps)>, as PyTorch computes it: each norm is
+    clamped outside autograd, so below eps it keeps the norm's own gradient."""
+    def clamped_norm(x):
+        n = x.norm(2, dim, keepdim=True)
+        floor = n.detach()
+        return n + (floor.clamp(min=eps) - floor)     # value max(n, eps), gradient of n
+    return ((x1 / clamped_norm(x1)) * (x2 / clamped_norm(x2))).sum(dim)
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

@@ -7,6 +7,7 @@ from autograd.grad_mode import current_scope
 from autograd.ops.activation import log_softmax, softplus
 from autograd.ops.loss import cross_entropy as _cross_entropy_rows
 from autograd.ops.loss import nll_loss as _nll_rows
+from autograd.ops.loss import binary_cross_entropy as _bce
 from autograd.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
@@ -77,9 +78,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"binary_cross_entropy{_where()}: all elements of input should be "
                          "between 0 and 1 (apply sigmoid, or use binary_cross_entropy_with_logits)")
-    log_x = ag.clamp(input.log(), min=-100.0)
-    log_1mx = ag.clamp((1 - input).log(), min=-100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
+    loss = _bce(input, ag.as_tensor(target).to(input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -100,6 +99,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+def _check_class_weight(name, weight, c, input):
+    """``weight`` holds one entry per class (dim 1 of input, dim 0 when unbatched)."""
+    if weight is not None and tuple(np.shape(_array(weight))) != (c,):
+        raise ValueError(f"{name}{_where()}: weight of shape {tuple(np.shape(_array(weight)))} "
+                         f"must have one entry per class: expected ({c},) for input "
+                         f"{tuple(input.shape)}")
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] input[t] per element; 'mean' divides by the sum of w[t] over non-ignored targets."""
@@ -112,8 +119,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     indices; for class probabilities -sum_c w_c t_c log p_c.  Label smoothing mixes
     the target with the uniform distribution: (1 - e) * nll + e/C * sum_c -w_c log p_c
     (PyTorch's normalisation of each part, including for 'mean' with weights)."""
+    if input.ndim == 0:
+        raise ValueError(f"cross_entropy{_where()}: expected input of shape (C,) or (N, C, ...), "
+                         "got a 0-d tensor")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy{_where()}: label_smoothing must be between 0.0 and 1.0, "
+                         f"got {label_smoothing}")
     cdim = 1 if input.ndim > 1 else 0
     c = input.shape[cdim]
+    _check_class_weight("cross_entropy", weight, c, input)
     if isinstance(target, Tensor) and target.dtype.kind == "f":
         _same_shape("cross_entropy", input, target)
         logp = log_softmax(input, cdim)
@@ -135,6 +149,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def _on_rows(fused, name, input, target, weight, ignore_index, reduction, **kw):
     """Run a fused class-index loss on (rows, C): input (N, C, d...) or (C,) is brought
     there (class dim last, the rest flattened) and a per-element loss brought back."""
+    if input.ndim == 0:
+        raise ValueError(f"{name}{_where()}: expected input of shape (C,) or (N, C, ...), got a 0-d tensor")
     t = _array(target)
     expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
     if t.dtype.kind in "iu" and tuple(t.shape) != expected:
@@ -159,6 +175,10 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if t.shape != (n,):
         raise ValueError(f"multi_margin_loss{_where()}: expected target of shape ({n},), got "
                          f"{tuple(_array(target).shape)}")
+    _check_class_weight("multi_margin_loss", weight, c, input)
+    if t.size and (t.min() < 0 or t.max() >= c):
+        raise IndexError(f"multi_margin_loss{_where()}: target {t.min()}..{t.max()} out of "
+                         f"bounds for {c} classes")
     onehot = (t[:, None] == np.arange(c)).astype(input.dtype)
     x_y = (x * onehot).sum(1, keepdim=True)
     h = (x - x_y + margin).relu() * (1 - onehot)

@@ -3,6 +3,7 @@
 Running statistics are updated in NumPy, outside the tape, as PyTorch does."""
 import numpy as np
 
+from autograd.dtypes import is_int
 from autograd.grad_mode import current_scope
 from autograd.ops.normalization import layer_norm  # noqa: F401  (one fused primitive)
 
@@ -73,7 +74,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    k = len(normalized_shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != normalized_shape:
+        raise ValueError(f"rms_norm{_where()}: expected input with trailing shape {normalized_shape}, "
+                         f"got {tuple(input.shape)}")
+    dims = tuple(range(input.ndim - k, input.ndim))
     eps = np.finfo(input.dtype).eps if eps is None else eps
     y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
     return y if weight is None else y * weight
@@ -81,6 +86,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise each of num_groups channel groups over (channels in group, spatial)."""
+    if not is_int(num_groups, 1):
+        raise ValueError(f"group_norm{_where()}: num_groups must be a positive integer, got {num_groups!r}")
     if input.ndim < 2 or input.shape[1] % num_groups:
         raise ValueError(f"group_norm{_where()}: expected input (N, C, ...) with C divisible by "
                          f"num_groups={num_groups}, got {tuple(input.shape)}")

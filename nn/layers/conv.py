@@ -3,14 +3,13 @@ arguments and default initialisation (kaiming_uniform(a=sqrt(5)) for the weight,
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias)."""
 import math
 
-import numpy as np
-
-from autograd import dtypes
+from autograd.dtypes import is_int
 
 from .. import functional as F
 from .. import init
 from ..module import Module, module_path
 from ..parameter import Parameter
+from .linear import sized_empty
 
 
 def _ntuple(v, n):
@@ -25,6 +24,8 @@ class _ConvNd(Module):
                  groups, bias, padding_mode, output_padding=0, dtype=None):
         super().__init__()
         n = self._nd
+        if not is_int(groups, 1):
+            raise ValueError(f"{type(self).__name__}: groups must be a positive integer, got {groups!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{type(self).__name__}: in_channels {in_channels} and out_channels "
                              f"{out_channels} must be divisible by groups {groups}")
@@ -45,10 +46,9 @@ class _ConvNd(Module):
         self.groups, self.padding_mode = groups, padding_mode
         shape = ((in_channels, out_channels // groups) if self._transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
-        dt = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
-        self.weight = Parameter(np.empty(shape, dt))
+        self.weight = Parameter(sized_empty(type(self).__name__, *shape, dtype=dtype))
         if bias:
-            self.bias = Parameter(np.empty(out_channels, dt))
+            self.bias = Parameter(sized_empty(type(self).__name__, out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

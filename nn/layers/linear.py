@@ -1,9 +1,8 @@
 """Linear, Bilinear and Embedding, with PyTorch's default initialisation."""
 import math
 
-import numpy as np
 
-from autograd import dtypes
+import autograd as ag
 
 from .. import functional as F
 from .. import init
@@ -11,8 +10,12 @@ from ..module import Module, module_path
 from ..parameter import Parameter
 
 
-def _empty(*shape, dtype=None):
-    return np.empty(shape, dtypes.as_dtype(dtype) or dtypes.get_default_dtype())
+def sized_empty(module, *shape, dtype=None):
+    """An uninitialised parameter array; a negative or non-integer size names ``module``."""
+    try:
+        return ag.empty(*shape, dtype=dtype).data
+    except ValueError:
+        raise ValueError(f"{module}: sizes must be non-negative integers, got {shape}") from None
 
 
 class Linear(Module):
@@ -22,8 +25,8 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(_empty(out_features, in_features, dtype=dtype))
-        self.bias = Parameter(_empty(out_features, dtype=dtype)) if bias else None
+        self.weight = Parameter(sized_empty("Linear", out_features, in_features, dtype=dtype))
+        self.bias = Parameter(sized_empty("Linear", out_features, dtype=dtype)) if bias else None
         if not bias:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -50,9 +53,9 @@ class Bilinear(Module):
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        self.weight = Parameter(_empty(out_features, in1_features, in2_features, dtype=dtype))
+        self.weight = Parameter(sized_empty("Bilinear", out_features, in1_features, in2_features, dtype=dtype))
         if bias:
-            self.bias = Parameter(_empty(out_features, dtype=dtype))
+            self.bias = Parameter(sized_empty("Bilinear", out_features, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -91,7 +94,7 @@ class Embedding(Module):
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         if _weight is None:
-            self.weight = Parameter(_empty(num_embeddings, embedding_dim, dtype=dtype),
+            self.weight = Parameter(sized_empty("Embedding", num_embeddings, embedding_dim, dtype=dtype),
                                     requires_grad=not _freeze)
             self.reset_parameters()
         else:
