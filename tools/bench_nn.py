@@ -11,6 +11,9 @@ Workloads (issue 5):
 - MLP 784-256-256-10 built from nn.Linear/nn.ReLU, batch 128, cross-entropy, optim.SGD.
 - ResNet-18, CIFAR stem (3x3 conv, no max pool), batch 16 of 3x32x32, 10 classes, SGD(momentum 0.9).
 - ViT-tiny: 32x32 images, patch 4, dim 128, depth 4, 4 heads, MLP ratio 4, batch 32, AdamW.
+- A small GPT (issue 12): token + position embedding, 2 blocks of causal self-attention with
+  ``masked_fill`` and a tanh-GELU written ``x ** 3`` (as GPT-2's), tied head, cross-entropy
+  over the vocabulary, AdamW.  One source serves both frameworks.
 """
 from collections import OrderedDict
 
@@ -192,6 +195,75 @@ def _vit_setup():
                   lambda t, m: t.optim.AdamW(m.parameters(), lr=1e-3), 32)
 
 
+# -- a small GPT ------------------------------------------------------------------------
+GPT = dict(vocab=256, block=64, embd=128, heads=4, layers=2, batch=16)
+
+
+def _gpt(torch, nn, F):
+    """The model, written once: ``torch`` is PyTorch or autograd, ``nn``/``F`` their modules."""
+    c = GPT
+
+    def gelu(x):       # GPT-2's tanh approximation, spelled as ported programs spell it
+        return 0.5 * x * (1.0 + torch.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3.0)))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d = c["embd"]
+            self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.c_fc, self.mlp_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+            self.register_buffer("bias", torch.tril(torch.ones(c["block"], c["block"])))
+
+        def forward(self, x):
+            b, t, d = x.shape
+            h = c["heads"]
+            q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
+            q, k, v = (z.reshape(b, t, h, d // h).transpose(1, 2) for z in (q, k, v))
+            att = (q @ k.transpose(-2, -1)) * (1.0 / (d // h) ** 0.5)
+            att = F.softmax(att.masked_fill(self.bias[:t, :t] == 0, float("-inf")), dim=-1)
+            y = (att @ v).transpose(1, 2).reshape(b, t, d)
+            x = x + self.c_proj(y)
+            return x + self.mlp_proj(gelu(self.c_fc(self.ln_2(x))))
+
+    class GPTModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(c["vocab"], c["embd"])
+            self.wpe = nn.Embedding(c["block"], c["embd"])
+            self.h = nn.ModuleList([Block() for _ in range(c["layers"])])
+            self.ln_f = nn.LayerNorm(c["embd"])
+            self.lm_head = nn.Linear(c["embd"], c["vocab"], bias=False)
+            self.lm_head.weight = self.wte.weight          # tied
+
+        def forward(self, idx):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x)).reshape(-1, c["vocab"])
+    return GPTModel()
+
+
+def _gpt_setup():
+    import autograd as ag
+    import nn
+    import nn.functional as F
+    import optim
+    ag.manual_seed(0)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, GPT["vocab"], (GPT["batch"], GPT["block"]))
+    target = rng.integers(0, GPT["vocab"], GPT["batch"] * GPT["block"])
+    model = _gpt(ag, nn, F)
+    state = {"model": model, "opt": optim.AdamW(model.parameters(), lr=1e-3),
+             "x": ag.tensor(idx), "y": ag.tensor(target)}
+    torch = _torch()
+    if torch is not None:
+        tm = _port(model, _gpt(torch, torch.nn, torch.nn.functional))
+        state.update(tmodel=tm, topt=torch.optim.AdamW(tm.parameters(), lr=1e-3),
+                     tx=torch.from_numpy(idx), ty=torch.from_numpy(target))
+    return state
+
+
 def workloads():
     return {
         "nn: MLP 784-256-256-10 (nn.Linear) train step, batch 128, SGD":
@@ -200,4 +272,6 @@ def workloads():
             (_resnet_setup, _step_ours, _step_torch, {}),
         "nn: ViT-tiny 32x32/4, dim 128, depth 4, 4 heads, batch 32, fwd+bwd+AdamW step":
             (_vit_setup, _step_ours, _step_torch, {}),
+        "nn: small GPT (2 layers, embd 128, 4 heads, 64 tokens x 16, vocab 256), AdamW step":
+            (_gpt_setup, _step_ours, _step_torch, {}),
     }

@@ -9,7 +9,7 @@ from ..grad_mode import STATE
 from ..kernels import rowwise
 from ..tensor import Tensor
 from .binary import where
-from .elementwise import _erf, _sigmoid
+from .elementwise import _sigmoid, erf_array
 from .formula import evaluate, sum_keepdim
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
@@ -113,7 +113,7 @@ class Gelu(Function):
         ctx.save_for_backward(x)
         if approximate == "tanh":
             return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
-        return x * (0.5 * (1.0 + _erf(x * _INV_SQRT_2)))
+        return x * (0.5 * (1.0 + erf_array(x * _INV_SQRT_2)))
 
     @staticmethod
     def backward(ctx, g):
@@ -122,7 +122,7 @@ class Gelu(Function):
 
 
 def _gelu_grad(m, g, x):
-    erf = _erf if m is np else m.erf
+    erf = erf_array if m is np else m.erf
     return g * (0.5 * (1.0 + erf(x * _INV_SQRT_2)) + x * (_INV_SQRT_2PI * m.exp(-0.5 * x * x)))
 
 

@@ -83,7 +83,8 @@ Tan, tan = unary("tan", np.tan, lambda m, g, y: g * (y * y + 1.0), "y",         
 Tanh, tanh = unary("tanh", np.tanh, lambda m, g, y: g * (1.0 - y * y), "y")          # g (1 - tanh^2 x)
 Sigmoid, sigmoid = unary("sigmoid", _sigmoid, lambda m, g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
                          unary_samples(low=-4, high=4), ref=lambda x: 1 / (1 + np.exp(-x)))
-Erf, erf = unary("erf", half_as_float32(_erf), lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
+erf_array = half_as_float32(_erf)     # erf on arrays, float16 through float32 (also for GELU)
+Erf, erf = unary("erf", erf_array, lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
                  ref=np.vectorize(math.erf))
 # Rounding is piecewise constant: zero gradient almost everywhere (PyTorch's choice).
 Floor, floor = unary("floor", np.floor, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS))
