@@ -97,6 +97,14 @@ def test_mpi_stays_out_of_autograd_and_out_of_imports():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_readme_distributed_example_runs_on_two_ranks(mpi, tmp_path):
+    from test_readme import MPI_BLOCKS
+    assert len(MPI_BLOCKS) == 1
+    (tmp_path / "example.py").write_text(MPI_BLOCKS[0])
+    out = launch(2, tmp_path / "example.py").stdout
+    assert out.count("last loss, mean over 2 ranks:") == 1
+
+
 def test_an_exception_on_rank_1_ends_both_ranks(mpi):
     proc = launch(2, WORKER, "raise_on_rank_1", check=False)     # rank 0 waits in a barrier
     assert proc.returncode != 0

@@ -40,13 +40,14 @@ class DistributedDataParallel(Module):
         _check_same_model(module)
         dist.broadcast_coalesced([t for _, t in _named_state(module)])
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-        self.reducer = Reducer(named, bucket_cap_mb)
+        # With one rank the local gradients are already the average: nothing to send.
+        self.reducer = Reducer(named, bucket_cap_mb) if dist.get_world_size() > 1 else None
 
     def forward(self, *args, **kwargs):
         if self.broadcast_buffers:
             dist.broadcast_coalesced(list(self.module.buffers()))
-        if ag.is_grad_enabled() and self.require_backward_grad_sync:
-            self.reducer.prepare_for_backward()
+        if self.reducer is not None and ag.is_grad_enabled():
+            self.reducer.prepare_for_backward(sync=self.require_backward_grad_sync)
         return self.module(*args, **kwargs)
 
     @contextmanager

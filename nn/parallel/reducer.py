@@ -11,6 +11,8 @@ bucket order, the same on every rank, because MPI matches collectives by the ord
 in which each rank issues them.  Once the last bucket has started, the reducer waits
 for all of them and copies the averages back into ``.grad``.
 """
+import time
+
 import numpy as np
 
 from .. import distributed as dist
@@ -62,11 +64,12 @@ class Reducer:
         self._ready = {id(p): False for _, p in named_params}
         self._expecting = False                     # a synced forward ran; reduce its backward
         self._next = 0                              # the next bucket to start
+        self.wait_seconds = 0.0                     # last synced backward's wait for its allreduces
         self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for _, p in named_params]
 
-    def prepare_for_backward(self):
-        """Called by each forward that will sync: checks that the previous reduction
-        finished, then arms the hooks."""
+    def prepare_for_backward(self, sync=True):
+        """Called by each forward that records a graph: checks that the previous
+        reduction finished, then arms the hooks (``sync``) or disarms them (no_sync)."""
         if self._expecting and any(self._ready.values()):
             missing = [name for b in self.buckets for name, p in b.params if not self._ready[id(p)]]
             raise RuntimeError(
@@ -80,7 +83,7 @@ class Reducer:
         for key in self._ready:
             self._ready[key] = False
         self._next = 0
-        self._expecting = True
+        self._expecting = sync
 
     def _grad_ready(self, param):
         if not self._expecting:
@@ -108,9 +111,11 @@ class Reducer:
         bucket.work = dist.all_reduce(bucket.flat, async_op=True)
 
     def _finish(self):
+        t0 = time.perf_counter()
         for bucket in self.buckets:
             bucket.work.wait()
             for (_, p), lo, hi in zip(bucket.params, bucket.offsets[:-1], bucket.offsets[1:]):
                 p.grad.data[...] = bucket.flat[lo:hi].reshape(p.grad.data.shape)
             bucket.work = None
+        self.wait_seconds = time.perf_counter() - t0
         self._expecting = False
