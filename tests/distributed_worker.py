@@ -240,9 +240,19 @@ def scenario_collectives():
     parts = [ag.zeros(2, dtype="int64") for _ in range(k)]
     dist.all_gather(parts, ag.tensor([rank, -rank]))
     dist.barrier()
-    return {"sum": t.tolist(), "max": a.tolist(), "avg": avg.tolist(), "broadcast": b.tolist(),
-            "gather": [p.tolist() for p in parts], "world_size": k,
-            "state_dict_keys": list(DDP(nn.Linear(2, 2)).state_dict())}
+    errors = []
+    for bad in (lambda: dist.all_reduce([1.0, 2.0]), lambda: dist.broadcast(b, src=k),
+                lambda: dist.all_reduce(ag.tensor([1, 2]), op=dist.ReduceOp.AVG)):
+        try:
+            bad()
+        except (TypeError, ValueError) as e:
+            errors.append(f"{type(e).__name__}: {e}")
+    out = {"sum": t.tolist(), "max": a.tolist(), "avg": avg.tolist(), "broadcast": b.tolist(),
+           "gather": [p.tolist() for p in parts], "world_size": k, "errors": errors,
+           "state_dict_keys": list(DDP(nn.Linear(2, 2)).state_dict())}
+    dist.destroy_process_group()
+    out["initialized_after_destroy"] = dist.is_initialized()
+    return out
 
 
 def scenario_raise_on_rank_1():
@@ -253,6 +263,7 @@ def scenario_raise_on_rank_1():
 
 if __name__ == "__main__":
     dist.init_process_group()
+    rank = dist.get_rank()
     result = globals()["scenario_" + sys.argv[1]]()
-    if dist.get_rank() == 0:
+    if rank == 0:
         print("RESULT " + json.dumps(result), flush=True)

@@ -65,6 +65,21 @@ def test_collectives_on_tensors_and_arrays(mpi):
     assert r["broadcast"] == [1, 11]                     # from src=1
     assert r["gather"] == [[0, 0], [1, -1]]
     assert r["state_dict_keys"] == ["module.weight", "module.bias"]
+    assert r["errors"] == [
+        "TypeError: all_reduce: expected a Tensor or a NumPy array, got list",
+        "ValueError: broadcast: src=2 is not a rank of this group (0..1)",
+        "TypeError: all_reduce: ReduceOp.AVG needs a floating-point tensor, got int64"]
+    assert r["initialized_after_destroy"] is False
+
+
+def test_process_group_errors_before_init():
+    import nn.distributed as dist
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="get_rank: the default process group has not been initialized"):
+        dist.get_rank()
+    with pytest.raises(ValueError, match="only backend is 'mpi', got 'nccl'"):
+        dist.init_process_group("nccl")
+    assert dist.is_available() == (importlib.util.find_spec("mpi4py") is not None)
 
 
 def test_outside_mpiexec_the_message_gives_the_launch_command(mpi, tmp_path):
