@@ -57,15 +57,13 @@ class Reducer:
 
     def __init__(self, named_params, bucket_cap_mb):
         self.buckets = assign_buckets(named_params, bucket_cap_mb)
-        self._place = {}                            # id(param) -> (bucket, index in bucket)
-        for bucket in self.buckets:
-            for i, (_, p) in enumerate(bucket.params):
-                self._place[id(p)] = (bucket, i)
+        self._bucket_of = {id(p): bucket for bucket in self.buckets for _, p in bucket.params}
         self._ready = {id(p): False for _, p in named_params}
         self._expecting = False                     # a synced forward ran; reduce its backward
         self._next = 0                              # the next bucket to start
-        self.wait_seconds = 0.0                     # last synced backward's wait for its allreduces
-        self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for _, p in named_params]
+        self.wait_seconds = 0.0     # the last synced backward's wait for its allreduces (+ copy back)
+        for _, p in named_params:
+            p.register_post_accumulate_grad_hook(self._grad_ready)
 
     def prepare_for_backward(self, sync=True):
         """Called by each forward that records a graph: checks that the previous
@@ -91,10 +89,10 @@ class Reducer:
         if self._ready[id(param)]:
             raise RuntimeError(
                 "DistributedDataParallel: a parameter's gradient was made ready twice in one "
-                "iteration (two backward passes after one forward, or a parameter used by "
-                "several wrapped models); run forward again before each backward")
+                "iteration (a second backward through the graph of one forward before all "
+                "gradients were averaged); run forward again before each backward")
         self._ready[id(param)] = True
-        bucket, _ = self._place[id(param)]
+        bucket = self._bucket_of[id(param)]
         bucket.pending -= 1
         for b in self.buckets[:self._next]:         # let MPI progress the started ones
             b.work.is_completed()
