@@ -239,3 +239,9 @@ def test_world_size_one_is_the_single_process_run(mpi, tmp_path):
     launch(1, *TRAIN, *_options(tmp_path / "mpi", "--epochs", "2"))
     train.run(_options(tmp_path / "single", "--epochs", "2"))          # without --distributed
     assert _metrics(tmp_path / "mpi") == _metrics(tmp_path / "single")
+
+
+def test_an_error_exit_on_the_ranks_ends_the_run_with_its_message(mpi, tmp_path):
+    proc = launch(2, *TRAIN, *_options(tmp_path, "--batch-size", "33"), check=False)
+    assert proc.returncode != 0
+    assert "[rank 0] error: --batch-size 33 (the global batch) must divide by the 2 ranks" in proc.stderr

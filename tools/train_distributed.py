@@ -23,7 +23,6 @@
 """
 import math
 import sys
-import traceback
 
 import numpy as np
 
@@ -32,7 +31,8 @@ from autograd import data as D
 
 
 def guarded(main, argv):
-    """Run ``main(argv)`` on this rank; an exception or an error exit aborts every rank."""
+    """Run ``main(argv)``; an error exit on this rank aborts every rank (an uncaught
+    exception already does, through the hook ``init_process_group`` installs)."""
     import nn.distributed as dist
     try:
         return main(argv)
@@ -40,10 +40,6 @@ def guarded(main, argv):
         if e.code in (None, 0) or not dist.is_initialized():
             raise
         dist.abort(str(e.code))
-    except BaseException:
-        if not dist.is_initialized():
-            raise
-        dist.abort(traceback.format_exc())
 
 
 class DistributedRun:
