@@ -220,12 +220,21 @@ def _weights(path):
     return {k: v.data for k, v in load(path)["model"].items()}
 
 
-def test_distributed_run_prints_once_and_resumes_exactly(mpi, tmp_path):
+def test_distributed_run_prints_once_and_resumes_exactly_after_ctrl_c_on_one_rank(mpi, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     proc = launch(2, *TRAIN, *_options(full, "--epochs", "2"))
     assert proc.stdout.count("epoch 1: train loss") == 1          # rank 0 only
-    assert "20 batches" not in proc.stdout and "10 batches of 32" in proc.stdout
-    launch(2, *TRAIN, *_options(part, "--epochs", "1"))
+    assert "10 batches of 32" in proc.stdout
+    # Ctrl-C reaches rank 1 only, during batch 4 of epoch 1: both ranks stop after it.
+    interrupt = ("import signal, sys\n"
+                 "import nn.distributed as dist\n"
+                 "from tools import train\n"
+                 "def on_batch(epoch, i):\n"
+                 "    if dist.get_rank() == 1 and (epoch, i) == (0, 4):\n"
+                 "        signal.raise_signal(signal.SIGINT)\n"
+                 "train.run(sys.argv[1:], on_batch=on_batch)\n")
+    proc = launch(2, "-c", interrupt, "--distributed", *_options(part, "--epochs", "2"))
+    assert "interrupted: checkpoint written" in proc.stdout and "(epoch 1, batch 5)" in proc.stdout
     launch(2, *TRAIN, *_options(part, "--epochs", "2", "--resume", part / "checkpoint.safetensors"))
     assert _metrics(part) == _metrics(full)
     a, b = _weights(full / "checkpoint.safetensors"), _weights(part / "checkpoint.safetensors")

@@ -8,7 +8,8 @@ For each workload (an MLP 784-256-256-10 step at a global batch of 128, a ResNet
 CIFAR step at a global batch of 16) it times, per step, the median and the best of
 ``--steps`` (on a shared machine the best is the nearer to a quiet machine's time):
 the data-parallel step (each rank takes batch/K); the same per-rank step without
-communication; one blocking allreduce of all the gradients (the bytes DDP sends);
+communication, up to the end of the slower rank's (a barrier: on a shared machine
+the ranks drift apart); one blocking allreduce of all the gradients (the bytes DDP sends);
 and the wait for the allreduces once the last gradient is ready
 (``ddp.reducer.wait_seconds``: the part not hidden behind backward, plus any lag
 of the other rank).  hidden = 1 - best wait / best allreduce.  Then it measures the
@@ -62,7 +63,10 @@ def bench_workload(ctor, shape, batch, steps):
         F.cross_entropy(net(x), y).backward()
         opt.step()
 
-    t_local = timed(lambda: step(model), steps)
+    def local_step():          # ends when the slower rank ends, as a synced step must
+        step(model)
+        dist.barrier()
+    t_local = timed(local_step, steps)
     if k == 1:                                     # DDP sends nothing with one rank
         return {"ddp": t_local, "local": t_local, "allreduce": (0.0, 0.0), "wait": (0.0, 0.0), "mbytes": 0.0,
                 "batch": batch}
