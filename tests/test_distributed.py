@@ -18,7 +18,11 @@ import sys
 import numpy as np
 import pytest
 
+import autograd as ag
+import nn
+import nn.distributed as dist
 from autograd.data import DataLoader, DistributedSampler, TensorDataset
+from nn.parallel import DistributedDataParallel
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed_worker.py"
@@ -73,13 +77,16 @@ def test_collectives_on_tensors_and_arrays(mpi):
 
 
 def test_process_group_errors_before_init():
-    import nn.distributed as dist
     assert not dist.is_initialized()
     with pytest.raises(RuntimeError, match="get_rank: the default process group has not been initialized"):
         dist.get_rank()
     with pytest.raises(ValueError, match="only backend is 'mpi', got 'nccl'"):
         dist.init_process_group("nccl")
     assert dist.is_available() == (importlib.util.find_spec("mpi4py") is not None)
+    with pytest.raises(RuntimeError, match="has not been initialized"):
+        DistributedDataParallel(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="DistributedDataParallel: expected an nn.Module, got Tensor"):
+        DistributedDataParallel(ag.zeros(2))
 
 
 def test_outside_mpiexec_the_message_gives_the_launch_command(mpi, tmp_path):
