@@ -22,6 +22,7 @@
   ranks (``MPI.COMM_WORLD.Abort``), so none is left waiting.
 """
 import math
+import os
 import sys
 
 import numpy as np
@@ -60,7 +61,7 @@ class DistributedRun:
         self.writer = self.rank == 0
         if not self.writer:
             args.no_progress = True
-            sys.stdout = open("/dev/null", "w")
+            sys.stdout = open(os.devnull, "w")
         self.sampler = None
 
     def train_loader(self, dataset, batch_size, generator):
