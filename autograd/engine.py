@@ -10,7 +10,11 @@ For each node, in that order:
   2. hooks registered on the corresponding tensors run, and retained grads are set,
   3. its VJP (``backward``) maps them to one gradient per input,
   4. each gradient is added into the buffer of the input's node, or for a leaf,
-     into a per-leaf sum that is accumulated into ``leaf.grad`` at the end.
+     into a per-leaf sum.
+A leaf's sum is complete once the last reachable node that uses the leaf (the one of
+lowest position) has run: it is then accumulated into ``leaf.grad`` at once and the
+leaf's post-accumulate-grad hooks run, while the rest of the replay goes on (so a
+data-parallel wrapper can start communicating a gradient early, as in PyTorch).
 Saved tensors are released after a node runs unless ``retain_graph``.
 """
 from operator import attrgetter
@@ -140,6 +144,10 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     nodes = reachable_nodes(roots)
     if targets is not None:
         nodes = _prune(nodes, leaf_targets, node_targets)
+    # Leaves are finished early only by backward() without inputs=; the other paths
+    # need every leaf sum at the end.  A leaf whose last user is skipped (it got no
+    # gradient) is finished after the loop.
+    finishers = _leaf_last_users(nodes) if accumulate and targets is None else None
     with set_grad_enabled(create_graph):
         for node in nodes:
             grads = buffers.pop(id(node), None)
@@ -161,13 +169,14 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                     _send(edge[0], edge[1], g, buffers, leaf_sums, create_graph)
             if not retain_graph:
                 node.release()
+            if finishers is not None:
+                for leaf in finishers.pop(id(node), ()):
+                    entry = leaf_sums.pop(id(leaf), None)
+                    if entry is not None:
+                        _accumulate_leaf(leaf, _run_leaf_hooks(leaf, entry[1]), create_graph)
 
     for leaf, g in leaf_sums.values():
-        if leaf._hooks:
-            for hook in leaf._hooks:
-                out = hook(g)
-                if out is not None:
-                    g = out
+        g = _run_leaf_hooks(leaf, g)
         if targets is not None:
             positions = leaf_targets.get(id(leaf))
             if positions is None:
@@ -177,7 +186,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                     captured[i] = g
                 continue
         if accumulate:
-            _accumulate(leaf, g, create_graph)
+            _accumulate_leaf(leaf, g, create_graph)
     if targets is not None and accumulate:
         done = set()
         for t in targets:            # non-leaf inputs= of backward(): accumulate too
@@ -187,6 +196,36 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 if g is not None:
                     _accumulate(t, g, create_graph)
     return captured
+
+
+def _leaf_last_users(nodes):
+    """id(node) -> the leaves whose gradient sum is complete once that node has run:
+    for each leaf, the node of lowest tape position among its users."""
+    last = {}
+    for node in nodes:                     # decreasing position: the last user wins
+        for edge in node._edges:
+            if edge is not None and isinstance(edge[0], Tensor):
+                last[id(edge[0])] = (node, edge[0])
+    users = {}
+    for node, leaf in last.values():
+        users.setdefault(id(node), []).append(leaf)
+    return users
+
+
+def _run_leaf_hooks(leaf, g):
+    if leaf._hooks:
+        for hook in leaf._hooks:
+            out = hook(g)
+            if out is not None:
+                g = out
+    return g
+
+
+def _accumulate_leaf(leaf, g, create_graph):
+    _accumulate(leaf, g, create_graph)
+    if leaf._post_accumulate_grad_hooks:
+        for hook in leaf._post_accumulate_grad_hooks:
+            hook(leaf)
 
 
 def _send(dst, nr, g, buffers, leaf_sums, create_graph):

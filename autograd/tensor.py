@@ -24,6 +24,7 @@ class Tensor:
     _base = None            # the tensor whose memory this view shares
     _view = None            # (base, index) for views made by basic indexing
     _hooks = None
+    _post_accumulate_grad_hooks = None
     _retains_grad = False
 
     # Make NumPy defer to our reflected operators (np_array * tensor -> Tensor).
@@ -127,6 +128,22 @@ class Tensor:
             hooks = node_hooks(self.grad_fn).setdefault(("hook", self._output_nr), [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor) -> None`` runs on a leaf once backward has accumulated its
+        gradient into ``.grad`` (the gradient of this backward is final then, while
+        the rest of the backward may still run).  Returns a handle with ``remove()``."""
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               f"can only be registered on leaf tensors; this one is the output of "
+                               f"{self.grad_fn.name()}")
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a "
+                               "tensor that doesn't require grad")
+        if self._post_accumulate_grad_hooks is None:
+            self._post_accumulate_grad_hooks = []
+        self._post_accumulate_grad_hooks.append(hook)
+        return _HookHandle(self._post_accumulate_grad_hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""

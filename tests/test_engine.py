@@ -176,6 +176,46 @@ def test_hooks_can_replace_gradients_and_be_removed():
     np.testing.assert_allclose(x.grad.data, 2.0)
 
 
+def test_post_accumulate_grad_hook_fires_when_the_leaf_gradient_is_final():
+    # w2 is used last in forward, w1 first and twice: backward finishes w2 first, and w1
+    # only after both of its uses, while the replay still has nodes to run.
+    x, w1, w2 = leaf(3), leaf(3), leaf(3)
+    events = []
+    h = x * w1
+    h.register_hook(lambda g: events.append("h"))
+    y = (h * w2 + w1).sum()
+    for name, w in (("w1", w1), ("w2", w2)):
+        w.register_post_accumulate_grad_hook(
+            lambda t, name=name: events.append((name, t.grad.data.copy())))
+    x.register_hook(lambda g: events.append("x"))
+    y.backward()
+    assert [e if isinstance(e, str) else e[0] for e in events] == ["w2", "h", "w1", "x"]
+    np.testing.assert_allclose(events[0][1], h.data)                  # d/dw2, already in .grad
+    np.testing.assert_allclose(events[2][1], x.data * w2.data + 1)    # both uses of w1 summed
+
+
+def test_post_accumulate_grad_hook_sees_accumulated_grad_and_can_be_removed():
+    w = leaf(2)
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.data.copy()))
+    (w * 2).sum().backward()
+    (w * 3).sum().backward()
+    np.testing.assert_allclose(seen[1], 5.0)
+    handle.remove()
+    (w * 1).sum().backward()
+    assert len(seen) == 2
+    ag.grad((w * 2).sum(), w)                      # autograd.grad accumulates nothing: no call
+    assert len(seen) == 2
+
+
+def test_post_accumulate_grad_hook_only_on_leaves_that_require_grad():
+    w = leaf(2)
+    with pytest.raises(RuntimeError, match="only be registered on leaf tensors.*Mul"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="doesn't require grad"):
+        ag.zeros(2).register_post_accumulate_grad_hook(lambda t: None)
+
+
 def test_retain_grad_on_non_leaf():
     x = leaf(3)
     y = x * 2

@@ -5,7 +5,11 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+ALL_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+# Examples that start with this line run under mpiexec, in tests/test_distributed.py.
+MPI_MARK = "# run with: mpiexec"
+BLOCKS = [b for b in ALL_BLOCKS if not b.startswith(MPI_MARK)]
+MPI_BLOCKS = [b for b in ALL_BLOCKS if b.startswith(MPI_MARK)]
 
 
 @pytest.mark.parametrize("k", range(len(BLOCKS)))

@@ -2,7 +2,7 @@
 # Set up the environment with test dependencies and run the whole test suite.
 # Usage: bash tools/test.sh [pytest args]
 set -euo pipefail
-source "$(dirname "$0")/setup_env.sh" "dev"
+source "$(dirname "$0")/setup_env.sh" "dev,distributed"
 cd "$ROOT"
 # Graphviz's `dot` renders graphs in the tests; install it where we can (root on Debian).
 if ! command -v dot >/dev/null 2>&1; then

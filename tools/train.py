@@ -11,6 +11,8 @@ epoch time is printed.  ``--resume CKPT`` continues a run exactly as if it had n
 stopped: the checkpoint holds the model, optimizer, scheduler, the random generators'
 states and, after Ctrl-C, the position inside the epoch.  Ctrl-C finishes the current
 batch, writes the checkpoint and exits (a second Ctrl-C aborts at once).
+``mpiexec -n K python -m tools.train --distributed ...`` trains data-parallel on K
+processes (see tools/train_distributed.py).
 """
 import argparse
 import csv
@@ -27,6 +29,7 @@ import autograd as ag
 import optim
 from autograd import data as D
 from optim import lr_scheduler as S
+from tools.train_distributed import DistributedRun, guarded
 
 DATASETS = {  # name -> (classes, input shape, normalisation mean, std)
     "mnist": (10, (1, 28, 28), (0.1307,), (0.3081,)),
@@ -70,6 +73,8 @@ def parse_args(argv=None):
     p.add_argument("--monitor", type=int, nargs="?", const=10, default=None, metavar="N",
                    help="record per-layer statistics every N steps (default 10): OUT/monitor.csv "
                         "and pictures each epoch, a warning when a layer leaves its sane band")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpiexec -n K` (--batch-size is the global batch)")
     args = p.parse_args(argv)
     if args.monitor is not None and args.monitor < 1:
         p.error(f"--monitor N records every N steps: N must be at least 1, got {args.monitor}")
@@ -300,14 +305,20 @@ def run(argv=None, on_batch=None):
             raise SystemExit(f"error: cannot resume: {e}") from None
         for key in RUN_OPTIONS:
             setattr(args, key, ckpt["args"][key])
+    par = DistributedRun(args) if args.distributed else None
     os.makedirs(args.out_dir, exist_ok=True)
     ag.manual_seed(args.seed)
     data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
     train_set, test_set = load_data(args)
-    train_loader = D.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=data_rng)
-    test_loader = D.DataLoader(test_set, batch_size=args.eval_batch_size)
+    if par is None:
+        train_loader = D.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=data_rng)
+        test_loader = D.DataLoader(test_set, batch_size=args.eval_batch_size)
+    else:
+        train_loader = par.train_loader(train_set, args.batch_size, data_rng)
+        test_loader = par.test_loader(test_set, args.eval_batch_size)
     steps = len(train_loader) if args.limit_batches is None else min(args.limit_batches, len(train_loader))
     model = build_model(args)
+    net = model if par is None else par.wrap(model)      # what trains; checkpoints hold `model`
     opt = build_optimizer(args, model)
     sched, per_batch = build_scheduler(args, opt, steps)
     n_params = sum(p.numel() for p in model.parameters())
@@ -330,6 +341,8 @@ def run(argv=None, on_batch=None):
           f"{args.optimizer} lr={args.lr} scheduler={args.scheduler}")
 
     def checkpoint(epoch, position=None):
+        if par is not None and not par.writer:
+            return
         save({"model": model.state_dict(), "optimizer": opt.state_dict(),
               "scheduler": sched.state_dict() if sched is not None else None,
               "epoch": epoch, "history": history, "data_rng": epoch_rng_state if position else _rng_state(data_rng),
@@ -337,10 +350,13 @@ def run(argv=None, on_batch=None):
               "args": {k: getattr(args, k) for k in RUN_OPTIONS}},
              args.checkpoint)
 
-    if args.export_graph:
+    if args.export_graph and (par is None or par.writer):
         x, y = next(iter(D.DataLoader(train_set, batch_size=min(args.batch_size, 8))))
         export_graph(args.export_graph, model, x, y)
         print(f"graph of one training step written to {args.export_graph}")
+
+    def stop_requested():        # in a distributed run, when any rank got Ctrl-C
+        return stop.requested if par is None else par.any(stop.requested)
 
     progress = not args.no_progress
     if progress:
@@ -352,6 +368,8 @@ def run(argv=None, on_batch=None):
             epoch_rng_state = _rng_state(data_rng)       # the shuffle of this epoch comes next
             epoch_first_step = monitor.steps if monitor is not None else 0
             t_epoch = time.perf_counter()
+            if par is not None:
+                par.set_epoch(epoch)
             it = iter(train_loader)
             loss_sum, correct, seen, first = 0.0, 0, 0, 0
             if resume_pos is not None:
@@ -369,8 +387,10 @@ def run(argv=None, on_batch=None):
             bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
                        leave=True, dynamic_ncols=True, mininterval=0.25) if progress else None
             for i in range(first, steps):
+                if par is not None:
+                    par.seed_batch(epoch, i)
                 x, y = next(it)
-                logits = model(x)
+                logits = net(x)
                 loss = F.cross_entropy(logits, y)
                 opt.zero_grad()
                 loss.backward()
@@ -380,9 +400,12 @@ def run(argv=None, on_batch=None):
                 if sched is not None and per_batch:
                     sched.step()
                 n = len(y.data)
-                loss_sum += float(loss) * n
-                correct += int((logits.data.argmax(1) == y.data).sum())
-                seen += n
+                batch = (float(loss) * n, int((logits.data.argmax(1) == y.data).sum()), n)
+                if par is not None:
+                    batch = par.batch_totals(*batch)
+                loss_sum += batch[0]
+                correct += batch[1]
+                seen += batch[2]
                 if bar is not None:
                     bar.update(1)
                     if i % 10 == 0 or i == steps - 1:
@@ -390,7 +413,7 @@ def run(argv=None, on_batch=None):
                                         refresh=False)
                 if on_batch is not None:
                     on_batch(epoch, i)
-                if stop.requested and i < steps - 1:
+                if stop_requested() and i < steps - 1:
                     position = {"batch": i + 1, "data_rng": epoch_rng_state, "loss_sum": loss_sum,
                                 "correct": correct, "seen": seen,
                                 "global_rng": _rng_state(ag.creation.default_generator())}
@@ -408,7 +431,10 @@ def run(argv=None, on_batch=None):
             data_s = train_loader.fetch_time
             train_s = time.perf_counter() - t_epoch
             t_eval = time.perf_counter()
-            test_loss, test_acc = evaluate(model, test_loader, args.limit_eval_batches)
+            if par is None:
+                test_loss, test_acc = evaluate(model, test_loader, args.limit_eval_batches)
+            else:
+                test_loss, test_acc = par.evaluate(evaluate, model, test_loader, args.limit_eval_batches)
             eval_s = time.perf_counter() - t_eval
             if sched is not None and not per_batch:
                 if isinstance(sched, S.ReduceLROnPlateau):
@@ -424,16 +450,18 @@ def run(argv=None, on_batch=None):
                   f"(data loading {data_s:.2f}s = {100 * data_s / max(train_s, 1e-9):.1f}%), eval {eval_s:.1f}s",
                   flush=True)
             checkpoint(epoch + 1)
-            write_csv(os.path.join(args.out_dir, "metrics.csv"), history)
-            if not write_plot(os.path.join(args.out_dir, "metrics.png"), history,
-                              f"{args.model} on {args.dataset}") and epoch == start_epoch:
-                print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
-            if monitor is not None:
-                from nn.monitor_figures import write_report
-                warning = write_report(monitor, args.out_dir, DATASETS[args.dataset][1], epoch_first_step)
-                if warning:
-                    print(f"monitor warning: {warning}", flush=True)
-            if stop.requested:
+            if par is None or par.writer:
+                write_csv(os.path.join(args.out_dir, "metrics.csv"), history)
+                if not write_plot(os.path.join(args.out_dir, "metrics.png"), history,
+                                  f"{args.model} on {args.dataset}") and epoch == start_epoch:
+                    print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
+                if monitor is not None:
+                    from nn.monitor_figures import write_report
+                    warning = write_report(monitor, args.out_dir, DATASETS[args.dataset][1],
+                                           epoch_first_step)
+                    if warning:
+                        print(f"monitor warning: {warning}", flush=True)
+            if stop_requested():
                 print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
                 stopped = True
                 break
@@ -444,7 +472,10 @@ def run(argv=None, on_batch=None):
 
 
 def main(argv=None):
-    run(argv)
+    if "--distributed" in (sys.argv[1:] if argv is None else argv):
+        guarded(run, argv)
+    else:
+        run(argv)
     return 0
 
 

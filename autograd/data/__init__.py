@@ -7,11 +7,12 @@ on one image or on a batch (see transforms.py).
 from . import transforms
 from .cifar import CIFAR10
 from .dataset import ConcatDataset, DataFileError, Dataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .idx import read_idx
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, FashionMNIST
 from .spiral import make_spiral, spiral
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
-           "default_collate", "DataFileError", "read_idx", "MNIST", "FashionMNIST", "CIFAR10",
-           "spiral", "make_spiral", "transforms"]
+           "DistributedSampler", "default_collate", "DataFileError", "read_idx", "MNIST",
+           "FashionMNIST", "CIFAR10", "spiral", "make_spiral", "transforms"]
