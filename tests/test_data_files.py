@@ -2,7 +2,6 @@
 (each error names the file and the problem), download with checksum checks."""
 import gzip
 import os
-import pathlib
 import pickle
 import shutil
 
@@ -12,7 +11,6 @@ import pytest
 from autograd.data import CIFAR10, MNIST, DataFileError, DataLoader, FashionMNIST, read_idx
 from autograd.data.download import md5sum
 
-MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
@@ -38,9 +36,8 @@ def _write_mnist(root, n=20, gz=True, images=None, labels=None):
     return images, labels
 
 
-def test_reads_the_shared_mnist_files():
-    assert MNIST_DIR.is_dir(), f"the shared MNIST files are expected in {MNIST_DIR}"
-    train, test = MNIST(MNIST_DIR), MNIST(MNIST_DIR, train=False)
+def test_reads_the_shared_mnist_files(mnist_dir):
+    train, test = MNIST(mnist_dir), MNIST(mnist_dir, train=False)
     assert len(train) == 60000 and len(test) == 10000
     assert train.data.shape == (60000, 28, 28) and train.data.dtype == np.uint8
     x, y = train[0]

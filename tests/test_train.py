@@ -1,7 +1,6 @@
 """The training command: metrics/CSV/plot/checkpoint outputs, exact --resume (after an
 epoch and after Ctrl-C inside an epoch), real MNIST with --limit-batches."""
 import csv
-import pathlib
 import signal
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 from nn.serialization import load
 from tools import train
 
-MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def _weights(path):
@@ -101,9 +99,9 @@ def test_bad_resume_and_missing_data_dir_are_clear_errors(tmp_path):
         train.run(["--dataset", "mnist", "--data-dir", str(tmp_path), "--out-dir", str(tmp_path)])
 
 
-def test_lenet5_on_real_mnist_with_limit_batches(tmp_path):
+def test_lenet5_on_real_mnist_with_limit_batches(tmp_path, mnist_dir):
     out = tmp_path / "mnist"
-    history = train.run(["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(MNIST_DIR),
+    history = train.run(["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(mnist_dir),
                          "--epochs", "1", "--limit-batches", "30", "--limit-eval-batches", "1",
                          "--optimizer", "adam", "--lr", "0.003", "--out-dir", str(out),
                          "--no-progress"])
