@@ -21,19 +21,24 @@ def _has_mnist(folder):
     return all((folder / name).is_file() or (folder / f"{name}.gz").is_file() for name in MNIST_FILES)
 
 
-@pytest.fixture(scope="session")
-def mnist_dir():
-    if os.environ.get(MNIST_ENV):
-        folder = pathlib.Path(os.environ[MNIST_ENV])
+def find_mnist(environ, shared=SHARED_MNIST):
+    """The MNIST folder, or a skip (a failure under CI=true) saying how to get one."""
+    if environ.get(MNIST_ENV):
+        folder = pathlib.Path(environ[MNIST_ENV])
         if not _has_mnist(folder):          # set on purpose, so a wrong path is an error
             pytest.fail(f"${MNIST_ENV}={folder} does not hold the four MNIST IDX files "
                         f"({', '.join(MNIST_FILES)}, optionally .gz)")
         return folder
-    if _has_mnist(SHARED_MNIST):
-        return SHARED_MNIST
+    if _has_mnist(shared):
+        return shared
     reason = (f"real MNIST files not found: set {MNIST_ENV} to a folder holding the four IDX files "
-              f"({', '.join(MNIST_FILES)}, optionally .gz) or put them in {SHARED_MNIST}; "
+              f"({', '.join(MNIST_FILES)}, optionally .gz) or put them in {shared}; "
               "`python -c \"from autograd.data import MNIST; MNIST('DIR', download=True)\"` fetches them")
-    if os.environ.get("CI", "").lower() == "true":
+    if environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    return find_mnist(os.environ)

@@ -173,3 +173,18 @@ def test_cifar10_refuses_foreign_globals_and_corrupt_files(tmp_path):
         CIFAR10(tmp_path)
     with pytest.raises(DataFileError, match="no cifar-10-batches-py"):
         CIFAR10(tmp_path / "empty")
+
+
+def test_mnist_lookup_for_tests(tmp_path):
+    from conftest import MNIST_ENV, find_mnist
+    _write_mnist(tmp_path / "env", gz=False)
+    _write_mnist(tmp_path / "shared")
+    empty = tmp_path / "none"
+    assert find_mnist({MNIST_ENV: str(tmp_path / "env")}, tmp_path / "shared") == tmp_path / "env"
+    assert find_mnist({}, tmp_path / "shared") == tmp_path / "shared"
+    with pytest.raises(pytest.fail.Exception, match=f"{MNIST_ENV}=.*none does not hold"):
+        find_mnist({MNIST_ENV: str(empty)}, tmp_path / "shared")
+    with pytest.raises(pytest.skip.Exception, match=f"set {MNIST_ENV} to a folder.*download=True"):
+        find_mnist({"CI": "false"}, empty)
+    with pytest.raises(pytest.fail.Exception, match="CI=true: real MNIST files not found"):
+        find_mnist({"CI": "true"}, empty)
