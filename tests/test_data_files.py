@@ -188,3 +188,30 @@ def test_mnist_lookup_for_tests(tmp_path):
         find_mnist({"CI": "false"}, empty)
     with pytest.raises(pytest.fail.Exception, match="CI=true: real MNIST files not found"):
         find_mnist({"CI": "true"}, empty)
+
+
+def test_idx_dimensions_that_overflow_int64_are_a_data_file_error(tmp_path):
+    path = tmp_path / "huge-idx4-ubyte"
+    for dims in ([65536] * 4, [2**32 - 1] * 3):      # 2**64 wraps to 0 bytes in int64
+        path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims))
+        with pytest.raises(DataFileError, match=r"huge-idx4-ubyte: wrong length, file truncated"):
+            read_idx(path)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([10, -1, 0.7, 0, 0, 0], r"label 10 at position 0 is not an integer in \[0, 10\)"),
+    ([0, 1, 0.7, 0, 0, 0], r"label 0.7 at position 2"),
+    ([0, 1, 2, "3", 4, 5], r"label '3' at position 3"),
+    ([0, True, 2, 3, 4, 5], r"label True at position 1"),
+    (np.zeros((6, 1), np.int64), r"'labels' should be a list of integers.*ndarray of int64 \(6, 1\)"),
+    ("012345", r"'labels' should be a list of integers in \[0, 10\); found str"),
+])
+def test_cifar10_labels_are_validated(tmp_path, labels, message):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar(folder)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((6, 3072), np.uint8), b"labels": labels}))
+    with pytest.raises(DataFileError, match=f"test_batch: {message}"):
+        CIFAR10(tmp_path, train=False)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((6, 3072), np.uint8),
+                                                      b"labels": np.arange(6, dtype=np.uint8)}))
+    assert CIFAR10(tmp_path, train=False).targets.tolist() == list(range(6))

@@ -11,7 +11,8 @@ from .idx import read_idx
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, FashionMNIST
 from .spiral import make_spiral, spiral
+from .workers import WorkerInfo, get_worker_info
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
            "default_collate", "DataFileError", "read_idx", "MNIST", "FashionMNIST", "CIFAR10",
-           "spiral", "make_spiral", "transforms"]
+           "spiral", "make_spiral", "transforms", "get_worker_info", "WorkerInfo"]
