@@ -1,0 +1,74 @@
+"""Do DataLoader worker processes pay off?  Times one pass over a data set whose
+per-sample transform is costly (CPU work in NumPy, about 1 ms a sample), alone and
+with a stand-in for a training step in the main process (``--step-ms`` of NumPy
+work per batch, which workers can overlap with), and over one whose batches are
+cheap (MNIST-sized uint8 images through ``get_batch``), with ``num_workers`` 0, 1
+and 2.  Worker start-up is included (``persistent_workers`` off), as a user sees it
+in each epoch.
+
+    python -m tools.bench_workers [--samples 512] [--repeats 3] [--step-ms 40]
+"""
+import argparse
+import time
+
+import numpy as np
+
+from autograd.data import DataLoader, Dataset, TensorDataset
+
+
+class Blurred(Dataset):
+    """3x32x32 images, each smoothed 25 times by a 3-tap filter on the fly."""
+
+    def __init__(self, n):
+        self.images = np.random.default_rng(0).random((n, 3, 32, 32), dtype=np.float32)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img = self.images[i]
+        for _ in range(25):
+            img = (img + np.roll(img, 1, -1) + np.roll(img, 1, -2)) / 3
+        return img, i % 10
+
+
+def _busy(seconds):
+    """CPU work in the main process, like a training step would do."""
+    a = np.ones((64, 64))
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        a = np.tanh(a @ a * 1e-3)
+
+
+def _time_epoch(loader, repeats, step_s):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in loader:
+            _busy(step_s)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tools.bench_workers", description=__doc__.split("\n\n")[0])
+    p.add_argument("--samples", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--step-ms", type=float, default=40.0)
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(0)
+    cheap = TensorDataset(rng.integers(0, 256, (args.samples * 8, 1, 28, 28), dtype=np.uint8),
+                          rng.integers(0, 10, args.samples * 8))
+    step = args.step_ms / 1e3
+    sets = [(f"costly transform, {args.samples} samples, batch 64", Blurred(args.samples), 64, 0),
+            (f"same + {args.step_ms:g} ms step per batch", Blurred(args.samples), 64, step),
+            (f"cheap get_batch, {args.samples * 8} samples, batch 128", cheap, 128, 0)]
+    print("| data set | num_workers=0 | 1 | 2 |\n|---|---|---|---|")
+    for name, ds, bs, step_s in sets:
+        cells = [f"{_time_epoch(DataLoader(ds, batch_size=bs, num_workers=w), args.repeats, step_s) * 1e3:.0f} ms"
+                 for w in (0, 1, 2)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
