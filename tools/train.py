@@ -279,153 +279,193 @@ def _set_rng_state(g, state):
     g.bit_generator.state = state
 
 
-def run(argv=None, on_batch=None):
-    """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
-    called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
-    from nn.serialization import CheckpointError, load, save
-    import nn.functional as F
+class Run:
+    """One training run: what it trains, its position, and its checkpoint."""
 
-    args = parse_args(argv)
-    ckpt = None
-    if args.resume:
-        try:
-            ckpt = load(args.resume)
-        except CheckpointError as e:
-            raise SystemExit(f"error: cannot resume: {e}") from None
-        for key in RUN_OPTIONS:
-            setattr(args, key, ckpt["args"][key])
-    os.makedirs(args.out_dir, exist_ok=True)
-    ag.manual_seed(args.seed)
-    data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
-    train_set, test_set = load_data(args)
-    train_loader = D.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=data_rng)
-    test_loader = D.DataLoader(test_set, batch_size=args.eval_batch_size)
-    steps = len(train_loader) if args.limit_batches is None else min(args.limit_batches, len(train_loader))
-    model = build_model(args)
-    opt = build_optimizer(args, model)
-    sched, per_batch = build_scheduler(args, opt, steps)
-    n_params = sum(p.numel() for p in model.parameters())
+    def __init__(self, args, ckpt):
+        self.args = args
+        os.makedirs(args.out_dir, exist_ok=True)
+        ag.manual_seed(args.seed)
+        self.data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
+        self.train_set, self.test_set = load_data(args)
+        self.train_loader = D.DataLoader(self.train_set, batch_size=args.batch_size, shuffle=True,
+                                         generator=self.data_rng)
+        self.test_loader = D.DataLoader(self.test_set, batch_size=args.eval_batch_size)
+        self.steps = len(self.train_loader) if args.limit_batches is None \
+            else min(args.limit_batches, len(self.train_loader))
+        self.model = build_model(args)
+        self.opt = build_optimizer(args, self.model)
+        self.sched, self.per_batch = build_scheduler(args, self.opt, self.steps)
+        self.history, self.start_epoch, self.resume_pos = [], 0, None
+        self.epoch_rng_state = None       # the shuffle state at the start of the current epoch
+        self.ckpt = ckpt
+        if ckpt is not None:
+            self._restore(ckpt)
 
-    history, start_epoch, resume_pos = [], 0, None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        history = list(ckpt["history"])
-        start_epoch = ckpt["epoch"]
-        _set_rng_state(data_rng, ckpt["data_rng"])
-        resume_pos = ckpt.get("position")          # set when stopped inside an epoch
-        print(f"resumed from {args.resume}: epoch {start_epoch}"
-              + (f", batch {resume_pos['batch']}" if resume_pos else ""))
-    print(f"{args.model} on {args.dataset}: {n_params:,} parameters, {len(train_set):,} train / "
-          f"{len(test_set):,} test samples, {steps} batches of {args.batch_size} per epoch, "
-          f"{args.optimizer} lr={args.lr} scheduler={args.scheduler}")
+    def _restore(self, ckpt):
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(ckpt["scheduler"])
+        self.history = list(ckpt["history"])
+        self.start_epoch = ckpt["epoch"]
+        _set_rng_state(self.data_rng, ckpt["data_rng"])
+        self.resume_pos = ckpt.get("position")          # set when stopped inside an epoch
+        print(f"resumed from {self.args.resume}: epoch {self.start_epoch}"
+              + (f", batch {self.resume_pos['batch']}" if self.resume_pos else ""))
 
-    def checkpoint(epoch, position=None):
-        save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-              "scheduler": sched.state_dict() if sched is not None else None,
-              "epoch": epoch, "history": history, "data_rng": epoch_rng_state if position else _rng_state(data_rng),
+    def describe(self):
+        args = self.args
+        n_params = sum(p.numel() for p in self.model.parameters())
+        print(f"{args.model} on {args.dataset}: {n_params:,} parameters, {len(self.train_set):,} train / "
+              f"{len(self.test_set):,} test samples, {self.steps} batches of {args.batch_size} per epoch, "
+              f"{args.optimizer} lr={args.lr} scheduler={args.scheduler}")
+
+    def checkpoint(self, epoch, position=None):
+        from nn.serialization import save
+        args = self.args
+        save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+              "scheduler": self.sched.state_dict() if self.sched is not None else None,
+              "epoch": epoch, "history": self.history,
+              "data_rng": self.epoch_rng_state if position else _rng_state(self.data_rng),
               "position": position, "global_rng": _rng_state(ag.creation.default_generator()),
               "args": {k: getattr(args, k) for k in RUN_OPTIONS}},
              args.checkpoint)
 
-    if args.export_graph:
-        x, y = next(iter(D.DataLoader(train_set, batch_size=min(args.batch_size, 8))))
-        export_graph(args.export_graph, model, x, y)
-        print(f"graph of one training step written to {args.export_graph}")
+    def _start_epoch(self, epoch):
+        """The batch iterator of ``epoch`` and the running sums, after a resume where needed."""
+        self.epoch_rng_state = _rng_state(self.data_rng)       # the shuffle of this epoch comes next
+        first, sums = 0, (0.0, 0, 0)
+        pos = self.resume_pos
+        if pos is not None:
+            _set_rng_state(self.data_rng, pos["data_rng"])
+            self.epoch_rng_state = pos["data_rng"]
+        it = iter(self.train_loader)
+        if pos is not None:
+            first = pos["batch"]
+            for _ in range(first):                     # replay the same shuffle
+                next(it)
+            sums = (pos["loss_sum"], pos["correct"], pos["seen"])
+            _set_rng_state(ag.creation.default_generator(), pos["global_rng"])
+            self.resume_pos = None
+        elif self.ckpt is not None and epoch == self.start_epoch:
+            _set_rng_state(ag.creation.default_generator(), self.ckpt["global_rng"])
+        return it, first, sums
 
-    progress = not args.no_progress
-    if progress:
-        from tqdm import tqdm
-    model.train()
+    def train_epoch(self, epoch, stop, on_batch=None):
+        """Train one epoch; returns ``(loss_sum, correct, seen)``, or None when Ctrl-C
+        stopped it in the middle (after writing a checkpoint)."""
+        import nn.functional as F
+        args, steps = self.args, self.steps
+        it, first, (loss_sum, correct, seen) = self._start_epoch(epoch)
+        bar = None
+        if not args.no_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
+                       leave=True, dynamic_ncols=True, mininterval=0.25)
+        for i in range(first, steps):
+            x, y = next(it)
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            if self.sched is not None and self.per_batch:
+                self.sched.step()
+            n = len(y.data)
+            loss_sum += float(loss) * n
+            correct += int((logits.data.argmax(1) == y.data).sum())
+            seen += n
+            if bar is not None:
+                bar.update(1)
+                if i % 10 == 0 or i == steps - 1:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
+                                    refresh=False)
+            if on_batch is not None:
+                on_batch(epoch, i)
+            if stop.requested and i < steps - 1:
+                position = {"batch": i + 1, "data_rng": self.epoch_rng_state, "loss_sum": loss_sum,
+                            "correct": correct, "seen": seen,
+                            "global_rng": _rng_state(ag.creation.default_generator())}
+                if bar is not None:
+                    bar.close()
+                self.checkpoint(epoch, position)
+                print(f"\ninterrupted: checkpoint written to {args.checkpoint} "
+                      f"(epoch {epoch + 1}, batch {i + 1}); continue with --resume {args.checkpoint}")
+                return None
+        if bar is not None:
+            bar.close()
+        return loss_sum, correct, seen
+
+    def end_epoch(self, epoch, sums, train_s):
+        """Evaluate, step an epoch-wise scheduler, record metrics, write the checkpoint."""
+        args = self.args
+        loss_sum, correct, seen = sums
+        data_s = self.train_loader.fetch_time
+        t_eval = time.perf_counter()
+        test_loss, test_acc = evaluate(self.model, self.test_loader, args.limit_eval_batches)
+        eval_s = time.perf_counter() - t_eval
+        if self.sched is not None and not self.per_batch:
+            if isinstance(self.sched, S.ReduceLROnPlateau):
+                self.sched.step(test_loss)
+            else:
+                self.sched.step()
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+               "test_loss": test_loss, "test_acc": test_acc, "lr": float(self.opt.param_groups[0]["lr"]),
+               "epoch_s": train_s, "data_s": data_s, "eval_s": eval_s}
+        self.history.append(row)
+        print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}% | "
+              f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}% | train {train_s:.1f}s "
+              f"(data loading {data_s:.2f}s = {100 * data_s / max(train_s, 1e-9):.1f}%), eval {eval_s:.1f}s",
+              flush=True)
+        self.checkpoint(epoch + 1)
+        write_csv(os.path.join(args.out_dir, "metrics.csv"), self.history)
+        if not write_plot(os.path.join(args.out_dir, "metrics.png"), self.history,
+                          f"{args.model} on {args.dataset}") and epoch == self.start_epoch:
+            print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
+
+
+def resume_args(args):
+    """Load the checkpoint named by --resume and take the run's options from it."""
+    from nn.serialization import CheckpointError, load
+    try:
+        ckpt = load(args.resume)
+    except CheckpointError as e:
+        raise SystemExit(f"error: cannot resume: {e}") from None
+    for key in RUN_OPTIONS:
+        setattr(args, key, ckpt["args"][key])
+    return ckpt
+
+
+def run(argv=None, on_batch=None):
+    """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
+    called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
+    args = parse_args(argv)
+    ckpt = resume_args(args) if args.resume else None
+    r = Run(args, ckpt)
+    r.describe()
+    if args.export_graph:
+        x, y = next(iter(D.DataLoader(r.train_set, batch_size=min(args.batch_size, 8))))
+        export_graph(args.export_graph, r.model, x, y)
+        print(f"graph of one training step written to {args.export_graph}")
+    r.model.train()
     stopped = False
     with _StopRequest() as stop:
-        for epoch in range(start_epoch, args.epochs):
-            epoch_rng_state = _rng_state(data_rng)       # the shuffle of this epoch comes next
+        for epoch in range(r.start_epoch, args.epochs):
             t_epoch = time.perf_counter()
-            it = iter(train_loader)
-            loss_sum, correct, seen, first = 0.0, 0, 0, 0
-            if resume_pos is not None:
-                _set_rng_state(data_rng, resume_pos["data_rng"])
-                epoch_rng_state = resume_pos["data_rng"]
-                it = iter(train_loader)
-                first = resume_pos["batch"]
-                for _ in range(first):                     # replay the same shuffle
-                    next(it)
-                loss_sum, correct, seen = resume_pos["loss_sum"], resume_pos["correct"], resume_pos["seen"]
-                _set_rng_state(ag.creation.default_generator(), resume_pos["global_rng"])
-                resume_pos = None
-            elif ckpt is not None and epoch == start_epoch:
-                _set_rng_state(ag.creation.default_generator(), ckpt["global_rng"])
-            bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
-                       leave=True, dynamic_ncols=True, mininterval=0.25) if progress else None
-            for i in range(first, steps):
-                x, y = next(it)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                if sched is not None and per_batch:
-                    sched.step()
-                n = len(y.data)
-                loss_sum += float(loss) * n
-                correct += int((logits.data.argmax(1) == y.data).sum())
-                seen += n
-                if bar is not None:
-                    bar.update(1)
-                    if i % 10 == 0 or i == steps - 1:
-                        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
-                                        refresh=False)
-                if on_batch is not None:
-                    on_batch(epoch, i)
-                if stop.requested and i < steps - 1:
-                    position = {"batch": i + 1, "data_rng": epoch_rng_state, "loss_sum": loss_sum,
-                                "correct": correct, "seen": seen,
-                                "global_rng": _rng_state(ag.creation.default_generator())}
-                    if bar is not None:
-                        bar.close()
-                    checkpoint(epoch, position)
-                    print(f"\ninterrupted: checkpoint written to {args.checkpoint} "
-                          f"(epoch {epoch + 1}, batch {i + 1}); continue with --resume {args.checkpoint}")
-                    stopped = True
-                    break
-            if stopped:
+            sums = r.train_epoch(epoch, stop, on_batch)
+            if sums is None:
+                stopped = True
                 break
-            if bar is not None:
-                bar.close()
-            data_s = train_loader.fetch_time
-            train_s = time.perf_counter() - t_epoch
-            t_eval = time.perf_counter()
-            test_loss, test_acc = evaluate(model, test_loader, args.limit_eval_batches)
-            eval_s = time.perf_counter() - t_eval
-            if sched is not None and not per_batch:
-                if isinstance(sched, S.ReduceLROnPlateau):
-                    sched.step(test_loss)
-                else:
-                    sched.step()
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
-                   "test_loss": test_loss, "test_acc": test_acc, "lr": float(opt.param_groups[0]["lr"]),
-                   "epoch_s": train_s, "data_s": data_s, "eval_s": eval_s}
-            history.append(row)
-            print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}% | "
-                  f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}% | train {train_s:.1f}s "
-                  f"(data loading {data_s:.2f}s = {100 * data_s / max(train_s, 1e-9):.1f}%), eval {eval_s:.1f}s",
-                  flush=True)
-            checkpoint(epoch + 1)
-            write_csv(os.path.join(args.out_dir, "metrics.csv"), history)
-            if not write_plot(os.path.join(args.out_dir, "metrics.png"), history,
-                              f"{args.model} on {args.dataset}") and epoch == start_epoch:
-                print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
+            r.end_epoch(epoch, sums, time.perf_counter() - t_epoch)
             if stop.requested:
                 print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
                 stopped = True
                 break
-    if not stopped and history:
-        print(f"done: test accuracy {100 * history[-1]['test_acc']:.2f}%; metrics in "
+    if not stopped and r.history:
+        print(f"done: test accuracy {100 * r.history[-1]['test_acc']:.2f}%; metrics in "
               f"{os.path.join(args.out_dir, 'metrics.csv')}, checkpoint {args.checkpoint}")
-    return history
+    return r.history
 
 
 def main(argv=None):
