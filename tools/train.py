@@ -12,10 +12,8 @@ stopped: the checkpoint holds the model, optimizer, scheduler, the random genera
 states and, after Ctrl-C, the position inside the epoch.  Ctrl-C finishes the current
 batch, writes the checkpoint and exits (a second Ctrl-C aborts at once).
 """
-import argparse
 import csv
 import inspect
-import math
 import os
 import signal
 import sys
@@ -27,59 +25,7 @@ import autograd as ag
 import optim
 from autograd import data as D
 from optim import lr_scheduler as S
-
-DATASETS = {  # name -> (classes, input shape, normalisation mean, std)
-    "mnist": (10, (1, 28, 28), (0.1307,), (0.3081,)),
-    "fashion-mnist": (10, (1, 28, 28), (0.2860,), (0.3530,)),
-    "cifar10": (10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "spiral": (3, (2,), None, None),
-}
-DEFAULT_MODEL = {"mnist": "lenet5", "fashion-mnist": "lenet5", "cifar10": "resnet18", "spiral": "mlp"}
-# Options that define the run; --resume takes them from the checkpoint.
-RUN_OPTIONS = ("model", "dataset", "optimizer", "lr", "momentum", "weight_decay", "batch_size",
-               "scheduler", "seed", "limit_batches", "augment", "hidden")
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tools.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="zoo model (default: lenet5 for MNIST, mlp for spiral)")
-    p.add_argument("--dataset", default=None, choices=sorted(DATASETS),
-                   help="default: mnist when --data-dir is given, else the bundled spiral set")
-    p.add_argument("--data-dir", default=None, help="folder holding the data set's files")
-    p.add_argument("--download", action="store_true", help="fetch missing official files (online)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"])
-    p.add_argument("--lr", type=float, default=None, help="default: 0.05 for sgd, 0.01 for others")
-    p.add_argument("--momentum", type=float, default=0.9, help="sgd/rmsprop momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--scheduler", default="none",
-                   choices=["none", "step", "cosine", "onecycle", "plateau", "exponential", "warmup-cosine"])
-    p.add_argument("--augment", action="store_true", help="random crop (+flip for CIFAR)")
-    p.add_argument("--hidden", type=int, default=64, help="hidden width of the mlp model")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit-batches", type=int, default=None, help="train on this many batches per epoch")
-    p.add_argument("--limit-eval-batches", type=int, default=None, help="evaluate on this many batches")
-    p.add_argument("--eval-batch-size", type=int, default=1000)
-    p.add_argument("--out-dir", default=None, help="default: runs/DATASET-MODEL")
-    p.add_argument("--checkpoint", default=None, help="default: OUT/checkpoint.safetensors")
-    p.add_argument("--resume", default=None, help="checkpoint to continue from")
-    p.add_argument("--export-graph", default=None, metavar="FILE.svg|FILE.dot",
-                   help="write the backprop graph of one training step")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar (one line per epoch)")
-    args = p.parse_args(argv)
-    if args.dataset is None:
-        args.dataset = "mnist" if args.data_dir else "spiral"
-    if args.model is None:
-        args.model = DEFAULT_MODEL[args.dataset]
-    if args.lr is None:
-        args.lr = 0.05 if args.optimizer == "sgd" else 0.01
-    if args.out_dir is None:
-        args.out_dir = os.path.join("runs", f"{args.dataset}-{args.model}")
-    if args.checkpoint is None:
-        args.checkpoint = os.path.join(args.out_dir, "checkpoint.safetensors")
-    return args
-
+from tools.train_options import DATASETS, PLACE_OPTIONS, RUN_OPTIONS, check_writable, parse_args, resume_hint
 
 # -- building blocks -------------------------------------------------------------------
 def load_data(args):
@@ -284,7 +230,6 @@ class Run:
 
     def __init__(self, args, ckpt):
         self.args = args
-        os.makedirs(args.out_dir, exist_ok=True)
         ag.manual_seed(args.seed)
         self.data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
         self.train_set, self.test_set = load_data(args)
@@ -329,7 +274,7 @@ class Run:
               "epoch": epoch, "history": self.history,
               "data_rng": self.epoch_rng_state if position else _rng_state(self.data_rng),
               "position": position, "global_rng": _rng_state(ag.creation.default_generator()),
-              "args": {k: getattr(args, k) for k in RUN_OPTIONS}},
+              "args": {k: getattr(args, k) for k in RUN_OPTIONS + PLACE_OPTIONS}},
              args.checkpoint)
 
     def _start_epoch(self, epoch):
@@ -391,7 +336,7 @@ class Run:
                     bar.close()
                 self.checkpoint(epoch, position)
                 print(f"\ninterrupted: checkpoint written to {args.checkpoint} "
-                      f"(epoch {epoch + 1}, batch {i + 1}); continue with --resume {args.checkpoint}")
+                      f"(epoch {epoch + 1}, batch {i + 1}); continue with: {resume_hint(args)}")
                 return None
         if bar is not None:
             bar.close()
@@ -425,29 +370,19 @@ class Run:
             print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
 
 
-def resume_args(args):
-    """Load the checkpoint named by --resume and take the run's options from it."""
-    from nn.serialization import CheckpointError, load
-    try:
-        ckpt = load(args.resume)
-    except CheckpointError as e:
-        raise SystemExit(f"error: cannot resume: {e}") from None
-    for key in RUN_OPTIONS:
-        setattr(args, key, ckpt["args"][key])
-    return ckpt
-
-
 def run(argv=None, on_batch=None):
     """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
     called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
     args = parse_args(argv)
-    ckpt = resume_args(args) if args.resume else None
-    r = Run(args, ckpt)
+    check_writable(args)
+    r = Run(args, args.resumed)
     r.describe()
     if args.export_graph:
         x, y = next(iter(D.DataLoader(r.train_set, batch_size=min(args.batch_size, 8))))
         export_graph(args.export_graph, r.model, x, y)
         print(f"graph of one training step written to {args.export_graph}")
+    if r.start_epoch >= args.epochs:
+        print(f"nothing to train: {args.resume} is at epoch {r.start_epoch} of {args.epochs}")
     r.model.train()
     stopped = False
     with _StopRequest() as stop:
@@ -459,7 +394,8 @@ def run(argv=None, on_batch=None):
                 break
             r.end_epoch(epoch, sums, time.perf_counter() - t_epoch)
             if stop.requested:
-                print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
+                print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}; "
+                      f"continue with: {resume_hint(args)}")
                 stopped = True
                 break
     if not stopped and r.history:
