@@ -24,8 +24,8 @@ class Probe(Dataset):
 
 
 class Failing(Dataset):
-    def __init__(self, how):
-        self.how = how
+    def __init__(self, how, flag=None):
+        self.how, self.flag = how, flag
 
     def __len__(self):
         return 8
@@ -34,7 +34,10 @@ class Failing(Dataset):
         if i == 5:
             if self.how == "raise":
                 raise KeyError(f"no sample {i}")
-            os._exit(3)
+            if self.flag is None or not self.flag.exists():      # with a flag file: die once
+                if self.flag is not None:
+                    self.flag.write_text("died")
+                os._exit(3)
         return np.float32(i)
 
 
@@ -109,3 +112,10 @@ def test_worker_errors_name_the_worker_and_keep_the_type():
 
     with pytest.raises(ValueError, match="Caught ValueError in worker_init_fn in DataLoader worker process 0"):
         list(DataLoader(Failing("raise"), batch_size=2, num_workers=2, worker_init_fn=bad_init))
+
+
+def test_persistent_workers_restart_after_a_worker_died(tmp_path):
+    loader = DataLoader(Failing("exit", tmp_path / "flag"), batch_size=2, num_workers=2, persistent_workers=True)
+    with pytest.raises(RuntimeError, match="exited unexpectedly with exit code 3"):
+        list(loader)
+    assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4, 5], [6, 7]]

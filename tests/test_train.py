@@ -1,5 +1,6 @@
 """The training command: metrics/CSV/plot/checkpoint outputs, exact --resume (after an
-epoch and after Ctrl-C inside an epoch), real MNIST with --limit-batches."""
+epoch and after Ctrl-C inside an epoch; what it restores and refuses; its printed
+command), option and output-path checks before training, real MNIST with --limit-batches."""
 import csv
 import shlex
 import signal

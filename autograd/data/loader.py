@@ -125,7 +125,7 @@ class DataLoader:
                 t0 = time.perf_counter()
             return
         pool = self._pool
-        if pool is None:
+        if pool is None or not pool.workers:          # first epoch, or the last one lost a worker
             pool = WorkerPool(self, *self._fetch_args())
             if self.persistent_workers:
                 self._pool = pool

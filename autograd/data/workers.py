@@ -96,7 +96,8 @@ def _worker_loop(loader_state, index_queue, result_queue, worker_id, num_workers
             init_failure = _Failure(worker_id, e, "in worker_init_fn")
     while True:
         task = index_queue.get()
-        if task is None:
+        if task is None:              # exit now, even if the main process no longer reads results
+            result_queue.cancel_join_thread()
             return
         epoch, k, indices = task
         if init_failure is not None:
