@@ -190,7 +190,8 @@ def _parse(blob):
         raise _Malformed("not a tapegrad checkpoint (safetensors header without valid tapegrad "
                          "metadata)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _Malformed(f"not a tapegrad checkpoint (format {_short(meta.get('format')) if isinstance(meta, dict) else '?'})")
+        found = _short(meta.get("format")) if isinstance(meta, dict) else type(meta).__name__
+        raise _Malformed(f"not a tapegrad checkpoint (format {found})")
     if set(meta) != {"format", "version", "tree", "sha256"} or type(meta["version"]) is not int:
         raise _Malformed(f"malformed tapegrad metadata (keys {sorted(meta)})")
     if meta["version"] != VERSION:
@@ -203,12 +204,12 @@ def _parse(blob):
         arrays = _st_load(blob)
     except (SafetensorError, ValueError, KeyError, TypeError) as e:
         raise _Malformed(f"corrupt or truncated tensor data ({e})") from None
-    if any(not name.isdigit() or a.dtype not in DTYPES for name, a in arrays.items()):
+    if any(not (name.isascii() and name.isdigit()) or a.dtype not in DTYPES for name, a in arrays.items()):
         raise _Malformed("foreign tensors in the file (names must be 0, 1, ...)")
     if _digest(meta, arrays) != meta["sha256"]:
         raise _Malformed("checksum mismatch: the metadata or tensor data does not match the SHA-256 "
                          "recorded when it was saved (file tampered with or corrupted)")
-    # Writable copies, one tensor at a time so memory peaks at the file plus one tensor.
+    # Writable copies (safetensors hands out read-only arrays), made one at a time.
     for name in arrays:
         arrays[name] = np.array(arrays[name])
     used = set()
