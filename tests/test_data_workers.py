@@ -119,3 +119,9 @@ def test_persistent_workers_restart_after_a_worker_died(tmp_path):
     with pytest.raises(RuntimeError, match="exited unexpectedly with exit code 3"):
         list(loader)
     assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+
+
+def test_an_unpicklable_batch_is_an_error_not_a_hang():
+    loader = DataLoader(Failing("raise"), batch_size=2, num_workers=1, collate_fn=lambda s: (lambda: s))
+    with pytest.raises(Exception, match=r"(?s)while reading a batch in DataLoader worker process 0.*pickle"):
+        next(iter(loader))

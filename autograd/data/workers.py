@@ -103,8 +103,8 @@ def _worker_loop(loader_state, index_queue, result_queue, worker_id, num_workers
         if init_failure is not None:
             result_queue.put((epoch, k, None, init_failure))
             continue
-        try:
-            result_queue.put((epoch, k, fetch(dataset, collate_fn, fast, indices), None))
+        try:     # pickled here: the queue's feeder thread would drop an unpicklable batch silently
+            result_queue.put((epoch, k, pickle.dumps(fetch(dataset, collate_fn, fast, indices), -1), None))
         except Exception as e:
             result_queue.put((epoch, k, None, _Failure(worker_id, e, "while reading a batch")))
 
@@ -156,13 +156,14 @@ class WorkerPool:
         while done < sent:
             t0 = time.perf_counter()
             while done not in ready:
-                e, k, batch, failure = self._get()
+                e, k, payload, failure = self._get()
                 if e == epoch:                 # else: left over from an abandoned epoch
-                    ready[k] = (batch, failure)
-            batch, failure = ready.pop(done)
+                    ready[k] = (payload, failure)
+            payload, failure = ready.pop(done)
             done += 1
             if failure is not None:
                 raise failure.exception()
+            batch = pickle.loads(payload)
             waited = time.perf_counter() - t0
             indices = next(index_batches, None)
             if indices is not None:
