@@ -2,7 +2,8 @@
 
 ``from autograd.data import DataLoader, TensorDataset, MNIST``.  Image data sets
 return float32 images (C, H, W) scaled to [0, 1] and int64 labels; transforms work
-on one image or on a batch (see transforms.py).
+on one image or on a batch (see transforms.py).  ``DataLoader(num_workers=N)`` reads
+batches in worker processes (see workers.py).
 """
 from . import transforms
 from .cifar import CIFAR10
