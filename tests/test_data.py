@@ -186,6 +186,16 @@ def test_loader_reads_an_endless_sampler_lazily():
     # A finite sampler with a partial last batch, with and without drop_last.
     assert [len(b[1]) for b in DataLoader(Squares(), batch_size=4, sampler=range(7))] == [4, 3]
     assert [len(b[1]) for b in DataLoader(Squares(), batch_size=4, sampler=range(7), drop_last=True)] == [4]
+    # A batch sampler (PyTorch's): batches of any size, read lazily too.
+    def batches():
+        for n in range(1, 10**9):
+            yield list(range(n))
+
+    it = iter(DataLoader(Squares(), batch_sampler=batches()))
+    assert [next(it)[1].tolist() for _ in range(3)] == [[0], [0, 1], [0, 1, 4]]
+    assert len(DataLoader(Squares(), batch_sampler=[[0, 1], [2]])) == 2
+    with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive"):
+        DataLoader(Squares(), batch_size=2, batch_sampler=[[0]])
 
 
 @pytest.mark.parametrize("lengths, message", [

@@ -3,8 +3,8 @@
 Shuffling draws one permutation per epoch from ``generator`` (a
 ``numpy.random.Generator`` or an int seed), or from the global generator that
 ``autograd.manual_seed`` seeds — so a seeded run sees the same batches.  A
-``sampler`` is read lazily, one batch of indices at a time, so an endless sampler
-works.  ``num_workers > 0`` reads batches in worker processes (see workers.py).
+``sampler`` (or ``batch_sampler``) is read lazily, one batch of indices at a time, so
+an endless sampler works.  ``num_workers > 0`` reads batches in worker processes (see workers.py).
 """
 import itertools
 import numbers
@@ -58,7 +58,7 @@ class DataLoader:
     ``persistent_workers``, ``prefetch_factor``, ``timeout`` and
     ``multiprocessing_context`` behave as in PyTorch."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, num_workers=0,
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None,
                  persistent_workers=False):
@@ -66,6 +66,9 @@ class DataLoader:
         self.num_workers = _count("num_workers", num_workers, 0)
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, "
+                             "shuffle, sampler, and drop_last")
         if self.num_workers == 0 and (prefetch_factor is not None or persistent_workers):
             raise ValueError("DataLoader: prefetch_factor and persistent_workers need num_workers > 0 "
                              f"(got num_workers=0, prefetch_factor={prefetch_factor!r}, "
@@ -78,6 +81,7 @@ class DataLoader:
         self.drop_last = drop_last
         self.collate_fn = collate_fn
         self.sampler = sampler
+        self.batch_sampler = batch_sampler
         self.pin_memory = pin_memory
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
@@ -89,11 +93,15 @@ class DataLoader:
         self._pool = None
 
     def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _index_batches(self):
         """Index arrays of one epoch (the shuffle is drawn now), read lazily from the sampler."""
+        if self.batch_sampler is not None:
+            return (np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler)
         if self.sampler is not None:
             indices = iter(self.sampler)
         elif self.shuffle:
