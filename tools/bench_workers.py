@@ -1,8 +1,9 @@
 """Do DataLoader worker processes pay off?  Times one pass over a data set whose
 per-sample transform is costly (CPU work in NumPy, about 1 ms a sample), alone and
-with a stand-in for a training step in the main process (``--step-ms`` of NumPy
-work per batch, which workers can overlap with), and over one whose batches are
-cheap (MNIST-sized uint8 images through ``get_batch``), with ``num_workers`` 0, 1
+with a stand-in for a training step in the main process after each batch
+(``--step-ms`` of NumPy work, as a CPU step; or of sleep, as a step on an
+accelerator leaves the CPU idle), which workers can overlap with; and over one
+whose batches are cheap (MNIST-sized uint8 images through ``get_batch``), with ``num_workers`` 0, 1
 and 2.  Worker start-up is included (``persistent_workers`` off), as a user sees it
 in each epoch.
 
@@ -40,12 +41,12 @@ def _busy(seconds):
         a = np.tanh(a @ a * 1e-3)
 
 
-def _time_epoch(loader, repeats, step_s):
+def _time_epoch(loader, repeats, step):
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in loader:
-            _busy(step_s)
+            step()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
@@ -59,13 +60,15 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     cheap = TensorDataset(rng.integers(0, 256, (args.samples * 8, 1, 28, 28), dtype=np.uint8),
                           rng.integers(0, 10, args.samples * 8))
-    step = args.step_ms / 1e3
-    sets = [(f"costly transform, {args.samples} samples, batch 64", Blurred(args.samples), 64, 0),
-            (f"same + {args.step_ms:g} ms step per batch", Blurred(args.samples), 64, step),
-            (f"cheap get_batch, {args.samples * 8} samples, batch 128", cheap, 128, 0)]
+    step_s = args.step_ms / 1e3
+    costly = Blurred(args.samples)
+    sets = [(f"costly transform, {args.samples} samples, batch 64", costly, 64, lambda: None),
+            (f"same + {args.step_ms:g} ms CPU step per batch", costly, 64, lambda: _busy(step_s)),
+            (f"same + {args.step_ms:g} ms idle step per batch", costly, 64, lambda: time.sleep(step_s)),
+            (f"cheap get_batch, {args.samples * 8} samples, batch 128", cheap, 128, lambda: None)]
     print("| data set | num_workers=0 | 1 | 2 |\n|---|---|---|---|")
-    for name, ds, bs, step_s in sets:
-        cells = [f"{_time_epoch(DataLoader(ds, batch_size=bs, num_workers=w), args.repeats, step_s) * 1e3:.0f} ms"
+    for name, ds, bs, step in sets:
+        cells = [f"{_time_epoch(DataLoader(ds, batch_size=bs, num_workers=w), args.repeats, step) * 1e3:.0f} ms"
                  for w in (0, 1, 2)]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
