@@ -58,10 +58,10 @@ class DataLoader:
     ``persistent_workers``, ``prefetch_factor``, ``timeout`` and
     ``multiprocessing_context`` behave as in PyTorch."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
-                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
-                 multiprocessing_context=None, generator=None, *, prefetch_factor=None,
-                 persistent_workers=False):
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
+                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
+                 prefetch_factor=None, persistent_workers=False):
         self.batch_size = _count("batch_size", batch_size, 1)
         self.num_workers = _count("num_workers", num_workers, 0)
         if sampler is not None and shuffle:
