@@ -2,10 +2,11 @@
 per-sample transform is costly (CPU work in NumPy, about 1 ms a sample), alone and
 with a stand-in for a training step in the main process after each batch
 (``--step-ms`` of NumPy work, as a CPU step; or of sleep, as a step on an
-accelerator leaves the CPU idle), which workers can overlap with; and over one
-whose batches are cheap (MNIST-sized uint8 images through ``get_batch``), with ``num_workers`` 0, 1
-and 2.  Worker start-up is included (``persistent_workers`` off), as a user sees it
-in each epoch.
+accelerator leaves the CPU idle), which workers can overlap with; over one whose
+samples wait 1 ms each (like reading files); and over one whose batches are cheap
+(MNIST-sized uint8 images through ``get_batch``), with ``num_workers`` 0, 1, 2 and 4.
+Worker start-up is included (``persistent_workers`` off), as a user sees it in each
+epoch.
 
     python -m tools.bench_workers [--samples 512] [--repeats 3] [--step-ms 40]
 """
@@ -15,6 +16,20 @@ import time
 import numpy as np
 
 from autograd.data import DataLoader, Dataset, TensorDataset
+
+
+class Waiting(Dataset):
+    """Samples that take 1 ms of waiting each, as reading a file would."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        time.sleep(1e-3)
+        return np.zeros((3, 32, 32), np.float32), i % 10
 
 
 class Blurred(Dataset):
@@ -65,11 +80,13 @@ def main(argv=None):
     sets = [(f"costly transform, {args.samples} samples, batch 64", costly, 64, lambda: None),
             (f"same + {args.step_ms:g} ms CPU step per batch", costly, 64, lambda: _busy(step_s)),
             (f"same + {args.step_ms:g} ms idle step per batch", costly, 64, lambda: time.sleep(step_s)),
+            (f"1 ms wait per sample, {args.samples} samples, batch 64", Waiting(args.samples), 64,
+             lambda: None),
             (f"cheap get_batch, {args.samples * 8} samples, batch 128", cheap, 128, lambda: None)]
-    print("| data set | num_workers=0 | 1 | 2 |\n|---|---|---|---|")
+    print("| data set | num_workers=0 | 1 | 2 | 4 |\n|---|---|---|---|---|")
     for name, ds, bs, step in sets:
         cells = [f"{_time_epoch(DataLoader(ds, batch_size=bs, num_workers=w), args.repeats, step) * 1e3:.0f} ms"
-                 for w in (0, 1, 2)]
+                 for w in (0, 1, 2, 4)]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
