@@ -1,7 +1,11 @@
 """nn.save / nn.load: round trips, atomic writes, no pickle, clear errors on bad files."""
 import json
 import os
+import pathlib
+import signal
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -93,6 +97,24 @@ def test_truncated_file(tmp_path):
             load(path)
 
 
+def _rewrite_metadata(path, edit, recompute_digest):
+    """Apply ``edit`` to the tapegrad metadata of the checkpoint at ``path``, optionally
+    recomputing the digest as a forger would."""
+    from nn.serialization import _digest
+    from safetensors.numpy import load as st_load
+    blob = path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    meta = json.loads(header["__metadata__"]["tapegrad"])
+    edit(meta)
+    if recompute_digest:
+        meta["sha256"] = _digest(meta, st_load(blob))
+    header["__metadata__"]["tapegrad"] = json.dumps(meta)
+    new = json.dumps(header).encode()
+    new += b" " * (-len(new) % 8)
+    path.write_bytes(struct.pack("<Q", len(new)) + new + blob[8 + n:])
+
+
 def test_tampered_tensor_bytes_and_metadata(tmp_path):
     path = tmp_path / "ck.st"
     save(_state(), path)
@@ -101,18 +123,67 @@ def test_tampered_tensor_bytes_and_metadata(tmp_path):
     path.write_bytes(bytes(blob))
     with pytest.raises(CheckpointError, match="checksum mismatch"):
         load(path)
-    # Rewrite the header so it points at another tensor: structure no longer matches.
+    # The digest covers the metadata: an edited learning rate or epoch is caught.
+    for edit in (lambda m: m["tree"]["dict"][3].__setitem__(1, 4),            # epoch 3 -> 4
+                 lambda m: m["tree"]["dict"][0][1]["dict"].reverse()):       # reordered keys
+        save(_state(), path)
+        _rewrite_metadata(path, edit, recompute_digest=False)
+        with pytest.raises(CheckpointError, match="ck.st: checksum mismatch"):
+            load(path)
+    # Behind a valid digest (a forged file), the structure is still checked.
     save({"w": ag.ones(2)}, path)
-    blob = path.read_bytes()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    meta = json.loads(header["__metadata__"]["tapegrad"])
-    meta["tree"]["dict"][0][1]["tensor"] = "9"
-    header["__metadata__"]["tapegrad"] = json.dumps(meta)
-    new = json.dumps(header).encode()
-    new += b" " * (-len(new) % 8)
-    path.write_bytes(struct.pack("<Q", len(new)) + new + blob[8 + n:])
+    _rewrite_metadata(path, lambda m: m["tree"]["dict"][0][1].__setitem__("tensor", "9"), True)
     with pytest.raises(CheckpointError, match="refers to tensor '9'"):
+        load(path)
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"dict": [[{"list": []}, 2]]}, "malformed dict key"),
+    ({"dict": [[1, 2, 3]]}, "malformed dict item"),
+    ({"list": 5}, "malformed metadata node"),
+    ({"float": "1.5"}, "malformed metadata node"),
+    ({"set": []}, "malformed metadata node"),
+    ({"list": [], "tuple": []}, "malformed metadata node with keys"),
+    ({"tensor": "0", "kind": "pickle"}, "malformed tensor node"),
+    ({"tensor": "0", "kind": "Tensor", "requires_grad": False}, "malformed tensor node"),
+    ({"tensor": 0, "kind": "Tensor"}, "metadata refers to tensor 0,"),
+    ({"list": [{"tensor": "0", "kind": "Tensor"}] * 2}, "metadata refers to tensor '0' twice"),
+    ({"list": []}, "the file holds 1 tensor.s. the metadata does not use"),
+    ({"tensor": "0", "kind": "scalar"}, "malformed tensor node"),                # not 0-d
+    ({"tensor": "0", "kind": "Tensor", "requires_grad": True}, "malformed checkpoint"),  # int64
+    (json.loads('{"list":[' * 70 + "]}" * 70), "metadata nested deeper than 64"),
+])
+def test_forged_metadata_is_refused_with_checkpoint_error(tmp_path, tree, message):
+    path = tmp_path / "ck.st"
+    save(ag.tensor([1, 2]), path)
+    _rewrite_metadata(path, lambda m: m.__setitem__("tree", tree), recompute_digest=True)
+    with pytest.raises(CheckpointError, match=f"ck.st: {message}"):
+        load(path)
+
+
+def test_deeply_nested_json_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "deep.st"
+    deep = "[" * 100_000 + "]" * 100_000
+    for text in (json.dumps({"__metadata__": {"tapegrad": deep}}), '{"a":' + deep + "}"):
+        raw = text.encode()
+        path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+        with pytest.raises(CheckpointError, match="deep.st: not a tapegrad checkpoint"):
+            load(path)
+    with pytest.raises(TypeError, match="nested deeper than 64 levels"):
+        nested = []
+        for _ in range(100):
+            nested = [nested]
+        save(nested, path)
+
+
+def test_old_format_version_is_named(tmp_path):
+    path = tmp_path / "ck.st"
+    save({"epoch": 1}, path)
+    _rewrite_metadata(path, lambda m: m.__setitem__("version", 1), recompute_digest=True)
+    with pytest.raises(CheckpointError, match="version 1 is from an older tapegrad"):
+        load(path)
+    _rewrite_metadata(path, lambda m: m.__setitem__("version", 3), recompute_digest=True)
+    with pytest.raises(CheckpointError, match="version 3 is newer"):
         load(path)
 
 
@@ -128,3 +199,23 @@ def test_not_a_checkpoint_and_missing(tmp_path):
         load(pickled)
     with pytest.raises(CheckpointError, match="not found"):
         load(tmp_path / "nope.st")
+
+
+def test_temporary_files_of_killed_writers_are_removed(tmp_path):
+    # A writer killed between writing its temporary file and renaming it.
+    script = ("import os, signal, sys, numpy as np; from nn.serialization import save; "
+              "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
+              "save({'w': np.zeros(1000)}, sys.argv[1])")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "ck.st")],
+                            cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert proc.wait() == -signal.SIGKILL
+    (left,) = os.listdir(tmp_path)
+    assert left.startswith(f"ck.st.tapegrad-{proc.pid}-") and left.endswith(".tmp")
+    # Temporary files of live writers (this process, its parent) and look-alikes stay.
+    keep = [f"ck.st.tapegrad-{os.getpid()}-abc.tmp", f"other.tapegrad-{os.getppid()}-x1.tmp",
+            "notes.tmp", f"ck.st.{proc.pid}.tmp"]
+    for name in keep:
+        (tmp_path / name).write_bytes(b"x")
+    save({"epoch": 1}, tmp_path / "ck.st")
+    assert sorted(os.listdir(tmp_path)) == sorted(keep + ["ck.st"])
+    assert load(tmp_path / "ck.st") == {"epoch": 1}

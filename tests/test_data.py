@@ -144,3 +144,72 @@ def test_spiral_dataset():
     assert np.abs(x).max() < 2.0
     assert not np.array_equal(te.arrays[0][:10], x[:10])
     np.testing.assert_array_equal(spiral().arrays[0], x)      # deterministic
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": 2.5}, "batch_size should be a positive integer, got 2.5"),
+    ({"batch_size": 0}, "batch_size should be a positive integer, got 0"),
+    ({"batch_size": -1}, "batch_size should be a positive integer"),
+    ({"batch_size": True}, "batch_size should be a positive integer, got True"),
+    ({"batch_size": None}, "batch_size should be a positive integer, got None"),
+    ({"num_workers": -1}, "num_workers should be a non-negative integer, got -1"),
+    ({"num_workers": 1.5}, "num_workers should be a non-negative integer"),
+    ({"persistent_workers": True}, "prefetch_factor and persistent_workers need num_workers > 0"),
+    ({"prefetch_factor": 2}, "prefetch_factor and persistent_workers need num_workers > 0"),
+    ({"num_workers": 1, "prefetch_factor": 0}, "prefetch_factor should be a positive integer"),
+    ({"timeout": -1}, "timeout should be a non-negative number"),
+])
+def test_loader_options_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=f"DataLoader: {message}"):
+        DataLoader(Squares(), **kwargs)
+    assert len(DataLoader(Squares(), batch_size=np.int64(4))) == 3       # NumPy ints are ints
+
+
+class EndlessSampler:
+    """Cycles 0..9 forever and counts how many indices were drawn."""
+
+    def __init__(self):
+        self.drawn = 0
+
+    def __iter__(self):
+        while True:
+            yield self.drawn % 10
+            self.drawn += 1
+
+
+def test_loader_reads_an_endless_sampler_lazily():
+    sampler = EndlessSampler()
+    it = iter(DataLoader(Squares(), batch_size=4, sampler=sampler))
+    firsts = [next(it)[1].tolist() for _ in range(3)]
+    assert firsts == [[0, 1, 4, 9], [16, 25, 36, 49], [64, 81, 0, 1]]
+    assert sampler.drawn <= 3 * 4                 # nothing beyond the batches asked for
+    # A finite sampler with a partial last batch, with and without drop_last.
+    assert [len(b[1]) for b in DataLoader(Squares(), batch_size=4, sampler=range(7))] == [4, 3]
+    assert [len(b[1]) for b in DataLoader(Squares(), batch_size=4, sampler=range(7), drop_last=True)] == [4]
+    # A batch sampler (PyTorch's): batches of any size, read lazily too.
+    def batches():
+        for n in range(1, 10**9):
+            yield list(range(n))
+
+    it = iter(DataLoader(Squares(), batch_sampler=batches()))
+    assert [next(it)[1].tolist() for _ in range(3)] == [[0], [0, 1], [0, 1, 4]]
+    assert len(DataLoader(Squares(), batch_sampler=[[0, 1], [2]])) == 2
+    with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive"):
+        DataLoader(Squares(), batch_size=2, batch_sampler=[[0]])
+
+
+@pytest.mark.parametrize("lengths, message", [
+    ([-2, 12], "lengths should be non-negative integers or fractions"),
+    ([5, float("nan")], "lengths should be non-negative integers or fractions"),
+    ([True, 9], "lengths should be non-negative integers or fractions"),
+    (["5", 5], "lengths should be non-negative integers or fractions"),
+    ([], "lengths should be non-negative integers or fractions"),
+    ([1.5, -0.5], "lengths should be non-negative integers or fractions"),
+    ([0.5, 0.4], r"fractional lengths should lie in \[0, 1\] and sum to 1"),
+    ([5.0, 5.0], r"fractional lengths should lie in \[0, 1\] and sum to 1"),
+    ([4, 4], r"sum of input lengths \(8\) does not equal"),
+])
+def test_random_split_validates_lengths(lengths, message):
+    with pytest.raises(ValueError, match=f"random_split: {message}"):
+        random_split(TensorDataset(np.arange(10)), lengths)
+    assert [len(s) for s in random_split(TensorDataset(np.arange(10)), [np.int64(3), 7])] == [3, 7]

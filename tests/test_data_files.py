@@ -2,7 +2,6 @@
 (each error names the file and the problem), download with checksum checks."""
 import gzip
 import os
-import pathlib
 import pickle
 import shutil
 
@@ -12,7 +11,6 @@ import pytest
 from autograd.data import CIFAR10, MNIST, DataFileError, DataLoader, FashionMNIST, read_idx
 from autograd.data.download import md5sum
 
-MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
@@ -38,9 +36,8 @@ def _write_mnist(root, n=20, gz=True, images=None, labels=None):
     return images, labels
 
 
-def test_reads_the_shared_mnist_files():
-    assert MNIST_DIR.is_dir(), f"the shared MNIST files are expected in {MNIST_DIR}"
-    train, test = MNIST(MNIST_DIR), MNIST(MNIST_DIR, train=False)
+def test_reads_the_shared_mnist_files(mnist_dir):
+    train, test = MNIST(mnist_dir), MNIST(mnist_dir, train=False)
     assert len(train) == 60000 and len(test) == 10000
     assert train.data.shape == (60000, 28, 28) and train.data.dtype == np.uint8
     x, y = train[0]
@@ -176,3 +173,45 @@ def test_cifar10_refuses_foreign_globals_and_corrupt_files(tmp_path):
         CIFAR10(tmp_path)
     with pytest.raises(DataFileError, match="no cifar-10-batches-py"):
         CIFAR10(tmp_path / "empty")
+
+
+def test_mnist_lookup_for_tests(tmp_path):
+    from conftest import MNIST_ENV, find_mnist
+    _write_mnist(tmp_path / "env", gz=False)
+    _write_mnist(tmp_path / "shared")
+    empty = tmp_path / "none"
+    assert find_mnist({MNIST_ENV: str(tmp_path / "env")}, tmp_path / "shared") == tmp_path / "env"
+    assert find_mnist({}, tmp_path / "shared") == tmp_path / "shared"
+    with pytest.raises(pytest.fail.Exception, match=f"{MNIST_ENV}=.*none does not hold"):
+        find_mnist({MNIST_ENV: str(empty)}, tmp_path / "shared")
+    with pytest.raises(pytest.skip.Exception, match=f"set {MNIST_ENV} to a folder.*download=True"):
+        find_mnist({"CI": "false"}, empty)
+    with pytest.raises(pytest.fail.Exception, match="CI=true: real MNIST files not found"):
+        find_mnist({"CI": "true"}, empty)
+
+
+def test_idx_dimensions_that_overflow_int64_are_a_data_file_error(tmp_path):
+    path = tmp_path / "huge-idx4-ubyte"
+    for dims in ([65536] * 4, [2**32 - 1] * 3):      # 2**64 wraps to 0 bytes in int64
+        path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims))
+        with pytest.raises(DataFileError, match=r"huge-idx4-ubyte: wrong length, file truncated"):
+            read_idx(path)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([10, -1, 0.7, 0, 0, 0], r"label 10 at position 0 is not an integer in \[0, 10\)"),
+    ([0, 1, 0.7, 0, 0, 0], r"label 0.7 at position 2"),
+    ([0, 1, 2, "3", 4, 5], r"label '3' at position 3"),
+    ([0, True, 2, 3, 4, 5], r"label True at position 1"),
+    (np.zeros((6, 1), np.int64), r"'labels' should be a list of integers.*ndarray of int64 \(6, 1\)"),
+    ("012345", r"'labels' should be a list of integers in \[0, 10\); found str"),
+])
+def test_cifar10_labels_are_validated(tmp_path, labels, message):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar(folder)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((6, 3072), np.uint8), b"labels": labels}))
+    with pytest.raises(DataFileError, match=f"test_batch: {message}"):
+        CIFAR10(tmp_path, train=False)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((6, 3072), np.uint8),
+                                                      b"labels": np.arange(6, dtype=np.uint8)}))
+    assert CIFAR10(tmp_path, train=False).targets.tolist() == list(range(6))

@@ -317,4 +317,4 @@ def test_train_command_refuses_monitor_zero(capsys):
     from tools import train
     with pytest.raises(SystemExit):
         train.parse_args(["--monitor", "0"])
-    assert "--monitor N records every N steps: N must be at least 1, got 0" in capsys.readouterr().err
+    assert "argument --monitor: must be at least 1, got 0" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The training command: metrics/CSV/plot/checkpoint outputs, exact --resume (after an
-epoch and after Ctrl-C inside an epoch), real MNIST with --limit-batches."""
+epoch and after Ctrl-C inside an epoch; what it restores and refuses; its printed
+command), option and output-path checks before training, real MNIST with --limit-batches."""
 import csv
-import pathlib
+import shlex
 import signal
 
 import numpy as np
@@ -10,7 +11,6 @@ import pytest
 from nn.serialization import load
 from tools import train
 
-MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def _weights(path):
@@ -101,12 +101,123 @@ def test_bad_resume_and_missing_data_dir_are_clear_errors(tmp_path):
         train.run(["--dataset", "mnist", "--data-dir", str(tmp_path), "--out-dir", str(tmp_path)])
 
 
-def test_lenet5_on_real_mnist_with_limit_batches(tmp_path):
+def test_lenet5_on_real_mnist_with_limit_batches(tmp_path, mnist_dir):
     out = tmp_path / "mnist"
-    history = train.run(["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(MNIST_DIR),
+    history = train.run(["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(mnist_dir),
                          "--epochs", "1", "--limit-batches", "30", "--limit-eval-batches", "1",
                          "--optimizer", "adam", "--lr", "0.003", "--out-dir", str(out),
                          "--no-progress"])
     assert history[0]["test_acc"] > 0.5          # 30 batches already learn a lot of digits
     ck = load(out / "checkpoint.safetensors")
     assert any(k.endswith("weight") and v.ndim == 4 for k, v in ck["model"].items())
+
+
+def test_resume_restores_the_eval_options(tmp_path):
+    eval_opts = ["--limit-eval-batches", "2", "--eval-batch-size", "16"]
+    full, argv = _spiral(tmp_path, "full", "--epochs", "2", "--no-progress", *eval_opts)
+    h_full = train.run(argv)
+    cut, argv = _spiral(tmp_path, "cut", "--epochs", "2", "--no-progress", *eval_opts)
+    train.run(argv, on_batch=lambda e, i: e == 0 and i == 3 and signal.raise_signal(signal.SIGINT))
+    ck = load(cut / "checkpoint.safetensors")
+    assert ck["args"]["limit_eval_batches"] == 2 and ck["args"]["eval_batch_size"] == 16
+    h_res = train.run(["--resume", str(cut / "checkpoint.safetensors"), "--no-progress"])
+    assert [r["test_acc"] for r in h_res] == [r["test_acc"] for r in h_full]
+    assert [r["test_loss"] for r in h_res] == [r["test_loss"] for r in h_full]
+    assert (cut / "metrics.csv").is_file()             # the stored --out-dir is used again
+
+
+def test_resume_refuses_options_that_change_the_run(tmp_path):
+    out, argv = _spiral(tmp_path, "a", "--epochs", "1", "--no-progress", "--limit-batches", "2")
+    train.run(argv)
+    ck = str(out / "checkpoint.safetensors")
+    with pytest.raises(SystemExit, match=r"cannot resume .* with different options: --lr 0.5 \(the "
+                                         r"checkpoint's run has 0.05\); --eval-batch-size 7 \(.* has 1000\)"):
+        train.run(["--resume", ck, "--lr", "0.5", "--eval-batch-size", "7", "--optimizer", "sgd"])
+    with pytest.raises(SystemExit, match=r"--epochs 3 \(the checkpoint's run has 1\).*schedule spans them"):
+        train.run(["--resume", ck, "--epochs", "3"])          # onecycle is laid out over the epochs
+    # Without an epoch-shaped schedule, --epochs may extend a run.
+    out, argv = _spiral(tmp_path, "b", "--epochs", "1", "--no-progress", "--limit-batches", "2",
+                        "--scheduler", "none")
+    train.run(argv)
+    history = train.run(["--resume", str(out / "checkpoint.safetensors"), "--epochs", "2", "--no-progress"])
+    assert [r["epoch"] for r in history] == [1, 2]
+
+
+def test_resume_of_a_plain_nn_save_file_names_the_problem(tmp_path):
+    import nn
+    path = tmp_path / "weights.safetensors"
+    nn.save(nn.Linear(2, 3).state_dict(), path)
+    with pytest.raises(SystemExit, match=r"weights.safetensors is a checkpoint file but not one written by "
+                                         r"tools.train \(it holds a dict with keys \['bias', 'weight'\]"):
+        train.run(["--resume", str(path)])
+
+
+def test_printed_resume_hint_is_a_working_command(tmp_path, capsys):
+    from test_data_files import _write_mnist
+    data = tmp_path / "my data"                          # a space: the hint must quote it
+    _write_mnist(data, n=40)
+    argv = ["--dataset", "mnist", "--data-dir", str(data), "--model", "mlp", "--batch-size", "8",
+            "--epochs", "2", "--out-dir", str(tmp_path / "out"), "--no-progress"]
+    h_full = train.run(argv[:-3] + ["--out-dir", str(tmp_path / "full"), "--no-progress"])
+    train.run(argv, on_batch=lambda e, i: e == 0 and i == 1 and signal.raise_signal(signal.SIGINT))
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "continue with: " in ln)
+    command = shlex.split(line.split("continue with: ", 1)[1])
+    assert command[:3] == ["python", "-m", "tools.train"] and "--data-dir" in command
+    h_res = train.run(command[3:] + ["--no-progress"])
+    assert [r["train_loss"] for r in h_res] == [r["train_loss"] for r in h_full]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--limit-batches", "0", "must be at least 1, got 0"),
+    ("--limit-batches", "-3", "must be at least 1, got -3"),
+    ("--limit-eval-batches", "0", "must be at least 1, got 0"),
+    ("--lr", "nan", "must be a finite number > 0, got nan"),
+    ("--lr", "inf", "must be a finite number > 0, got inf"),
+    ("--lr", "0", "must be a finite number > 0, got 0"),
+    ("--epochs", "-1", "must be at least 1, got -1"),
+    ("--epochs", "2.5", "expected an integer, got '2.5'"),
+    ("--batch-size", "0", "must be at least 1, got 0"),
+    ("--eval-batch-size", "-5", "must be at least 1, got -5"),
+    ("--momentum", "1.5", r"must be a finite number >= 0 and < 1, got 1.5"),
+    ("--weight-decay", "-1e-4", "must be a finite number >= 0, got -1e-4"),
+    ("--seed", "-1", "must be at least 0, got -1"),
+    ("--hidden", "0", "must be at least 1, got 0"),
+])
+def test_bad_options_are_refused_before_training(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exc:
+        train.run(["--out-dir", str(tmp_path), f"{flag}={value}"])
+    assert exc.value.code == 2
+    assert f"argument {flag}: {message}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_outputs_are_refused_before_the_first_epoch(tmp_path):
+    (tmp_path / "file").write_text("x")
+    batches = []
+
+    def record(epoch, i):
+        batches.append(i)
+
+    with pytest.raises(SystemExit, match=r"cannot write to the output folder \(--out-dir\) .*file/out"):
+        train.run(["--out-dir", str(tmp_path / "file" / "out"), "--epochs", "1"], on_batch=record)
+    with pytest.raises(SystemExit, match=r"cannot write to the checkpoint's folder \(--checkpoint\)"):
+        train.run(["--out-dir", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "file" / "ck.st")],
+                  on_batch=record)
+    with pytest.raises(SystemExit, match=r"--checkpoint .* is a folder"):
+        train.run(["--out-dir", str(tmp_path / "o"), "--checkpoint", str(tmp_path)], on_batch=record)
+    assert batches == []
+
+
+def test_resume_a_batchnorm_model(tmp_path, monkeypatch):
+    import nn
+
+    def small_bn_net(args):         # ResNet-18's case (0-d num_batches_tracked), at MLP cost
+        return nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+
+    monkeypatch.setattr(train, "build_model", small_bn_net)
+    out, argv = _spiral(tmp_path, "bn", "--scheduler", "none", "--limit-batches", "3", "--no-progress")
+    train.run(argv + ["--epochs", "1"])
+    history = train.run(["--resume", str(out / "checkpoint.safetensors"), "--epochs", "2", "--no-progress"])
+    assert [r["epoch"] for r in history] == [1, 2]
+    ck = load(out / "checkpoint.safetensors")
+    assert ck["model"]["1.num_batches_tracked"].shape == () and int(ck["model"]["1.num_batches_tracked"]) == 6

@@ -12,12 +12,11 @@ stopped: the checkpoint holds the model, optimizer, scheduler, the random genera
 states and, after Ctrl-C, the position inside the epoch.  Ctrl-C finishes the current
 batch, writes the checkpoint and exits (a second Ctrl-C aborts at once).
 ``mpiexec -n K python -m tools.train --distributed ...`` trains data-parallel on K
-processes (see tools/train_distributed.py).
+processes (see tools/train_distributed.py); ``--monitor [N]`` records per-layer
+statistics (nn.Monitor) and writes their pictures each epoch.
 """
-import argparse
 import csv
 import inspect
-import math
 import os
 import signal
 import sys
@@ -30,66 +29,7 @@ import optim
 from autograd import data as D
 from optim import lr_scheduler as S
 from tools.train_distributed import DistributedRun, guarded
-
-DATASETS = {  # name -> (classes, input shape, normalisation mean, std)
-    "mnist": (10, (1, 28, 28), (0.1307,), (0.3081,)),
-    "fashion-mnist": (10, (1, 28, 28), (0.2860,), (0.3530,)),
-    "cifar10": (10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "spiral": (3, (2,), None, None),
-}
-DEFAULT_MODEL = {"mnist": "lenet5", "fashion-mnist": "lenet5", "cifar10": "resnet18", "spiral": "mlp"}
-# Options that define the run; --resume takes them from the checkpoint.
-RUN_OPTIONS = ("model", "dataset", "optimizer", "lr", "momentum", "weight_decay", "batch_size",
-               "scheduler", "seed", "limit_batches", "augment", "hidden")
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tools.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="zoo model (default: lenet5 for MNIST, mlp for spiral)")
-    p.add_argument("--dataset", default=None, choices=sorted(DATASETS),
-                   help="default: mnist when --data-dir is given, else the bundled spiral set")
-    p.add_argument("--data-dir", default=None, help="folder holding the data set's files")
-    p.add_argument("--download", action="store_true", help="fetch missing official files (online)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"])
-    p.add_argument("--lr", type=float, default=None, help="default: 0.05 for sgd, 0.01 for others")
-    p.add_argument("--momentum", type=float, default=0.9, help="sgd/rmsprop momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--scheduler", default="none",
-                   choices=["none", "step", "cosine", "onecycle", "plateau", "exponential", "warmup-cosine"])
-    p.add_argument("--augment", action="store_true", help="random crop (+flip for CIFAR)")
-    p.add_argument("--hidden", type=int, default=64, help="hidden width of the mlp model")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit-batches", type=int, default=None, help="train on this many batches per epoch")
-    p.add_argument("--limit-eval-batches", type=int, default=None, help="evaluate on this many batches")
-    p.add_argument("--eval-batch-size", type=int, default=1000)
-    p.add_argument("--out-dir", default=None, help="default: runs/DATASET-MODEL")
-    p.add_argument("--checkpoint", default=None, help="default: OUT/checkpoint.safetensors")
-    p.add_argument("--resume", default=None, help="checkpoint to continue from")
-    p.add_argument("--export-graph", default=None, metavar="FILE.svg|FILE.dot",
-                   help="write the backprop graph of one training step")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar (one line per epoch)")
-    p.add_argument("--monitor", type=int, nargs="?", const=10, default=None, metavar="N",
-                   help="record per-layer statistics every N steps (default 10): OUT/monitor.csv "
-                        "and pictures each epoch, a warning when a layer leaves its sane band")
-    p.add_argument("--distributed", action="store_true",
-                   help="data-parallel over the processes of `mpiexec -n K` (--batch-size is the global batch)")
-    args = p.parse_args(argv)
-    if args.monitor is not None and args.monitor < 1:
-        p.error(f"--monitor N records every N steps: N must be at least 1, got {args.monitor}")
-    if args.dataset is None:
-        args.dataset = "mnist" if args.data_dir else "spiral"
-    if args.model is None:
-        args.model = DEFAULT_MODEL[args.dataset]
-    if args.lr is None:
-        args.lr = 0.05 if args.optimizer == "sgd" else 0.01
-    if args.out_dir is None:
-        args.out_dir = os.path.join("runs", f"{args.dataset}-{args.model}")
-    if args.checkpoint is None:
-        args.checkpoint = os.path.join(args.out_dir, "checkpoint.safetensors")
-    return args
-
+from tools.train_options import DATASETS, PLACE_OPTIONS, RUN_OPTIONS, check_writable, parse_args, resume_hint
 
 # -- building blocks -------------------------------------------------------------------
 def load_data(args):
@@ -289,186 +229,219 @@ def _set_rng_state(g, state):
     g.bit_generator.state = state
 
 
+class Run:
+    """One training run: what it trains, its position, and its checkpoint."""
+
+    def __init__(self, args, ckpt):
+        self.args = args
+        ag.manual_seed(args.seed)
+        self.data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
+        self.train_set, self.test_set = load_data(args)
+        self.par = par = DistributedRun(args) if args.distributed else None
+        if par is None:
+            self.train_loader = D.DataLoader(self.train_set, batch_size=args.batch_size, shuffle=True,
+                                             generator=self.data_rng)
+            self.test_loader = D.DataLoader(self.test_set, batch_size=args.eval_batch_size)
+        else:
+            self.train_loader = par.train_loader(self.train_set, args.batch_size, self.data_rng)
+            self.test_loader = par.test_loader(self.test_set, args.eval_batch_size)
+        self.steps = len(self.train_loader) if args.limit_batches is None \
+            else min(args.limit_batches, len(self.train_loader))
+        self.model = build_model(args)
+        self.net = self.model if par is None else par.wrap(self.model)   # what trains
+        self.writer = par is None or par.writer        # the process that prints and writes files
+        self.opt = build_optimizer(args, self.model)
+        self.sched, self.per_batch = build_scheduler(args, self.opt, self.steps)
+        import nn
+        self.monitor = nn.Monitor(self.model, every=args.monitor) if args.monitor is not None else None
+        self.history, self.start_epoch, self.resume_pos = [], 0, None
+        self.epoch_rng_state = None       # the shuffle state at the start of the current epoch
+        self.ckpt = ckpt
+        if ckpt is not None:
+            self._restore(ckpt)
+
+    def _restore(self, ckpt):
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(ckpt["scheduler"])
+        self.history = list(ckpt["history"])
+        self.start_epoch = ckpt["epoch"]
+        _set_rng_state(self.data_rng, ckpt["data_rng"])
+        self.resume_pos = ckpt.get("position")          # set when stopped inside an epoch
+        print(f"resumed from {self.args.resume}: epoch {self.start_epoch}"
+              + (f", batch {self.resume_pos['batch']}" if self.resume_pos else ""))
+
+    def describe(self):
+        args = self.args
+        n_params = sum(p.numel() for p in self.model.parameters())
+        print(f"{args.model} on {args.dataset}: {n_params:,} parameters, {len(self.train_set):,} train / "
+              f"{len(self.test_set):,} test samples, {self.steps} batches of {args.batch_size} per epoch, "
+              f"{args.optimizer} lr={args.lr} scheduler={args.scheduler}")
+
+    def checkpoint(self, epoch, position=None):
+        if not self.writer:
+            return
+        from nn.serialization import save
+        args = self.args
+        save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+              "scheduler": self.sched.state_dict() if self.sched is not None else None,
+              "epoch": epoch, "history": self.history,
+              "data_rng": self.epoch_rng_state if position else _rng_state(self.data_rng),
+              "position": position, "global_rng": _rng_state(ag.creation.default_generator()),
+              "args": {k: getattr(args, k) for k in RUN_OPTIONS + PLACE_OPTIONS}},
+             args.checkpoint)
+
+    def _start_epoch(self, epoch):
+        """The batch iterator of ``epoch`` and the running sums, after a resume where needed."""
+        self.epoch_rng_state = _rng_state(self.data_rng)       # the shuffle of this epoch comes next
+        first, sums = 0, (0.0, 0, 0)
+        pos = self.resume_pos
+        if pos is not None:
+            _set_rng_state(self.data_rng, pos["data_rng"])
+            self.epoch_rng_state = pos["data_rng"]
+        it = iter(self.train_loader)
+        if pos is not None:
+            first = pos["batch"]
+            for _ in range(first):                     # replay the same shuffle
+                next(it)
+            sums = (pos["loss_sum"], pos["correct"], pos["seen"])
+            _set_rng_state(ag.creation.default_generator(), pos["global_rng"])
+            self.resume_pos = None
+        elif self.ckpt is not None and epoch == self.start_epoch:
+            _set_rng_state(ag.creation.default_generator(), self.ckpt["global_rng"])
+        return it, first, sums
+
+    def stop_requested(self, stop):
+        """Ctrl-C was pressed (in a distributed run: on any rank)."""
+        return stop.requested if self.par is None else self.par.any(stop.requested)
+
+    def train_epoch(self, epoch, stop, on_batch=None):
+        """Train one epoch; returns ``(loss_sum, correct, seen)``, or None when Ctrl-C
+        stopped it in the middle (after writing a checkpoint)."""
+        import nn.functional as F
+        args, steps, par = self.args, self.steps, self.par
+        self.epoch_first_step = self.monitor.steps if self.monitor is not None else 0
+        if par is not None:
+            par.set_epoch(epoch)
+        it, first, (loss_sum, correct, seen) = self._start_epoch(epoch)
+        bar = None
+        if not args.no_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
+                       leave=True, dynamic_ncols=True, mininterval=0.25)
+        for i in range(first, steps):
+            x, y = next(it)
+            if par is not None:
+                par.seed_batch(epoch, i)
+            logits = self.net(x)
+            loss = F.cross_entropy(logits, y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            if self.monitor is not None:
+                self.monitor.step()
+            if self.sched is not None and self.per_batch:
+                self.sched.step()
+            batch = (float(loss) * len(y.data), int((logits.data.argmax(1) == y.data).sum()), len(y.data))
+            if par is not None:
+                batch = par.batch_totals(*batch)
+            loss_sum += batch[0]
+            correct += batch[1]
+            seen += batch[2]
+            if bar is not None:
+                bar.update(1)
+                if i % 10 == 0 or i == steps - 1:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
+                                    refresh=False)
+            if on_batch is not None:
+                on_batch(epoch, i)
+            if self.stop_requested(stop) and i < steps - 1:
+                position = {"batch": i + 1, "data_rng": self.epoch_rng_state, "loss_sum": loss_sum,
+                            "correct": correct, "seen": seen,
+                            "global_rng": _rng_state(ag.creation.default_generator())}
+                if bar is not None:
+                    bar.close()
+                self.checkpoint(epoch, position)
+                print(f"\ninterrupted: checkpoint written to {args.checkpoint} "
+                      f"(epoch {epoch + 1}, batch {i + 1}); continue with: {resume_hint(args)}")
+                return None
+        if bar is not None:
+            bar.close()
+        return loss_sum, correct, seen
+
+    def end_epoch(self, epoch, sums, train_s):
+        """Evaluate, step an epoch-wise scheduler, record metrics, write the checkpoint."""
+        args = self.args
+        loss_sum, correct, seen = sums
+        data_s = self.train_loader.fetch_time
+        t_eval = time.perf_counter()
+        if self.par is None:
+            test_loss, test_acc = evaluate(self.model, self.test_loader, args.limit_eval_batches)
+        else:
+            test_loss, test_acc = self.par.evaluate(evaluate, self.model, self.test_loader,
+                                                    args.limit_eval_batches)
+        eval_s = time.perf_counter() - t_eval
+        if self.sched is not None and not self.per_batch:
+            if isinstance(self.sched, S.ReduceLROnPlateau):
+                self.sched.step(test_loss)
+            else:
+                self.sched.step()
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+               "test_loss": test_loss, "test_acc": test_acc, "lr": float(self.opt.param_groups[0]["lr"]),
+               "epoch_s": train_s, "data_s": data_s, "eval_s": eval_s}
+        self.history.append(row)
+        print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}% | "
+              f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}% | train {train_s:.1f}s "
+              f"(data loading {data_s:.2f}s = {100 * data_s / max(train_s, 1e-9):.1f}%), eval {eval_s:.1f}s",
+              flush=True)
+        self.checkpoint(epoch + 1)
+        if not self.writer:
+            return
+        write_csv(os.path.join(args.out_dir, "metrics.csv"), self.history)
+        if not write_plot(os.path.join(args.out_dir, "metrics.png"), self.history,
+                          f"{args.model} on {args.dataset}") and epoch == self.start_epoch:
+            print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
+        if self.monitor is not None:
+            from nn.monitor_figures import write_report
+            warning = write_report(self.monitor, args.out_dir, DATASETS[args.dataset][1],
+                                   self.epoch_first_step)
+            if warning:
+                print(f"monitor warning: {warning}", flush=True)
+
+
 def run(argv=None, on_batch=None):
     """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
     called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
-    from nn.serialization import CheckpointError, load, save
-    import nn
-    import nn.functional as F
-
     args = parse_args(argv)
-    ckpt = None
-    if args.resume:
-        try:
-            ckpt = load(args.resume)
-        except CheckpointError as e:
-            raise SystemExit(f"error: cannot resume: {e}") from None
-        for key in RUN_OPTIONS:
-            setattr(args, key, ckpt["args"][key])
-    par = DistributedRun(args) if args.distributed else None
-    os.makedirs(args.out_dir, exist_ok=True)
-    ag.manual_seed(args.seed)
-    data_rng = np.random.default_rng([args.seed, 1])     # shuffling only
-    train_set, test_set = load_data(args)
-    if par is None:
-        train_loader = D.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=data_rng)
-        test_loader = D.DataLoader(test_set, batch_size=args.eval_batch_size)
-    else:
-        train_loader = par.train_loader(train_set, args.batch_size, data_rng)
-        test_loader = par.test_loader(test_set, args.eval_batch_size)
-    steps = len(train_loader) if args.limit_batches is None else min(args.limit_batches, len(train_loader))
-    model = build_model(args)
-    net = model if par is None else par.wrap(model)      # what trains; checkpoints hold `model`
-    opt = build_optimizer(args, model)
-    sched, per_batch = build_scheduler(args, opt, steps)
-    n_params = sum(p.numel() for p in model.parameters())
-    monitor = nn.Monitor(model, every=args.monitor) if args.monitor is not None else None
-
-    history, start_epoch, resume_pos = [], 0, None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        history = list(ckpt["history"])
-        start_epoch = ckpt["epoch"]
-        _set_rng_state(data_rng, ckpt["data_rng"])
-        resume_pos = ckpt.get("position")          # set when stopped inside an epoch
-        print(f"resumed from {args.resume}: epoch {start_epoch}"
-              + (f", batch {resume_pos['batch']}" if resume_pos else ""))
-    print(f"{args.model} on {args.dataset}: {n_params:,} parameters, {len(train_set):,} train / "
-          f"{len(test_set):,} test samples, {steps} batches of {args.batch_size} per epoch, "
-          f"{args.optimizer} lr={args.lr} scheduler={args.scheduler}")
-
-    def checkpoint(epoch, position=None):
-        if par is not None and not par.writer:
-            return
-        save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-              "scheduler": sched.state_dict() if sched is not None else None,
-              "epoch": epoch, "history": history, "data_rng": epoch_rng_state if position else _rng_state(data_rng),
-              "position": position, "global_rng": _rng_state(ag.creation.default_generator()),
-              "args": {k: getattr(args, k) for k in RUN_OPTIONS}},
-             args.checkpoint)
-
-    if args.export_graph and (par is None or par.writer):
-        x, y = next(iter(D.DataLoader(train_set, batch_size=min(args.batch_size, 8))))
-        export_graph(args.export_graph, model, x, y)
+    check_writable(args)
+    r = Run(args, args.resumed)
+    r.describe()
+    if args.export_graph and r.writer:
+        x, y = next(iter(D.DataLoader(r.train_set, batch_size=min(args.batch_size, 8))))
+        export_graph(args.export_graph, r.model, x, y)
         print(f"graph of one training step written to {args.export_graph}")
-
-    def stop_requested():        # in a distributed run, when any rank got Ctrl-C
-        return stop.requested if par is None else par.any(stop.requested)
-
-    progress = not args.no_progress
-    if progress:
-        from tqdm import tqdm
-    model.train()
+    if r.start_epoch >= args.epochs:
+        print(f"nothing to train: {args.resume} is at epoch {r.start_epoch} of {args.epochs}")
+    r.model.train()
     stopped = False
     with _StopRequest() as stop:
-        for epoch in range(start_epoch, args.epochs):
-            epoch_rng_state = _rng_state(data_rng)       # the shuffle of this epoch comes next
-            epoch_first_step = monitor.steps if monitor is not None else 0
+        for epoch in range(r.start_epoch, args.epochs):
             t_epoch = time.perf_counter()
-            if par is not None:
-                par.set_epoch(epoch)
-            it = iter(train_loader)
-            loss_sum, correct, seen, first = 0.0, 0, 0, 0
-            if resume_pos is not None:
-                _set_rng_state(data_rng, resume_pos["data_rng"])
-                epoch_rng_state = resume_pos["data_rng"]
-                it = iter(train_loader)
-                first = resume_pos["batch"]
-                for _ in range(first):                     # replay the same shuffle
-                    next(it)
-                loss_sum, correct, seen = resume_pos["loss_sum"], resume_pos["correct"], resume_pos["seen"]
-                _set_rng_state(ag.creation.default_generator(), resume_pos["global_rng"])
-                resume_pos = None
-            elif ckpt is not None and epoch == start_epoch:
-                _set_rng_state(ag.creation.default_generator(), ckpt["global_rng"])
-            bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
-                       leave=True, dynamic_ncols=True, mininterval=0.25) if progress else None
-            for i in range(first, steps):
-                if par is not None:
-                    par.seed_batch(epoch, i)
-                x, y = next(it)
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                if monitor is not None:
-                    monitor.step()
-                if sched is not None and per_batch:
-                    sched.step()
-                n = len(y.data)
-                batch = (float(loss) * n, int((logits.data.argmax(1) == y.data).sum()), n)
-                if par is not None:
-                    batch = par.batch_totals(*batch)
-                loss_sum += batch[0]
-                correct += batch[1]
-                seen += batch[2]
-                if bar is not None:
-                    bar.update(1)
-                    if i % 10 == 0 or i == steps - 1:
-                        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%",
-                                        refresh=False)
-                if on_batch is not None:
-                    on_batch(epoch, i)
-                if stop_requested() and i < steps - 1:
-                    position = {"batch": i + 1, "data_rng": epoch_rng_state, "loss_sum": loss_sum,
-                                "correct": correct, "seen": seen,
-                                "global_rng": _rng_state(ag.creation.default_generator())}
-                    if bar is not None:
-                        bar.close()
-                    checkpoint(epoch, position)
-                    print(f"\ninterrupted: checkpoint written to {args.checkpoint} "
-                          f"(epoch {epoch + 1}, batch {i + 1}); continue with --resume {args.checkpoint}")
-                    stopped = True
-                    break
-            if stopped:
-                break
-            if bar is not None:
-                bar.close()
-            data_s = train_loader.fetch_time
-            train_s = time.perf_counter() - t_epoch
-            t_eval = time.perf_counter()
-            if par is None:
-                test_loss, test_acc = evaluate(model, test_loader, args.limit_eval_batches)
-            else:
-                test_loss, test_acc = par.evaluate(evaluate, model, test_loader, args.limit_eval_batches)
-            eval_s = time.perf_counter() - t_eval
-            if sched is not None and not per_batch:
-                if isinstance(sched, S.ReduceLROnPlateau):
-                    sched.step(test_loss)
-                else:
-                    sched.step()
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
-                   "test_loss": test_loss, "test_acc": test_acc, "lr": float(opt.param_groups[0]["lr"]),
-                   "epoch_s": train_s, "data_s": data_s, "eval_s": eval_s}
-            history.append(row)
-            print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}% | "
-                  f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}% | train {train_s:.1f}s "
-                  f"(data loading {data_s:.2f}s = {100 * data_s / max(train_s, 1e-9):.1f}%), eval {eval_s:.1f}s",
-                  flush=True)
-            checkpoint(epoch + 1)
-            if par is None or par.writer:
-                write_csv(os.path.join(args.out_dir, "metrics.csv"), history)
-                if not write_plot(os.path.join(args.out_dir, "metrics.png"), history,
-                                  f"{args.model} on {args.dataset}") and epoch == start_epoch:
-                    print("note: matplotlib is not installed, so no plot (pip install matplotlib)")
-                if monitor is not None:
-                    from nn.monitor_figures import write_report
-                    warning = write_report(monitor, args.out_dir, DATASETS[args.dataset][1],
-                                           epoch_first_step)
-                    if warning:
-                        print(f"monitor warning: {warning}", flush=True)
-            if stop_requested():
-                print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}")
+            sums = r.train_epoch(epoch, stop, on_batch)
+            if sums is None:
                 stopped = True
                 break
-    if not stopped and history:
-        print(f"done: test accuracy {100 * history[-1]['test_acc']:.2f}%; metrics in "
+            r.end_epoch(epoch, sums, time.perf_counter() - t_epoch)
+            if r.stop_requested(stop):
+                print(f"interrupted: checkpoint written to {args.checkpoint} after epoch {epoch + 1}; "
+                      f"continue with: {resume_hint(args)}")
+                stopped = True
+                break
+    if not stopped and r.history:
+        print(f"done: test accuracy {100 * r.history[-1]['test_acc']:.2f}%; metrics in "
               f"{os.path.join(args.out_dir, 'metrics.csv')}, checkpoint {args.checkpoint}")
-    return history
+    return r.history
 
 
 def main(argv=None):

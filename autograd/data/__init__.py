@@ -2,7 +2,8 @@
 
 ``from autograd.data import DataLoader, TensorDataset, MNIST``.  Image data sets
 return float32 images (C, H, W) scaled to [0, 1] and int64 labels; transforms work
-on one image or on a batch (see transforms.py).
+on one image or on a batch (see transforms.py).  ``DataLoader(num_workers=N)`` reads
+batches in worker processes (see workers.py).
 """
 from . import transforms
 from .cifar import CIFAR10
@@ -12,7 +13,9 @@ from .idx import read_idx
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, FashionMNIST
 from .spiral import make_spiral, spiral
+from .workers import WorkerInfo, get_worker_info
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
            "DistributedSampler", "default_collate", "DataFileError", "read_idx", "MNIST",
-           "FashionMNIST", "CIFAR10", "spiral", "make_spiral", "transforms"]
+           "FashionMNIST", "CIFAR10", "spiral", "make_spiral", "transforms", "get_worker_info",
+           "WorkerInfo"]

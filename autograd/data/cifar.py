@@ -50,10 +50,26 @@ def _load_batch(path):
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataFileError(f"{path}: wrong shape: 'data' should be uint8 (N, 3072), found "
                             f"{data.dtype} {data.shape}")
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = _labels(path, labels, len(CIFAR10.classes))
     if len(labels) != len(data):
         raise DataFileError(f"{path}: {len(data)} images but {len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels
+
+
+def _labels(path, labels, n_classes):
+    """The labels as int64, refusing anything but integers in [0, n_classes)."""
+    if isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu":
+        values = labels.tolist()
+    elif isinstance(labels, (list, tuple)):
+        values = labels
+    else:
+        raise DataFileError(f"{path}: 'labels' should be a list of integers in [0, {n_classes}); found "
+                            f"{type(labels).__name__}" + (f" of {labels.dtype} {labels.shape}"
+                                                          if isinstance(labels, np.ndarray) else ""))
+    for i, x in enumerate(values):
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or not 0 <= x < n_classes:
+            raise DataFileError(f"{path}: label {x!r} at position {i} is not an integer in [0, {n_classes})")
+    return np.asarray(values, dtype=np.int64).reshape(-1)
 
 
 class CIFAR10(ImageDataset):

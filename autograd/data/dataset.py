@@ -7,6 +7,7 @@ sample).  `DataLoader` uses it when no custom ``collate_fn`` is given; datasets
 without it are read one ``dataset[i]`` at a time, as in PyTorch.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -131,7 +132,14 @@ def random_split(dataset, lengths, generator=None):
     generator seeded by ``autograd.manual_seed``."""
     n = len(dataset)
     lengths = list(lengths)
-    if any(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1):
+    bad = [x for x in lengths if isinstance(x, bool) or not isinstance(x, numbers.Real) or not x >= 0]
+    if bad or not lengths:
+        raise ValueError(f"random_split: lengths should be non-negative integers or fractions "
+                         f"summing to 1, got {lengths}")
+    if any(not isinstance(x, numbers.Integral) for x in lengths):
+        if not (math.isclose(sum(lengths), 1) and all(x <= 1 for x in lengths)):
+            raise ValueError(f"random_split: fractional lengths should lie in [0, 1] and sum to 1, "
+                             f"got {lengths} (sum {sum(lengths)})")
         counts = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1

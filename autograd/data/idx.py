@@ -5,6 +5,7 @@ Layout (big-endian): 2 zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int1
 dimension, then the values.  Every failure is a `DataFileError` naming the file.
 """
 import gzip
+import math
 import os
 import zlib
 
@@ -52,7 +53,7 @@ def read_idx(path, expected_ndim=None):
     if len(raw) < header:
         raise DataFileError(f"{path}: truncated header (needs {header} bytes, file has {len(raw)})")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize        # Python ints: no overflow
     got = len(raw) - header
     if got != expected:
         what = "truncated" if got < expected else "has trailing bytes"
