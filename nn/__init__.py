@@ -20,7 +20,10 @@ from .layers.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, Instance
                                    LayerNorm, LocalContrastNorm, LocalResponseNorm)
 from .layers.pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, LPPool2d,
                              MaxPool1d, MaxPool2d, Upsample)
-from .layers.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from .layers.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase
+from .layers.transformer import (MultiheadAttention, Transformer, TransformerDecoder,
+                                 TransformerDecoderLayer, TransformerEncoder,
+                                 TransformerEncoderLayer)
 from .module import Module, RemovableHandle
 from .monitor import Monitor
 from .parameter import Buffer, Parameter

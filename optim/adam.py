@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_betas, check_nonnegative
 
 
 class Adam(Optimizer):
@@ -20,10 +20,7 @@ class Adam(Optimizer):
                  amsgrad=False, *, maximize=False):
         name = type(self).__name__
         check_nonnegative(name, learning_rate=lr, eps=eps, weight_decay=weight_decay)
-        for i, b in enumerate(betas):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}, "
-                                 "expected 0 <= beta < 1")
+        check_betas(name, betas)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))

@@ -5,6 +5,9 @@ A scheduler sets ``group["lr"]`` of each param group of its optimizer.  Call
 ``optimizer.step()``.  Like PyTorch, ``get_lr`` uses the recursive ("chainable")
 form, so several schedulers can act on one optimizer, and ``step(epoch)`` uses the
 closed form where one exists.  ``last_epoch`` counts the calls to ``step``.
+
+Every schedule lives in this one module, as in ``torch.optim.lr_scheduler``, so a
+reader finds each where PyTorch keeps it.
 """
 import math
 import warnings
@@ -13,8 +16,10 @@ from collections import Counter
 
 from .optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SequentialLR", "ReduceLROnPlateau"]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
+           "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "SequentialLR",
+           "ChainedScheduler", "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
+           "ReduceLROnPlateau"]
 
 
 class LRScheduler:
@@ -82,6 +87,25 @@ class LambdaLR(LRScheduler):
 
     def get_lr(self):
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(LRScheduler):
+    """lr <- lr * lr_lambda(epoch) at each step after the first (one function, or one
+    per param group)."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        self.lr_lambdas = list(_per_group(lr_lambda, optimizer.param_groups, "lr_lambdas"))
+        for f in self.lr_lambdas:
+            if not callable(f):
+                raise TypeError(f"MultiplicativeLR: lr_lambda should be a function, but got "
+                                f"{type(f).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self._step_count == 1:                       # the initial step keeps the lrs
+            return [g["lr"] for g in groups]
+        return [g["lr"] * f(self.last_epoch) for f, g in zip(self.lr_lambdas, groups)]
 
 
 class StepLR(LRScheduler):
@@ -170,6 +194,29 @@ class CosineAnnealingLR(LRScheduler):
                 for base in self.base_lrs]
 
 
+class ConstantLR(LRScheduler):
+    """lr = base_lr * factor until epoch total_iters, base_lr from then on."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if not 0 <= factor <= 1:
+            raise ValueError(f"ConstantLR: constant multiplicative factor expected to be between "
+                             f"0 and 1, got {factor}")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.factor for g in groups]
+        if self.last_epoch != self.total_iters:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * (1.0 / self.factor) for g in groups]
+
+    def _get_closed_form_lr(self):
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
+
+
 class LinearLR(LRScheduler):
     """lr = base_lr * factor, factor going linearly from start_factor to end_factor over
     total_iters steps (a warm-up when start_factor < 1)."""
@@ -199,7 +246,151 @@ class LinearLR(LRScheduler):
                 for base in self.base_lrs]
 
 
-class OneCycleLR(LRScheduler):
+class PolynomialLR(LRScheduler):
+    """lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ** power."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self._step_count == 1 or self.last_epoch > self.total_iters:
+            return [g["lr"] for g in groups]
+        e, n = self.last_epoch, self.total_iters
+        decay = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** self.power
+        return [g["lr"] * decay for g in groups]
+
+    def _get_closed_form_lr(self):
+        return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base in self.base_lrs]
+
+
+class _CyclesMomentum(LRScheduler):
+    """A schedule that also moves momentum (SGD) or beta1 (Adam and relatives)."""
+
+    def _set_momentum(self, group, m):
+        if self.use_beta1:
+            group["betas"] = (m, *group["betas"][1:])
+        else:
+            group["momentum"] = m
+
+
+class CyclicLR(_CyclesMomentum):
+    """The cyclical learning rate policy (Smith, 2017): lr goes linearly from base_lr to
+    max_lr over step_size_up steps and back over step_size_down, the amplitude scaled per
+    cycle ("triangular": 1, "triangular2": halved each cycle) or per step ("exp_range":
+    gamma ** step), or by a custom ``scale_fn``.  Momentum (or Adam's beta1) cycles the
+    opposite way.  Step it once per batch."""
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        groups = optimizer.param_groups
+        base_lrs = _per_group(base_lr, groups, "base_lr")
+        if last_epoch == -1:
+            for lr, g in zip(base_lrs, groups):
+                g["lr"] = lr
+        self.max_lrs = _per_group(max_lr, groups, "max_lr")
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode {mode!r} is invalid and scale_fn is None; expected "
+                             "'triangular', 'triangular2' or 'exp_range'")
+        self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else \
+            ("iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("CyclicLR: optimizer must support momentum or beta1 with "
+                                 "`cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group(base_momentum, groups, "base_momentum")
+            self.max_momentums = _per_group(max_momentum, groups, "max_momentum")
+            if last_epoch == -1:
+                for m_max, m_base, g in zip(self.max_momentums, self.base_momentums, groups):
+                    self._set_momentum(g, m_max)
+                    g["max_momentum"], g["base_momentum"] = m_max, m_base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x):
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        frac = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base + (top - base) * frac * scale for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for g, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums):
+                self._set_momentum(g, m_max - (m_max - m_base) * frac * scale)
+        return lrs
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter, 2017): lr = eta_min + (base_lr - eta_min) *
+    (1 + cos(pi * T_cur / T_i)) / 2, restarting when T_cur reaches T_i, and T_i growing
+    by T_mult at each restart.  ``step(epoch)`` takes fractional epochs (per batch)."""
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected positive integer T_0, "
+                             f"but got {T_0!r}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected integer T_mult >= 1, "
+                             f"but got {T_mult!r}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected float or int eta_min, but "
+                             f"got {eta_min!r} of type {type(eta_min).__name__}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base in self.base_lrs]
+
+    def step(self, epoch=None):
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected non-negative epoch, but got {epoch}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:     # the restart n with T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult ** n
+        else:
+            self.T_i, self.T_cur = self.T_0, epoch
+        self._step_count += 1
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+
+class OneCycleLR(_CyclesMomentum):
     """The 1cycle policy (Smith & Topin): lr rises from max_lr/div_factor to max_lr over
     pct_start of the steps, then anneals to initial_lr/final_div_factor; momentum (or
     Adam's beta1) cycles the opposite way between max_momentum and base_momentum.
@@ -250,12 +441,6 @@ class OneCycleLR(LRScheduler):
                     g["max_momentum"], g["base_momentum"] = m_max, m_base
         super().__init__(optimizer, last_epoch)
 
-    def _set_momentum(self, group, m):
-        if self.use_beta1:
-            group["betas"] = (m, *group["betas"][1:])
-        else:
-            group["momentum"] = m
-
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -289,7 +474,23 @@ def _per_group(value, groups, name):
     return [value] * len(groups)
 
 
-class SequentialLR(LRScheduler):
+class _Composite(LRScheduler):
+    """A scheduler over child schedulers, whose states nest in its state dict."""
+
+    def state_dict(self):
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        children = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for s, sd in zip(self._schedulers, children):
+            s.load_state_dict(sd)
+
+
+class SequentialLR(_Composite):
     """Run ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]``; each one
     after the first starts from its own epoch 0 at its milestone."""
 
@@ -325,17 +526,32 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self):
-        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return sd
 
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        children = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, sd in zip(self._schedulers, children):
-            s.load_state_dict(sd)
+
+class ChainedScheduler(_Composite):
+    """Step every scheduler in ``schedulers`` at each step, so their (chainable) factors
+    multiply: e.g. a ConstantLR warm-up on top of an ExponentialLR decay."""
+
+    def __init__(self, schedulers, optimizer=None):
+        if len(schedulers) < 1:
+            raise ValueError("ChainedScheduler expects at least one scheduler to be chained, "
+                             "but got no scheduler")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, s in enumerate(schedulers):
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"ChainedScheduler does not support ReduceLROnPlateau (index {i}): "
+                                 "its step needs the metric")
+            if getattr(s, "optimizer", None) is not optimizer:
+                raise ValueError(f"ChainedScheduler: scheduler {type(s).__name__} at index {i} "
+                                 "belongs to a different optimizer")
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def step(self):
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
 
 class ReduceLROnPlateau(LRScheduler):

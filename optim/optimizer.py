@@ -32,6 +32,33 @@ def check_nonnegative(optimizer, **values):
                              f"expected {key} >= 0")
 
 
+def check_betas(optimizer, betas):
+    """Raise a clear error unless each beta is in [0, 1)."""
+    for i, b in enumerate(betas):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"{optimizer}: invalid beta parameter at index {i}: {b}, "
+                             "expected 0 <= beta < 1")
+
+
+def check_cpu_eager(optimizer, capturable=False, differentiable=False):
+    """PyTorch's ``capturable`` (CUDA graphs) and ``differentiable`` (a step on the
+    tape) have no counterpart here; refuse them rather than ignore them."""
+    if capturable or differentiable:
+        raise ValueError(f"{optimizer}: capturable=True and differentiable=True are not "
+                         "supported (the step runs eagerly on CPU arrays, off the tape)")
+
+
+def count_step(state, like, *buffers):
+    """``state["step"] += 1``; on the first step create it, with zero arrays shaped like
+    ``like`` under the names ``buffers``.  Returns the new step count."""
+    if "step" not in state:
+        state["step"] = 0.0
+        for name in buffers:
+            state[name] = np.zeros_like(like)
+    state["step"] += 1
+    return state["step"]
+
+
 class Optimizer:
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
