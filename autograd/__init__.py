@@ -34,5 +34,37 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .viz import backprop_frames, record_gradients, to_dot
 from .tape_view import tape
 from .tape_check import gradcheck_tape
+from .device import accelerator, cuda, device
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+inference_mode = no_grad     # PyTorch's faster no_grad; here they are the same mode
 
 __all__ = [n for n in dir() if not n.startswith("_")]
+
+# PyTorch's dtype aliases.  Kept out of __all__: `from autograd import *` must not
+# shadow the builtins float, int and bool.
+long, float, double, int, half, bool, short = int64, float32, float64, int32, float16, bool_, int16
+
+# PyTorch-style namespaces, so that `import autograd as torch` serves `torch.nn.Linear`,
+# `torch.optim.SGD`, `torch.utils.data.DataLoader` and `torch.autograd.Function`.  They
+# are loaded on first use: the engine itself never imports nn or optim (the import-floor
+# rule), and these names are the one listed exception.
+_LAZY_NAMESPACES = {"nn": "nn", "optim": "optim", "utils": "autograd.utils"}
+
+
+def __getattr__(name):
+    import importlib
+    import sys
+    if name == "autograd":
+        return sys.modules[__name__]
+    if name in _LAZY_NAMESPACES:
+        return importlib.import_module(_LAZY_NAMESPACES[name])
+    raise AttributeError(f"module 'autograd' has no attribute {name!r}")

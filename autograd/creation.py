@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import dtypes
+from .device import accepts_device
 from .tensor import Tensor, _to_array
 
 _generator = np.random.default_rng()
@@ -31,11 +32,13 @@ def _float(dtype):
     return dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
 
 
+@accepts_device
 def tensor(data, dtype=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (Python floats -> float32, ints -> int64)."""
     return _finish(_to_array(data, dtype, copy=True), requires_grad)
 
 
+@accepts_device
 def as_tensor(data, dtype=None):
     """Like ``tensor`` but shares memory with a NumPy array or Tensor when it can."""
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
@@ -64,29 +67,35 @@ def check_sizes(name, size):
     return tuple(int(s) for s in size)
 
 
+@accepts_device
 def zeros(*size, dtype=None, requires_grad=False):
     return _finish(np.zeros(_shape(size, "zeros"), _float(dtype)), requires_grad)
 
 
+@accepts_device
 def ones(*size, dtype=None, requires_grad=False):
     return _finish(np.ones(_shape(size, "ones"), _float(dtype)), requires_grad)
 
 
+@accepts_device
 def empty(*size, dtype=None, requires_grad=False):
     return _finish(np.empty(_shape(size, "empty"), _float(dtype)), requires_grad)
 
 
+@accepts_device
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None:
         dtype = dtypes.result_type(fill_value)
     return _finish(np.full(_shape((size,), "full"), fill_value, dtype), requires_grad)
 
 
+@accepts_device
 def eye(n, m=None, dtype=None, requires_grad=False):
     check_sizes("eye", (n,) if m is None else (n, m))
     return _finish(np.eye(n, m, dtype=_float(dtype)), requires_grad)
 
 
+@accepts_device
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     """Integers give int64, any float argument gives the default float dtype."""
     if end is None:
@@ -107,21 +116,25 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _finish(np.arange(start, end, step, dtype=dtype), requires_grad)
 
 
+@accepts_device
 def linspace(start, end, steps, dtype=None, requires_grad=False):
     check_sizes("linspace", (steps,))
     return _finish(np.linspace(start, end, steps, dtype=_float(dtype)), requires_grad)
 
 
+@accepts_device
 def rand(*size, dtype=None, requires_grad=False, generator=None):
     g = generator or _generator
     return _finish(g.random(_shape(size, "rand")).astype(_float(dtype)), requires_grad)
 
 
+@accepts_device
 def randn(*size, dtype=None, requires_grad=False, generator=None):
     g = generator or _generator
     return _finish(g.standard_normal(_shape(size, "randn")).astype(_float(dtype)), requires_grad)
 
 
+@accepts_device
 def randint(low, high=None, size=(), dtype=None, generator=None):
     if isinstance(high, (tuple, list)):         # randint(high, size), PyTorch's short form
         low, high, size = 0, low, high
@@ -134,6 +147,7 @@ def randint(low, high=None, size=(), dtype=None, generator=None):
     return Tensor._make(values.astype(dtypes.as_dtype(dtype) or dtypes.int64))
 
 
+@accepts_device
 def randperm(n, dtype=None, generator=None):
     check_sizes("randperm", (n,))
     g = generator or _generator
@@ -141,8 +155,9 @@ def randperm(n, dtype=None, generator=None):
 
 
 def _like(factory):
-    def like(input, dtype=None, requires_grad=False):
-        return factory(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    def like(input, dtype=None, requires_grad=False, device=None):
+        return factory(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                       device=device)
     like.__name__ = factory.__name__ + "_like"
     return like
 
@@ -154,6 +169,7 @@ rand_like = _like(rand)
 randn_like = _like(randn)
 
 
+@accepts_device
 def full_like(input, fill_value, dtype=None, requires_grad=False):
     return full(input.shape, fill_value, dtype or input.dtype, requires_grad)
 

@@ -14,6 +14,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from autograd import dtypes
+from autograd.device import check_device, is_device
 from autograd.grad_mode import current_scope, name_scope, no_grad
 from autograd.tensor import Tensor
 
@@ -295,17 +296,18 @@ class Module:
             else:
                 p.grad = Tensor._make(np.zeros_like(p.grad.data))
 
-    def to(self, *args, dtype=None, **kwargs):
-        """``to(dtype)``, ``to('cpu')`` or ``to(tensor)``: converts floating-point
-        parameters and buffers (and their grads) in place, like PyTorch."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts
+        floating-point parameters and buffers (and their grads) in place, like PyTorch.
+        The CPU is the only device."""
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
-            elif isinstance(a, str) or a is None:
-                if a not in (None, "cpu"):
-                    raise ValueError(f"to(): only the 'cpu' device exists, got {a!r}")
-            else:
+            elif is_device(a):
+                device = a
+            elif a is not None:
                 dtype = a
+        check_device(device, f"{type(self).__name__}.to")
         if dtype is None:
             return self
         dt = dtypes.as_dtype(dtype)
@@ -335,6 +337,9 @@ class Module:
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
 
     # -- state dict ----------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):

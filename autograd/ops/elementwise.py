@@ -7,8 +7,10 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..device import CPU, check_device, is_device
 from ..function import Function
 from ..kernels.special import erf as _erf
+from ..tensor import Tensor, tensor_method
 from .binary import where
 from .formula import evaluate, sgn
 from .half import half_as_float32
@@ -231,12 +233,36 @@ def _cast_samples(rng):
 
 
 @op(Cast, samples=_cast_samples, ref=lambda x, dtype, copy: x.astype(dtype), method=("to", "type"))
-def to(input, dtype=None, copy=False):
-    """``x.to(dtype)``: a differentiable cast (returns ``input`` itself if nothing changes).
-    Devices are accepted and ignored (everything lives on the CPU)."""
-    if dtype is None or isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
-        return input
+def to(input, *args, dtype=None, copy=False, non_blocking=False, device=None, memory_format=None):
+    """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)`` or ``x.to(other)``: a
+    differentiable cast (``input`` itself if nothing changes).  The CPU is the only
+    device; ``non_blocking`` and ``memory_format`` are accepted and change nothing."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif is_device(a):
+            device = a
+        elif a is not None:
+            dtype = a
+    check_device(device, "to")
+    if dtype is None:
+        return input.clone() if copy else input
     dtype = dtypes.as_dtype(dtype)
     if dtype == input.dtype and not copy:
         return input
     return Cast.apply(input, dtype)
+
+
+def _cpu(input, memory_format=None):
+    """The tensor itself: it already lives on the CPU."""
+    return input
+
+
+def _cuda(input, device=None, non_blocking=False, memory_format=None):
+    check_device("cuda" if device is None else device, "cuda")
+
+
+tensor_method(_cpu, name="cpu")
+tensor_method(_cuda, name="cuda")
+Tensor.device = property(lambda self: CPU)
+Tensor.is_cuda = False

@@ -1,0 +1,92 @@
+"""PyTorch programs that change only their imports: the same source text runs with
+``torch`` bound to PyTorch and to tapegrad, and the results agree."""
+import numpy as np
+import pytest
+
+import autograd
+
+torch_ref = pytest.importorskip("torch", reason="PyTorch 2.13 (the dev extra) is the reference")
+
+PROGRAM = '''
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+torch.manual_seed(0)
+x = torch.tensor(X, dtype=torch.float).to(device, non_blocking=True)
+y = torch.tensor(Y, dtype=torch.long, device=device)
+model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 3)).to(device)
+model.load_state_dict({k: torch.tensor(v) for k, v in WEIGHTS.items()})
+opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=3)
+for xb, yb in loader:
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(xb), yb, label_smoothing=0.1)
+    loss.backward()
+    opt.step()
+result = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+result["loss"] = loss.detach().cpu().numpy()
+'''
+
+
+def _run(torch):
+    rng = np.random.default_rng(0)
+    weights = {"0.weight": rng.standard_normal((8, 4)), "0.bias": rng.standard_normal(8),
+               "2.weight": rng.standard_normal((3, 8)), "2.bias": rng.standard_normal(3)}
+    scope = {"torch": torch, "X": rng.standard_normal((6, 4)).tolist(),
+             "Y": [0, 2, 1, 1, 0, 2], "WEIGHTS": {k: v.astype(np.float32) for k, v in weights.items()}}
+    exec(PROGRAM, scope)
+    return scope["result"]
+
+
+def test_the_same_program_runs_on_both_and_agrees():
+    ours, theirs = _run(autograd), _run(torch_ref)
+    assert ours.keys() == theirs.keys()
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_namespaces_reached_through_the_alias():
+    import nn
+    import optim
+    from autograd import data
+    from autograd.utils.data import DataLoader
+    assert autograd.nn is nn and autograd.optim is optim and autograd.utils.data is data
+    assert autograd.autograd.Function is autograd.Function and DataLoader is data.DataLoader
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        autograd.nope
+
+
+def test_dtype_aliases_do_not_leak_into_star_imports():
+    assert (autograd.long, autograd.float, autograd.double, autograd.half, autograd.bool) == \
+        (np.int64, np.float32, np.float64, np.float16, np.bool_)
+    scope = {}
+    exec("from autograd import *", scope)
+    assert "float" not in scope and "int" not in scope and "bool" not in scope
+
+
+def test_devices_other_than_the_cpu_are_named_but_refused():
+    assert str(autograd.device("cpu")) == "cpu" and autograd.device("cpu") == "cpu"
+    assert repr(autograd.device("cuda:1")) == "device(type='cuda', index=1)"
+    assert not autograd.cuda.is_available() and autograd.accelerator.current_accelerator() is None
+    x = autograd.ones(2, device=autograd.device("cpu"))
+    assert x.device == "cpu" and x.cpu() is x and x.to("cpu") is x
+    for call in (lambda: autograd.zeros(2, device="cuda"), lambda: x.to("cuda:0"), x.cuda,
+                 lambda: autograd.nn.Linear(2, 2).to("mps"), lambda: autograd.randn_like(x, device="cuda")):
+        with pytest.raises(RuntimeError, match="runs on the CPU only, so device '(cuda|cuda:0|mps)'"):
+            call()
+    with pytest.raises(ValueError, match="invalid device string"):
+        autograd.device("cuda:x")
+
+
+def test_to_takes_pytorchs_argument_forms():
+    x = autograd.ones(2)
+    assert x.to(autograd.double).dtype == np.float64
+    assert x.to("cpu", autograd.half).dtype == np.float16
+    assert x.to(autograd.zeros(1, dtype=autograd.double)).dtype == np.float64
+    y = x.to(copy=True)
+    assert y is not x and np.array_equal(y.numpy(), x.numpy())
+
+
+def test_small_helpers():
+    x = autograd.ones(2, 3)
+    assert autograd.is_tensor(x) and not autograd.is_tensor(np.ones(2)) and autograd.numel(x) == 6
+    with autograd.inference_mode():
+        assert not autograd.ones(2, requires_grad=True).exp().requires_grad
