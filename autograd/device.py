@@ -69,6 +69,21 @@ def check_device(value, who):
                            "available; use 'cpu' (torch.cuda.is_available() is False here)")
 
 
+def to_arguments(args, dtype=None, device=None):
+    """PyTorch's positional ``to(...)`` arguments (a device, a dtype, or a tensor whose
+    dtype is taken, in any order) sorted into ``(dtype, device)``; the device is checked."""
+    from .tensor import Tensor           # the core floor, imported when first used
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif is_device(a):
+            device = a
+        elif a is not None:
+            dtype = a
+    check_device(device, "to")
+    return dtype, device
+
+
 def accepts_device(factory):
     """Give a tensor factory PyTorch's ``device=`` (and ``pin_memory=``, a no-op here)."""
     @functools.wraps(factory)

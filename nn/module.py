@@ -14,7 +14,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from autograd import dtypes
-from autograd.device import check_device, is_device
+from autograd.device import check_device, to_arguments
 from autograd.grad_mode import current_scope, name_scope, no_grad
 from autograd.tensor import Tensor
 
@@ -300,14 +300,7 @@ class Module:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts
         floating-point parameters and buffers (and their grads) in place, like PyTorch.
         The CPU is the only device."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif is_device(a):
-                device = a
-            elif a is not None:
-                dtype = a
-        check_device(device, f"{type(self).__name__}.to")
+        dtype, _ = to_arguments(args, dtype, device)
         if dtype is None:
             return self
         dt = dtypes.as_dtype(dtype)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..device import CPU, check_device, is_device
+from ..device import CPU, check_device, to_arguments
 from ..function import Function
 from ..kernels.special import erf as _erf
 from ..tensor import Tensor, tensor_method
@@ -237,14 +237,7 @@ def to(input, *args, dtype=None, copy=False, non_blocking=False, device=None, me
     """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)`` or ``x.to(other)``: a
     differentiable cast (``input`` itself if nothing changes).  The CPU is the only
     device; ``non_blocking`` and ``memory_format`` are accepted and change nothing."""
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif is_device(a):
-            device = a
-        elif a is not None:
-            dtype = a
-    check_device(device, "to")
+    dtype, _ = to_arguments(args, dtype, device)
     if dtype is None:
         return input.clone() if copy else input
     dtype = dtypes.as_dtype(dtype)
