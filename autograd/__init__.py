@@ -26,6 +26,7 @@ from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, fl
                         tril, triu, unbind, unsqueeze)
 from .ops.indexing import gather, index_select, masked_fill, scatter_add, sort, topk
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
+from .ops.pointwise import addcdiv, addcmul, lerp
 from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,

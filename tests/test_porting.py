@@ -90,3 +90,42 @@ def test_small_helpers():
     assert autograd.is_tensor(x) and not autograd.is_tensor(np.ones(2)) and autograd.numel(x) == 6
     with autograd.inference_mode():
         assert not autograd.ones(2, requires_grad=True).exp().requires_grad
+
+
+def test_in_place_methods_ported_programs_call_match_pytorch():
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3))
+    mask = a > 0
+    calls = [lambda t, x, y, z, m: t.add_(x(b), alpha=2), lambda t, x, y, z, m: t.sub_(x(b), alpha=0.5),
+             lambda t, x, y, z, m: t.clamp_(min=0), lambda t, x, y, z, m: t.clamp_(max=0.1),
+             lambda t, x, y, z, m: t.addcmul_(x(b), x(c), value=0.3),
+             lambda t, x, y, z, m: t.addcdiv_(x(b), x(np.abs(c) + 1), value=-2),
+             lambda t, x, y, z, m: t.lerp_(x(b), 0.25), lambda t, x, y, z, m: t.masked_fill_(m, -1.0)]
+    for call in calls:
+        ours = autograd.tensor(a)
+        out = call(ours, autograd.tensor, None, None, autograd.tensor(mask))
+        theirs = torch_ref.tensor(a)
+        call(theirs, torch_ref.tensor, None, None, torch_ref.tensor(mask))
+        assert out is ours
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_in_place_methods_record_like_out_of_place_ones():
+    x = autograd.randn(3, 4, requires_grad=True, dtype=autograd.float64)
+    b, c = autograd.randn(3, 4, dtype=autograd.float64), autograd.rand(3, 4, dtype=autograd.float64) + 1
+    assert autograd.gradcheck(lambda x: x.clone().addcdiv_(b, c, value=0.5).lerp_(b, 0.3), [x])
+
+
+@pytest.mark.parametrize("name, args, mean, var", [("normal_", (2.0, 3.0), 2.0, 9.0),
+                                                    ("uniform_", (-1.0, 3.0), 1.0, 16 / 12),
+                                                    ("exponential_", (4.0,), 0.25, 1 / 16)])
+def test_random_fills_draw_from_the_named_distribution(name, args, mean, var):
+    autograd.manual_seed(0)
+    t = autograd.empty(200_000, dtype=autograd.float64)
+    assert getattr(t, name)(*args) is t
+    # 200k draws: the sample moments sit within a few standard errors of the true ones
+    assert abs(t.numpy().mean() - mean) < 5 * np.sqrt(var / t.numel())
+    assert abs(t.numpy().var() / var - 1) < 0.02
+    g = np.random.default_rng(5)
+    first = autograd.empty(4).normal_(generator=g).numpy().copy()
+    assert np.array_equal(first, autograd.empty(4).normal_(generator=np.random.default_rng(5)).numpy())

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..grad_mode import STATE, no_grad
 from ..tensor import Tensor, tensor_method
-from . import binary, elementwise
+from . import binary, elementwise, indexing, pointwise
 
 
 def inplace(self, name, fn, *args):
@@ -95,7 +95,9 @@ def _write(self, name, result):
 
 
 def _method(name, fn):
-    def method(self, *args):
+    def method(self, *args, **kwargs):
+        if kwargs:               # add_(x, alpha=2), clamp_(min=0): the keywords go to fn
+            return inplace(self, name, lambda t, *a: fn(t, *a, **kwargs), *args)
         return inplace(self, name, fn, *args)
     method.__name__ = name
     tensor_method(method, name=name)
@@ -105,7 +107,9 @@ for _name, _fn in [("add_", binary.add), ("sub_", binary.sub), ("mul_", binary.m
                    ("div_", binary.div), ("pow_", binary.pow), ("clamp_", elementwise.clamp),
                    ("exp_", elementwise.exp), ("neg_", elementwise.neg),
                    ("sqrt_", elementwise.sqrt), ("tanh_", elementwise.tanh),
-                   ("sigmoid_", elementwise.sigmoid)]:
+                   ("sigmoid_", elementwise.sigmoid), ("addcmul_", pointwise.addcmul),
+                   ("addcdiv_", pointwise.addcdiv), ("lerp_", pointwise.lerp),
+                   ("masked_fill_", indexing.masked_fill)]:
     _method(_name, _fn)
 
 
@@ -135,3 +139,18 @@ def fill_(self, value):
 @tensor_method
 def copy_(self, src):
     return inplace(self, "copy_", _replace, src if isinstance(src, Tensor) else Tensor(src))
+
+
+# -- random fills (PyTorch's initialisers), drawn from the global generator -------------
+def _random_fill(name, draw):
+    def method(self, *args, generator=None, **kwargs):
+        from ..creation import default_generator
+        values = draw(generator or default_generator(), self.shape, *args, **kwargs)
+        return inplace(self, name, _replace, Tensor._make(np.asarray(values, self.dtype)))
+    method.__name__ = name
+    tensor_method(method, name=name)
+
+
+_random_fill("normal_", lambda g, shape, mean=0.0, std=1.0: g.normal(mean, std, shape))
+_random_fill("uniform_", lambda g, shape, a=0.0, b=1.0: g.uniform(a, b, shape))
+_random_fill("exponential_", lambda g, shape, lambd=1.0: g.exponential(1.0 / lambd, shape))
