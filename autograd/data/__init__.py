@@ -12,10 +12,13 @@ from .distributed import DistributedSampler
 from .idx import read_idx
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, FashionMNIST
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
+                      WeightedRandomSampler)
 from .spiral import make_spiral, spiral
 from .workers import WorkerInfo, get_worker_info
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
            "DistributedSampler", "default_collate", "DataFileError", "read_idx", "MNIST",
            "FashionMNIST", "CIFAR10", "spiral", "make_spiral", "transforms", "get_worker_info",
-           "WorkerInfo"]
+           "WorkerInfo", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler", "BatchSampler"]
