@@ -24,18 +24,22 @@ from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsum
 from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, flatten, flip,
                         pad, permute, repeat, reshape, split, squeeze, stack, sum_to, transpose,
                         tril, triu, unbind, unsqueeze)
-from .ops.indexing import gather, index_select, masked_fill, scatter_add, sort, topk
+from .ops.indexing import argsort, gather, index_select, masked_fill, nonzero, scatter_add, sort, topk
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
 from .ops.pointwise import addcdiv, addcmul, lerp
+from .ops.rearrange import repeat_interleave, roll
 from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
-from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                       linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
-                       randn_like, randperm, tensor, zeros, zeros_like)
+from .creation import (Generator, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
+                       full_like, linspace, manual_seed, multinomial, ones, ones_like, rand,
+                       rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from .tensor import Size
+from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .viz import backprop_frames, record_gradients, to_dot
 from .tape_view import tape
 from .tape_check import gradcheck_tape
 from .device import accelerator, cuda, device
+from .serialization import CheckpointError, load, save
 
 
 def is_tensor(obj):

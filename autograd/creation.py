@@ -2,8 +2,8 @@
 import numpy as np
 
 from . import dtypes
-from .device import accepts_device
-from .tensor import Tensor, _to_array
+from .device import accepts_device, check_device
+from .tensor import Tensor, _to_array, tensor_method
 
 _generator = np.random.default_rng()
 
@@ -19,6 +19,55 @@ def manual_seed(seed):
 
 def default_generator():
     return _generator
+
+
+class Generator:
+    """PyTorch's ``torch.Generator`` over a NumPy Generator: ``manual_seed`` (returns
+    the generator), ``initial_seed``, ``seed``.  NumPy's methods (``random``,
+    ``integers``, ...) are reached through it, so ``generator=`` of the factories, the
+    samplers, ``random_split`` and the transforms takes either kind."""
+
+    def __init__(self, device="cpu"):
+        check_device(device, "Generator")
+        self.seed()
+
+    def manual_seed(self, seed):
+        if not dtypes.is_int(seed):
+            raise TypeError(f"Generator.manual_seed: seed must be an integer, got {type(seed).__name__}")
+        self._initial_seed = int(seed) % 2 ** 64
+        self._rng = np.random.default_rng(self._initial_seed)
+        return self
+
+    def seed(self):
+        """Reseed from fresh entropy; returns the new seed."""
+        self.manual_seed(int(np.random.SeedSequence().entropy) % 2 ** 63)
+        return self._initial_seed
+
+    def initial_seed(self):
+        return self._initial_seed
+
+    def __getattr__(self, name):          # random, integers, standard_normal, permutation...
+        return getattr(self.__dict__["_rng"], name)
+
+
+@accepts_device
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """``num_samples`` indices per row of the non-negative weights ``input`` (1-d or
+    2-d), drawn with probability proportional to the weights."""
+    w = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    if w.ndim not in (1, 2) or not np.isfinite(w).all() or (w < 0).any() or (w.sum(-1) <= 0).any():
+        raise ValueError(f"multinomial: expected 1-d or 2-d finite, non-negative weights with a "
+                         f"positive sum per row, got shape {w.shape}")
+    if not dtypes.is_int(num_samples, 1):
+        raise ValueError(f"multinomial: num_samples must be a positive integer, got {num_samples!r}")
+    rows = w.reshape(-1, w.shape[-1])
+    if not replacement and num_samples > np.count_nonzero(rows, axis=1).min():
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {np.count_nonzero(rows, axis=1).min()} non-zero weights")
+    g = generator or _generator
+    out = np.stack([g.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum())
+                    for r in rows]).astype(np.int64)
+    return Tensor._make(out.reshape(w.shape[:-1] + (num_samples,)))
 
 
 def _finish(arr, requires_grad):
@@ -186,3 +235,30 @@ Tensor.astype = lambda self, dtype: self.to(dtype)
 Tensor.new_tensor = lambda self, data, dtype=None: tensor(data, dtype or self.dtype)
 Tensor.new_zeros = lambda self, *size, dtype=None: zeros(*size, dtype=dtype or self.dtype)
 Tensor.new_ones = lambda self, *size, dtype=None: ones(*size, dtype=dtype or self.dtype)
+
+
+# -- Tensor methods that make a new tensor like this one ----------------------------------
+def _new(factory):
+    def new(self, *size, dtype=None, requires_grad=False, device=None):
+        return factory(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=device)
+    new.__name__ = "new_" + factory.__name__
+    tensor_method(new)
+
+
+for _factory in (zeros, ones, empty):
+    _new(_factory)
+
+
+@tensor_method
+def new_full(self, size, fill_value, dtype=None, requires_grad=False, device=None):
+    return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=device)
+
+
+@tensor_method
+def new_tensor(self, data, dtype=None, requires_grad=False, device=None):
+    return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=device)
+
+
+@tensor_method
+def type_as(self, other):
+    return self.to(other.dtype)

@@ -173,7 +173,7 @@ class Tensor:
 
     def size(self, dim=None):
         if dim is None:
-            return self.data.shape
+            return Size(self.data.shape)
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
             raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {self.data.shape}")
         return self.data.shape[dim]
@@ -315,3 +315,17 @@ def _to_array(data, dtype=None, copy=True):
 
 
 _function.Tensor = Tensor
+
+
+class Size(tuple):
+    """PyTorch's ``torch.Size``: a tuple of ints that prints as ``Size([2, 3])``
+    (``x.size()`` returns one; ``x.shape`` stays a plain tuple, the cheaper of the two)."""
+
+    def __repr__(self):
+        return f"Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n

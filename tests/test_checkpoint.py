@@ -12,7 +12,7 @@ import pytest
 
 import autograd as ag
 import optim
-from nn.serialization import CheckpointError, load, save
+from autograd.serialization import CheckpointError, load, save
 
 
 def _state():
@@ -100,7 +100,7 @@ def test_truncated_file(tmp_path):
 def _rewrite_metadata(path, edit, recompute_digest):
     """Apply ``edit`` to the tapegrad metadata of the checkpoint at ``path``, optionally
     recomputing the digest as a forger would."""
-    from nn.serialization import _digest
+    from autograd.serialization import _digest
     from safetensors.numpy import load as st_load
     blob = path.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
@@ -203,7 +203,7 @@ def test_not_a_checkpoint_and_missing(tmp_path):
 
 def test_temporary_files_of_killed_writers_are_removed(tmp_path):
     # A writer killed between writing its temporary file and renaming it.
-    script = ("import os, signal, sys, numpy as np; from nn.serialization import save; "
+    script = ("import os, signal, sys, numpy as np; from autograd.serialization import save; "
               "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
               "save({'w': np.zeros(1000)}, sys.argv[1])")
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "ck.st")],

@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 import autograd as ag
 import nn
 import optim
-from nn.serialization import DTYPES, CheckpointError, load, save
+from autograd.serialization import DTYPES, CheckpointError, load, save
 from optim import lr_scheduler as S
 
 

@@ -224,7 +224,7 @@ def _metrics(out, columns=("epoch", "train_loss", "train_acc", "test_loss", "tes
 
 
 def _weights(path):
-    from nn.serialization import load
+    from autograd.serialization import load
     return {k: v.data for k, v in load(path)["model"].items()}
 
 

@@ -129,3 +129,64 @@ def test_random_fills_draw_from_the_named_distribution(name, args, mean, var):
     g = np.random.default_rng(5)
     first = autograd.empty(4).normal_(generator=g).numpy().copy()
     assert np.array_equal(first, autograd.empty(4).normal_(generator=np.random.default_rng(5)).numpy())
+
+
+def test_torch_save_and_load_names_and_file_objects(tmp_path):
+    import io
+    state = {"w": autograd.randn(2, 3), "step": 4, "lrs": [0.1, None, "cos"], "pair": (1, autograd.ones(1))}
+    autograd.save(state, tmp_path / "a.pt")                   # os.PathLike, like torch.save
+    back = autograd.load(tmp_path / "a.pt", map_location="cpu", weights_only=True)
+    buf = io.BytesIO()
+    autograd.save(state, buf)
+    buf.seek(0)
+    again = autograd.load(buf, map_location=autograd.device("cpu"))
+    for got in (back, again):
+        assert got["step"] == 4 and got["lrs"] == [0.1, None, "cos"] and isinstance(got["pair"], tuple)
+        np.testing.assert_array_equal(got["w"].numpy(), state["w"].numpy())
+    with pytest.raises(RuntimeError, match="load: tapegrad runs on the CPU only"):
+        autograd.load(tmp_path / "a.pt", map_location="cuda:0")
+    with pytest.raises(TypeError, match="save: .*"):
+        autograd.save({"f": lambda: 0}, tmp_path / "b.pt")         # no pickle, by design
+
+
+def test_missing_functions_hit_by_the_ports_match_pytorch():
+    x = np.array([[3.0, 1.0, 2.0, 1.0], [0.0, 5.0, 4.0, -1.0]], np.float32)
+    ours, theirs = autograd.tensor(x), torch_ref.tensor(x)
+    pairs = [(lambda t, m: t.argsort(dim=1)), (lambda t, m: m.roll(t, 1, 1)),
+             (lambda t, m: m.roll(t, (1, -2), (0, 1))), (lambda t, m: m.roll(t, 3)),
+             (lambda t, m: t.repeat_interleave(2, dim=0)), (lambda t, m: t.unfold(1, 2, 1)),
+             (lambda t, m: t.new_full((2,), 7.0)), (lambda t, m: t.new_zeros(3)),
+             (lambda t, m: m.ones(2, dtype=m.long).type_as(t)), (lambda t, m: t.nonzero())]
+    for f in pairs:
+        a, b = f(ours, autograd), f(theirs, torch_ref)
+        assert a.dtype == b.numpy().dtype
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(autograd.where(ours > 1), torch_ref.where(theirs > 1)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert repr(ours.size()) == "Size([2, 4])" and ours.size() == (2, 4) and ours.size().numel() == 8
+
+
+def test_generator_multinomial_and_hub():
+    g = autograd.Generator().manual_seed(3)
+    assert g.initial_seed() == 3
+    a = autograd.rand(3, generator=g).numpy()
+    b = autograd.rand(3, generator=autograd.Generator().manual_seed(3)).numpy()
+    assert np.array_equal(a, b)
+    draws = autograd.multinomial(autograd.tensor([[0.0, 1.0, 3.0]] * 2), 4000, replacement=True, generator=g)
+    assert draws.shape == (2, 4000) and draws.dtype == np.int64
+    counts = np.bincount(draws.numpy().ravel(), minlength=3)
+    assert counts[0] == 0 and abs(counts[2] / counts[1] - 3) < 0.3
+    assert sorted(autograd.multinomial(autograd.tensor([1.0, 2.0, 0.5]), 3).numpy().tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="multinomial: cannot draw 3 samples without replacement"):
+        autograd.multinomial(autograd.tensor([1.0, 0.0, 1.0]), 3)
+    with pytest.raises(RuntimeError, match="hub: tapegrad has no model hub"):
+        autograd.hub.load("pytorch/vision", "resnet18")
+
+
+def test_to_tensor_transform_matches_torchvisions_rule():
+    from autograd.data import transforms
+    img = np.random.default_rng(0).integers(0, 256, (5, 4, 3), dtype=np.uint8)
+    out = transforms.ToTensor()(img)
+    assert out.shape == (3, 5, 4) and out.dtype == np.float32
+    np.testing.assert_allclose(out, img.transpose(2, 0, 1) / 255.0, rtol=1e-6)
+    assert transforms.ToTensor()(img[:, :, 0]).shape == (1, 5, 4)

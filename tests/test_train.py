@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from nn.serialization import load
+from autograd.serialization import load
 from tools import train
 
 

@@ -282,7 +282,7 @@ class Run:
     def checkpoint(self, epoch, position=None):
         if not self.writer:
             return
-        from nn.serialization import save
+        from autograd.serialization import save
         args = self.args
         save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
               "scheduler": self.sched.state_dict() if self.sched is not None else None,

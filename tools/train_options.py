@@ -137,7 +137,7 @@ CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "data_
 def resume_args(args, given):
     """Load the --resume checkpoint, take the run's options from it and refuse options
     on the command line that would change the run."""
-    from nn.serialization import CheckpointError, load
+    from autograd.serialization import CheckpointError, load
     try:
         ckpt = load(args.resume)
     except CheckpointError as e:

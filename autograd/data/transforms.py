@@ -36,6 +36,26 @@ class Lambda:
         return self.fn(x)
 
 
+class ToTensor:
+    """torchvision's ToTensor: an image (H, W) or (H, W, C), uint8 in [0, 255] (a PIL
+    image or an array), becomes a float32 (C, H, W) array in [0, 1]; float images are
+    only transposed."""
+
+    def __call__(self, img):
+        x = np.asarray(img)
+        if x.ndim == 2:
+            x = x[:, :, None]
+        if x.ndim != 3:
+            raise ValueError(f"ToTensor: expected an image of shape (H, W) or (H, W, C), got {x.shape}")
+        x = x.transpose(2, 0, 1)
+        if x.dtype == np.uint8:
+            return x.astype(np.float32) / np.float32(255)
+        return np.ascontiguousarray(x, dtype=x.dtype if x.dtype.kind == "f" else np.float32)
+
+    def __repr__(self):
+        return "ToTensor()"
+
+
 class Normalize:
     """(x - mean[c]) / std[c] per channel c."""
 

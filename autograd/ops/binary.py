@@ -306,7 +306,13 @@ def _where_samples(rng):
 
 
 @op(Where, samples=_where_samples, ref=np.where)
-def where(condition, input, other):
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` holds, else ``other``; with the condition alone,
+    ``nonzero(condition, as_tuple=True)`` (as PyTorch)."""
+    if input is None and other is None:
+        from .indexing import nonzero
+        cond = condition if isinstance(condition, Tensor) else Tensor._make(np.asarray(condition))
+        return nonzero(cond, as_tuple=True)
     return Where.apply(_t(condition).astype(bool, copy=False) if not isinstance(condition, bool)
                        else condition, input, other)
 

@@ -330,6 +330,22 @@ def sort(input, dim=-1, descending=False):
     return ValuesIndices(Gather.apply(input, d, index), index)
 
 
+@tensor_method
+def argsort(input, dim=-1, descending=False, stable=False):
+    """The indices that sort ``input`` along ``dim`` (stable in any case)."""
+    return Tensor._make(_sort_indices(input, dim, descending)[1])
+
+
+@tensor_method
+def nonzero(input, as_tuple=False):
+    """Indices of the non-zero elements: an (n, ndim) int64 tensor, or one index
+    tensor per dim with ``as_tuple=True`` (what ``where(condition)`` returns)."""
+    idx = np.nonzero(input.data if input.ndim else input.data.reshape(1))
+    if as_tuple:
+        return tuple(Tensor._make(i.astype(np.int64)) for i in idx)
+    return Tensor._make(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+
+
 def _topk_samples(rng):
     yield SampleInput((make(rng, (3, 5)), 2), {}, "largest")
     yield SampleInput((make(rng, (5, 3)), 3), dict(dim=0, largest=False), "smallest-dim0")

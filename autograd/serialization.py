@@ -1,4 +1,7 @@
-"""Checkpoints: ``save(obj, path)`` / ``load(path)`` for state dicts.
+"""Checkpoints: ``save(obj, f)`` / ``load(f)`` for state dicts, with ``torch.save`` /
+``torch.load``'s signatures (``f`` a path or a binary file object; ``map_location``,
+``weights_only`` and the pickle arguments are accepted; nothing is ever pickled).
+``nn.save`` / ``nn.load`` are the same functions.
 
 Format: one safetensors file.  Every tensor, NumPy array and NumPy scalar in ``obj``
 (nested dicts, lists and tuples of tensors, arrays, numbers, strings, bools and None:
@@ -32,8 +35,9 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
-from autograd.creation import from_numpy
-from autograd.tensor import Tensor
+from .creation import from_numpy
+from .device import check_device, is_device
+from .tensor import Tensor
 
 FORMAT = "tapegrad-checkpoint"
 VERSION = 2
@@ -246,14 +250,21 @@ def _remove_stale_temps(folder):
 
 
 # -- public API ----------------------------------------------------------------------
-def save(obj, path):
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
     """Write ``obj`` (e.g. ``{"model": model.state_dict(), "optimizer": opt.state_dict(),
-    "epoch": 3}``) to ``path`` atomically."""
-    path = os.fspath(path)
+    "epoch": 3}``) to the path ``f`` atomically, or to a binary file object.  The pickle
+    arguments of ``torch.save`` are accepted and unused: the format has no pickle."""
     arrays = {}
     meta = {"format": FORMAT, "version": VERSION, "tree": _encode(obj, arrays, "obj")}
     meta["sha256"] = _digest(meta, arrays)
     blob = _st_save(arrays, metadata={"tapegrad": _canonical(meta).decode()})
+    if hasattr(f, "write"):
+        f.write(blob)
+        return
+    _write_atomically(os.fspath(f), blob)
+
+
+def _write_atomically(path, blob):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     _remove_stale_temps(folder)
@@ -282,17 +293,22 @@ def save(obj, path):
         pass
 
 
-def load(path):
-    """Read a checkpoint written by `save`; tensors come back as Tensors, arrays as
-    arrays, NumPy scalars as NumPy scalars, containers and Python scalars as saved."""
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: checkpoint file not found") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e.strerror})") from None
+def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
+         **pickle_load_args):
+    """Read a checkpoint written by `save` from a path or a binary file object; tensors
+    come back as Tensors, arrays as arrays, NumPy scalars as NumPy scalars, containers
+    and Python scalars as saved.  Loading is always weights-only (no code runs), so
+    ``weights_only`` changes nothing; ``map_location`` may name the CPU only."""
+    if map_location is not None and not is_device(map_location):
+        raise TypeError(f"load: map_location must be None, 'cpu' or a device, got "
+                        f"{map_location!r} (there is only the CPU to map to)")
+    check_device(map_location, "load")
+    if hasattr(f, "read"):
+        path = getattr(f, "name", "<file object>")
+        blob = f.read()
+    else:
+        path = os.fspath(f)
+        blob = _read(path)
     try:
         return _parse(blob)
     except _Malformed as e:
@@ -302,3 +318,13 @@ def load(path):
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             OverflowError, SafetensorError) as e:
         raise CheckpointError(f"{path}: malformed checkpoint ({type(e).__name__}: {e})") from None
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint file not found") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e.strerror})") from None
