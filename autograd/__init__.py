@@ -8,7 +8,8 @@ from . import dtypes
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
                      int64, set_default_dtype, uint8)
 from .tensor import Tensor
-from .function import Function
+from .function import Primitive
+from .custom_function import Function, once_differentiable
 from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
                         name_scope, no_grad, set_grad_enabled)
 from .engine import backward, grad

@@ -21,7 +21,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from .function import Function
+from .function import Primitive
 from .grad_mode import STATE, set_grad_enabled
 from .tensor import Tensor, node_hooks
 
@@ -252,7 +252,7 @@ def _add(a, b, create_graph):
 def _complete(node, grads):
     grads.pop()                    # the node itself, see _send
     for nr, g in enumerate(grads):
-        if g is None:
+        if g is None and node.materialize_grads:
             shape, dtype = node._out_meta[nr]
             grads[nr] = Tensor._make(np.zeros(shape, dtype))
     return grads
@@ -307,7 +307,7 @@ def _call_vjp(node, grads, create_graph):
     return result
 
 
-class _FirstOrderBackward(Function):
+class _FirstOrderBackward(Primitive):
     """Stands for a gradient computed by a backward that returned NumPy arrays:
     it has no derivative of its own, so differentiating through it is an error."""
 

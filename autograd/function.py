@@ -1,7 +1,9 @@
-"""`Function`: how every differentiable op, built-in or user-written, enters the tape.
+"""`Primitive`: how every differentiable op, built-in or user-written, enters the tape.
 
 A subclass defines ``forward(ctx, *args)`` on NumPy arrays and ``backward(ctx,
-*grads)`` on Tensors.  ``apply`` unwraps the Tensor arguments, runs ``forward``
+*grads)`` on Tensors (the array-level fast path that the built-in ops and kernel
+authors use; ``autograd.Function``, in custom_function.py, gives PyTorch's contract
+on top of it).  ``apply`` unwraps the Tensor arguments, runs ``forward``
 and, when any input requires grad and grad mode is on, turns ``ctx`` into a tape
 node: an instance of the subclass that holds the edges to the inputs' nodes, what
 ``forward`` saved, and the node's tape position ``seq``.  The ctx *is* the node
@@ -15,7 +17,7 @@ import numpy as np
 from .grad_mode import STATE
 
 _tape_position = itertools.count()
-Tensor = None   # set by autograd.tensor (circular: Tensor methods call Function.apply)
+Tensor = None   # set by autograd.tensor (circular: Tensor methods call Primitive.apply)
 
 
 class VersionCounter:
@@ -26,9 +28,11 @@ class VersionCounter:
         self.value = 0
 
 
-class Function:
+class Primitive:
     """Base class of all ops.  See the module docstring; PyTorch's
     ``torch.autograd.Function`` with NumPy arrays in ``forward``."""
+
+    materialize_grads = True     # outputs that got no gradient reach backward as zeros
 
     # -- ctx API used inside forward/backward ---------------------------------
     def save_for_backward(self, *arrays):
@@ -125,11 +129,11 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args):
-        raise NotImplementedError("Function subclasses must implement forward(ctx, *args)")
+        raise NotImplementedError(f"{type(ctx).__name__} must implement forward(ctx, *args)")
 
     @staticmethod
     def backward(ctx, *grads):
-        raise NotImplementedError("Function subclasses must implement backward(ctx, *grads)")
+        raise NotImplementedError(f"{type(ctx).__name__} must implement backward(ctx, *grads)")
 
     def __repr__(self):
         return f"<{self.name()}>"
@@ -234,3 +238,11 @@ def _anomaly_forward_check(ctx, outputs):
                 f"detect_anomaly: {type(ctx).__name__} produced NaN/Inf in output {i} "
                 f"(shape {t.data.shape}) in module '{ctx.scope or '<top>'}', "
                 f"called at {ctx._trace}")
+
+
+def __getattr__(name):
+    # ``autograd.function.Function`` / ``once_differentiable``, where PyTorch has them.
+    if name in ("Function", "once_differentiable"):
+        from . import custom_function
+        return getattr(custom_function, name)
+    raise AttributeError(f"module 'autograd.function' has no attribute {name!r}")

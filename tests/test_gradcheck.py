@@ -9,7 +9,7 @@ class WrongSin(ag.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.sin(x)
+        return x.sin()
 
     @staticmethod
     def backward(ctx, g):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
-from autograd.function import Function
+from autograd.function import Primitive
 from autograd.ops.registry import REGISTRY
 
 CASES, GRADGRAD_CASES = [], []
@@ -83,7 +83,7 @@ def test_gradgradcheck(info, k):
 
 def _primitives():
     import autograd.ops  # noqa: F401
-    seen, stack = [], [Function]
+    seen, stack = [], [Primitive]
     while stack:
         cls = stack.pop()
         for sub in cls.__subclasses__():

@@ -17,7 +17,7 @@ class Swish(ag.Function):
 
     @staticmethod
     def forward(ctx, x):
-        s = 1.0 / (1.0 + np.exp(-x))
+        s = x.sigmoid()
         ctx.save_for_backward(x)
         return x * s
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..grad_mode import STATE
 from ..kernels import rowwise
 from ..tensor import Tensor
@@ -17,7 +17,7 @@ from .shape import normalize_dim
 _KINK = dict(away=(0, 0.05))
 
 
-class Relu(Function):
+class Relu(Primitive):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(~(x <= 0))        # NaN passes its gradient, as in PyTorch
@@ -34,7 +34,7 @@ def relu(input):
     return Relu.apply(input)
 
 
-class LeakyRelu(Function):
+class LeakyRelu(Primitive):
     @staticmethod
     def forward(ctx, x, slope):
         scale = np.where(x > 0, 1, slope).astype(x.dtype)
@@ -53,7 +53,7 @@ def leaky_relu(input, negative_slope=0.01):
     return LeakyRelu.apply(input, negative_slope)
 
 
-class Elu(Function):
+class Elu(Primitive):
     @staticmethod
     def forward(ctx, x, alpha):
         positive = ~(x <= 0)                    # NaN takes the identity branch, as in PyTorch
@@ -74,7 +74,7 @@ def elu(input, alpha=1.0):
     return Elu.apply(input, alpha)
 
 
-class Hardtanh(Function):
+class Hardtanh(Primitive):
     @staticmethod
     def forward(ctx, x, lo, hi):
         # Open interval, and NaN passes its gradient: PyTorch's hardtanh_backward
@@ -101,7 +101,7 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class Gelu(Function):
+class Gelu(Primitive):
     """GELU as one node.  Exact: y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, and
     dy/dx = Phi(x) + x phi(x) with phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
     tanh: y = x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3), and
@@ -161,7 +161,7 @@ def silu(input):
 op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
 
 
-class Softplus(Function):
+class Softplus(Primitive):
     @staticmethod
     def forward(ctx, x, beta, threshold):
         bx = x * beta
@@ -193,7 +193,7 @@ def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta, threshold)
 
 
-class Softmax(Function):
+class Softmax(Primitive):
     @staticmethod
     def forward(ctx, x, dim):
         z = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -214,7 +214,7 @@ class Softmax(Function):
         return evaluate(lambda m, g, y: y * (g - sum_keepdim(m, g * y, d)), g, y), None
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Primitive):
     @staticmethod
     def forward(ctx, x, dim):
         shifted = x - x.max(axis=dim, keepdims=True)

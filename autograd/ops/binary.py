@@ -7,7 +7,7 @@ input's shape (d/da of a broadcast is a sum over the broadcast axes).
 import numpy as np
 
 from .. import dtypes
-from ..function import Function
+from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, binary_samples, make, op
 from .formula import evaluate, sum_to_shape
@@ -72,7 +72,7 @@ def _grads(ctx, g, saved, da, db):
     return tuple(out)
 
 
-class Add(Function):
+class Add(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         return elementwise(ctx, "add", np.add, a, b)
@@ -82,7 +82,7 @@ class Add(Function):
         return _grads(ctx, g, (), lambda m, g: g, lambda m, g: g)         # da = g, db = g
 
 
-class Sub(Function):
+class Sub(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         return elementwise(ctx, "sub", np.subtract, a, b)
@@ -92,7 +92,7 @@ class Sub(Function):
         return _grads(ctx, g, (), lambda m, g: g, lambda m, g: -g)        # da = g, db = -g
 
 
-class Mul(Function):
+class Mul(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -104,7 +104,7 @@ class Mul(Function):
                       lambda m, g, a, b: g * a)                              # db = g a
 
 
-class Div(Function):
+class Div(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -119,7 +119,7 @@ class Div(Function):
                       lambda m, g, a, b: -g * a / (b * b))                       # db = -g a / b^2
 
 
-class Pow(Function):
+class Pow(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "pow", np.power, a, b)
@@ -140,7 +140,7 @@ class Pow(Function):
                       lambda m, g, a, b, y, fa, fb: g * y * m.log(base(m, a, fb)))        # db = g a^b ln a
 
 
-class Maximum(Function):
+class Maximum(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "maximum", np.maximum, a, b)
@@ -155,7 +155,7 @@ class Maximum(Function):
                       lambda m, g, sa, sb: m.where(sb != 0, g * sb, 0.0))
 
 
-class Minimum(Function):
+class Minimum(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "minimum", np.minimum, a, b)
@@ -172,7 +172,7 @@ def _shares(a, b, loses, dtype):
     return (1.0 - loses(x, y) - tie).astype(dtype), (1.0 - loses(y, x) - tie).astype(dtype)
 
 
-class Remainder(Function):
+class Remainder(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -184,7 +184,7 @@ class Remainder(Function):
                       lambda m, g, a, b: -g * m.floor_divide(a, b))              # db = -g floor(a/b)
 
 
-class FloorDivide(Function):
+class FloorDivide(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         return elementwise(ctx, "floor_divide", np.floor_divide, a, b)
@@ -195,7 +195,7 @@ class FloorDivide(Function):
         return _grads(ctx, g, (), zero, zero)
 
 
-class Where(Function):
+class Where(Primitive):
     @staticmethod
     def forward(ctx, cond, a, b):
         x, y = promote(a, b)

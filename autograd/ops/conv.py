@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..kernels.conv import col2im, im2col
 from ..kernels.winograd import (grad_transform, input_transform, output_transform,
                                 weight_grad_untransform, weight_transform)
@@ -183,7 +183,7 @@ def _like_input(y, ndim):
     return y[:, :, 0, :] if ndim == 3 else y
 
 
-class Convolution(Function):
+class Convolution(Primitive):
     """y = A_w x.  VJP: dx = A_w^T g (a transposed convolution); dw = B_x^T g."""
 
     @staticmethod
@@ -201,7 +201,7 @@ class Convolution(Function):
         return dx, dw, None, None
 
 
-class ConvolutionTranspose(Function):
+class ConvolutionTranspose(Primitive):
     """z = A_w^T g.  VJP: dg = A_w dz = conv(dz, w); dw = B_dz^T g = weight_grad(dz, g)."""
 
     @staticmethod
@@ -219,7 +219,7 @@ class ConvolutionTranspose(Function):
         return dg, dw, None, None
 
 
-class ConvolutionWeightGrad(Function):
+class ConvolutionWeightGrad(Primitive):
     """v = B_x^T g.  VJP with h = dL/dv: dx = A_h^T g = conv_transpose(g, h); dg = conv(x, h)."""
 
     @staticmethod
@@ -237,7 +237,7 @@ class ConvolutionWeightGrad(Function):
         return dx, dg, None, None
 
 
-class Unfold(Function):
+class Unfold(Primitive):
     """cols = im2col(x).  VJP: dx = fold(dcols) (col2im is im2col's adjoint)."""
 
     @staticmethod
@@ -252,7 +252,7 @@ class Unfold(Function):
         return Fold.apply(g, ctx.in_hw, k_hw, geo, out_hw), None, None, None
 
 
-class Fold(Function):
+class Fold(Primitive):
     """x = col2im(cols).  VJP: dcols = unfold(dx)."""
 
     @staticmethod

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..device import CPU, check_device, to_arguments
-from ..function import Function
+from ..function import Primitive
 from ..kernels.special import erf as _erf
 from ..tensor import Tensor, tensor_method
 from .binary import where
@@ -26,7 +26,7 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
     ``forward`` maps an array to an array; ``vjp(m, g, s)`` returns dL/dx from
     g = dL/dy and the saved s: the input x (``saves="x"``), the output y
     (``saves="y"``) or None; ``m`` is NumPy or autograd (see formula.py).
-    Returns the Function subclass and the public function.
+    Returns the Primitive subclass and the public function.
     """
     def fwd(ctx, x):
         y = forward(x)
@@ -38,7 +38,7 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
         saved = ctx.saved_tensors
         return evaluate(vjp, g, saved[0] if saved else None)
 
-    cls = type(name[0].upper() + name[1:], (Function,),
+    cls = type(name[0].upper() + name[1:], (Primitive,),
                {"forward": staticmethod(fwd), "backward": staticmethod(bwd), "__module__": __name__,
                 "__doc__": f"Elementwise {name}."})
 
@@ -99,7 +99,7 @@ def square(input):
     return input * input
 
 
-class Reciprocal(Function):
+class Reciprocal(Primitive):
     @staticmethod
     def forward(ctx, x):
         y = np.reciprocal(x)
@@ -117,7 +117,7 @@ def reciprocal(input):
     return Reciprocal.apply(input if input.dtype.kind == "f" else input.float())
 
 
-class Round(Function):
+class Round(Primitive):
     @staticmethod
     def forward(ctx, x, decimals):
         return np.round(x, decimals)
@@ -132,7 +132,7 @@ def round(input, decimals=0):
     return Round.apply(input, decimals)
 
 
-class Clamp(Function):
+class Clamp(Primitive):
     @staticmethod
     def forward(ctx, x, lo, hi):
         y = np.clip(x, lo, hi)
@@ -183,7 +183,7 @@ def _power(x, c):
     return x.copy() if r is x else r               # never alias the input
 
 
-class PowScalar(Function):
+class PowScalar(Primitive):
     @staticmethod
     def forward(ctx, x, c):
         ctx.save_for_backward(x)
@@ -214,7 +214,7 @@ def pow_scalar(input, exponent):
     return PowScalar.apply(input, exponent)
 
 
-class Cast(Function):
+class Cast(Primitive):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.in_dtype = x.dtype

@@ -6,7 +6,7 @@ linear and its VJP is the gather ``g[idx]`` again.
 """
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..kernels.index import index_add_rows
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, make, op
@@ -43,7 +43,7 @@ def _describe(idx):
     return "[" + ", ".join(f"array{i.shape}" if isinstance(i, np.ndarray) else repr(i) for i in items) + "]"
 
 
-class GetItem(Function):
+class GetItem(Primitive):
     @staticmethod
     def forward(ctx, x, idx, basic):
         ctx.in_shape, ctx.idx, ctx.basic = x.shape, idx, basic
@@ -57,7 +57,7 @@ class GetItem(Function):
         return IndexAddZeros.apply(g, ctx.in_shape, ctx.idx, ctx.basic), None, None
 
 
-class IndexAddZeros(Function):
+class IndexAddZeros(Primitive):
     """zeros(shape) with g added at idx: the VJP of ``x[idx]``."""
 
     @staticmethod
@@ -118,7 +118,7 @@ def index_add_zeros(grad, shape, idx, basic):
     return IndexAddZeros.apply(grad, shape, idx, basic)
 
 
-class IndexPut(Function):
+class IndexPut(Primitive):
     """``out = x.copy(); out[idx] = v`` — the out-of-place core of ``x[idx] = v``."""
 
     @staticmethod
@@ -171,7 +171,7 @@ def setitem(self, idx, value):
     inplace(self, "setitem", index_put, value, idx)
 
 
-class Gather(Function):
+class Gather(Primitive):
     @staticmethod
     def forward(ctx, x, dim, index):
         ctx.in_shape, ctx.dim = x.shape, dim
@@ -190,7 +190,7 @@ def _leading(index_shape, shape, dim):
     return tuple(slice(None) if d == dim else slice(0, index_shape[d]) for d in range(len(shape)))
 
 
-class ScatterAdd(Function):
+class ScatterAdd(Primitive):
     @staticmethod
     def forward(ctx, x, dim, index, src):
         ctx.dim, ctx.src_shape = dim, src.shape

@@ -3,13 +3,13 @@ import string
 
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .formula import evaluate, sum_to_shape
 from .registry import SampleInput, make, op
 
 
-class MatMul(Function):
+class MatMul(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -80,7 +80,7 @@ tensor_method(matmul, name="mm")
 tensor_method(matmul, name="bmm")
 
 
-class Linear(Function):
+class Linear(Primitive):
     """y = x W^T + b in one node (PyTorch's addmm): x (..., in), W (out, in), b (out,).
 
     Leading dims of x are flattened into one (N, in) @ (in, out) GEMM; W^T is a view,
@@ -187,7 +187,7 @@ def outer(input, vec2):
 
 
 
-class Einsum(Function):
+class Einsum(Primitive):
     """``einsum`` on explicit subscripts (ellipses are expanded by the public function).
 
     VJP for operand k: an einsum of the output gradient with the other operands that

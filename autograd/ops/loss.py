@@ -21,7 +21,7 @@ Binary cross entropy clamps its logs at -100, so its value stays finite at p in
 """
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..tensor import Tensor
 from .activation import softmax
 from .formula import evaluate, sum_keepdim
@@ -63,7 +63,7 @@ def _scaled(g, d, scale):
     return d * (g * scale) if scale is not None else d * g.reshape(-1, 1)
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Primitive):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
         shifted = x - x.max(axis=1, keepdims=True)
@@ -78,7 +78,7 @@ class CrossEntropy(Function):
         return (evaluate(_cross_entropy_grad, g, x, coef, ctx.scale),) + (None,) * 5
 
 
-class NllLoss(Function):
+class NllLoss(Primitive):
     """loss_i = -sum_c a_ic x_ic on log-probabilities x (no smoothing: e = 0)."""
 
     @staticmethod
@@ -192,7 +192,7 @@ _LOG_FLOOR = -100.0       # PyTorch's clamp of log(p) and log(1 - p)
 _EPSILON = 1e-12          # PyTorch's floor of p (1 - p) in the VJP
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(Primitive):
     @staticmethod
     def forward(ctx, p, t):
         ctx.save_for_backward(p, t)

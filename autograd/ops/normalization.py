@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..grad_mode import STATE, current_scope
 from ..kernels import rowwise
 from ..tensor import Tensor
@@ -19,7 +19,7 @@ from .half import via_float32
 from .registry import SampleInput, make, op
 
 
-class LayerNorm(Function):
+class LayerNorm(Primitive):
     @staticmethod
     def forward(ctx, x, w, b, normalized_ndim, eps):
         n = math.prod(x.shape[x.ndim - normalized_ndim:])

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..function import Function
+from ..function import Primitive
 from ..kernels.pool import avg_pool, avg_pool_adjoint, max_pool, scatter_add
 from ..tensor import Tensor
 from .half import via_float32
@@ -30,7 +30,7 @@ def _planes(a, nd):
     return a.reshape((-1,) + ((1,) if nd == 1 else ()) + sp), a.shape[:a.ndim - nd]
 
 
-class MaxPool(Function):
+class MaxPool(Primitive):
     @staticmethod
     def forward(ctx, x, nd, win):
         x3, lead = _planes(x, nd)
@@ -47,7 +47,7 @@ class MaxPool(Function):
         return PoolScatter.apply(g, idx, ctx.in_sp), None, None   # dx[idx] += g
 
 
-class PoolScatter(Function):
+class PoolScatter(Primitive):
     @staticmethod
     def forward(ctx, g, idx, in_sp):
         ctx.save_for_backward(idx)
@@ -64,7 +64,7 @@ class PoolScatter(Function):
         return PoolGather.apply(h, idx, len(ctx.in_sp)), None, None   # dg = h[idx]
 
 
-class PoolGather(Function):
+class PoolGather(Primitive):
     @staticmethod
     def forward(ctx, h, idx, nd):
         ctx.save_for_backward(idx)
@@ -79,7 +79,7 @@ class PoolGather(Function):
         return PoolScatter.apply(gg, idx, ctx.in_sp), None, None     # dh[idx] += gg
 
 
-class AvgPool(Function):
+class AvgPool(Primitive):
     """y = mean over windows (sum / divisor).  Linear: dx = AvgPoolAdjoint(g)."""
 
     @staticmethod
@@ -94,7 +94,7 @@ class AvgPool(Function):
         return AvgPoolAdjoint.apply(g, *ctx.args, ctx.in_sp), None, None
 
 
-class AvgPoolAdjoint(Function):
+class AvgPoolAdjoint(Primitive):
     """dx[window] += g / divisor.  Linear: its VJP is AvgPool."""
 
     @staticmethod

@@ -11,7 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..function import Function
+from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .binary import where
 from .formula import evaluate, sgn
@@ -62,7 +62,7 @@ def _np_kwargs(dim, keepdim):
                 keepdims=keepdim)
 
 
-class Sum(Function):
+class Sum(Primitive):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -84,7 +84,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     return Sum.apply(input, reduce_dims(dim, input.ndim, "sum"), keepdim)
 
 
-class Mean(Function):
+class Mean(Primitive):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         if x.dtype.kind != "f":
@@ -122,7 +122,7 @@ def _var_array(x, dims, correction, keepdim):
         return x.var(axis=dims, ddof=correction, keepdims=keepdim)
 
 
-class Var(Function):
+class Var(Primitive):
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim):
         ctx.save_for_backward(x)
@@ -139,7 +139,7 @@ class Var(Function):
         return _expand_back(g, x.shape, ctx.dims, ctx.keepdim) * centered * factor, None, None, None
 
 
-class Std(Function):
+class Std(Primitive):
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim):
         ctx.dims, ctx.keepdim = dims, keepdim
@@ -192,7 +192,7 @@ def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
     return Std.apply(input, reduce_dims(dim, input.ndim, "std"), _correction(correction, unbiased), keepdim)
 
 
-class Amax(Function):
+class Amax(Primitive):
     """max/min over dims; ties share the gradient evenly (PyTorch's amax/amin).  A NaN
     is the extremum of its slice, and its gradient goes to the NaN(s), as PyTorch's
     max() does (PyTorch's amax spreads NaN over the slice instead, see README)."""
@@ -215,7 +215,7 @@ class Amax(Function):
         return where(share != 0, g * share, 0.0), None, None, None
 
 
-class MaxDim(Function):
+class MaxDim(Primitive):
     """max/min along one dim returning (values, indices); the gradient goes to the
     index returned (the first extremum, as PyTorch's CPU kernels do)."""
 
@@ -330,7 +330,7 @@ argmax = _arg("argmax", np.argmax)
 argmin = _arg("argmin", np.argmin)
 
 
-class LogSumExp(Function):
+class LogSumExp(Primitive):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         m = x.max(axis=dims, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
@@ -368,7 +368,7 @@ def logsumexp(input, dim, keepdim=False):
     return LogSumExp.apply(input, reduce_dims(dim, input.ndim, "logsumexp"), keepdim)
 
 
-class Prod(Function):
+class Prod(Primitive):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         y = x.prod(axis=dims, keepdims=keepdim)
@@ -412,7 +412,7 @@ def prod(input, dim=None, keepdim=False):
     return Prod.apply(input, reduce_dims(dim, input.ndim, "prod"), keepdim)
 
 
-class Norm(Function):
+class Norm(Primitive):
     """The vector p-norm ``(sum |x|^p)^(1/p)`` over dims for finite p (p = 0 counts the
     non-zero elements), with PyTorch's VJP: 0, not 0/0, at a zero vector or element."""
 
@@ -486,7 +486,7 @@ def norm(input, p=2, dim=None, keepdim=False):
     return Norm.apply(input, dims, keepdim, float(p))
 
 
-class Cumsum(Function):
+class Cumsum(Primitive):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim

@@ -1,7 +1,7 @@
 """The op registry: every public op declares its primitives, a NumPy reference and
 sample inputs exactly once, where it is defined.  ``tests/test_op_registry.py``
 sweeps it: forward against the reference, gradcheck and gradgradcheck for every
-sample, and a check that every ``Function`` defined under ``autograd/ops`` is
+sample, and a check that every ``Primitive`` defined under ``autograd/ops`` is
 covered by some entry.
 """
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ class SampleInput:
 class OpInfo:
     name: str
     op: object                 # the public function, called as op(*args, **kwargs)
-    primitives: tuple          # Function subclasses this op exercises
+    primitives: tuple          # Primitive subclasses this op exercises
     samples: object            # rng -> iterable of SampleInput
     ref: object = None         # NumPy reference taking arrays (None: no forward check)
     gradgrad: bool = True      # run gradgradcheck too

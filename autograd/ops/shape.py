@@ -7,7 +7,7 @@ each other's adjoints and double backward comes for free.
 import numpy as np
 
 from ..dtypes import is_int
-from ..function import Function
+from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, make, op, unary_samples
 
@@ -25,7 +25,7 @@ def _sizes(args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
-class Reshape(Function):
+class Reshape(Primitive):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -128,7 +128,7 @@ def unsqueeze(input, dim):
     return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
-class Permute(Function):
+class Permute(Primitive):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
@@ -184,7 +184,7 @@ def t(input):
     return transpose(input, 0, 1)
 
 
-class Expand(Function):
+class Expand(Primitive):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -195,7 +195,7 @@ class Expand(Function):
         return sum_to(g, ctx.in_shape), None        # dx = g summed over broadcast axes
 
 
-class SumTo(Function):
+class SumTo(Primitive):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -274,7 +274,7 @@ def sum_to(input, shape):
     return SumTo.apply(input, shape)
 
 
-class Repeat(Function):
+class Repeat(Primitive):
     @staticmethod
     def forward(ctx, x, reps):
         ctx.in_shape = x.shape
@@ -309,7 +309,7 @@ def repeat(input, *sizes):
 tensor_method(repeat)
 
 
-class Cat(Function):
+class Cat(Primitive):
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim = dim
@@ -361,7 +361,7 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
-class Split(Function):
+class Split(Primitive):
     @staticmethod
     def forward(ctx, x, sizes, dim):
         ctx.dim = dim
@@ -426,7 +426,7 @@ def unbind(input, dim=0):
     return tuple(squeeze(p, d) for p in split(input, 1, d))
 
 
-class Flip(Function):
+class Flip(Primitive):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
@@ -470,7 +470,7 @@ def _crop_pad(x, widths, value):
     return np.pad(x, pads, mode="constant", constant_values=value) if any(map(any, pads)) else x
 
 
-class ConstantPad(Function):
+class ConstantPad(Primitive):
     @staticmethod
     def forward(ctx, x, widths, value):
         ctx.widths = widths
@@ -484,7 +484,7 @@ class ConstantPad(Function):
         return ConstantPad.apply(g, [(-lo, -hi) for lo, hi in ctx.widths], 0.0), None, None
 
 
-class ReflectPad(Function):
+class ReflectPad(Primitive):
     @staticmethod
     def forward(ctx, x, widths):
         ctx.widths = widths
@@ -495,7 +495,7 @@ class ReflectPad(Function):
         return ReflectPadAdjoint.apply(g, ctx.widths), None
 
 
-class ReflectPadAdjoint(Function):
+class ReflectPadAdjoint(Primitive):
     """The transpose of reflect padding: fold the reflected borders back onto the
     cells they copy.  Linear, so its VJP is reflect padding again."""
 
@@ -583,7 +583,7 @@ def pad(input, pad, mode="constant", value=0.0):
     raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
 
 
-class Triangle(Function):
+class Triangle(Primitive):
     @staticmethod
     def forward(ctx, x, diagonal, upper):
         ctx.diagonal, ctx.upper = diagonal, upper
@@ -616,7 +616,7 @@ def _matrices(input, name):
     return input
 
 
-class Copy(Function):
+class Copy(Primitive):
     @staticmethod
     def forward(ctx, x, contiguous_only):
         return np.ascontiguousarray(x) if contiguous_only else x.copy()

@@ -1,0 +1,181 @@
+"""autograd.Function with PyTorch's contract: the tutorials' custom ops run unchanged
+(forward on tensors, both styles) and agree with PyTorch; the ctx API; and
+autograd.Primitive, the array-level base, still works as the fast path."""
+import numpy as np
+import pytest
+
+import autograd as ag
+
+torch = pytest.importorskip("torch", reason="PyTorch 2.13 (the dev extra) is the reference")
+
+SOURCE = '''
+class MyReLU(torch.autograd.Function):                     # the "defining new autograd functions" tutorial
+    @staticmethod
+    def forward(ctx, input):
+        ctx.save_for_backward(input)
+        return input.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, = ctx.saved_tensors
+        grad_input = grad_output.clone()
+        grad_input[input < 0] = 0
+        return grad_input
+
+
+class LinearFunction(torch.autograd.Function):             # the "extending autograd" note
+    @staticmethod
+    def forward(input, weight, bias):
+        output = input.mm(weight.t())
+        if bias is not None:
+            output += bias.unsqueeze(0).expand_as(output)
+        return output
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        input, weight, bias = inputs
+        ctx.save_for_backward(input, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, weight, bias = ctx.saved_tensors
+        grad_input = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_input = grad_output.mm(weight)
+        if ctx.needs_input_grad[1]:
+            grad_weight = grad_output.t().mm(input)
+        if bias is not None and ctx.needs_input_grad[2]:
+            grad_bias = grad_output.sum(0)
+        return grad_input, grad_weight, grad_bias
+
+
+class Sort(torch.autograd.Function):                       # mark_non_differentiable, materialize
+    @staticmethod
+    def forward(ctx, x):
+        ctx.set_materialize_grads(False)
+        values, indices = x.sort()
+        ctx.mark_non_differentiable(indices)
+        ctx.save_for_backward(indices)
+        return values, indices
+
+    @staticmethod
+    def backward(ctx, g, g_indices):
+        indices, = ctx.saved_tensors
+        assert g_indices is None                           # not materialised as zeros
+        out = torch.zeros_like(g)
+        out[indices] = g
+        return out
+
+
+x = torch.tensor(X, requires_grad=True)
+w = torch.tensor(W, requires_grad=True)
+b = torch.tensor(B, requires_grad=True)
+h = MyReLU.apply(LinearFunction.apply(x, w, b))
+values, indices = Sort.apply(h[0])
+(h.sum() + (values * torch.arange(4.0, dtype=values.dtype)).sum()).backward()
+result = dict(h=h, indices=indices, x=x.grad, w=w.grad, b=b.grad,
+              indices_requires_grad=indices.requires_grad)
+'''
+
+
+def _run(lib):
+    rng = np.random.default_rng(0)
+    scope = {"torch": lib, "X": rng.standard_normal((3, 5)), "W": rng.standard_normal((4, 5)),
+             "B": rng.standard_normal(4)}
+    exec(SOURCE, scope)
+    return {k: (v.detach().numpy() if hasattr(v, "detach") else v) for k, v in scope["result"].items()}
+
+
+def test_the_tutorials_custom_functions_run_unchanged_and_agree_with_pytorch():
+    ours, theirs = _run(ag), _run(torch)
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, err_msg=k)
+
+
+class Cube(ag.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def test_tensor_forward_functions_are_checked_to_second_order():
+    x = ag.randn(4, dtype=ag.float64, requires_grad=True)
+    assert ag.gradcheck(Cube.apply, x) and ag.gradgradcheck(Cube.apply, x)
+
+
+def test_forward_records_nothing_and_gets_tensors_without_history():
+    seen = {}
+
+    class Probe(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            seen["type"], seen["grad"] = type(x), ag.is_grad_enabled()
+            seen["history"] = x.requires_grad
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    y = Probe.apply(ag.ones(2, requires_grad=True))
+    assert seen == {"type": ag.Tensor, "grad": False, "history": False}
+    assert type(y.grad_fn).__name__ == "Probe" and y.requires_grad
+
+
+def test_once_differentiable_gives_first_derivatives_and_refuses_the_second():
+    class Exp(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        @ag.once_differentiable
+        def backward(ctx, g):
+            y, = ctx.saved_tensors
+            return g * y
+
+    x = ag.randn(3, dtype=ag.float64, requires_grad=True)
+    assert ag.gradcheck(Exp.apply, x)
+    g, = ag.grad(Exp.apply(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        g.sum().backward()
+
+
+def test_mark_dirty_is_refused_by_name():
+    class AddOneInPlace(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.mark_dirty(x)
+            return x.add_(1)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(NotImplementedError, match="AddOneInPlace: mark_dirty .* is not supported"):
+        AddOneInPlace.apply(ag.ones(2, requires_grad=True))
+
+
+def test_primitive_is_the_array_level_fast_path():
+    class Sin(ag.Primitive):
+        @staticmethod
+        def forward(ctx, x):
+            assert isinstance(x, np.ndarray)
+            ctx.save_for_backward(x)
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return g * x.cos()
+
+    x = ag.randn(3, dtype=ag.float64, requires_grad=True)
+    assert ag.gradcheck(Sin.apply, x) and ag.gradgradcheck(Sin.apply, x)
