@@ -190,3 +190,17 @@ def test_to_tensor_transform_matches_torchvisions_rule():
     assert out.shape == (3, 5, 4) and out.dtype == np.float32
     np.testing.assert_allclose(out, img.transpose(2, 0, 1) / 255.0, rtol=1e-6)
     assert transforms.ToTensor()(img[:, :, 0]).shape == (1, 5, 4)
+
+
+def test_ops_save_only_what_their_needed_vjps_read():
+    # PyTorch runs this: x is saved by nothing, since the constant factor needs no gradient
+    # and the product's gradient w.r.t. x reads only the constant.
+    for op in (lambda x, c: x * c, lambda x, c: x / c, lambda x, c: autograd.nn.functional.linear(x, c)):
+        x = autograd.randn(3, 3, requires_grad=True, dtype=autograd.float64)
+        h = x * 1.0
+        c = autograd.rand(3, 3, dtype=autograd.float64) + 1
+        y = op(h, c)
+        h += 1                     # would make a saved h stale
+        y.sum().backward()
+        g = autograd.grad(op(x, c).sum(), x)[0]
+        np.testing.assert_allclose(x.grad.numpy(), g.numpy())

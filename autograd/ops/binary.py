@@ -95,7 +95,8 @@ class Sub(Primitive):
 class Mul(Primitive):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # only what the VJPs read
         return elementwise(ctx, "mul", np.multiply, a, b)
 
     @staticmethod
@@ -107,7 +108,7 @@ class Mul(Primitive):
 class Div(Primitive):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)   # a: db's VJP only
         if dtypes.result_type(a, b).kind != "f":
             # int / int is true division into the default float dtype, as in PyTorch
             a = np.asarray(a, dtypes.get_default_dtype())

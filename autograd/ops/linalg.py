@@ -89,7 +89,9 @@ class Linear(Primitive):
 
     @staticmethod
     def forward(ctx, x, w, b=None):
-        ctx.save_for_backward(x, w)
+        need_x, need_w = ctx.needs_input_grad[:2]
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)   # only what is read
+        ctx.x_shape = x.shape
         y = x.reshape(-1, x.shape[-1]) @ w.T
         if b is not None:
             y += b
@@ -99,7 +101,7 @@ class Linear(Primitive):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         needs = ctx.needs_input_grad                     # 2 or 3 entries: bias is optional
-        grads = (evaluate(_linear_grad_x, g, w, x.shape) if needs[0] else None,
+        grads = (evaluate(_linear_grad_x, g, w, ctx.x_shape) if needs[0] else None,
                  evaluate(_linear_grad_w, g, x) if needs[1] else None)
         if len(needs) == 3:
             grads += (evaluate(_linear_grad_b, g) if needs[2] else None,)
