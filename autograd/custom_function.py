@@ -16,13 +16,13 @@ import functools
 
 import numpy as np
 
-from . import function
 from .function import Primitive
 from .grad_mode import no_grad
+from .tensor import Tensor
 
 
 def _data(x):
-    return x.data if isinstance(x, function.Tensor) else x
+    return x.data if isinstance(x, Tensor) else x
 
 
 class Function(Primitive):
@@ -37,7 +37,7 @@ class Function(Primitive):
         separate = "setup_context" in cls.__dict__      # PyTorch's second style
 
         def forward(ctx, *arrays):
-            args = tuple(function.Tensor._make(a) if isinstance(a, np.ndarray) else a for a in arrays)
+            args = tuple(Tensor._make(a) if isinstance(a, np.ndarray) else a for a in arrays)
             with no_grad():
                 if separate:
                     out = user_forward(*args)

@@ -36,6 +36,15 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _replay(tensors, grads, retain_graph, create_graph, targets, accumulate=True)
 
 
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
+    backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
+
+
+# Attached here, not defined in tensor.py: the engine sits on the tensor, not beside it.
+Tensor.backward = _tensor_backward
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
     """Return d(outputs)/d(inputs) (weighted by ``grad_outputs``) without touching ``.grad``."""
@@ -105,6 +114,18 @@ def reachable_nodes(roots):
                 stack.append(edge[0])
     nodes.sort(key=_by_position, reverse=True)
     return nodes
+
+
+def walk(outputs):
+    """Op nodes reachable from ``outputs`` in tape order, and leaves in first-use order."""
+    nodes = reachable_nodes(outputs)[::-1]
+    leaves, leaf_ids = [], set()
+    for n in nodes:
+        for edge in n._edges:
+            if edge is not None and isinstance(edge[0], Tensor) and id(edge[0]) not in leaf_ids:
+                leaf_ids.add(id(edge[0]))
+                leaves.append(edge[0])
+    return nodes, leaves
 
 
 def _prune(nodes, leaf_targets, node_targets):

@@ -15,17 +15,9 @@ import sys
 import numpy as np
 
 from .grad_mode import STATE
+from .tensor import Tensor
 
 _tape_position = itertools.count()
-Tensor = None   # set by autograd.tensor (circular: Tensor methods call Primitive.apply)
-
-
-class VersionCounter:
-    """Shared by a tensor and its views; bumped by every in-place write."""
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = 0
 
 
 class Primitive:
@@ -238,11 +230,3 @@ def _anomaly_forward_check(ctx, outputs):
                 f"detect_anomaly: {type(ctx).__name__} produced NaN/Inf in output {i} "
                 f"(shape {t.data.shape}) in module '{ctx.scope or '<top>'}', "
                 f"called at {ctx._trace}")
-
-
-def __getattr__(name):
-    # ``autograd.function.Function`` / ``once_differentiable``, where PyTorch has them.
-    if name in ("Function", "once_differentiable"):
-        from . import custom_function
-        return getattr(custom_function, name)
-    raise AttributeError(f"module 'autograd.function' has no attribute {name!r}")

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .engine import grad as _grad
+from .engine import walk
 from .gradcheck import GradcheckError
 from .grad_mode import STATE, enable_grad, no_grad
 from .tensor import Tensor
-from .viz.graph import walk
 
 
 class record_inputs:

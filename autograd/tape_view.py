@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from .tensor import Tensor
 from .viz import heat
-from .viz.graph import fmt_bytes, saved_bytes, shape_str, walk
+from .engine import walk
+from .viz.graph import fmt_bytes, saved_bytes, shape_str
 
 
 @dataclass

@@ -10,9 +10,15 @@ import weakref
 import numpy as np
 
 from . import dtypes
-from . import function as _function
-from .function import VersionCounter
 from .grad_mode import STATE
+
+
+class VersionCounter:
+    """Shared by a tensor and its views; bumped by every in-place write."""
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
 
 
 class Tensor:
@@ -144,12 +150,6 @@ class Tensor:
             self._post_accumulate_grad_hooks = []
         self._post_accumulate_grad_hooks.append(hook)
         return _HookHandle(self._post_accumulate_grad_hooks, hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
-        from .engine import backward
-        backward((self,), None if gradient is None else (gradient,), retain_graph,
-                 create_graph, inputs)
 
     # -- metadata ---------------------------------------------------------------
     @property
@@ -314,7 +314,6 @@ def _to_array(data, dtype=None, copy=True):
     return arr.copy() if copy else arr
 
 
-_function.Tensor = Tensor
 
 
 class Size(tuple):

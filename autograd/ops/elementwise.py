@@ -167,53 +167,6 @@ def clamp(input, min=None, max=None):
 clip = clamp
 
 
-def _power(x, c):
-    """``x ** c`` for a float array and a Python number.  Integral and half-integral
-    exponents up to 4 are products and a square root, as in PyTorch: NumPy's general
-    power is ~100x slower than ``x*x*x`` (GPT-2's tanh-GELU writes ``x ** 3.0``)."""
-    a = abs(c)
-    if x.dtype.kind != "f" or c == 0 or a > 4 or 2 * a != int(2 * a):
-        return np.power(x, c)
-    k, half = int(a), a != int(a)
-    r = np.sqrt(x) if half else None
-    for _ in range(k):
-        r = x if r is None else r * x
-    if c < 0:
-        return np.reciprocal(r)
-    return x.copy() if r is x else r               # never alias the input
-
-
-class PowScalar(Primitive):
-    @staticmethod
-    def forward(ctx, x, c):
-        ctx.save_for_backward(x)
-        ctx.c = c
-        return _power(x, c)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        c = ctx.c
-        if c == 0:
-            return g.new_zeros(g.shape), None
-        return g * c * x ** (c - 1), None           # dx = g c x^(c-1)
-
-
-def _pow_scalar_samples(rng):
-    for c in (2, 3, 0.5, -1.5, 0):
-        for s in unary_samples(**POSITIVE)(rng):
-            yield SampleInput(s.args + (c,), {}, f"{s.name}**{c}")
-    yield from (SampleInput(s.args + (2,), {}, "negative-base**2") for s in unary_samples()(rng))
-
-
-@op(PowScalar, samples=_pow_scalar_samples, ref=np.power)
-def pow_scalar(input, exponent):
-    """``input ** exponent`` for a Python-number exponent."""
-    if input.dtype.kind != "f" and isinstance(exponent, float):
-        input = input.float()
-    return PowScalar.apply(input, exponent)
-
-
 class Cast(Primitive):
     @staticmethod
     def forward(ctx, x, dtype):

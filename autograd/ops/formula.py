@@ -1,13 +1,15 @@
 """Evaluate a VJP formula on arrays or on tensors.
 
 A formula is written with operators and ``m.<function>`` calls, where ``m`` is
-either NumPy or the ``autograd`` namespace (both spell exp, log, sin, cos, sign,
-floor, ... the same way).  In a normal backward, grad mode is off and nothing
+either NumPy or the registered ops under the same names (both spell exp, log, sin,
+cos, sign, floor, ... the same way).  In a normal backward, grad mode is off and nothing
 needs recording, so the formula runs on the raw arrays at NumPy speed.  Under
 ``create_graph=True`` it runs on tensors, is recorded on the tape and can be
 differentiated again.  One formula, both paths; the op sweep checks both
 (gradcheck takes the array path, gradgradcheck the tensor path).
 """
+import types
+
 import numpy as np
 
 from ..grad_mode import STATE
@@ -16,10 +18,24 @@ from ..tensor import Tensor
 
 def evaluate(formula, g, *saved):
     if STATE.grad_enabled:
-        import autograd
-        return formula(autograd, g, *saved)
+        return formula(_tensor_namespace(), g, *saved)
     out = formula(np, g.data, *[s.data if isinstance(s, Tensor) else s for s in saved])
     return Tensor._make(out if type(out) is np.ndarray else np.asarray(out))
+
+
+_NAMESPACE = None
+
+
+def _tensor_namespace():
+    """The registered ops by name (the registry is complete once autograd.ops is
+    imported, before any backward can run), plus zeros_like."""
+    global _NAMESPACE
+    if _NAMESPACE is None:
+        from ..creation import zeros_like
+        from .registry import REGISTRY
+        ops = {name: info.op for name, info in REGISTRY.items() if name.isidentifier()}
+        _NAMESPACE = types.SimpleNamespace(zeros_like=zeros_like, **ops)
+    return _NAMESPACE
 
 
 def sgn(m, x):

@@ -9,6 +9,7 @@ import numpy as np
 from ..function import Primitive
 from ..kernels.index import index_add_rows
 from ..tensor import Tensor, tensor_method
+from .binary import where
 from .registry import SampleInput, make, op
 from .shape import normalize_dim, pad
 
@@ -165,12 +166,6 @@ def _put_ref(x, v, idx):
     return out
 
 
-@tensor_method(name="__setitem__")
-def setitem(self, idx, value):
-    from .inplace import inplace
-    inplace(self, "setitem", index_put, value, idx)
-
-
 class Gather(Primitive):
     @staticmethod
     def forward(ctx, x, dim, index):
@@ -292,7 +287,6 @@ def masked_fill(input, mask, value):
     mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.dtype}")
-    from .binary import where
     if isinstance(value, Tensor):
         return where(mask, value, input)
     return where(mask, np.asarray(value, input.dtype), input)
@@ -340,10 +334,10 @@ def argsort(input, dim=-1, descending=False, stable=False):
 def nonzero(input, as_tuple=False):
     """Indices of the non-zero elements: an (n, ndim) int64 tensor, or one index
     tensor per dim with ``as_tuple=True`` (what ``where(condition)`` returns)."""
-    idx = np.nonzero(input.data if input.ndim else input.data.reshape(1))
     if as_tuple:
-        return tuple(Tensor._make(i.astype(np.int64)) for i in idx)
-    return Tensor._make(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+        return where(input)
+    idx = np.nonzero(np.atleast_1d(input.data))
+    return Tensor._make(np.stack(idx, axis=1).astype(np.int64))
 
 
 def _topk_samples(rng):

@@ -118,6 +118,11 @@ for _name, _fn in [("__iadd__", binary.add), ("__isub__", binary.sub), ("__imul_
     _method(_name, _fn)
 
 
+@tensor_method(name="__setitem__")
+def setitem(self, idx, value):
+    inplace(self, "setitem", indexing.index_put, value, idx)
+
+
 @tensor_method
 def zero_(self):
     return fill_(self, 0)

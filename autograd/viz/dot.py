@@ -148,10 +148,6 @@ def node_attrs(node):
     return attrs
 
 
-def cluster_name(path):
-    return "cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", ".".join(path)) + f"_{len(path)}"
-
-
 def from_model(model):
     g = GraphView(model, name="tapegrad", format="svg",
                   graph_attr={"rankdir": "TB", "nodesep": "0.25", "ranksep": "0.35",
@@ -175,7 +171,7 @@ def from_model(model):
         for node in members.get(path, ()):
             sub.node(node.key, **node_attrs(node))
         for child in sorted(children.get(path, ())):
-            with sub.subgraph(name=cluster_name(child)) as c:
+            with sub.subgraph(name=layout.cluster_name(child)) as c:
                 c.attr(label=_esc(".".join(child)), style="rounded,dashed", color="#7f7f7f",
                        fontcolor="#404040", labeljust="l")
                 emit(c, child)

@@ -20,7 +20,8 @@ from ..engine import grad as _grad
 from ..tensor import Tensor
 from . import heat
 from .dot import dot_available, from_model
-from .graph import build, walk
+from ..engine import walk
+from .graph import build
 from .layout import to_svg
 from .record import record_gradients
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import reachable_nodes
+from ..engine import walk
 from ..tensor import Tensor
 from . import heat
 
@@ -81,18 +81,6 @@ def saved_entries(node):
 def saved_bytes(node):
     entries = saved_entries(node)
     return None if entries is None else sum(b for _, b in entries)
-
-
-def walk(outputs):
-    """Op nodes reachable from ``outputs`` in tape order, and leaves in first-use order."""
-    nodes = reachable_nodes(outputs)[::-1]
-    leaves, leaf_ids = [], set()
-    for n in nodes:
-        for edge in n._edges:
-            if edge is not None and isinstance(edge[0], Tensor) and id(edge[0]) not in leaf_ids:
-                leaf_ids.add(id(edge[0]))
-                leaves.append(edge[0])
-    return nodes, leaves
 
 
 def node_stats(node):

@@ -10,6 +10,7 @@ A small Sugiyama-style layout, enough for the graphs tapegrad draws:
 The SVG mirrors Graphviz's structure (``<g class="node"><title>key</title>``...),
 so backprop frames recolour either kind of picture the same way.
 """
+import re
 from xml.sax.saxutils import escape
 
 from . import heat
@@ -28,6 +29,11 @@ class _Box:
         self.key, self.node, self.w, self.h, self.path, self.dummy = key, node, w, h, path, dummy
         self.x = self.y = 0.0
         self.layer = self.pos = 0
+
+
+def cluster_name(path):
+    """Graphviz's name of a module cluster (both renderers use it)."""
+    return "cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", ".".join(path)) + f"_{len(path)}"
 
 
 def _layers(keys, edges):
@@ -198,7 +204,6 @@ def _text_lines(lines, cx, cy, colour):
 
 
 def _emit(model, boxes, chains):
-    from .dot import cluster_name
     real = [b for b in boxes.values() if not b.dummy]
     clusters = _cluster_boxes(boxes)
     width = max([b.x + b.w / 2 for b in real] + [c[3] for c in clusters] + [200]) + 30
