@@ -23,7 +23,7 @@ import numpy as np
 
 from .function import Primitive
 from .grad_mode import STATE, set_grad_enabled
-from .tensor import Tensor, node_hooks
+from .tensor import Tensor
 
 _by_position = attrgetter("_seq")
 
@@ -34,6 +34,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     grads = _root_grads(tensors, grad_tensors, "backward")
     targets = None if inputs is None else _as_tuple(inputs)
     _replay(tensors, grads, retain_graph, create_graph, targets, accumulate=True)
+
+
+def clear_grads(tensors, set_to_none=True):
+    """What ``zero_grad`` does to each tensor's ``.grad``, as in PyTorch: drop it, or with
+    ``set_to_none=False`` detach it from any graph and zero it in place."""
+    for t in tensors:
+        g = t.grad
+        if g is None:
+            continue
+        if set_to_none:
+            t.grad = None
+        else:
+            g.detach_()
+            g.zero_()
 
 
 def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):

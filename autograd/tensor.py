@@ -10,7 +10,6 @@ import weakref
 import numpy as np
 
 from . import dtypes
-from .grad_mode import STATE
 
 
 class VersionCounter:

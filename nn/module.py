@@ -15,6 +15,7 @@ import numpy as np
 
 from autograd import dtypes
 from autograd.device import check_device, to_arguments
+from autograd.engine import clear_grads
 from autograd.grad_mode import current_scope, name_scope, no_grad
 from autograd.tensor import Tensor
 
@@ -288,13 +289,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = Tensor._make(np.zeros_like(p.grad.data))
+        clear_grads(self.parameters(), set_to_none)
 
     def to(self, *args, dtype=None, device=None, non_blocking=False, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts

@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 
+from autograd.engine import clear_grads
 from autograd.grad_mode import enable_grad, no_grad
 from autograd.tensor import Tensor
 
@@ -110,15 +111,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.data[...] = 0
-                    p.grad.grad_fn = None
+        clear_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     # Optimizers whose weight decay is not an L2 term in the gradient (AdamW).
     decoupled_weight_decay = False

@@ -243,3 +243,18 @@ def test_manual_seed_makes_init_reproducible():
     b = Net().state_dict()
     for k in a:
         np.testing.assert_array_equal(a[k].data, b[k].data)
+
+
+@pytest.mark.parametrize("owner", ["module", "optimizer"])
+def test_both_zero_grads_behave_as_pytorchs(owner):
+    import optim
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    zero = model.zero_grad if owner == "module" else opt.zero_grad
+    model(ag.randn(4, 3)).sum().backward()
+    grad = model.weight.grad
+    zero(set_to_none=False)
+    assert model.weight.grad is grad and not grad.numpy().any()    # the same tensor, zeroed
+    assert grad.grad_fn is None and not grad.requires_grad
+    zero()
+    assert model.weight.grad is None

@@ -1,6 +1,5 @@
 """The op registry sweep: every registered op, every sample: forward against its
 NumPy reference, gradcheck and gradgradcheck (float64, central differences)."""
-import inspect
 
 import numpy as np
 import pytest

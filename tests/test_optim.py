@@ -4,7 +4,6 @@ Each reference below is written straight from the pseudo-code in PyTorch's docs,
 float64; our optimizers run in float32, so after several steps the parameters agree
 to float32 rounding.
 """
-import math
 
 import numpy as np
 import pytest

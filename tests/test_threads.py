@@ -1,6 +1,5 @@
 """The thread pools: one knob over both, the OpenBLAS fix whatever the import order, a
 declared thread-safe threading layer, and two Python threads training at once."""
-import ctypes
 import os
 import platform
 import subprocess

@@ -108,7 +108,7 @@ def _torch_resnet18(torch, num_classes=10):
             self.conv1 = tn.Conv2d(3, 64, 3, 1, 1, bias=False)
             self.bn1 = tn.BatchNorm2d(64)
             self.relu = tn.ReLU(inplace=True)
-            cfg, cin = [], 64
+            cin = 64
             for i, w in enumerate((64, 128, 256, 512)):
                 stride = 1 if i == 0 else 2
                 setattr(self, f"layer{i + 1}", tn.Sequential(Block(cin, w, stride), Block(w, w, 1)))

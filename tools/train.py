@@ -59,24 +59,18 @@ def build_model(args):
     """A model from ``nn.models`` by name (case-insensitive), given the data set's
     number of classes and input channels when its constructor takes them."""
     import nn
+    from nn import models
     classes, shape, _, _ = DATASETS[args.dataset]
-    try:
-        from nn import models
-    except ImportError:
-        models = None
     want = args.model.replace("-", "").replace("_", "").lower()
     ctor = None
-    if models is not None:
-        for name in dir(models):
-            if name.replace("_", "").lower() == want and callable(getattr(models, name)):
-                ctor = getattr(models, name)
-                if not isinstance(ctor, type):      # prefer the factory function's exact name
-                    break
-    if ctor is None and want == "mlp":
-        ctor = _fallback_mlp
+    for name in dir(models):
+        if name.replace("_", "").lower() == want and callable(getattr(models, name)):
+            ctor = getattr(models, name)
+            if not isinstance(ctor, type):      # prefer the factory function's exact name
+                break
     if ctor is None:
-        have = sorted(n for n in dir(models) if not n.startswith("_")) if models else []
-        raise SystemExit(f"error: unknown model {args.model!r}; nn.models provides {have or 'nothing yet'}")
+        have = sorted(n for n in dir(models) if not n.startswith("_"))
+        raise SystemExit(f"error: unknown model {args.model!r}; nn.models provides {have}")
     params = inspect.signature(ctor).parameters
     flat = int(np.prod(shape))
     if "hidden_features" in params:          # nn.models.MLP(in_features, hidden_features, out_features)
@@ -91,12 +85,6 @@ def build_model(args):
     if not isinstance(model, nn.Module):
         raise SystemExit(f"error: {args.model} did not build an nn.Module")
     return model
-
-
-def _fallback_mlp(in_features=2, num_classes=3, hidden=64):
-    import nn
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                         nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
 def build_optimizer(args, model):

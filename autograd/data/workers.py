@@ -14,7 +14,6 @@ traceback; a worker that dies raises a `RuntimeError` naming its PID and exit co
 Workers ignore SIGINT: Ctrl-C is the main process's to handle.
 """
 import multiprocessing
-import os
 import pickle
 import queue
 import random

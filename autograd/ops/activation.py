@@ -9,7 +9,7 @@ from ..grad_mode import STATE
 from ..kernels import rowwise
 from ..tensor import Tensor
 from .binary import where
-from .elementwise import _sigmoid, erf_array
+from .elementwise import erf_array
 from .formula import evaluate, sum_keepdim
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim

@@ -10,7 +10,6 @@ from collections import namedtuple
 
 import numpy as np
 
-from .. import dtypes
 from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .binary import where

@@ -6,7 +6,6 @@ back to the built-in layered layout (``layout.py``) when Graphviz is not
 installed: ``pip install`` alone is enough to see a graph, as SVG.
 """
 import os
-import re
 import shutil
 
 import graphviz

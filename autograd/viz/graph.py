@@ -9,8 +9,6 @@ frames draw exactly the same graph.
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..engine import walk
 from ..tensor import Tensor
 from . import heat

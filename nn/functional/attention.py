@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 
-import autograd as ag
 from autograd.grad_mode import current_scope
 from autograd.ops.activation import softmax
 from autograd.tensor import Tensor

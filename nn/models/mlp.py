@@ -1,6 +1,5 @@
 """A configurable multi-layer perceptron (Rumelhart, Hinton & Williams, 1986,
 "Learning representations by back-propagating errors")."""
-from .. import layers  # noqa: F401
 from ..containers import Flatten, Sequential
 from ..layers.activation import ReLU
 from ..layers.dropout import Dropout

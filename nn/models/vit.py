@@ -10,7 +10,6 @@ import numpy as np
 
 from autograd.ops.shape import cat
 
-from .. import functional as F
 from .. import init
 from ..containers import Sequential
 from ..layers.activation import GELU
