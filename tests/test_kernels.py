@@ -289,3 +289,35 @@ def test_winograd_route_gradcheck(monkeypatch):
     np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, padding=1),
                                rtol=1e-12, atol=1e-12)
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
+
+
+# -- fused batch norm --------------------------------------------------------------------------
+from autograd.kernels import batchnorm as kbn  # noqa: E402
+
+BATCH_NORM_SHAPES = [(2, 3, 1), (4, 5, 7), (1, 2, 33), (16, 4, 64), (0, 3, 2)]
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BATCH_NORM_SHAPES)
+def test_batch_norm_kernels_match_reference(shape, dtype, train):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)     # an offset mean, as after ReLU
+    g = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    stats = np.stack([rng.standard_normal(c), rng.uniform(0.5, 2.0, c)])
+    ours, ref = stats.copy(), stats.copy()
+    y = kbn.batch_norm_forward_numba(x, w, b, ours[0], ours[1], 1e-5, train)
+    y_ref = kbn.batch_norm_forward_reference(x, w, b, ref[0], ref[1], 1e-5, train)
+    tol = _tol(dtype) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    assert y.dtype == dtype and y.shape == shape
+    np.testing.assert_allclose(y, y_ref, **tol)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10)      # float64 statistics
+    if train and x.size:
+        np.testing.assert_allclose(ours[0], x.astype(np.float64).mean(axis=(0, 2)), rtol=1e-10)
+    back = kbn.batch_norm_backward_numba(g, x, ours[0], ours[1], w, 1e-5, train)
+    back_ref = kbn.batch_norm_backward_reference(g, x, ref[0], ref[1], w, 1e-5, train)
+    for name, o, r in zip(("dx", "dw", "db"), back, back_ref):
+        assert o.dtype == dtype, name
+        np.testing.assert_allclose(o, r, **tol, err_msg=name)
