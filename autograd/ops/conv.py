@@ -20,6 +20,7 @@ import numpy as np
 
 from ..function import Function
 from ..kernels.conv import col2im, im2col
+from ..kernels.conv_direct import conv_direct, conv_direct_transpose, conv_direct_weight_grad
 from ..kernels.winograd import (grad_transform, input_transform, output_transform,
                                 weight_grad_untransform, weight_transform)
 from ..tensor import Tensor
@@ -61,17 +62,48 @@ def _cols(x, kh, kw, geo, oh, ow):
 # their hand-offs to BLAS cost as much as the GEMM saves, so those stay on im2col.
 # Of the remaining time, ~10 ms per call is BLAS slowed by the Numba (OpenMP) threads
 # still spinning after the transform (GOMP_SPINCOUNT=1000 removes it).
+# With few 2x2 tiles the 16 GEMMs are too thin for BLAS: ResNet-18's 512-channel 4x4
+# layer at batch 16 (64 tiles) ran 13.5 / 21.5 / 14.6 ms (forward / dx / dw, 1 thread)
+# on im2col against 16.7 / 24.2 / 20.8 on Winograd; at 8x8 (256 tiles) Winograd wins
+# 12.0 / 13.5 / 14.4 against 16.4 / 20.5 / 16.0.
 WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_WORK = 1 << 22
+WINOGRAD_MIN_TILES = 128
+# Grouped convs with at most this many input channels per group (depthwise: 1) run the
+# direct kernels; measured (1 thread, x 16x64x32x32, 3x3): depthwise 5.9 / 6.8 / 7.4 ms
+# (forward / dx / dw) against 17.5 / 30.8 / 15.7 with im2col and per-group GEMMs; at 2
+# channels per group 18 / 18 / 19 against 23 / 25 / 24; from 4 on the GEMMs win.
+DIRECT_MAX_GROUP_CHANNELS = 2
+ALGORITHMS = ("im2col", "winograd", "gemm_1x1", "direct")
+FORCE_ALGORITHM = None        # tests pin one algorithm; it is used wherever it applies
 
 
-def _winograd_ok(c_, o_, kh, kw, geo, dtype, pixels):
-    """pixels: N*OH*OW of the correlation that would run."""
+def _winograd_applies(kh, kw, geo, dtype):
     sh, sw, _, _, dh, dw, groups = geo
     return (kh == 3 and kw == 3 and sh == sw == dh == dw == groups == 1
-            and min(c_, o_) >= WINOGRAD_MIN_CHANNELS
-            and c_ * o_ * pixels >= WINOGRAD_MIN_WORK
             and np.dtype(dtype) in (np.float32, np.float64))
+
+
+def _algorithm(cg, o_, kh, kw, geo, dtype, n_, corr_hw, in_hw, out_hw):
+    """The algorithm for one convolution.  cg: input channels per group; corr_hw: the
+    output size of the correlation that would run (the input size, for dx); in_hw /
+    out_hw: the forward conv's input and output sizes."""
+    sh, sw, ph, pw, _, _, groups = geo
+    one_by_one = (kh == kw == 1 and ph == pw == 0 and groups == 1
+                  and out_hw == ((in_hw[0] - 1) // sh + 1, (in_hw[1] - 1) // sw + 1))
+    applies = {"im2col": True, "direct": True, "gemm_1x1": one_by_one,
+               "winograd": _winograd_applies(kh, kw, geo, dtype)}
+    if FORCE_ALGORITHM is not None and applies[FORCE_ALGORITHM]:
+        return FORCE_ALGORITHM
+    if groups > 1 and cg <= DIRECT_MAX_GROUP_CHANNELS:
+        return "direct"
+    if one_by_one:
+        return "gemm_1x1"
+    tiles = n_ * ((corr_hw[0] + 1) // 2) * ((corr_hw[1] + 1) // 2)
+    if (applies["winograd"] and min(cg, o_) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES
+            and cg * o_ * n_ * corr_hw[0] * corr_hw[1] >= WINOGRAD_MIN_WORK):
+        return "winograd"
+    return "im2col"
 
 
 def winograd_conv(x, w, ph, pw, oh, ow):
@@ -109,6 +141,47 @@ def winograd_weight_grad(x, g, ph, pw):
     return weight_grad_untransform(du)
 
 
+# -- 1x1 convolution (no padding, groups 1): a GEMM per image on the (strided) input ----
+# No column matrix: with x viewed as (N, C, L), y[n] = W (O, C) @ x[n] is one batched
+# matmul whose output is already (N, O, L).
+def _subsample(x, sh, sw):
+    return np.ascontiguousarray(x[:, :, ::sh, ::sw]) if sh > 1 or sw > 1 else np.ascontiguousarray(x)
+
+
+def gemm_1x1_forward(x, w, sh, sw):
+    xs = _subsample(x, sh, sw)
+    n_, c_, oh, ow = xs.shape
+    y = np.matmul(np.ascontiguousarray(w).reshape(w.shape[0], c_), xs.reshape(n_, c_, oh * ow))
+    return y.reshape(n_, w.shape[0], oh, ow)
+
+
+def gemm_1x1_input_grad(g, w, sh, sw, h_, w_):
+    """dx[n] = W^T @ g[n] at the pixels the forward read, zero elsewhere."""
+    n_, o_, oh, ow = g.shape
+    wt = np.ascontiguousarray(w.reshape(o_, -1).T)                 # (C, O)
+    dxs = np.matmul(wt, np.ascontiguousarray(g).reshape(n_, o_, oh * ow)).reshape(
+        n_, wt.shape[0], oh, ow)
+    if sh == sw == 1:
+        return dxs
+    dx = np.zeros((n_, wt.shape[0], h_, w_), dxs.dtype)
+    dx[:, :, ::sh, ::sw] = dxs
+    return dx
+
+
+def gemm_1x1_weight_grad(x, g, sh, sw):
+    """dW = sum_n g[n] (O, L) @ x[n]^T (L, C): one 2-d GEMM per image, summed."""
+    xs = _subsample(x, sh, sw)
+    n_, c_ = xs.shape[:2]
+    o_ = g.shape[1]
+    g3 = np.ascontiguousarray(g).reshape(n_, o_, -1)
+    x3 = xs.reshape(n_, c_, -1)
+    dw_ = np.zeros((o_, c_), np.result_type(x, g))
+    part = np.empty_like(dw_)
+    for n in range(n_):       # 2-d calls: batched matmul on a transposed operand skips BLAS
+        dw_ += np.matmul(g3[n], x3[n].T, out=part)
+    return dw_.reshape(o_, c_, 1, 1)
+
+
 # -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
 def conv_forward(x, w, geo, oh, ow):
     """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
@@ -118,8 +191,13 @@ def conv_forward(x, w, geo, oh, ow):
     if w.dtype != x.dtype:
         w = w.astype(np.result_type(x, w))
         x = x.astype(w.dtype)
-    if _winograd_ok(cg, o_, kh, kw, geo, x.dtype, n_ * oh * ow):
+    algo = _algorithm(cg, o_, kh, kw, geo, x.dtype, n_, (oh, ow), x.shape[2:], (oh, ow))
+    if algo == "winograd":
         return winograd_conv(x, w, geo[2], geo[3], oh, ow)
+    if algo == "direct":
+        return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow)
+    if algo == "gemm_1x1":
+        return gemm_1x1_forward(x, w, geo[0], geo[1])
     cols = _cols(x, kh, kw, geo, oh, ow).reshape(groups, cg * kh * kw, n_ * oh * ow)
     y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, cg * kh * kw), cols)
     return np.ascontiguousarray(y.reshape(o_, n_, oh * ow).transpose(1, 0, 2)).reshape(
@@ -139,7 +217,14 @@ def conv_input_grad(g, w, geo, h_, w_):
     n_, o_, oh, ow = g.shape
     _, cg, kh, kw = w.shape
     dtype = np.result_type(g, w)
-    if _winograd_ok(cg, o_, kh, kw, geo, dtype, n_ * h_ * w_):
+    algo = _algorithm(cg, o_, kh, kw, geo, dtype, n_, (h_, w_), (h_, w_), (oh, ow))
+    if algo == "direct":
+        return conv_direct_transpose(np.ascontiguousarray(g, dtype), np.ascontiguousarray(w, dtype),
+                                     *geo, h_, w_)
+    if algo == "gemm_1x1":
+        return gemm_1x1_input_grad(g.astype(dtype, copy=False), np.asarray(w, dtype), sh, sw,
+                                   h_, w_)
+    if algo == "winograd":
         # stride 1: dx is a 3x3 correlation of g with the flipped, transposed weights
         wf = np.asarray(w, dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         return winograd_conv(g.astype(dtype, copy=False), wf, kh - 1 - ph, kw - 1 - pw,
@@ -161,7 +246,14 @@ def conv_weight_grad(x, g, geo, kh, kw):
     n_, c_ = x.shape[:2]
     o_, oh, ow = g.shape[1:]
     dtype = np.result_type(x, g)
-    if _winograd_ok(c_ // groups, o_, kh, kw, geo, dtype, n_ * oh * ow):
+    algo = _algorithm(c_ // groups, o_, kh, kw, geo, dtype, n_, (oh, ow), x.shape[2:], (oh, ow))
+    if algo == "direct":
+        return conv_direct_weight_grad(np.ascontiguousarray(g, dtype),
+                                       np.ascontiguousarray(x, dtype), *geo, kh, kw)
+    if algo == "gemm_1x1":
+        return gemm_1x1_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
+                                    geo[0], geo[1])
+    if algo == "winograd":
         return winograd_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
                                     geo[2], geo[3])
     k = c_ // groups * kh * kw
