@@ -359,10 +359,13 @@ def test_direct_conv_kernels_match_reference(seed, dtype):
 
 # -- every convolution algorithm, on the shapes where it is picked and on forced shapes ----------
 # (n, c, o, h, w, k, stride, padding, groups): the algorithm _algorithm picks for each
+# (im2col runs one GEMM per image up to PER_IMAGE_GEMM_MAX_OUT outputs, one for the batch above)
 PICKED = [((8, 32, 32, 24, 24, 3, 1, 1, 1), "winograd"),        # 3x3 stride 1, many channels
           ((2, 16, 24, 6, 5, 1, 2, 0, 1), "gemm_1x1"),          # ResNet's strided shortcut
           ((3, 16, 16, 9, 7, 3, 2, 1, 1), "im2col"),            # strided 3x3
           ((4, 1, 6, 14, 14, 5, 1, 2, 1), "im2col"),            # LeNet's first conv, smaller
+          ((2, 4, 20, 7, 6, 3, 2, 1, 1), "im2col"),             # > 16 outputs: one batch GEMM
+          ((2, 8, 8, 6, 6, 3, 1, 1, 2), "im2col"),              # grouped, 4 channels a group
           ((2, 8, 8, 9, 9, 3, 1, 1, 8), "direct"),              # depthwise
           ((2, 8, 16, 8, 7, 3, 2, 1, 4), "direct")]             # grouped, 2 channels a group
 

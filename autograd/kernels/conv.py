@@ -49,9 +49,12 @@ def _valid_range(k_off, s, p, size, out):
 
 @parallel_kernel
 def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
-    """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W); returns ``cols``."""
+    """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W) (both C-contiguous); returns ``cols``."""
     n_, c_, h_, w_ = x.shape
     k2 = kh * kw
+    l_ = oh * ow
+    xf = x.reshape(-1)                 # flat indexing: the row copies vectorise
+    cf = cols.reshape(-1)
     for r in prange(c_ * k2):
         c = r // k2
         i = (r // kw) % kh
@@ -60,28 +63,35 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
         xlo, xhi = _valid_range(j * dw, sw, pw, w_, ow)
         off = j * dw - pw
         for n in range(n_):
-            for t in range(ylo * ow):          # output rows that read vertical padding
-                cols[r, n, t] = 0
-            for t in range(yhi * ow, oh * ow):
-                cols[r, n, t] = 0
+            base = (r * n_ + n) * l_
+            cf[base:base + ylo * ow] = 0               # output rows that read vertical padding
+            cf[base + yhi * ow:base + l_] = 0
+            src = (n * c_ + c) * h_ * w_ + off
             for y in range(ylo, yhi):
-                hi = y * sh - ph + i * dh
-                base = y * ow
+                d0 = base + y * ow
+                s0 = src + (y * sh - ph + i * dh) * w_
                 for xo in range(xlo):
-                    cols[r, n, base + xo] = 0
-                for xo in range(xlo, xhi):     # branch-free interior
-                    cols[r, n, base + xo] = x[n, c, hi, xo * sw + off]
+                    cf[d0 + xo] = 0
+                if sw == 1:                            # branch-free, unit-stride interior
+                    for xo in range(xlo, xhi):
+                        cf[d0 + xo] = xf[s0 + xo]
+                else:
+                    for xo in range(xlo, xhi):
+                        cf[d0 + xo] = xf[s0 + xo * sw]
                 for xo in range(xhi, ow):
-                    cols[r, n, base + xo] = 0
+                    cf[d0 + xo] = 0
     return cols
 
 
 @parallel_kernel
 def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """Adjoint of im2col: cols (C*kh*kw, N, OH*OW) -> x (N, C, H, W), overlaps summed."""
+    """Adjoint of im2col: cols (C*kh*kw, N, OH*OW), C-contiguous -> x (N, C, H, W), overlaps summed."""
     n_ = cols.shape[1]
     k2 = kh * kw
+    l_ = oh * ow
     x = np.zeros((n_, c_, h_, w_), cols.dtype)
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
     for p in prange(n_ * c_):
         n = p // c_
         c = p % c_
@@ -89,13 +99,17 @@ def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
             ylo, yhi = _valid_range(i * dh, sh, ph, h_, oh)
             for j in range(kw):
                 xlo, xhi = _valid_range(j * dw, sw, pw, w_, ow)
-                r = c * k2 + i * kw + j
-                off = j * dw - pw
+                src = ((c * k2 + i * kw + j) * n_ + n) * l_
+                dst = p * h_ * w_ + j * dw - pw
                 for y in range(ylo, yhi):
-                    hi = y * sh - ph + i * dh
-                    base = y * ow
-                    for xo in range(xlo, xhi):
-                        x[n, c, hi, xo * sw + off] += cols[r, n, base + xo]
+                    s0 = src + y * ow
+                    d0 = dst + (y * sh - ph + i * dh) * w_
+                    if sw == 1:
+                        for xo in range(xlo, xhi):
+                            xf[d0 + xo] += cf[s0 + xo]
+                    else:
+                        for xo in range(xlo, xhi):
+                            xf[d0 + xo * sw] += cf[s0 + xo]
     return x
 
 

@@ -207,6 +207,13 @@ def gemm_1x1_weight_grad(x, g, sh, sw):
 
 
 # -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
+# With few output channels the whole-batch GEMM (O x K) @ (K x N*L) runs far below the
+# BLAS rate; one GEMM per image is faster and needs no transpose: measured (1 thread)
+# LeNet's 1 -> 6 5x5 conv at batch 64 0.35 ms against 0.96 ms, its 6 -> 16 conv 0.45
+# against 0.60; at 128 outputs (ResNet) the single GEMM wins (5.4 against 6.3 ms).
+PER_IMAGE_GEMM_MAX_OUT = 16
+
+
 def conv_forward(x, w, geo, oh, ow):
     """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
     groups = geo[6]
@@ -222,8 +229,14 @@ def conv_forward(x, w, geo, oh, ow):
         return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow)
     if algo == "gemm_1x1":
         return gemm_1x1_forward(x, w, geo[0], geo[1])
-    cols = _cols(x, kh, kw, geo, oh, ow).reshape(groups, cg * kh * kw, n_ * oh * ow)
-    y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, cg * kh * kw), cols)
+    k = cg * kh * kw
+    cols = _cols(x, kh, kw, geo, oh, ow)                          # (groups*k, N, L)
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        # thin W: one GEMM per image on a strided view of cols, already (N, O, L)
+        y = np.matmul(np.ascontiguousarray(w).reshape(o_, k), cols.transpose(1, 0, 2))
+        return y.reshape(n_, o_, oh, ow)
+    y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, k),
+                  cols.reshape(groups, k, n_ * oh * ow))
     return np.ascontiguousarray(y.reshape(o_, n_, oh * ow).transpose(1, 0, 2)).reshape(
         n_, o_, oh, ow)
 
