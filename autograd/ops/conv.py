@@ -193,24 +193,30 @@ def gemm_1x1_input_grad(g, w, sh, sw, h_, w_):
 
 
 def gemm_1x1_weight_grad(x, g, sh, sw):
-    """dW = sum_n g[n] (O, L) @ x[n]^T (L, C): one 2-d GEMM per image, summed."""
+    """dW = sum_n g[n] (O, L) @ x[n]^T (L, C)."""
     xs = _subsample(x, sh, sw)
     n_, c_ = xs.shape[:2]
     o_ = g.shape[1]
-    g3 = np.ascontiguousarray(g).reshape(n_, o_, -1)
-    x3 = xs.reshape(n_, c_, -1)
-    dw_ = np.zeros((o_, c_), np.result_type(x, g))
+    return _per_image_weight_grad(np.ascontiguousarray(g).reshape(n_, o_, -1),
+                                  xs.reshape(n_, c_, -1)).reshape(o_, c_, 1, 1)
+
+
+def _per_image_weight_grad(g3, cols_n):
+    """sum_n g3[n] (O, L) @ cols_n[n]^T (L, K), one 2-d GEMM per image (NumPy's batched
+    matmul on a transposed operand skips BLAS)."""
+    dw_ = np.zeros((g3.shape[1], cols_n.shape[1]), np.result_type(g3, cols_n))
     part = np.empty_like(dw_)
-    for n in range(n_):       # 2-d calls: batched matmul on a transposed operand skips BLAS
-        dw_ += np.matmul(g3[n], x3[n].T, out=part)
-    return dw_.reshape(o_, c_, 1, 1)
+    for n in range(g3.shape[0]):
+        dw_ += np.matmul(g3[n], cols_n[n].T, out=part)
+    return dw_
 
 
 # -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
 # With few output channels the whole-batch GEMM (O x K) @ (K x N*L) runs far below the
-# BLAS rate; one GEMM per image is faster and needs no transpose: measured (1 thread)
-# LeNet's 1 -> 6 5x5 conv at batch 64 0.35 ms against 0.96 ms, its 6 -> 16 conv 0.45
-# against 0.60; at 128 outputs (ResNet) the single GEMM wins (5.4 against 6.3 ms).
+# BLAS rate; one GEMM per image is faster and needs no transpose of y or g: measured
+# (1 thread) on LeNet's 1 -> 6 5x5 conv at batch 64, forward 0.35 against 0.96 ms, dx
+# 0.37 against 1.0, dw 0.39 against 1.43; its 6 -> 16 conv about even; at 128 outputs
+# (ResNet) the single GEMM wins the forward (5.4 against 6.3 ms).
 PER_IMAGE_GEMM_MAX_OUT = 16
 
 
@@ -267,6 +273,13 @@ def conv_input_grad(g, w, geo, h_, w_):
         return winograd_conv(g.astype(dtype, copy=False), wf, kh - 1 - ph, kw - 1 - pw,
                              h_, w_)
     k = cg * kh * kw
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        # one GEMM per image, straight into the (k, N, L) columns: no transpose of g
+        cols = _workspace((k, n_, oh * ow), dtype)
+        np.matmul(np.ascontiguousarray(np.asarray(w, dtype).reshape(o_, k).T),
+                  g.astype(dtype, copy=False).reshape(n_, o_, oh * ow),
+                  out=cols.transpose(1, 0, 2))
+        return col2im(cols, cg, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     # contiguous W^T: NumPy's batched matmul falls back to a slow non-BLAS loop on a
     # transposed operand (measured 9 ms instead of <1 ms for LeNet's second conv)
     wt = np.ascontiguousarray(np.asarray(w, dtype).reshape(groups, o_ // groups, k)
@@ -294,8 +307,11 @@ def conv_weight_grad(x, g, geo, kh, kw):
         return winograd_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
                                     geo[2], geo[3])
     k = c_ // groups * kh * kw
-    cols = _cols(x.astype(dtype, copy=False), kh, kw, geo, oh, ow).reshape(
-        groups, k, n_ * oh * ow)
+    cols = _cols(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)      # (groups*k, N, L)
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        g3 = np.ascontiguousarray(g, dtype).reshape(n_, o_, oh * ow)
+        return _per_image_weight_grad(g3, cols.transpose(1, 0, 2)).reshape(o_, c_, kh, kw)
+    cols = cols.reshape(groups, k, n_ * oh * ow)
     dw_ = np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1))
     return dw_.reshape(o_, c_ // groups, kh, kw)
 
