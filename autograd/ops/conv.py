@@ -37,6 +37,7 @@ _local = threading.local()
 # with 4 MB chunks; 2 MB chunks were slower again (thinner GEMMs).
 WORKSPACE_BYTES = 32 << 20
 WINOGRAD_CHUNK_BYTES = 4 << 20
+WINOGRAD_MIN_CHUNK_TILES = 512     # but never so few tiles that the 16 GEMMs turn thin
 
 
 def _workspace(shape, dtype):
@@ -121,7 +122,8 @@ def _algorithm(cg, o_, kh, kw, geo, dtype, n_, corr_hw, in_hw, out_hw):
 def _image_chunks(n_, c_, o_, tiles, dtype):
     """Slices of the batch whose transformed input and product fit the workspace."""
     per_image = 16 * (c_ + o_) * tiles * np.dtype(dtype).itemsize
-    step = max(1, min(n_, WINOGRAD_CHUNK_BYTES // max(per_image, 1)))
+    step = max(WINOGRAD_CHUNK_BYTES // max(per_image, 1), -(-WINOGRAD_MIN_CHUNK_TILES // tiles))
+    step = max(1, min(n_, step))
     return [slice(n0, min(n_, n0 + step)) for n0 in range(0, n_, step)]
 
 
