@@ -269,6 +269,7 @@ def test_winograd_matches_im2col(seed, dtype, monkeypatch):
     monkeypatch.setattr(oc, "FORCE_ALGORITHM", "winograd")
     # odd seeds: one image per chunk (the batch loop); even seeds: the whole batch at once
     monkeypatch.setattr(oc, "WINOGRAD_CHUNK_BYTES", 1 if seed % 2 else 1 << 40)
+    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHUNK_TILES", 1)
     y, dx = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
     dw = oc.conv_weight_grad(x, g, geo, 3, 3)
     assert dw.shape == (o, c, 3, 3) and dw.dtype == dtype

@@ -32,12 +32,15 @@ _local = threading.local()
 # The per-thread scratch kept alive between calls is capped (it was up to 75 MB): larger
 # requests get a fresh array that is freed after the call.  Winograd runs the batch in
 # chunks of images whose V and M take at most WINOGRAD_CHUNK_BYTES, which also keeps
-# them in cache between transform and GEMM: measured (CPU time, 1 thread, x 32x64x32x32)
-# forward / dx / dw 38.5 / 45.1 / 56.2 ms on the whole batch (67 MB), 30.5 / 30.6 / 37.3
-# with 4 MB chunks; 2 MB chunks were slower again (thinner GEMMs).
+# them closer in cache between transform and GEMM: measured (CPU time, 1 thread, x
+# 32x64x32x32, best of 3 runs) forward / dx / dw 38.3 / 37.1 / 43.9 ms on the whole batch
+# (67 MB), 28.7 / 28.9 / 34.2 with 16 MB chunks and 29.0 / 27.7 / 33.9 with 4 MB; the
+# larger chunks mean fewer hand-overs between the thread pools (each chunk is three
+# parallel regions and 16 BLAS calls), which on a loaded machine cost more than a little
+# cache.  2 MB chunks were slower (thinner GEMMs).
 WORKSPACE_BYTES = 32 << 20
-WINOGRAD_CHUNK_BYTES = 4 << 20
-WINOGRAD_MIN_CHUNK_TILES = 512     # but never so few tiles that the 16 GEMMs turn thin
+WINOGRAD_CHUNK_BYTES = 16 << 20
+WINOGRAD_MIN_CHUNK_TILES = 2048    # but never so few tiles that the 16 GEMMs turn thin
 
 
 def _workspace(shape, dtype):
