@@ -211,6 +211,7 @@ def test_erf_kernel_matches_reference(shape, dtype):
 # -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
 from autograd.kernels import winograd as kwg  # noqa: E402
 import autograd.ops.conv as oc  # noqa: E402
+import autograd.ops.conv_algorithms as ca  # noqa: E402
 
 
 def _wino_case(rng):
@@ -263,15 +264,15 @@ def test_winograd_matches_im2col(seed, dtype, monkeypatch):
     wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
     g = rng.standard_normal((n, o, oh, ow)).astype(dtype).transpose(0, 1, 3, 2).copy()
     g = g.transpose(0, 1, 3, 2)                                           # non-contiguous
-    monkeypatch.setattr(oc, "FORCE_ALGORITHM", "im2col")
-    y_ref, dx_ref = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
-    dw_ref = oc.conv_weight_grad(x, g, geo, 3, 3)
-    monkeypatch.setattr(oc, "FORCE_ALGORITHM", "winograd")
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", "im2col")
+    y_ref, dx_ref = ca.conv_forward(x, wt, geo, oh, ow), ca.conv_input_grad(g, wt, geo, h, w)
+    dw_ref = ca.conv_weight_grad(x, g, geo, 3, 3)
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", "winograd")
     # odd seeds: one image per chunk (the batch loop); even seeds: the whole batch at once
-    monkeypatch.setattr(oc, "WINOGRAD_CHUNK_BYTES", 1 if seed % 2 else 1 << 40)
-    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHUNK_TILES", 1)
-    y, dx = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
-    dw = oc.conv_weight_grad(x, g, geo, 3, 3)
+    monkeypatch.setattr(ca, "WINOGRAD_CHUNK_BYTES", 1 if seed % 2 else 1 << 40)
+    monkeypatch.setattr(ca, "WINOGRAD_MIN_CHUNK_TILES", 1)
+    y, dx = ca.conv_forward(x, wt, geo, oh, ow), ca.conv_input_grad(g, wt, geo, h, w)
+    dw = ca.conv_weight_grad(x, g, geo, 3, 3)
     assert dw.shape == (o, c, 3, 3) and dw.dtype == dtype
     np.testing.assert_allclose(dw, dw_ref, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32
                                               else dict(rtol=1e-10, atol=1e-10)))
@@ -285,7 +286,7 @@ def test_winograd_route_gradcheck(monkeypatch):
     """conv2d through the Winograd route (forced): first and second
     derivatives against finite differences, forward against the direct-sum reference."""
     import autograd as ag
-    monkeypatch.setattr(oc, "FORCE_ALGORITHM", "winograd")
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", "winograd")
     rng = np.random.default_rng(7)
     x = ag.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
     w = ag.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
@@ -359,8 +360,8 @@ def test_direct_conv_kernels_match_reference(seed, dtype):
 
 
 # -- every convolution algorithm, on the shapes where it is picked and on forced shapes ----------
-# (n, c, o, h, w, k, stride, padding, groups): the algorithm _algorithm picks for each
-# (im2col runs one GEMM per image up to PER_IMAGE_GEMM_MAX_OUT outputs, one for the batch above)
+# (n, c, o, h, w, k, stride, padding, groups): the algorithm choose_algorithm picks for each
+# (im2col runs one GEMM per image up to ca.PER_IMAGE_GEMM_MAX_OUT outputs, one for the batch above)
 PICKED = [((8, 32, 32, 24, 24, 3, 1, 1, 1), "winograd"),        # 3x3 stride 1, many channels
           ((2, 16, 24, 6, 5, 1, 2, 0, 1), "gemm_1x1"),          # ResNet's strided shortcut
           ((3, 16, 16, 9, 7, 3, 2, 1, 1), "im2col"),            # strided 3x3
@@ -378,14 +379,15 @@ def test_conv_algorithms_agree_with_reference_where_picked(shape, algo, kernel_t
     n, c, o, h, w, k, s, p, groups = shape
     geo = (s, s, p, p, 1, 1, groups)
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    assert oc._algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, ow), (h, w), (oh, ow)) == algo
+    assert ca.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, ow), (h, w),
+                               (oh, ow)) == algo
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal((n, c, h, w))
     wt = rng.standard_normal((o, c // groups, k, k))
     g = rng.standard_normal((n, o, oh, ow))
-    y = oc.conv_forward(x.astype(np.float32), wt.astype(np.float32), geo, oh, ow)
-    dx = oc.conv_input_grad(g.astype(np.float32), wt.astype(np.float32), geo, h, w)
-    dw = oc.conv_weight_grad(x.astype(np.float32), g.astype(np.float32), geo, k, k)
+    y = ca.conv_forward(x.astype(np.float32), wt.astype(np.float32), geo, oh, ow)
+    dx = ca.conv_input_grad(g.astype(np.float32), wt.astype(np.float32), geo, h, w)
+    dw = ca.conv_weight_grad(x.astype(np.float32), g.astype(np.float32), geo, k, k)
     args = (s, s, p, p, 1, 1, groups)
     tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(c * k * k))
     assert y.dtype == dx.dtype == dw.dtype == np.float32
@@ -395,12 +397,12 @@ def test_conv_algorithms_agree_with_reference_where_picked(shape, algo, kernel_t
                                rtol=1e-4, atol=1e-4 * np.sqrt(n * oh * ow))
 
 
-@pytest.mark.parametrize("algo", oc.ALGORITHMS)
+@pytest.mark.parametrize("algo", ca.ALGORITHMS)
 def test_forced_algorithm_gradcheck(algo, monkeypatch):
     """conv2d with each algorithm forced (where it applies), float64: forward against the
     reference, first and second derivatives against finite differences."""
     import autograd as ag
-    monkeypatch.setattr(oc, "FORCE_ALGORITHM", algo)
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", algo)
     rng = np.random.default_rng(11)
     cases = {"im2col": ((2, 2, 5, 4), (3, 2, 2, 3), dict(stride=(2, 1), padding=1)),
              "winograd": ((2, 2, 5, 4), (3, 2, 3, 3), dict(padding=1)),

@@ -265,21 +265,23 @@ def _best(fn, repeat):
 
 
 def conv_table(repeat=5):
-    import autograd.ops.conv as C
+    import autograd.ops.conv_algorithms as C
     mm = _rand((1024, 1024))
-    print(f"float32 matmul 1024: {2 * 1024 ** 3 / _best(lambda: mm @ mm, repeat) / 1e9:.1f} GFLOP/s")
+    rate = 2 * 1024 ** 3 / _best(lambda: mm @ mm, repeat) / 1e9
+    print(f"float32 matmul 1024: {rate:.1f} GFLOP/s")
     for n, c, o, h, k, s, p, groups in CONV_SHAPES:
         x, w = _rand((n, c, h, h), 1), _rand((o, c // groups, k, k), 2)
         oh = (h + 2 * p - k) // s + 1
         g = _rand((n, o, oh, oh), 3)
         geo = (s, s, p, p, 1, 1, groups)
         flops = 2 * n * o * oh * oh * c // groups * k * k
-        picked = C._algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h), (oh, oh))
+        picked = C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
+                                    (oh, oh))
         for algo in C.ALGORITHMS:
             if algo == "direct" and groups == 1:     # dense convs: 10-100x slower, never picked
                 continue
             C.FORCE_ALGORITHM = algo
-            if C._algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
+            if C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
                             (oh, oh)) != algo:
                 continue
             t = [_best(fn, repeat) for fn in (lambda: C.conv_forward(x, w, geo, oh, oh),
@@ -287,7 +289,8 @@ def conv_table(repeat=5):
                                               lambda: C.conv_weight_grad(x, g, geo, k, k))]
             mark = "*" if algo == picked else " "
             print(f"{str((n, c, o, h, k, s, p, groups)):34s} {mark}{algo:9s} fwd {t[0] * 1e3:7.2f} "
-                  f"dx {t[1] * 1e3:7.2f} dw {t[2] * 1e3:7.2f} ms  fwd {flops / t[0] / 1e9:6.1f} GFLOP/s")
+                  f"dx {t[1] * 1e3:7.2f} dw {t[2] * 1e3:7.2f} ms  "
+                  f"fwd {flops / t[0] / 1e9:6.1f} GFLOP/s")
         C.FORCE_ALGORITHM = None
 
 

@@ -49,7 +49,7 @@ def _valid_range(k_off, s, p, size, out):
 
 @parallel_kernel
 def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
-    """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W) (both C-contiguous); returns ``cols``."""
+    """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W), both C-contiguous; returns cols."""
     n_, c_, h_, w_ = x.shape
     k2 = kh * kw
     l_ = oh * ow
@@ -85,7 +85,8 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
 
 @parallel_kernel
 def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """Adjoint of im2col: cols (C*kh*kw, N, OH*OW), C-contiguous -> x (N, C, H, W), overlaps summed."""
+    """Adjoint of im2col: C-contiguous cols (C*kh*kw, N, OH*OW) -> x (N, C, H, W), overlaps
+    summed."""
     n_ = cols.shape[1]
     k2 = kh * kw
     l_ = oh * ow
