@@ -126,8 +126,14 @@ def test_numpy_backend_gives_same_results():
             "r=np.random.default_rng(0); x=ag.Tensor._make(r.standard_normal((2,3,7,6)))\n"
             "w=ag.Tensor._make(r.standard_normal((4,3,3,3)))\n"
             "y=C.conv2d(x,w,padding=1,stride=2); m=P.max_pool2d(y,2,ceil_mode=True)\n"
-            "a=P.avg_pool2d(x,3,padding=1); print(repr([float(y.data.sum()),float(m.data.sum()),"
-            "float(a.data.sum())]))")
+            "a=P.avg_pool2d(x,3,padding=1)\n"
+            "from autograd.ops.normalization import batch_norm\n"
+            "d=C.conv2d(x,ag.Tensor._make(r.standard_normal((3,1,3,3))),padding=1,groups=3)\n"
+            "o=C.conv2d(x,ag.Tensor._make(r.standard_normal((5,3,1,1))),stride=2)\n"
+            "xb=ag.tensor(r.standard_normal((4,3,5)),requires_grad=True)\n"
+            "b=batch_norm(xb,None,None,training=True); (b*b*xb).sum().backward()\n"
+            "print(repr([float(np.abs(t).sum()) for t in (y.data,m.data,a.data,d.data,o.data,b.data,"
+            "xb.grad.data)]))")
     outs = []
     for backend in ("numba", "numpy"):
         env = dict(os.environ, AUTOGRAD_KERNELS=backend)

@@ -147,6 +147,9 @@ def test_import_compiles_nothing():
             "p.avg_pool_adjoint_numba,p.scatter_add_numba];"
             "import autograd.kernels.winograd as wg;"
             "ks+=[wg.input_transform_numba,wg.output_transform_numba,wg.grad_transform_numba];"
+            "import autograd.kernels.conv_direct as d, autograd.kernels.batchnorm as b;"
+            "ks+=[d.conv_direct_numba,d.conv_direct_transpose_numba,d.conv_direct_weight_grad_numba,"
+            "b.batch_norm_forward_numba,b.batch_norm_backward_numba];"
             "print(sum(len(k.signatures) for k in ks))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
@@ -208,6 +211,7 @@ def test_erf_kernel_matches_reference(shape, dtype):
 # -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
 from autograd.kernels import winograd as kwg  # noqa: E402
 import autograd.ops.conv as oc  # noqa: E402
+import autograd.ops.conv_algorithms as ca  # noqa: E402
 
 
 def _wino_case(rng):
@@ -260,13 +264,15 @@ def test_winograd_matches_im2col(seed, dtype, monkeypatch):
     wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
     g = rng.standard_normal((n, o, oh, ow)).astype(dtype).transpose(0, 1, 3, 2).copy()
     g = g.transpose(0, 1, 3, 2)                                           # non-contiguous
-    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHANNELS", 10 ** 9)
-    y_ref, dx_ref = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
-    dw_ref = oc.conv_weight_grad(x, g, geo, 3, 3)
-    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(oc, "WINOGRAD_MIN_WORK", 0)
-    y, dx = oc.conv_forward(x, wt, geo, oh, ow), oc.conv_input_grad(g, wt, geo, h, w)
-    dw = oc.conv_weight_grad(x, g, geo, 3, 3)
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", "im2col")
+    y_ref, dx_ref = ca.conv_forward(x, wt, geo, oh, ow), ca.conv_input_grad(g, wt, geo, h, w)
+    dw_ref = ca.conv_weight_grad(x, g, geo, 3, 3)
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", "winograd")
+    # odd seeds: one image per chunk (the batch loop); even seeds: the whole batch at once
+    monkeypatch.setattr(ca, "WINOGRAD_CHUNK_BYTES", 1 if seed % 2 else 1 << 40)
+    monkeypatch.setattr(ca, "WINOGRAD_MIN_CHUNK_TILES", 1)
+    y, dx = ca.conv_forward(x, wt, geo, oh, ow), ca.conv_input_grad(g, wt, geo, h, w)
+    dw = ca.conv_weight_grad(x, g, geo, 3, 3)
     assert dw.shape == (o, c, 3, 3) and dw.dtype == dtype
     np.testing.assert_allclose(dw, dw_ref, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32
                                               else dict(rtol=1e-10, atol=1e-10)))
@@ -277,11 +283,10 @@ def test_winograd_matches_im2col(seed, dtype, monkeypatch):
 
 
 def test_winograd_route_gradcheck(monkeypatch):
-    """conv2d through the Winograd route (thresholds lowered): first and second
+    """conv2d through the Winograd route (forced): first and second
     derivatives against finite differences, forward against the direct-sum reference."""
     import autograd as ag
-    monkeypatch.setattr(oc, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(oc, "WINOGRAD_MIN_WORK", 0)
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", "winograd")
     rng = np.random.default_rng(7)
     x = ag.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
     w = ag.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
@@ -304,3 +309,124 @@ def test_index_add_rows_matches_reference(v, d, m, dtype):
     got = ki.index_add_rows_numba(np.zeros((v, d), dtype), idx, g)
     np.testing.assert_allclose(got, ki.index_add_rows_reference(np.zeros((v, d), dtype), idx, g),
                                **_tol(dtype))
+
+
+# -- fused batch norm --------------------------------------------------------------------------
+from autograd.kernels import batchnorm as kbn  # noqa: E402
+
+BATCH_NORM_SHAPES = [(2, 3, 1), (4, 5, 7), (1, 2, 33), (16, 4, 64), (0, 3, 2)]
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BATCH_NORM_SHAPES)
+def test_batch_norm_kernels_match_reference(shape, dtype, train):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)     # an offset mean, as after ReLU
+    g = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    stats = np.stack([rng.standard_normal(c), rng.uniform(0.5, 2.0, c)])
+    ours, ref = stats.copy(), stats.copy()
+    y = kbn.batch_norm_forward_numba(x, w, b, ours[0], ours[1], 1e-5, train)
+    y_ref = kbn.batch_norm_forward_reference(x, w, b, ref[0], ref[1], 1e-5, train)
+    tol = _tol(dtype) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    assert y.dtype == dtype and y.shape == shape
+    np.testing.assert_allclose(y, y_ref, **tol)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10)      # float64 statistics
+    if train and x.size:
+        np.testing.assert_allclose(ours[0], x.astype(np.float64).mean(axis=(0, 2)), rtol=1e-10)
+    back = kbn.batch_norm_backward_numba(g, x, ours[0], ours[1], w, 1e-5, train)
+    back_ref = kbn.batch_norm_backward_reference(g, x, ref[0], ref[1], w, 1e-5, train)
+    for name, o, r in zip(("dx", "dw", "db"), back, back_ref):
+        assert o.dtype == dtype, name
+        np.testing.assert_allclose(o, r, **tol, err_msg=name)
+
+
+# -- direct convolution kernels -----------------------------------------------------------------
+from autograd.kernels import conv_direct as kd  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(12))
+def test_direct_conv_kernels_match_reference(seed, dtype):
+    rng = np.random.default_rng(400 + seed)
+    (n, c, h, w), geo = _conv_geometry(rng)
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
+    groups = int(rng.choice([1, c]))                       # dense or depthwise
+    o = groups * int(rng.integers(1, 3))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c // groups, kh, kw)).astype(dtype)
+    g = rng.standard_normal((n, o, oh, ow)).astype(dtype)
+    args = (sh, sw, ph, pw, dh, dw, groups)
+    y = kd.conv_direct_numba(x, wt, *args, oh, ow)
+    assert y.shape == (n, o, oh, ow) and y.dtype == dtype
+    np.testing.assert_allclose(y, kd.conv_direct_reference(x, wt, *args, oh, ow), **_tol(dtype))
+    dx = kd.conv_direct_transpose_numba(g, wt, *args, h, w)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    np.testing.assert_allclose(dx, kd.conv_direct_transpose_reference(g, wt, *args, h, w),
+                               **_tol(dtype))
+    dwt = kd.conv_direct_weight_grad_numba(g, x, *args, kh, kw)
+    assert dwt.shape == wt.shape and dwt.dtype == dtype
+    np.testing.assert_allclose(dwt, kd.conv_direct_weight_grad_reference(g, x, *args, kh, kw),
+                               **_tol(dtype))
+    # the transpose kernel is the forward's adjoint: <conv(x), g> == <x, conv^T(g)>
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, dx), rtol=1e-4, atol=1e-4)
+
+
+# -- every convolution algorithm, on the shapes where it is picked and on forced shapes ----------
+# (n, c, o, h, w, k, stride, padding, groups): the algorithm choose_algorithm picks for each
+# (im2col runs one GEMM per image up to ca.PER_IMAGE_GEMM_MAX_OUT outputs, one for the batch above)
+PICKED = [((8, 32, 32, 24, 24, 3, 1, 1, 1), "winograd"),        # 3x3 stride 1, many channels
+          ((2, 16, 24, 6, 5, 1, 2, 0, 1), "gemm_1x1"),          # ResNet's strided shortcut
+          ((3, 16, 16, 9, 7, 3, 2, 1, 1), "im2col"),            # strided 3x3
+          ((4, 1, 6, 14, 14, 5, 1, 2, 1), "im2col"),            # LeNet's first conv, smaller
+          ((2, 4, 20, 7, 6, 3, 2, 1, 1), "im2col"),             # > 16 outputs: one batch GEMM
+          ((2, 8, 8, 6, 6, 3, 1, 1, 2), "im2col"),              # grouped, 4 channels a group
+          ((2, 8, 8, 9, 9, 3, 1, 1, 8), "direct"),              # depthwise
+          ((2, 8, 16, 8, 7, 3, 2, 1, 4), "direct")]             # grouped, 2 channels a group
+
+
+@pytest.mark.parametrize("shape,algo", PICKED, ids=[a + str(i) for i, (_, a) in enumerate(PICKED)])
+def test_conv_algorithms_agree_with_reference_where_picked(shape, algo, kernel_twin):
+    """float32 through the algorithm the library picks, against the float64 direct-sum
+    reference; the input and weight gradients against the reference's adjoints."""
+    n, c, o, h, w, k, s, p, groups = shape
+    geo = (s, s, p, p, 1, 1, groups)
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    assert ca.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, ow), (h, w),
+                               (oh, ow)) == algo
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((o, c // groups, k, k))
+    g = rng.standard_normal((n, o, oh, ow))
+    y = ca.conv_forward(x.astype(np.float32), wt.astype(np.float32), geo, oh, ow)
+    dx = ca.conv_input_grad(g.astype(np.float32), wt.astype(np.float32), geo, h, w)
+    dw = ca.conv_weight_grad(x.astype(np.float32), g.astype(np.float32), geo, k, k)
+    args = (s, s, p, p, 1, 1, groups)
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(c * k * k))
+    assert y.dtype == dx.dtype == dw.dtype == np.float32
+    np.testing.assert_allclose(y, kd.conv_direct_reference(x, wt, *args, oh, ow), **tol)
+    np.testing.assert_allclose(dx, kd.conv_direct_transpose_reference(g, wt, *args, h, w), **tol)
+    np.testing.assert_allclose(dw, kd.conv_direct_weight_grad_reference(g, x, *args, k, k),
+                               rtol=1e-4, atol=1e-4 * np.sqrt(n * oh * ow))
+
+
+@pytest.mark.parametrize("algo", ca.ALGORITHMS)
+def test_forced_algorithm_gradcheck(algo, monkeypatch):
+    """conv2d with each algorithm forced (where it applies), float64: forward against the
+    reference, first and second derivatives against finite differences."""
+    import autograd as ag
+    monkeypatch.setattr(ca, "FORCE_ALGORITHM", algo)
+    rng = np.random.default_rng(11)
+    cases = {"im2col": ((2, 2, 5, 4), (3, 2, 2, 3), dict(stride=(2, 1), padding=1)),
+             "winograd": ((2, 2, 5, 4), (3, 2, 3, 3), dict(padding=1)),
+             "gemm_1x1": ((2, 3, 5, 4), (2, 3, 1, 1), dict(stride=2)),
+             "direct": ((2, 4, 5, 5), (4, 2, 3, 2), dict(stride=(1, 2), padding=1, groups=2))}
+    xs, ws, kw = cases[algo]
+    x = ag.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = ag.tensor(rng.standard_normal(ws), requires_grad=True)
+    fn = lambda a, b: oc.conv2d(a, b, **kw)
+    np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, **kw),
+                               rtol=1e-12, atol=1e-12)
+    assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))

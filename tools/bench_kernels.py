@@ -12,6 +12,10 @@ Shapes (float32, NCHW):
                       on (4096, 1000) and (12608, 384) = ViT-S tokens x width
   lenet_step          one SGD step of LeNet-5 (conv5-pool-conv5-pool-fc120-fc84-fc10,
                       ReLU, log-softmax NLL) on a 64x1x28x28 batch, raw tensors only
+  batch_norm_fwd_bwd  training-mode batch norm, forward + backward, on 16x64x32x32
+  conv algorithms (python -m tools.bench_kernels --conv): every applicable convolution
+                      algorithm on ResNet-18, LeNet, W6 and depthwise shapes, forward /
+                      dx / dw, with the one the library picks and the matmul rate
 """
 import numpy as np
 
@@ -164,6 +168,32 @@ def _lenet_flops():
     return 3 * (conv + fc)
 
 
+# -- batch norm ------------------------------------------------------------------------------
+BN_X = (16, 64, 32, 32)
+
+
+def _bn_setup():
+    import autograd as ag
+    x, w, b = _rand(BN_X, 1), _rand(BN_X[1:2], 2), _rand(BN_X[1:2], 3)
+    s = {"x": ag.tensor(x, requires_grad=True), "w": ag.tensor(w, requires_grad=True),
+         "b": ag.tensor(b, requires_grad=True), "g": ag.tensor(_rand(BN_X, 4))}
+    torch = _torch()
+    if torch:
+        s.update(tx=torch.tensor(x, requires_grad=True), tw=torch.tensor(w, requires_grad=True),
+                 tb=torch.tensor(b, requires_grad=True), tg=torch.tensor(s["g"].numpy()))
+    return s
+
+
+def _bn_ours(s):
+    import nn.functional as F
+    F.batch_norm(s["x"], None, None, s["w"], s["b"], training=True).backward(s["g"])
+
+
+def _bn_torch(s):
+    _torch().nn.functional.batch_norm(s["tx"], None, None, s["tw"], s["tb"],
+                                      training=True).backward(s["tg"])
+
+
 def workloads():
     has_torch = _torch() is not None
     t = lambda fn: fn if has_torch else None
@@ -177,6 +207,7 @@ def workloads():
         "max_pool2d_fwd_bwd": (lambda: _conv_setup(True), _pool_fwd_bwd, t(_pool_fwd_bwd_torch),
                                {}),
         "lenet_step": (_lenet_setup, _lenet_ours, t(_lenet_torch), {"flops": _lenet_flops()}),
+        "batch_norm_fwd_bwd": (_bn_setup, _bn_ours, t(_bn_torch), {}),
     }
 
 
@@ -212,5 +243,57 @@ def rowwise_table(repeat=7):
                   f"{times[1] * 1e3:7.2f} ms | numpy/numba {times[1] / times[0]:5.2f}x")
 
 
+# -- convolution algorithms per shape (decides autograd/ops/conv.py's choice) ------------------
+# (N, C, O, H, k, stride, padding, groups)
+CONV_SHAPES = [(16, 64, 64, 32, 3, 1, 1, 1), (16, 128, 128, 16, 3, 1, 1, 1),
+               (16, 256, 256, 8, 3, 1, 1, 1), (16, 512, 512, 4, 3, 1, 1, 1),
+               (16, 64, 128, 32, 3, 2, 1, 1), (16, 64, 128, 32, 1, 2, 0, 1),
+               (16, 3, 64, 32, 3, 1, 1, 1), (64, 1, 6, 28, 5, 1, 2, 1), (64, 6, 16, 14, 5, 1, 0, 1),
+               (32, 64, 64, 32, 3, 1, 1, 1), (16, 64, 64, 32, 3, 1, 1, 64),
+               (16, 64, 64, 32, 3, 1, 1, 16)]
+
+
+def _best(fn, repeat):
+    import time
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def conv_table(repeat=5):
+    import autograd.ops.conv_algorithms as C
+    mm = _rand((1024, 1024))
+    rate = 2 * 1024 ** 3 / _best(lambda: mm @ mm, repeat) / 1e9
+    print(f"float32 matmul 1024: {rate:.1f} GFLOP/s")
+    for n, c, o, h, k, s, p, groups in CONV_SHAPES:
+        x, w = _rand((n, c, h, h), 1), _rand((o, c // groups, k, k), 2)
+        oh = (h + 2 * p - k) // s + 1
+        g = _rand((n, o, oh, oh), 3)
+        geo = (s, s, p, p, 1, 1, groups)
+        flops = 2 * n * o * oh * oh * c // groups * k * k
+        picked = C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
+                                    (oh, oh))
+        for algo in C.ALGORITHMS:
+            if algo == "direct" and groups == 1:     # dense convs: 10-100x slower, never picked
+                continue
+            C.FORCE_ALGORITHM = algo
+            if C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
+                            (oh, oh)) != algo:
+                continue
+            t = [_best(fn, repeat) for fn in (lambda: C.conv_forward(x, w, geo, oh, oh),
+                                              lambda: C.conv_input_grad(g, w, geo, h, h),
+                                              lambda: C.conv_weight_grad(x, g, geo, k, k))]
+            mark = "*" if algo == picked else " "
+            print(f"{str((n, c, o, h, k, s, p, groups)):34s} {mark}{algo:9s} fwd {t[0] * 1e3:7.2f} "
+                  f"dx {t[1] * 1e3:7.2f} dw {t[2] * 1e3:7.2f} ms  "
+                  f"fwd {flops / t[0] / 1e9:6.1f} GFLOP/s")
+        C.FORCE_ALGORITHM = None
+
+
 if __name__ == "__main__":
-    rowwise_table()
+    import sys
+    conv_table() if "--conv" in sys.argv else rowwise_table()

@@ -7,15 +7,12 @@ whole batch is ONE BLAS call per group: ``Y = W @ cols`` (forward), ``dW = G @ c
 (weight gradient) and ``dcols = W^T @ G`` then ``col2im`` (input gradient).
 ``col2im`` is the adjoint of ``im2col``: it scatter-adds each entry back to its pixel.
 
-Measured (tools/bench_kernels.py, x 32x64x32x32, w 64x64x3x3, 2 pinned cores of a
-Xeon): im2col into a reused buffer ~16 ms + one GEMM ~23 ms, against ~72 ms for a
-per-sample im2col loop; a fresh 75 MB cols array added ~20 ms of page faults, hence
-the workspace in autograd/ops/conv.py.  Alternating a Numba parallel region with
-BLAS per sample made the two thread pools spin against each other, so there is
-exactly one hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
-and BLAS is never called from inside a prange.  OpenBLAS still busy-waits after
-each call; OPENBLAS_THREAD_TIMEOUT=4 (set before NumPy loads) removes most of
-the remaining contention (LeNet step 48 ms -> 15 ms).
+A fresh columns array costs as much in page faults as the GEMM itself, hence the
+reused workspace (autograd/ops/conv_algorithms.py).  Alternating a Numba parallel
+region with BLAS per sample made the two thread pools spin against each other, so
+there is one hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
+and BLAS is never called from inside a prange; the pools' cooperation is
+autograd/kernels/threads.py's job.  Figures: README, "Kernels" and "Benchmarks".
 
 Padding is handled inside the kernels (out-of-range pixels read as zero / are
 dropped): no padded copy of the input.  im2col parallelises over rows of cols and
@@ -49,9 +46,12 @@ def _valid_range(k_off, s, p, size, out):
 
 @parallel_kernel
 def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
-    """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W); returns ``cols``."""
+    """Fill ``cols`` (C*kh*kw, N, OH*OW) from x (N, C, H, W), both C-contiguous; returns cols."""
     n_, c_, h_, w_ = x.shape
     k2 = kh * kw
+    l_ = oh * ow
+    xf = x.reshape(-1)                 # flat indexing: the row copies vectorise
+    cf = cols.reshape(-1)
     for r in prange(c_ * k2):
         c = r // k2
         i = (r // kw) % kh
@@ -60,28 +60,36 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
         xlo, xhi = _valid_range(j * dw, sw, pw, w_, ow)
         off = j * dw - pw
         for n in range(n_):
-            for t in range(ylo * ow):          # output rows that read vertical padding
-                cols[r, n, t] = 0
-            for t in range(yhi * ow, oh * ow):
-                cols[r, n, t] = 0
+            base = (r * n_ + n) * l_
+            cf[base:base + ylo * ow] = 0               # output rows that read vertical padding
+            cf[base + yhi * ow:base + l_] = 0
+            src = (n * c_ + c) * h_ * w_ + off
             for y in range(ylo, yhi):
-                hi = y * sh - ph + i * dh
-                base = y * ow
+                d0 = base + y * ow
+                s0 = src + (y * sh - ph + i * dh) * w_
                 for xo in range(xlo):
-                    cols[r, n, base + xo] = 0
-                for xo in range(xlo, xhi):     # branch-free interior
-                    cols[r, n, base + xo] = x[n, c, hi, xo * sw + off]
+                    cf[d0 + xo] = 0
+                if sw == 1:                            # branch-free, unit-stride interior
+                    for xo in range(xlo, xhi):
+                        cf[d0 + xo] = xf[s0 + xo]
+                else:
+                    for xo in range(xlo, xhi):
+                        cf[d0 + xo] = xf[s0 + xo * sw]
                 for xo in range(xhi, ow):
-                    cols[r, n, base + xo] = 0
+                    cf[d0 + xo] = 0
     return cols
 
 
 @parallel_kernel
 def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """Adjoint of im2col: cols (C*kh*kw, N, OH*OW) -> x (N, C, H, W), overlaps summed."""
+    """Adjoint of im2col: C-contiguous cols (C*kh*kw, N, OH*OW) -> x (N, C, H, W), overlaps
+    summed."""
     n_ = cols.shape[1]
     k2 = kh * kw
+    l_ = oh * ow
     x = np.zeros((n_, c_, h_, w_), cols.dtype)
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
     for p in prange(n_ * c_):
         n = p // c_
         c = p % c_
@@ -89,13 +97,17 @@ def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
             ylo, yhi = _valid_range(i * dh, sh, ph, h_, oh)
             for j in range(kw):
                 xlo, xhi = _valid_range(j * dw, sw, pw, w_, ow)
-                r = c * k2 + i * kw + j
-                off = j * dw - pw
+                src = ((c * k2 + i * kw + j) * n_ + n) * l_
+                dst = p * h_ * w_ + j * dw - pw
                 for y in range(ylo, yhi):
-                    hi = y * sh - ph + i * dh
-                    base = y * ow
-                    for xo in range(xlo, xhi):
-                        x[n, c, hi, xo * sw + off] += cols[r, n, base + xo]
+                    s0 = src + y * ow
+                    d0 = dst + (y * sh - ph + i * dh) * w_
+                    if sw == 1:
+                        for xo in range(xlo, xhi):
+                            xf[d0 + xo] += cf[s0 + xo]
+                    else:
+                        for xo in range(xlo, xhi):
+                            xf[d0 + xo * sw] += cf[s0 + xo]
     return x
 
 

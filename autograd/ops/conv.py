@@ -13,163 +13,20 @@ The primitives work on 1-d (N, C, L) and 2-d (N, C, H, W) arrays; 1-d is run as
 the *top/left* padding; bottom/right padding is implied by the output size, which
 is how asymmetric ``padding='same'`` (even kernels) is expressed.
 Bias is added with ordinary tensor ops (its gradient is a sum; not worth a kernel).
+The array work, and which algorithm runs for which shape, is in conv_algorithms.py.
 """
-import threading
-
 import numpy as np
 
 from ..function import Primitive
-from ..kernels.conv import col2im, im2col
-from ..kernels.winograd import (grad_transform, input_transform, output_transform,
-                                weight_grad_untransform, weight_transform)
+from ..kernels.conv import col2im
 from ..tensor import Tensor
+from .conv_algorithms import batch_columns, conv_forward, conv_input_grad, conv_weight_grad
 from .half import via_float32
 from .registry import SampleInput, make, op
-
-_local = threading.local()
-
-
-def _workspace(shape, dtype):
-    """A reused (per thread) scratch array for the columns matrix.  Fresh 10-100 MB
-    arrays cost as much in page faults as the GEMM itself; cols never outlive the call."""
-    n = int(np.prod(shape))
-    dtype = np.dtype(dtype)
-    buf = getattr(_local, "buf", None)
-    if buf is None or buf.nbytes < n * dtype.itemsize:
-        buf = _local.buf = np.empty(max(n * dtype.itemsize, 1), np.uint8)
-    return buf[:n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def _as4d(a):
     return a[:, :, None, :] if a.ndim == 3 else a
-
-
-def _cols(x, kh, kw, geo, oh, ow):
-    """im2col of the whole batch into the workspace: (C*kh*kw, N, OH*OW)."""
-    sh, sw, ph, pw, dh, dw, _ = geo
-    n_, c_ = x.shape[:2]
-    ws = _workspace((c_ * kh * kw, n_, oh * ow), x.dtype)
-    return im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws)
-
-
-# -- Winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
-# Serves the forward, the input gradient (a 3x3 stride-1 correlation of g with the
-# flipped, transposed weights) and the weight gradient (the adjoint in the transformed
-# weights).  Chosen by measurement (2 cores, float32 and float64): on x 32x64x32x32,
-# w 64x64x3x3 each of the three takes ~40-45 ms against ~55-65 ms with im2col
-# (tools.bench conv2d_fwd 65 -> 45 ms, conv2d_fwd_bwd 181 -> 133 ms, medians of 5);
-# with few channels or little work (C*O*N*OH*OW below ~4M) the extra Numba passes and
-# their hand-offs to BLAS cost as much as the GEMM saves, so those stay on im2col.
-# Of the remaining time, ~10 ms per call is BLAS slowed by the Numba (OpenMP) threads
-# still spinning after the transform (GOMP_SPINCOUNT=1000 removes it).
-WINOGRAD_MIN_CHANNELS = 16
-WINOGRAD_MIN_WORK = 1 << 22
-
-
-def _winograd_ok(c_, o_, kh, kw, geo, dtype, pixels):
-    """pixels: N*OH*OW of the correlation that would run."""
-    sh, sw, _, _, dh, dw, groups = geo
-    return (kh == 3 and kw == 3 and sh == sw == dh == dw == groups == 1
-            and min(c_, o_) >= WINOGRAD_MIN_CHANNELS
-            and c_ * o_ * pixels >= WINOGRAD_MIN_WORK
-            and np.dtype(dtype) in (np.float32, np.float64))
-
-
-def winograd_conv(x, w, ph, pw, oh, ow):
-    """3x3 stride-1 correlation of x (N, C, H, W) with w (O, C, 3, 3), top/left
-    padding (ph, pw) (may be negative), output (N, O, oh, ow); see kernels/winograd.py."""
-    n_, c_ = x.shape[:2]
-    o_ = w.shape[0]
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    t_ = n_ * th * tw
-    ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
-    v = input_transform(np.ascontiguousarray(x), ph, pw, th, tw,
-                        ws[:16 * c_ * t_].reshape(16, c_, t_))
-    # after the Numba region: its idle threads spin for a while and slow BLAS; this
-    # small single-threaded step overlaps part of that
-    u = weight_transform(np.ascontiguousarray(w))                 # (16, O, C)
-    m = np.matmul(u, v, out=ws[16 * c_ * t_:].reshape(16, o_, t_))
-    y = output_transform(m, n_, th, tw)                           # (N, O, 2*th, 2*tw)
-    return y if y.shape[2:] == (oh, ow) else np.ascontiguousarray(y[:, :, :oh, :ow])
-
-
-def winograd_weight_grad(x, g, ph, pw):
-    """The adjoint of winograd_conv in w: dU[k] = G~[k] (O, T) @ V[k]^T (T, C) with
-    G~ = A g A^T per output tile, then dw = G^T dU G."""
-    n_, c_ = x.shape[:2]
-    o_, oh, ow = g.shape[1:]
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    t_ = n_ * th * tw
-    ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
-    v = input_transform(np.ascontiguousarray(x), ph, pw, th, tw,
-                        ws[:16 * c_ * t_].reshape(16, c_, t_))
-    gt = grad_transform(np.ascontiguousarray(g), th, tw, ws[16 * c_ * t_:].reshape(16, o_, t_))
-    du = np.empty((16, o_, c_), x.dtype)
-    for k in range(16):         # 2-d calls: batched matmul on a transposed operand skips BLAS
-        np.matmul(gt[k], v[k].T, out=du[k])
-    return weight_grad_untransform(du)
-
-
-# -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
-def conv_forward(x, w, geo, oh, ow):
-    """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
-    groups = geo[6]
-    n_ = x.shape[0]
-    o_, cg, kh, kw = w.shape
-    if w.dtype != x.dtype:
-        w = w.astype(np.result_type(x, w))
-        x = x.astype(w.dtype)
-    if _winograd_ok(cg, o_, kh, kw, geo, x.dtype, n_ * oh * ow):
-        return winograd_conv(x, w, geo[2], geo[3], oh, ow)
-    cols = _cols(x, kh, kw, geo, oh, ow).reshape(groups, cg * kh * kw, n_ * oh * ow)
-    y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, cg * kh * kw), cols)
-    return np.ascontiguousarray(y.reshape(o_, n_, oh * ow).transpose(1, 0, 2)).reshape(
-        n_, o_, oh, ow)
-
-
-def _g_matrix(g, groups):
-    """g (N, O, OH, OW) -> (groups, O/groups, N*OH*OW), the GEMM operand layout."""
-    n_, o_, oh, ow = g.shape
-    return np.ascontiguousarray(g.reshape(n_, o_, oh * ow).transpose(1, 0, 2)).reshape(
-        groups, o_ // groups, n_ * oh * ow)
-
-
-def conv_input_grad(g, w, geo, h_, w_):
-    """dx = col2im(W^T G): the adjoint of conv_forward in x (transposed convolution)."""
-    sh, sw, ph, pw, dh, dw, groups = geo
-    n_, o_, oh, ow = g.shape
-    _, cg, kh, kw = w.shape
-    dtype = np.result_type(g, w)
-    if _winograd_ok(cg, o_, kh, kw, geo, dtype, n_ * h_ * w_):
-        # stride 1: dx is a 3x3 correlation of g with the flipped, transposed weights
-        wf = np.asarray(w, dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        return winograd_conv(g.astype(dtype, copy=False), wf, kh - 1 - ph, kw - 1 - pw,
-                             h_, w_)
-    k = cg * kh * kw
-    # contiguous W^T: NumPy's batched matmul falls back to a slow non-BLAS loop on a
-    # transposed operand (measured 9 ms instead of <1 ms for LeNet's second conv)
-    wt = np.ascontiguousarray(np.asarray(w, dtype).reshape(groups, o_ // groups, k)
-                              .transpose(0, 2, 1))
-    cols = _workspace((groups, k, n_ * oh * ow), dtype)
-    np.matmul(wt, _g_matrix(g.astype(dtype, copy=False), groups), out=cols)
-    return col2im(cols.reshape(groups * k, n_, oh * ow), cg * groups, h_, w_, kh, kw,
-                  sh, sw, ph, pw, dh, dw, oh, ow)
-
-
-def conv_weight_grad(x, g, geo, kh, kw):
-    """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w."""
-    groups = geo[6]
-    n_, c_ = x.shape[:2]
-    o_, oh, ow = g.shape[1:]
-    dtype = np.result_type(x, g)
-    if _winograd_ok(c_ // groups, o_, kh, kw, geo, dtype, n_ * oh * ow):
-        return winograd_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
-                                    geo[2], geo[3])
-    k = c_ // groups * kh * kw
-    cols = _cols(x.astype(dtype, copy=False), kh, kw, geo, oh, ow).reshape(
-        groups, k, n_ * oh * ow)
-    dw_ = np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1))
-    return dw_.reshape(o_, c_ // groups, kh, kw)
 
 
 # -- primitives -------------------------------------------------------------------------
@@ -243,7 +100,7 @@ class Unfold(Primitive):
     @staticmethod
     def forward(ctx, x, k_hw, geo, out_hw):
         ctx.args, ctx.in_hw = (k_hw, geo, out_hw), x.shape[2:]
-        cols = _cols(x, *k_hw, geo, *out_hw)                       # (C*k, N, L)
+        cols = batch_columns(x, *k_hw, geo, *out_hw)                       # (C*k, N, L)
         return np.ascontiguousarray(cols.transpose(1, 0, 2))       # PyTorch's (N, C*k, L)
 
     @staticmethod

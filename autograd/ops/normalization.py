@@ -1,4 +1,6 @@
-"""Layer normalisation as one fused primitive (the row-wise Numba kernels).
+"""Layer and batch normalisation, each one fused primitive on Numba kernels.
+
+Layer norm (the row-wise kernels, autograd/kernels/rowwise.py):
 
     y = xhat * w + b,  xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps)
 over the trailing ``normalized_ndim`` dims.  VJP (n = row length, gw = g * w):
@@ -6,6 +8,11 @@ over the trailing ``normalized_ndim`` dims.  VJP (n = row length, gw = g * w):
 A normal backward runs the fused backward kernel on the arrays saved by the
 forward; under ``create_graph`` the same formula runs on tensors, recomputing
 xhat from x, so it can be differentiated again.
+
+Batch norm (autograd/kernels/batchnorm.py) normalises each channel (dim 1) over the
+batch and spatial dims, with the batch statistics (training) or the running ones
+(eval); its VJP is in the BatchNorm class.  The same two paths: fused kernel for a
+normal backward, composed tensor ops under ``create_graph``.
 """
 import math
 
@@ -14,6 +21,7 @@ import numpy as np
 from ..function import Primitive
 from ..grad_mode import STATE, current_scope
 from ..kernels import rowwise
+from ..kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ..tensor import Tensor
 from .half import via_float32
 from .registry import SampleInput, make, op
@@ -91,3 +99,132 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise ValueError(f"layer_norm{where}: {name} has shape {tuple(t.shape)}, "
                              f"expected {normalized_shape}")
     return LayerNorm.apply(input, weight, bias, k, eps)
+
+
+# -- batch norm --------------------------------------------------------------------------
+def _channels_view(a):
+    """(N, C, *spatial) -> a contiguous (N, C, S) view or copy."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+class BatchNorm(Primitive):
+    """y = (x - mean) * rstd * w + b per channel.  ``stats`` is a float64 (2, C) array
+    (mean, biased var): filled from the batch when ``training``, else read (running).
+    VJP (sums over batch and spatial dims, m values per channel):
+      train: dx = w * rstd * (g - sum(g) / m - xhat * sum(g * xhat) / m)
+      eval:  dx = w * rstd * g;   both: dw = sum(g * xhat), db = sum(g)"""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stats, training, eps):
+        c = x.shape[1]
+        w_c = np.ones(c, x.dtype) if w is None else np.asarray(w, x.dtype)
+        b_c = np.zeros(c, x.dtype) if b is None else np.asarray(b, x.dtype)
+        y = batch_norm_forward(_channels_view(x), w_c, b_c, stats[0], stats[1], eps, training)
+        ctx.stats, ctx.training, ctx.eps = stats, training, eps
+        ctx.save_for_backward(x, w, w_c)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, w_c = ctx.saved_tensors
+        if STATE.grad_enabled:
+            return _batch_norm_differentiable_vjp(ctx, g, x, w) + (None, None, None)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dx, dw, db = batch_norm_backward(_channels_view(g.data), _channels_view(x.data),
+                                         ctx.stats[0], ctx.stats[1], w_c.data, ctx.eps,
+                                         ctx.training)
+        return (Tensor._make(dx.reshape(x.shape)) if need_x else None,
+                Tensor._make(dw) if need_w else None,
+                Tensor._make(db) if need_b else None, None, None, None)
+
+
+def _batch_norm_differentiable_vjp(ctx, g, x, w):
+    dims = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if ctx.training:                 # the statistics depend on x: recompute them on the tape
+        xc = x - x.mean(dims, keepdim=True)
+        rstd = ((xc * xc).mean(dims, keepdim=True) + ctx.eps).rsqrt()
+    else:
+        mean, var = (Tensor._make(s.astype(x.dtype).reshape(shape)) for s in ctx.stats)
+        xc, rstd = x - mean, (var + ctx.eps).rsqrt()
+    xhat = xc * rstd
+    gw = g if w is None else g * w.reshape(shape)
+    if ctx.training:
+        dx = rstd * (gw - gw.mean(dims, keepdim=True) - xhat * (gw * xhat).mean(dims, keepdim=True))
+    else:
+        dx = gw * rstd
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    return (dx if need_x else None,
+            (g * xhat).sum(dims) if need_w else None,
+            g.sum(dims) if need_b else None)
+
+
+def update_running_stat(running, stat, momentum):
+    """running <- (1 - momentum) running + momentum stat, in place, outside the tape."""
+    running.data[...] = (1 - momentum) * running.data + momentum * stat
+    running._version.value += 1
+
+
+def _batch_norm_ref(x, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5):
+    dims = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(dims, keepdims=True), x.var(dims, keepdims=True)
+    else:
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (x - mean) / np.sqrt(var + eps)
+    return (y * (1 if weight is None else weight.reshape(shape))
+            + (0 if bias is None else bias.reshape(shape)))
+
+
+def _batch_norm_samples(rng):
+    c = 3
+    stats = lambda: (make(rng, (c,), requires_grad=False),
+                     make(rng, (c,), 0.5, 2.0, requires_grad=False))
+    yield SampleInput((make(rng, (4, c, 2, 3)), None, None, make(rng, (c,)), make(rng, (c,))),
+                      dict(training=True), "train-affine")
+    yield SampleInput((make(rng, (5, c)), *stats(), make(rng, (c,))),
+                      dict(training=True, momentum=0.3, eps=1e-3), "train-2d-running-weight-only")
+    yield SampleInput((make(rng, (2, c, 4), noncontig=True), None, None),
+                      dict(training=True), "train-noncontig-no-affine")
+    yield SampleInput((make(rng, (2, c, 3, 2)), *stats(), make(rng, (c,)), make(rng, (c,))),
+                      dict(training=False), "eval-affine")
+    yield SampleInput((make(rng, (3, c, 2)), *stats(), None, make(rng, (c,))), {}, "eval-bias-only")
+
+
+@op(BatchNorm, samples=_batch_norm_samples, ref=_batch_norm_ref)
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """PyTorch's ``F.batch_norm``: normalise each channel (dim 1) over the batch and spatial
+    dims.  Training: batch statistics, and running_* <- (1 - momentum) running_* +
+    momentum * batch stat (unbiased variance, as PyTorch); eval: the running statistics."""
+    scope = current_scope()
+    where = f" in '{scope}'" if scope else ""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm{where}: expected input of shape (N, C, ...), got "
+                         f"{tuple(input.shape)}")
+    c = input.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"batch_norm{where}: expected {name} of shape ({c},) for input "
+                             f"{tuple(input.shape)} with {c} channels, got {tuple(t.shape)}")
+    stats = np.empty((2, c), np.float64)
+    if training:
+        count = input.numel() // c
+        if count <= 1:
+            raise ValueError(f"batch_norm{where}: expected more than 1 value per channel when "
+                             f"training, got input size {tuple(input.shape)}")
+        y = BatchNorm.apply(input, weight, bias, stats, True, eps)
+        if running_mean is not None:
+            update_running_stat(running_mean, stats[0], momentum)
+        if running_var is not None:
+            update_running_stat(running_var, stats[1] * (count / (count - 1)), momentum)
+        return y
+    if running_mean is None or running_var is None:
+        raise ValueError(f"batch_norm{where}: running_mean and running_var are needed in eval "
+                         "mode")
+    stats[0], stats[1] = running_mean.data, running_var.data
+    return BatchNorm.apply(input, weight, bias, stats, False, eps)

@@ -1,11 +1,12 @@
 """Batch, layer, group and instance normalisation, composed from primitive ops
-(so gradients of every order follow) except layer norm, a fused primitive.
+(so gradients of every order follow) except layer and batch norm, fused primitives.
 Running statistics are updated in NumPy, outside the tape, as PyTorch does."""
 import numpy as np
 
 from autograd.dtypes import is_int
 from autograd.grad_mode import current_scope
-from autograd.ops.normalization import layer_norm  # noqa: F401  (one fused primitive)
+from autograd.ops.normalization import (  # noqa: F401  (fused primitives)
+    batch_norm, layer_norm, update_running_stat)
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm"]
 
@@ -29,47 +30,6 @@ def _affine(y, weight, bias, shape):
     if bias is not None:
         y = y + bias.reshape(shape)
     return y
-
-
-def _update_running(running, stat, momentum):
-    running.data[...] = (1 - momentum) * running.data + momentum * stat
-    running._version.value += 1
-
-
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
-    """Normalise each channel (dim 1) over the batch and spatial dims.  Training:
-    batch statistics, and running_* <- (1 - momentum) running_* + momentum * batch stat
-    (unbiased variance, as PyTorch); eval: the running statistics."""
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm{_where()}: expected input of shape (N, C, ...), got "
-                         f"{tuple(input.shape)}")
-    c = input.shape[1]
-    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
-                    ("running_var", running_var)):
-        if t is not None and tuple(t.shape) != (c,):
-            raise ValueError(f"batch_norm{_where()}: expected {name} of shape ({c},) for input "
-                             f"{tuple(input.shape)} with {c} channels, got {tuple(t.shape)}")
-    dims = (0,) + tuple(range(2, input.ndim))
-    shape = (1, c) + (1,) * (input.ndim - 2)
-    if training:
-        count = input.numel() // c
-        if count <= 1:
-            raise ValueError(f"batch_norm{_where()}: expected more than 1 value per channel when "
-                             f"training, got input size {tuple(input.shape)}")
-        y, mean, var = _normalize(input, dims, eps)
-        if running_mean is not None:
-            _update_running(running_mean, mean.data.reshape(c), momentum)
-        if running_var is not None:
-            _update_running(running_var, var.data.reshape(c) * (count / (count - 1)), momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"batch_norm{_where()}: running_mean and running_var are needed "
-                             "in eval mode")
-        inv = 1.0 / np.sqrt(running_var.data.astype(np.float64) + eps)
-        scale = inv.astype(input.dtype).reshape(shape)
-        y = (input - running_mean.data.reshape(shape)) * scale
-    return _affine(y, weight, bias, shape)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
@@ -114,9 +74,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                              f"training, got input size {tuple(input.shape)}")
         y, mean, var = _normalize(input, dims, eps)
         if running_mean is not None:
-            _update_running(running_mean, mean.data.reshape(-1, c).mean(0), momentum)
+            update_running_stat(running_mean, mean.data.reshape(-1, c).mean(0), momentum)
         if running_var is not None:
-            _update_running(running_var, var.data.reshape(-1, c).mean(0) * count / (count - 1),
+            update_running_stat(running_var, var.data.reshape(-1, c).mean(0) * count / (count - 1),
                             momentum)
     else:
         inv = (1.0 / np.sqrt(running_var.data + eps)).astype(input.dtype).reshape(shape)

@@ -1,0 +1,309 @@
+"""Array-level convolution: the algorithm chosen per shape, and its NumPy drivers.
+
+``conv_forward``, ``conv_input_grad`` and ``conv_weight_grad`` take arrays (2-d form, geometry
+``geo = (sh, sw, ph, pw, dh, dw, groups)`` as in autograd/ops/conv.py) and each runs one
+of four algorithms, chosen by ``choose_algorithm`` for the correlation it computes:
+Winograd F(2x2, 3x3), a GEMM per image for 1x1 convolutions, the direct kernels for
+grouped convolutions with few channels per group, or im2col + GEMM.  The thresholds
+below were set from ``python -m tools.bench_kernels --conv``.  BLAS is always called
+from here, never from inside a Numba parallel region.
+"""
+import threading
+
+import numpy as np
+
+from ..kernels.conv import col2im, im2col
+from ..kernels.conv_direct import conv_direct, conv_direct_transpose, conv_direct_weight_grad
+from ..kernels.winograd import (grad_transform, input_transform, output_transform,
+                                weight_grad_untransform, weight_transform)
+
+_local = threading.local()
+
+
+# The per-thread scratch kept alive between calls is capped (it was up to 75 MB): larger
+# requests get a fresh array that is freed after the call.  Winograd runs the batch in
+# chunks of images whose V and M take at most WINOGRAD_CHUNK_BYTES, which also keeps
+# them closer in cache between transform and GEMM: measured (CPU time, 1 thread, x
+# 32x64x32x32, best of 3 runs) forward / dx / dw 38.3 / 37.1 / 43.9 ms on the whole batch
+# (67 MB), 28.7 / 28.9 / 34.2 with 16 MB chunks and 29.0 / 27.7 / 33.9 with 4 MB; the
+# larger chunks mean fewer hand-overs between the thread pools (each chunk is three
+# parallel regions and 16 BLAS calls), which on a loaded machine cost more than a little
+# cache.  2 MB chunks were slower (thinner GEMMs).
+WORKSPACE_BYTES = 32 << 20
+WINOGRAD_CHUNK_BYTES = 16 << 20
+WINOGRAD_MIN_CHUNK_TILES = 2048    # but never so few tiles that the 16 GEMMs turn thin
+
+
+def _workspace(shape, dtype):
+    """A reused (per thread) scratch array for the columns matrix.  Fresh 10-100 MB
+    arrays cost as much in page faults as the GEMM itself; cols never outlive the call."""
+    n = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    if n * dtype.itemsize > WORKSPACE_BYTES:
+        return np.empty(shape, dtype)
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < n * dtype.itemsize:
+        buf = _local.buf = np.empty(max(n * dtype.itemsize, 1), np.uint8)
+    return buf[:n * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def batch_columns(x, kh, kw, geo, oh, ow):
+    """im2col of the whole batch into the workspace: (C*kh*kw, N, OH*OW)."""
+    sh, sw, ph, pw, dh, dw, _ = geo
+    n_, c_ = x.shape[:2]
+    ws = _workspace((c_ * kh * kw, n_, oh * ow), x.dtype)
+    return im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws)
+
+
+# -- Winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
+# Serves the forward, the input gradient (a 3x3 stride-1 correlation of g with the
+# flipped, transposed weights) and the weight gradient (the adjoint in the transformed
+# weights).  Chosen by measurement (2 cores, float32 and float64): on x 32x64x32x32,
+# w 64x64x3x3 each of the three takes ~40-45 ms against ~55-65 ms with im2col
+# (tools.bench conv2d_fwd 65 -> 45 ms, conv2d_fwd_bwd 181 -> 133 ms, medians of 5);
+# with few channels or little work (C*O*N*OH*OW below ~4M) the extra Numba passes and
+# their hand-offs to BLAS cost as much as the GEMM saves, so those stay on im2col.
+# Of the remaining time, ~10 ms per call is BLAS slowed by the Numba (OpenMP) threads
+# still spinning after the transform (GOMP_SPINCOUNT=1000 removes it).
+# With few 2x2 tiles the 16 GEMMs are too thin for BLAS: ResNet-18's 512-channel 4x4
+# layer at batch 16 (64 tiles) ran 13.5 / 21.5 / 14.6 ms (forward / dx / dw, 1 thread)
+# on im2col against 16.7 / 24.2 / 20.8 on Winograd; at 8x8 (256 tiles) Winograd wins
+# 12.0 / 13.5 / 14.4 against 16.4 / 20.5 / 16.0.
+WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_MIN_WORK = 1 << 22
+WINOGRAD_MIN_TILES = 128
+# Grouped convs with at most this many input channels per group (depthwise: 1) run the
+# direct kernels; measured (1 thread, x 16x64x32x32, 3x3): depthwise 5.9 / 6.8 / 7.4 ms
+# (forward / dx / dw) against 17.5 / 30.8 / 15.7 with im2col and per-group GEMMs; at 2
+# channels per group 18 / 18 / 19 against 23 / 25 / 24; from 4 on the GEMMs win.
+DIRECT_MAX_GROUP_CHANNELS = 2
+ALGORITHMS = ("im2col", "winograd", "gemm_1x1", "direct")
+FORCE_ALGORITHM = None        # tests pin one algorithm; it is used wherever it applies
+
+
+def _winograd_applies(kh, kw, geo, dtype):
+    sh, sw, _, _, dh, dw, groups = geo
+    return (kh == 3 and kw == 3 and sh == sw == dh == dw == groups == 1
+            and np.dtype(dtype) in (np.float32, np.float64))
+
+
+def choose_algorithm(cg, o_, kh, kw, geo, dtype, n_, corr_hw, in_hw, out_hw):
+    """The algorithm for one convolution.  cg: input channels per group; corr_hw: the
+    output size of the correlation that would run (the input size, for dx); in_hw /
+    out_hw: the forward conv's input and output sizes."""
+    sh, sw, ph, pw, _, _, groups = geo
+    one_by_one = (kh == kw == 1 and ph == pw == 0 and groups == 1
+                  and out_hw == ((in_hw[0] - 1) // sh + 1, (in_hw[1] - 1) // sw + 1))
+    applies = {"im2col": True, "direct": True, "gemm_1x1": one_by_one,
+               "winograd": _winograd_applies(kh, kw, geo, dtype)}
+    if FORCE_ALGORITHM is not None and applies[FORCE_ALGORITHM]:
+        return FORCE_ALGORITHM
+    if groups > 1 and cg <= DIRECT_MAX_GROUP_CHANNELS:
+        return "direct"
+    if one_by_one:
+        return "gemm_1x1"
+    tiles = n_ * ((corr_hw[0] + 1) // 2) * ((corr_hw[1] + 1) // 2)
+    if (applies["winograd"] and min(cg, o_) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES
+            and cg * o_ * n_ * corr_hw[0] * corr_hw[1] >= WINOGRAD_MIN_WORK):
+        return "winograd"
+    return "im2col"
+
+
+def _image_chunks(n_, c_, o_, tiles, dtype):
+    """Slices of the batch whose transformed input and product fit the workspace."""
+    per_image = 16 * (c_ + o_) * tiles * np.dtype(dtype).itemsize
+    step = max(WINOGRAD_CHUNK_BYTES // max(per_image, 1), -(-WINOGRAD_MIN_CHUNK_TILES // tiles))
+    step = max(1, min(n_, step))
+    return [slice(n0, min(n_, n0 + step)) for n0 in range(0, n_, step)]
+
+
+def winograd_conv(x, w, ph, pw, oh, ow):
+    """3x3 stride-1 correlation of x (N, C, H, W) with w (O, C, 3, 3), top/left
+    padding (ph, pw) (may be negative), output (N, O, oh, ow); see kernels/winograd.py.
+    Runs a chunk of images at a time, so the transformed input V and the product M
+    stay within the workspace (and in cache between the transform and the GEMM)."""
+    n_, c_ = x.shape[:2]
+    o_ = w.shape[0]
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    x = np.ascontiguousarray(x)
+    u = weight_transform(np.ascontiguousarray(w))                 # (16, O, C)
+    y = np.empty((n_, o_, oh, ow), x.dtype)
+    for chunk in _image_chunks(n_, c_, o_, th * tw, x.dtype):
+        nc = chunk.stop - chunk.start
+        t_ = nc * th * tw
+        ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
+        v = input_transform(x[chunk], ph, pw, th, tw, ws[:16 * c_ * t_].reshape(16, c_, t_))
+        m = np.matmul(u, v, out=ws[16 * c_ * t_:].reshape(16, o_, t_))
+        y[chunk] = output_transform(m, nc, th, tw)[:, :, :oh, :ow]
+    return y
+
+
+def winograd_weight_grad(x, g, ph, pw):
+    """The adjoint of winograd_conv in w: dU[k] = G~[k] (O, T) @ V[k]^T (T, C) with
+    G~ = A g A^T per output tile, summed over chunks of images, then dw = G^T dU G."""
+    n_, c_ = x.shape[:2]
+    o_, oh, ow = g.shape[1:]
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
+    du = np.zeros((16, o_, c_), x.dtype)
+    part = np.empty((o_, c_), x.dtype)
+    for chunk in _image_chunks(n_, c_, o_, th * tw, x.dtype):
+        t_ = (chunk.stop - chunk.start) * th * tw
+        ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
+        v = input_transform(x[chunk], ph, pw, th, tw, ws[:16 * c_ * t_].reshape(16, c_, t_))
+        gt = grad_transform(g[chunk], th, tw, ws[16 * c_ * t_:].reshape(16, o_, t_))
+        for k in range(16):     # 2-d calls: batched matmul on a transposed operand skips BLAS
+            du[k] += np.matmul(gt[k], v[k].T, out=part)
+    return weight_grad_untransform(du)
+
+
+# -- 1x1 convolution (no padding, groups 1): a GEMM per image on the (strided) input ----
+# No column matrix: with x viewed as (N, C, L), y[n] = W (O, C) @ x[n] is one batched
+# matmul whose output is already (N, O, L).
+def _subsample(x, sh, sw):
+    return np.ascontiguousarray(x[:, :, ::sh, ::sw] if sh > 1 or sw > 1 else x)
+
+
+def gemm_1x1_forward(x, w, sh, sw):
+    xs = _subsample(x, sh, sw)
+    n_, c_, oh, ow = xs.shape
+    y = np.matmul(np.ascontiguousarray(w).reshape(w.shape[0], c_), xs.reshape(n_, c_, oh * ow))
+    return y.reshape(n_, w.shape[0], oh, ow)
+
+
+def gemm_1x1_input_grad(g, w, sh, sw, h_, w_):
+    """dx[n] = W^T @ g[n] at the pixels the forward read, zero elsewhere."""
+    n_, o_, oh, ow = g.shape
+    wt = np.ascontiguousarray(w.reshape(o_, -1).T)                 # (C, O)
+    dxs = np.matmul(wt, np.ascontiguousarray(g).reshape(n_, o_, oh * ow)).reshape(
+        n_, wt.shape[0], oh, ow)
+    if sh == sw == 1:
+        return dxs
+    dx = np.zeros((n_, wt.shape[0], h_, w_), dxs.dtype)
+    dx[:, :, ::sh, ::sw] = dxs
+    return dx
+
+
+def gemm_1x1_weight_grad(x, g, sh, sw):
+    """dW = sum_n g[n] (O, L) @ x[n]^T (L, C)."""
+    xs = _subsample(x, sh, sw)
+    n_, c_ = xs.shape[:2]
+    o_ = g.shape[1]
+    return _per_image_weight_grad(np.ascontiguousarray(g).reshape(n_, o_, -1),
+                                  xs.reshape(n_, c_, -1)).reshape(o_, c_, 1, 1)
+
+
+def _per_image_weight_grad(g3, cols_n):
+    """sum_n g3[n] (O, L) @ cols_n[n]^T (L, K), one 2-d GEMM per image (NumPy's batched
+    matmul on a transposed operand skips BLAS)."""
+    dw_ = np.zeros((g3.shape[1], cols_n.shape[1]), np.result_type(g3, cols_n))
+    part = np.empty_like(dw_)
+    for n in range(g3.shape[0]):
+        dw_ += np.matmul(g3[n], cols_n[n].T, out=part)
+    return dw_
+
+
+# -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
+# With few output channels the whole-batch GEMM (O x K) @ (K x N*L) runs far below the
+# BLAS rate; one GEMM per image is faster and needs no transpose of y or g: measured
+# (1 thread) on LeNet's 1 -> 6 5x5 conv at batch 64, forward 0.35 against 0.96 ms, dx
+# 0.37 against 1.0, dw 0.39 against 1.43; its 6 -> 16 conv about even; at 128 outputs
+# (ResNet) the single GEMM wins the forward (5.4 against 6.3 ms).
+PER_IMAGE_GEMM_MAX_OUT = 16
+
+
+def conv_forward(x, w, geo, oh, ow):
+    """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
+    groups = geo[6]
+    n_ = x.shape[0]
+    o_, cg, kh, kw = w.shape
+    if w.dtype != x.dtype:
+        w = w.astype(np.result_type(x, w))
+        x = x.astype(w.dtype)
+    algo = choose_algorithm(cg, o_, kh, kw, geo, x.dtype, n_, (oh, ow), x.shape[2:], (oh, ow))
+    if algo == "winograd":
+        return winograd_conv(x, w, geo[2], geo[3], oh, ow)
+    if algo == "direct":
+        return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow)
+    if algo == "gemm_1x1":
+        return gemm_1x1_forward(x, w, geo[0], geo[1])
+    k = cg * kh * kw
+    cols = batch_columns(x, kh, kw, geo, oh, ow)                  # (groups*k, N, L)
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        # thin W: one GEMM per image on a strided view of cols, already (N, O, L)
+        y = np.matmul(np.ascontiguousarray(w).reshape(o_, k), cols.transpose(1, 0, 2))
+        return y.reshape(n_, o_, oh, ow)
+    y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, k),
+                  cols.reshape(groups, k, n_ * oh * ow))
+    return np.ascontiguousarray(y.reshape(o_, n_, oh * ow).transpose(1, 0, 2)).reshape(
+        n_, o_, oh, ow)
+
+
+def _g_matrix(g, groups):
+    """g (N, O, OH, OW) -> (groups, O/groups, N*OH*OW), the GEMM operand layout."""
+    n_, o_, oh, ow = g.shape
+    return np.ascontiguousarray(g.reshape(n_, o_, oh * ow).transpose(1, 0, 2)).reshape(
+        groups, o_ // groups, n_ * oh * ow)
+
+
+def conv_input_grad(g, w, geo, h_, w_):
+    """dx = col2im(W^T G): the adjoint of conv_forward in x (transposed convolution)."""
+    sh, sw, ph, pw, dh, dw, groups = geo
+    n_, o_, oh, ow = g.shape
+    _, cg, kh, kw = w.shape
+    dtype = np.result_type(g, w)
+    algo = choose_algorithm(cg, o_, kh, kw, geo, dtype, n_, (h_, w_), (h_, w_), (oh, ow))
+    if algo == "direct":
+        return conv_direct_transpose(np.ascontiguousarray(g, dtype), np.ascontiguousarray(w, dtype),
+                                     *geo, h_, w_)
+    if algo == "gemm_1x1":
+        return gemm_1x1_input_grad(g.astype(dtype, copy=False), np.asarray(w, dtype), sh, sw,
+                                   h_, w_)
+    if algo == "winograd":
+        # stride 1: dx is a 3x3 correlation of g with the flipped, transposed weights
+        wf = np.asarray(w, dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        return winograd_conv(g.astype(dtype, copy=False), wf, kh - 1 - ph, kw - 1 - pw,
+                             h_, w_)
+    k = cg * kh * kw
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        # one GEMM per image, straight into the (k, N, L) columns: no transpose of g
+        cols = _workspace((k, n_, oh * ow), dtype)
+        np.matmul(np.ascontiguousarray(np.asarray(w, dtype).reshape(o_, k).T),
+                  g.astype(dtype, copy=False).reshape(n_, o_, oh * ow),
+                  out=cols.transpose(1, 0, 2))
+        return col2im(cols, cg, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    # contiguous W^T: NumPy's batched matmul falls back to a slow non-BLAS loop on a
+    # transposed operand (measured 9 ms instead of <1 ms for LeNet's second conv)
+    wt = np.ascontiguousarray(np.asarray(w, dtype).reshape(groups, o_ // groups, k)
+                              .transpose(0, 2, 1))
+    cols = _workspace((groups, k, n_ * oh * ow), dtype)
+    np.matmul(wt, _g_matrix(g.astype(dtype, copy=False), groups), out=cols)
+    return col2im(cols.reshape(groups * k, n_, oh * ow), cg * groups, h_, w_, kh, kw,
+                  sh, sw, ph, pw, dh, dw, oh, ow)
+
+
+def conv_weight_grad(x, g, geo, kh, kw):
+    """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w."""
+    groups = geo[6]
+    n_, c_ = x.shape[:2]
+    o_, oh, ow = g.shape[1:]
+    dtype = np.result_type(x, g)
+    algo = choose_algorithm(c_ // groups, o_, kh, kw, geo, dtype, n_, (oh, ow), x.shape[2:],
+                            (oh, ow))
+    if algo == "direct":
+        return conv_direct_weight_grad(np.ascontiguousarray(g, dtype),
+                                       np.ascontiguousarray(x, dtype), *geo, kh, kw)
+    if algo == "gemm_1x1":
+        return gemm_1x1_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
+                                    geo[0], geo[1])
+    if algo == "winograd":
+        return winograd_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
+                                    geo[2], geo[3])
+    k = c_ // groups * kh * kw
+    cols = batch_columns(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)  # (groups*k, N, L)
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        g3 = np.ascontiguousarray(g, dtype).reshape(n_, o_, oh * ow)
+        return _per_image_weight_grad(g3, cols.transpose(1, 0, 2)).reshape(o_, c_, kh, kw)
+    cols = cols.reshape(groups, k, n_ * oh * ow)
+    dw_ = np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1))
+    return dw_.reshape(o_, c_ // groups, kh, kw)
