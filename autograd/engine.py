@@ -172,9 +172,13 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
 
     buffers = {}      # id(node) -> per-output gradient list
     leaf_sums = {}    # id(leaf) -> [leaf, summed gradient]
+    # id(array) -> how many times it was sent; None under create_graph.  A leaf may keep
+    # as its .grad an array sent once (nobody else holds it) instead of a copy; the
+    # roots' gradients are the caller's, so they start above that.
+    sent = None if create_graph else {id(g.data): 2 for g in root_grads}
     for t, g in zip(roots, root_grads):
         _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums,
-              create_graph)
+              create_graph, sent)
 
     nodes = reachable_nodes(roots)
     if targets is not None:
@@ -192,6 +196,8 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
             hooks = getattr(node, "_tensor_hooks", None)
             if hooks:
                 grads = _run_tensor_hooks(node, hooks, grads, create_graph)
+                if sent is not None:       # hooks and retained grads may hold these arrays
+                    sent.update((id(g.data), 2) for g in grads if g is not None)
             if node_targets:
                 for nr, g in enumerate(grads):
                     for i in node_targets.get((id(node), nr), ()):
@@ -201,14 +207,14 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 STATE.backward_observer(node, grads, in_grads)
             for edge, g in zip(node._edges, in_grads):
                 if edge is not None and g is not None:
-                    _send(edge[0], edge[1], g, buffers, leaf_sums, create_graph)
+                    _send(edge[0], edge[1], g, buffers, leaf_sums, create_graph, sent)
             if not retain_graph:
                 node.release()
             if finishers is not None:
                 for leaf in finishers.pop(id(node), ()):
                     entry = leaf_sums.pop(id(leaf), None)
                     if entry is not None:
-                        _accumulate_leaf(leaf, _run_leaf_hooks(leaf, entry[1]), create_graph)
+                        _accumulate_leaf(leaf, entry[1], create_graph, sent)
 
     for leaf, g in leaf_sums.values():
         g = _run_leaf_hooks(leaf, g)
@@ -221,7 +227,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                     captured[i] = g
                 continue
         if accumulate:
-            _accumulate_leaf(leaf, g, create_graph)
+            _accumulate_leaf(leaf, g, create_graph, sent, hooked=True)
     if targets is not None and accumulate:
         done = set()
         for t in targets:            # non-leaf inputs= of backward(): accumulate too
@@ -256,14 +262,20 @@ def _run_leaf_hooks(leaf, g):
     return g
 
 
-def _accumulate_leaf(leaf, g, create_graph):
-    _accumulate(leaf, g, create_graph)
+def _accumulate_leaf(leaf, g, create_graph, sent, hooked=False):
+    """Run the leaf's hooks (unless the caller did: ``hooked``), then accumulate."""
+    owned = sent is not None and not leaf._hooks and sent.get(id(g.data), 0) <= 1
+    if not hooked:
+        g = _run_leaf_hooks(leaf, g)
+    _accumulate(leaf, g, create_graph, owned)
     if leaf._post_accumulate_grad_hooks:
         for hook in leaf._post_accumulate_grad_hooks:
             hook(leaf)
 
 
-def _send(dst, nr, g, buffers, leaf_sums, create_graph):
+def _send(dst, nr, g, buffers, leaf_sums, create_graph, sent):
+    if sent is not None:
+        sent[id(g.data)] = sent.get(id(g.data), 0) + 1
     if isinstance(dst, Tensor):
         entry = leaf_sums.get(id(dst))
         if entry is None:
@@ -369,12 +381,16 @@ def _first_order_only(node, g):
     return out
 
 
-def _accumulate(t, g, create_graph):
+def _accumulate(t, g, create_graph, owned=False):
     if create_graph:
         t.grad = g if t.grad is None else t.grad + g
     elif t.grad is None:
-        # A copy: g may alias a user's tensor (e.g. the `gradient` passed in).
-        t.grad = Tensor._make(g.data.copy())
+        # A copy unless the array is ours alone (``owned``, and not a view of another):
+        # otherwise g may alias a user's tensor (the `gradient` passed in) or another
+        # tensor's gradient, and later accumulation writes into .grad in place.
+        data = g.data
+        keep = owned and data.base is None and data.flags.writeable
+        t.grad = Tensor._make(data if keep else data.copy())
     elif t.grad.grad_fn is None and t.grad.shape == g.shape:
         np.add(t.grad.data, g.data, out=t.grad.data)
         t.grad._version.value += 1

@@ -444,3 +444,26 @@ def test_anomaly_mode_names_the_op_and_line():
     with ag.detect_anomaly():
         with pytest.raises(FloatingPointError, match="SqrtBackward.*NaN/Inf"):
             total.backward()
+
+
+def test_a_leaf_keeps_a_fresh_gradient_without_copying_but_never_aliases():
+    x = leaf(3)
+    w = leaf(3)
+    (x * w).sum().backward()
+    assert x.grad.numpy().base is None                   # the VJP's own array, kept
+    # Shared arrays are copied: one gradient feeding two leaves (z = x + y passes g to both),
+    # the caller's own gradient, and an array a hook kept.
+    a, b = leaf(2), leaf(2)
+    g = ag.ones(2, dtype="float64")
+    (a + b).backward(g)
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(a.grad.numpy(), g.numpy())
+    kept = []
+    c = leaf(2)
+    h = c + 0.0
+    h.register_hook(lambda grad: kept.append(grad * 2) or kept[-1])
+    h.sum().backward()
+    assert not np.shares_memory(c.grad.numpy(), kept[0].numpy())
+    h2 = c + 0.0
+    h2.sum().backward()                                  # accumulates into c.grad in place
+    np.testing.assert_allclose(kept[0].numpy(), [2.0, 2.0])
