@@ -28,14 +28,14 @@ def _python(code, **env):
 @pytest.mark.parametrize("first", ["numpy", "autograd"])
 def test_openblas_wait_is_short_whatever_was_imported_first(first):
     # openblas_thread_timeout() returns the value OpenBLAS read from its environment:
-    # 0 (the long default) unless the library made it re-read OPENBLAS_THREAD_TIMEOUT (18).
+    # 0 (the long default) unless the library made it re-read OPENBLAS_THREAD_TIMEOUT.
     code = (f"import {first}\nimport numpy, autograd, ctypes\n"
             "from threadpoolctl import ThreadpoolController\n"
             "libs = [c for c in ThreadpoolController().lib_controllers if c.internal_api == 'openblas']\n"
             "print(*[c.dynlib.openblas_thread_timeout() for c in libs])\n")
     out = _python(code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() and set(out.stdout.split()) == {"18"}, out.stdout
+    assert out.stdout.split() and set(out.stdout.split()) == {"4"}, out.stdout
 
 
 def test_a_user_exported_timeout_wins():

@@ -91,12 +91,7 @@ def _openblas_controllers():
 
 
 def _shorten_openblas_wait(controllers):
-    # OPENBLAS_THREAD_TIMEOUT=N spins 2**N cycles.  18 (~0.1 ms) keeps the workers awake
-    # across back-to-back BLAS calls (the 16 GEMMs of a Winograd conv, an MLP's layers)
-    # and hands the cores to the next Numba kernel soon after; measured against 4 (sleep
-    # at once) with ../shared/bench's run.py, best of 3: LeNet step 17.9 vs 22.0 ms,
-    # conv2d fwd+bwd 68.9 vs 81.3 ms, MLP step within noise.
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")    # 2**4 cycles: sleep at once
     for c in controllers:
         lib = c.dynlib
         read_env = getattr(lib, "openblas_read_env", None)
