@@ -8,6 +8,8 @@ must work) but putting anything on it fails with a message saying why.
 """
 import functools
 
+from .tensor import Tensor
+
 
 class device:
     """``device("cpu")``, ``device("cpu", 0)``, ``device("cuda:1")`` (nameable, not usable)."""
@@ -72,7 +74,6 @@ def check_device(value, who):
 def to_arguments(args, dtype=None, device=None):
     """PyTorch's positional ``to(...)`` arguments (a device, a dtype, or a tensor whose
     dtype is taken, in any order) sorted into ``(dtype, device)``; the device is checked."""
-    from .tensor import Tensor           # the core floor, imported when first used
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
