@@ -214,7 +214,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 for leaf in finishers.pop(id(node), ()):
                     entry = leaf_sums.pop(id(leaf), None)
                     if entry is not None:
-                        _accumulate_leaf(leaf, entry[1], create_graph, sent)
+                        _accumulate_leaf(leaf, _run_leaf_hooks(leaf, entry[1]), create_graph, sent)
 
     for leaf, g in leaf_sums.values():
         g = _run_leaf_hooks(leaf, g)
@@ -227,7 +227,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                     captured[i] = g
                 continue
         if accumulate:
-            _accumulate_leaf(leaf, g, create_graph, sent, hooked=True)
+            _accumulate_leaf(leaf, g, create_graph, sent)
     if targets is not None and accumulate:
         done = set()
         for t in targets:            # non-leaf inputs= of backward(): accumulate too
@@ -262,11 +262,10 @@ def _run_leaf_hooks(leaf, g):
     return g
 
 
-def _accumulate_leaf(leaf, g, create_graph, sent, hooked=False):
-    """Run the leaf's hooks (unless the caller did: ``hooked``), then accumulate."""
+def _accumulate_leaf(leaf, g, create_graph, sent):
+    """Accumulate the (hooked) sum ``g``; the array is kept, not copied, when it was sent
+    once and no hook could have kept it."""
     owned = sent is not None and not leaf._hooks and sent.get(id(g.data), 0) <= 1
-    if not hooked:
-        g = _run_leaf_hooks(leaf, g)
     _accumulate(leaf, g, create_graph, owned)
     if leaf._post_accumulate_grad_hooks:
         for hook in leaf._post_accumulate_grad_hooks:

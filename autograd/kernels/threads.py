@@ -183,6 +183,4 @@ class Kernel:
             return self.parallel(*args)
 
 
-def parallel_kernel(fn):
-    """Decorator for a kernel whose outer loop is a ``prange``: see ``Kernel``."""
-    return Kernel(fn)
+parallel_kernel = Kernel     # the decorator: ``@parallel_kernel`` over a prange kernel
