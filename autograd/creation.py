@@ -54,7 +54,7 @@ class Generator:
 def multinomial(input, num_samples, replacement=False, generator=None):
     """``num_samples`` indices per row of the non-negative weights ``input`` (1-d or
     2-d), drawn with probability proportional to the weights."""
-    w = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    w = np.asarray(input.array if isinstance(input, Tensor) else input, dtype=np.float64)
     if w.ndim not in (1, 2) or not np.isfinite(w).all() or (w < 0).any() or (w.sum(-1) <= 0).any():
         raise ValueError(f"multinomial: expected 1-d or 2-d finite, non-negative weights with a "
                          f"positive sum per row, got shape {w.shape}")

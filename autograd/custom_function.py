@@ -22,7 +22,7 @@ from .tensor import Tensor
 
 
 def _data(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x.array if isinstance(x, Tensor) else x
 
 
 class Function(Primitive):

@@ -97,14 +97,14 @@ def _root_grads(tensors, grad_tensors, who):
                 f"{who}: element {i} of the outputs does not require grad and has no grad_fn "
                 "(was it computed under no_grad, or from tensors without requires_grad=True?)")
         if g is None:
-            if t.data.size != 1:
+            if t.array.size != 1:
                 raise RuntimeError(
                     f"{who}: grad can be implicitly created only for scalar outputs; output {i} "
                     f"has shape {tuple(t.shape)}. Pass gradient= (a tensor of that shape), or "
                     "reduce the output to a scalar first (e.g. .sum()).")
-            g = Tensor._make(np.ones_like(t.data))
+            g = Tensor._make(np.ones_like(t.array))
         else:
-            g = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g, dtype=t.data.dtype))
+            g = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g, dtype=t.array.dtype))
             if g.shape != t.shape:
                 raise RuntimeError(f"{who}: gradient {i} has shape {tuple(g.shape)} but output "
                                    f"{i} has shape {tuple(t.shape)}")
@@ -175,7 +175,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     # id(array) -> how many times it was sent; None under create_graph.  A leaf may keep
     # as its .grad an array sent once (nobody else holds it) instead of a copy; the
     # roots' gradients are the caller's, so they start above that.
-    sent = None if create_graph else {id(g.data): 2 for g in root_grads}
+    sent = None if create_graph else {id(g.array): 2 for g in root_grads}
     for t, g in zip(roots, root_grads):
         _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums,
               create_graph, sent)
@@ -197,7 +197,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
             if hooks:
                 grads = _run_tensor_hooks(node, hooks, grads, create_graph)
                 if sent is not None:       # hooks and retained grads may hold these arrays
-                    sent.update((id(g.data), 2) for g in grads if g is not None)
+                    sent.update((id(g.array), 2) for g in grads if g is not None)
             if node_targets:
                 for nr, g in enumerate(grads):
                     for i in node_targets.get((id(node), nr), ()):
@@ -265,7 +265,7 @@ def _run_leaf_hooks(leaf, g):
 def _accumulate_leaf(leaf, g, create_graph, sent):
     """Accumulate the (hooked) sum ``g``; the array is kept, not copied, when it was sent
     once and no hook could have kept it."""
-    owned = sent is not None and not leaf._hooks and sent.get(id(g.data), 0) <= 1
+    owned = sent is not None and not leaf._hooks and sent.get(id(g.array), 0) <= 1
     _accumulate(leaf, g, create_graph, owned)
     if leaf._post_accumulate_grad_hooks:
         for hook in leaf._post_accumulate_grad_hooks:
@@ -274,7 +274,7 @@ def _accumulate_leaf(leaf, g, create_graph, sent):
 
 def _send(dst, nr, g, buffers, leaf_sums, create_graph, sent):
     if sent is not None:
-        sent[id(g.data)] = sent.get(id(g.data), 0) + 1
+        sent[id(g.array)] = sent.get(id(g.array), 0) + 1
     if isinstance(dst, Tensor):
         entry = leaf_sums.get(id(dst))
         if entry is None:
@@ -292,7 +292,7 @@ def _send(dst, nr, g, buffers, leaf_sums, create_graph, sent):
 def _add(a, b, create_graph):
     """Sum two gradients of one tensor (same shape and dtype, see _call_vjp): recorded
     under create_graph, else straight on the arrays (no op dispatch on the hot path)."""
-    return a + b if create_graph else Tensor._make(a.data + b.data)
+    return a + b if create_graph else Tensor._make(a.array + b.array)
 
 
 def _complete(node, grads):
@@ -334,17 +334,17 @@ def _call_vjp(node, grads, create_graph):
             result.append(None)
             continue
         dst, nr = edge
-        shape, dtype = (dst.data.shape, dst.data.dtype) if isinstance(dst, Tensor) else dst._out_meta[nr]
+        shape, dtype = (dst.array.shape, dst.array.dtype) if isinstance(dst, Tensor) else dst._out_meta[nr]
         if not isinstance(g, Tensor):
             g = np.asarray(g)
             g = _first_order_only(node, g) if create_graph else Tensor._make(g)
-        if g.data.shape != shape:
+        if g.array.shape != shape:
             raise RuntimeError(
-                f"{cls.__name__}.backward returned a gradient of shape {tuple(g.data.shape)} for "
+                f"{cls.__name__}.backward returned a gradient of shape {tuple(g.array.shape)} for "
                 f"input {i}, but that input has shape {tuple(shape)}")
-        if g.data.dtype != dtype:
+        if g.array.dtype != dtype:
             g = g.to(dtype)
-        if STATE.anomaly and not np.isfinite(g.data).all():
+        if STATE.anomaly and not np.isfinite(g.array).all():
             raise FloatingPointError(
                 f"detect_anomaly: {node.name()} returned NaN/Inf in the gradient of input {i} "
                 f"(module '{node.scope or '<top>'}'); the op was called at "
@@ -387,11 +387,11 @@ def _accumulate(t, g, create_graph, owned=False):
         # A copy unless the array is ours alone (``owned``, and not a view of another):
         # otherwise g may alias a user's tensor (the `gradient` passed in) or another
         # tensor's gradient, and later accumulation writes into .grad in place.
-        data = g.data
+        data = g.array
         keep = owned and data.base is None and data.flags.writeable
         t.grad = Tensor._make(data if keep else data.copy())
     elif t.grad.grad_fn is None and t.grad.shape == g.shape:
-        np.add(t.grad.data, g.data, out=t.grad.data)
+        np.add(t.grad.array, g.array, out=t.grad.array)
         t.grad._version.value += 1
     else:
         t.grad = t.grad + g

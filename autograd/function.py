@@ -100,7 +100,7 @@ class Primitive:
             any_needs = False
             for a in args:
                 if isinstance(a, Tensor):
-                    arrays.append(a.data)
+                    arrays.append(a.array)
                     r = a._requires_grad
                     any_needs = any_needs or r
                     needs.append(r)
@@ -108,7 +108,7 @@ class Primitive:
                     arrays.append(a)
                     needs.append(False)
         else:   # e.g. the ops inside a VJP during a normal backward
-            arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+            arrays = [a.array if isinstance(a, Tensor) else a for a in args]
             needs = [False] * len(args)
             any_needs = False
         ctx.needs_input_grad = needs
@@ -151,7 +151,7 @@ def _record(ctx, args, arrays, needs, out):
     meta = []
     for i, o in enumerate(outs):
         t = _wrap_output(o, args, arrays)
-        d = t.data
+        d = t.array
         if d.dtype.kind == "f" and not (non_diff and any(o is nd for nd in non_diff)):
             t._requires_grad = True
             t.grad_fn = ctx
@@ -201,7 +201,7 @@ def _resolve_saved(ctx, args, arrays, outs, res):
                     if t.grad_fn is ctx:
                         # Store the data, not the Tensor: output -> node -> output
                         # would be a reference cycle.
-                        saved_outputs[j] = (t.data, t._version)
+                        saved_outputs[j] = (t.array, t._version)
                         saved.append((_OUTPUT, j, t._version.value))
                     else:
                         saved.append((_INPUT, t, t._version.value))
@@ -225,8 +225,8 @@ def _user_frame():
 def _anomaly_forward_check(ctx, outputs):
     ctx._trace = _user_frame()
     for i, t in enumerate(outputs):
-        if t.data.dtype.kind == "f" and not np.isfinite(t.data).all():
+        if t.array.dtype.kind == "f" and not np.isfinite(t.array).all():
             raise FloatingPointError(
                 f"detect_anomaly: {type(ctx).__name__} produced NaN/Inf in output {i} "
-                f"(shape {t.data.shape}) in module '{ctx.scope or '<top>'}', "
+                f"(shape {t.array.shape}) in module '{ctx.scope or '<top>'}', "
                 f"called at {ctx._trace}")

@@ -40,14 +40,14 @@ def _differentiable(outs):
 def _forward_values(fn, inputs, out_idx):
     with no_grad():
         outs = _outputs(fn, inputs)
-    return [np.array(outs[j].data, dtype=np.float64, copy=True).reshape(-1) for j in out_idx]
+    return [np.array(outs[j].array, dtype=np.float64, copy=True).reshape(-1) for j in out_idx]
 
 
 def _numerical_jacobians(fn, inputs, x_idx, out_idx, out_sizes, eps):
     """jac[j][i]: (output j size, input i size) matrix by central differences."""
-    jac = [[np.zeros((out_sizes[j], inputs[i].data.size)) for i in x_idx] for j in range(len(out_idx))]
+    jac = [[np.zeros((out_sizes[j], inputs[i].array.size)) for i in x_idx] for j in range(len(out_idx))]
     for col, i in enumerate(x_idx):
-        x = inputs[i].data
+        x = inputs[i].array
         for k, idx in enumerate(np.ndindex(*x.shape)):
             orig = x[idx]
             x[idx] = orig + eps
@@ -65,24 +65,24 @@ def _analytical_jacobians(outs, inputs, x_idx, out_idx):
     jac = []
     for j in out_idx:
         o = outs[j]
-        rows = [np.zeros((o.data.size, x.data.size)) for x in xs]
+        rows = [np.zeros((o.array.size, x.array.size)) for x in xs]
         if o.requires_grad:
-            for r in range(o.data.size):
-                seed = np.zeros(o.data.size, o.dtype)
+            for r in range(o.array.size):
+                seed = np.zeros(o.array.size, o.dtype)
                 seed[r] = 1
                 with enable_grad():
                     gs = _grad(o, xs, Tensor._make(seed.reshape(o.shape)), retain_graph=True,
                                allow_unused=True)
                 for c, g in enumerate(gs):
                     if g is not None:
-                        rows[c][r] = np.asarray(g.data, dtype=np.float64).reshape(-1)
+                        rows[c][r] = np.asarray(g.array, dtype=np.float64).reshape(-1)
         jac.append(rows)
     return jac
 
 
 def _diagnose(fn, inputs, i, j_pos, out_idx, col, row, eps):
     """Retry one Jacobian entry with other steps and one-sided differences."""
-    x = inputs[i].data
+    x = inputs[i].array
     idx = np.unravel_index(col, x.shape) if x.ndim else ()
     orig = x[idx]
 
@@ -144,7 +144,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
         if not raise_exception:
             return False
         # Report with the full Jacobians (affordable for the sizes gradcheck is run on).
-    out_sizes = [outs[j].data.size for j in out_idx]
+    out_sizes = [outs[j].array.size for j in out_idx]
     analytical = _analytical_jacobians(outs, inputs, x_idx, out_idx)
     numerical = _numerical_jacobians(fn, inputs, x_idx, out_idx, out_sizes, eps)
     for jp, j in enumerate(out_idx):
@@ -189,8 +189,8 @@ def _fast_check(fn, inputs, outs, x_idx, out_idx, eps, atol, rtol):
         else:
             gs = [None] * len(x_idx)
         for i, g in zip(x_idx, gs):
-            analytic = 0.0 if g is None else float((g.data * us[i]).sum())
-            x = inputs[i].data
+            analytic = 0.0 if g is None else float((g.array * us[i]).sum())
+            x = inputs[i].array
             orig = x.copy()
             x[...] = orig + eps * us[i]
             plus = _forward_values(fn, inputs, [j])[0]

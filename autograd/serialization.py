@@ -73,7 +73,7 @@ def _encode(obj, arrays, where, depth=0):
     """Structure -> JSON-able tree; tensors, arrays and NumPy scalars go to ``arrays``."""
     if isinstance(obj, (Tensor, np.ndarray, np.generic)):
         kind = "Tensor" if isinstance(obj, Tensor) else "ndarray" if isinstance(obj, np.ndarray) else "scalar"
-        arr = obj.data if isinstance(obj, Tensor) else np.asarray(obj)
+        arr = obj.array if isinstance(obj, Tensor) else np.asarray(obj)
         name = str(len(arrays))
         arrays[name] = _little_endian(arr, where)
         node = {"tensor": name, "kind": kind}

@@ -45,7 +45,7 @@ class record_inputs:
 
 def _copy(a):
     if isinstance(a, Tensor):
-        return Tensor._make(a.data.copy())
+        return Tensor._make(a.array.copy())
     if isinstance(a, np.ndarray):
         return a.copy()
     return a
@@ -143,7 +143,7 @@ def _check_node(node, eps, atol, rtol, directions, rng):
     inputs, idx = [], []
     for i, (a, edge) in enumerate(zip(node._forward_args, node._edges)):
         if isinstance(a, Tensor):
-            data = a.data.astype(np.float64) if a.dtype.kind == "f" else a.data.copy()
+            data = a.array.astype(np.float64) if a.dtype.kind == "f" else a.array.copy()
             t = Tensor._make(data)
             if edge is not None and data.dtype.kind == "f":
                 t.requires_grad = True
@@ -158,15 +158,15 @@ def _check_node(node, eps, atol, rtol, directions, rng):
         args = list(inputs)
         if shift is not None:
             for i, u in shift.items():
-                args[i] = Tensor._make(inputs[i].data + h * u)
+                args[i] = Tensor._make(inputs[i].array + h * u)
         with no_grad():
-            return [o.data.astype(np.float64) for o in _as_outputs(cls.apply(*args))]
+            return [o.array.astype(np.float64) for o in _as_outputs(cls.apply(*args))]
 
     try:
         with enable_grad():
             outs = _as_outputs(cls.apply(*inputs))
         again = forward()
-        if any(not np.array_equal(a, o.data, equal_nan=True) for a, o in zip(again, outs)):
+        if any(not np.array_equal(a, o.array, equal_nan=True) for a, o in zip(again, outs)):
             base.result, base.detail = "random", "forward is not deterministic; not checkable"
             return base
         low = any(o.dtype != np.float64 for o in outs)
@@ -201,7 +201,7 @@ def _analytic(outs, xs, idx, us, vs):
     with enable_grad():
         gs = _grad([o for o, _ in diff], xs, [Tensor._make(v.astype(o.dtype)) for o, v in diff],
                    retain_graph=True, allow_unused=True)
-    return float(sum((g.data.astype(np.float64) * us[i]).sum() for i, g in zip(idx, gs) if g is not None))
+    return float(sum((g.array.astype(np.float64) * us[i]).sum() for i, g in zip(idx, gs) if g is not None))
 
 
 def _numeric(forward, us, vs, eps):

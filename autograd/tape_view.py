@@ -86,7 +86,7 @@ def tape(*outputs):
                                 None if stats is None else stats.norm, n))
         for kind, obj, _v in (getattr(n, "_saved", None) or ()):
             data = (n._saved_outputs[obj][0] if kind == "output"
-                    else obj.data if isinstance(obj, Tensor) else None)
+                    else obj.array if isinstance(obj, Tensor) else None)
             if data is not None:
                 seen[id(data)] = data.nbytes
     result._unique_saved = sum(seen.values())

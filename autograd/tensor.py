@@ -23,7 +23,7 @@ class VersionCounter:
 class Tensor:
     # Hot attributes are slots; rarely-set ones live in the instance dict with these
     # class defaults, so making a tensor (once per op) writes only five attributes.
-    __slots__ = ("data", "_requires_grad", "grad_fn", "_output_nr", "_vc", "__dict__", "__weakref__")
+    __slots__ = ("array", "_requires_grad", "grad_fn", "_output_nr", "_vc", "__dict__", "__weakref__")
     grad = None
     name = None
     _base = None            # the tensor whose memory this view shares
@@ -37,7 +37,7 @@ class Tensor:
 
     def __init__(self, data, dtype=None, requires_grad=False, name=None):
         """Same as ``autograd.tensor(data, dtype, requires_grad)``; copies ``data``."""
-        self.data = _to_array(data, dtype, copy=True)
+        self.array = _to_array(data, dtype, copy=True)
         self._init_meta()
         self.name = name
         if requires_grad:
@@ -52,7 +52,7 @@ class Tensor:
     def _make(cls, data, grad_fn=None, output_nr=0, version=None, base=None):
         """Fast internal constructor: wraps ``data`` without copying or checks."""
         t = object.__new__(Tensor)
-        t.data = data
+        t.array = data
         t._requires_grad = grad_fn is not None
         t.grad_fn = grad_fn
         t._output_nr = output_nr
@@ -77,10 +77,10 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if value and self.data.dtype.kind != "f":
+        if value and self.array.dtype.kind != "f":
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients; this tensor "
-                f"has dtype {self.data.dtype} and shape {self.data.shape}. Convert it with "
+                f"has dtype {self.array.dtype} and shape {self.array.shape}. Convert it with "
                 ".float() or .double() first.")
         if not value and self.grad_fn is not None:
             raise RuntimeError(
@@ -98,8 +98,25 @@ class Tensor:
 
     def detach(self):
         """A tensor sharing data (and version counter) with no history."""
-        return Tensor._make(self.data, None, 0, self._version,
+        return Tensor._make(self.array, None, 0, self._version,
                             self._base if self._base is not None else self)
+
+    @property
+    def data(self):
+        """PyTorch's ``.data``: a tensor without history sharing this tensor's memory.
+        Unlike ``detach()`` it has its own version counter, so in-place changes made
+        through it (``p.data.add_(u)``) are invisible to autograd, as in PyTorch.  The
+        NumPy array itself is ``.array`` (or ``.numpy()``)."""
+        return Tensor._make(self.array)
+
+    @data.setter
+    def data(self, value):
+        # ``p.data = t`` rebinds p to t's memory (shape and dtype may change), keeping
+        # p's identity, flags and gradient, as PyTorch does.
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data: expected a Tensor to assign, got {type(value).__name__}; "
+                            "wrap arrays with autograd.as_tensor(...)")
+        self.array = value.array
 
     def detach_(self):
         if self._base is not None and self._base.requires_grad:
@@ -153,68 +170,68 @@ class Tensor:
     # -- metadata ---------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def device(self):
         return "cpu"
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def size(self, dim=None):
         if dim is None:
-            return Size(self.data.shape)
+            return Size(self.array.shape)
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
-            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {self.data.shape}")
-        return self.data.shape[dim]
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {self.array.shape}")
+        return self.array.shape[dim]
 
     def numel(self):
-        return self.data.size
+        return self.array.size
 
     def element_size(self):
-        return self.data.itemsize
+        return self.array.itemsize
 
     @property
     def nbytes(self):
-        return self.data.nbytes
+        return self.array.nbytes
 
     def is_floating_point(self):
-        return self.data.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     def is_contiguous(self):
-        return self.data.flags.c_contiguous
+        return self.array.flags.c_contiguous
 
     def data_ptr(self):
-        return self.data.__array_interface__["data"][0]
+        return self.array.__array_interface__["data"][0]
 
     # -- conversion -------------------------------------------------------------
     def numpy(self):
         """The underlying array, not a copy.  Unlike PyTorch this is allowed when
         requires_grad is set; writing into it bypasses in-place tracking."""
-        return self.data
+        return self.array
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and np.dtype(dtype) != self.array.dtype:
+            return self.array.astype(dtype)
+        return self.array.copy() if copy else self.array
 
     def item(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"item(): a tensor with {self.data.size} elements (shape "
-                               f"{self.data.shape}) cannot be converted to a Python scalar")
-        return self.data.item()
+        if self.array.size != 1:
+            raise RuntimeError(f"item(): a tensor with {self.array.size} elements (shape "
+                               f"{self.array.shape}) cannot be converted to a Python scalar")
+        return self.array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.array.tolist()
 
     def __float__(self):
         return float(self.item())
@@ -223,38 +240,38 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self.array.dtype.kind not in "iub" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"Boolean value of a tensor with {self.data.size} elements "
-                               f"(shape {self.data.shape}) is ambiguous")
-        return bool(self.data.item())
+        if self.array.size != 1:
+            raise RuntimeError(f"Boolean value of a tensor with {self.array.size} elements "
+                               f"(shape {self.array.shape}) is ambiguous")
+        return bool(self.array.item())
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self.array.shape[0]))
 
     __hash__ = object.__hash__
 
     def __repr__(self):
         prefix = "tensor("
-        if self.data.size == 0:
-            body = f"[], size={self.data.shape}"
+        if self.array.size == 0:
+            body = f"[], size={self.array.shape}"
         else:
-            body = np.array2string(self.data, separator=", ", prefix=prefix, precision=4,
+            body = np.array2string(self.array, separator=", ", prefix=prefix, precision=4,
                                    threshold=1000, edgeitems=3)
         extras = []
-        if self.data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
-            extras.append(f"dtype={self.data.dtype}")
+        if self.array.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.array.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:
@@ -293,7 +310,7 @@ def tensor_method(fn=None, *, name=None):
 def _to_array(data, dtype=None, copy=True):
     dtype = dtypes.as_dtype(dtype)
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data.array
     elif isinstance(data, np.ndarray):
         arr = data
     else:

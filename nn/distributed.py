@@ -224,7 +224,7 @@ def _check_rank(who, name, rank, comm):
 
 def _array(who, x):
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if isinstance(x, np.ndarray):
         return x
     raise TypeError(f"{who}: expected a Tensor or a NumPy array, got {type(x).__name__}")

@@ -2,7 +2,7 @@
 
 All randomness comes from ``autograd.creation.default_generator()``, so
 ``autograd.manual_seed(s)`` makes model construction reproducible.  Each function
-writes into ``tensor.data`` without recording (like PyTorch's ``no_grad`` init),
+writes into ``tensor.array`` without recording (like PyTorch's ``no_grad`` init),
 bumps the version counter, and returns the tensor.
 """
 import math
@@ -18,7 +18,7 @@ def _rng():
 
 
 def _write(tensor, values):
-    tensor.data[...] = values
+    tensor.array[...] = values
     tensor._version.value += 1
     return tensor
 

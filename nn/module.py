@@ -303,10 +303,10 @@ class Module:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, got {dt}")
 
         def convert(t):
-            if t is not None and t.data.dtype.kind == "f" and t.data.dtype != dt:
-                t.data = t.data.astype(dt)
+            if t is not None and t.array.dtype.kind == "f" and t.array.dtype != dt:
+                t.array = t.array.astype(dt)
                 if t.grad is not None:
-                    t.grad = Tensor._make(t.grad.data.astype(dt))
+                    t.grad = Tensor._make(t.grad.array.astype(dt))
         for m in self.modules():
             for p in m._parameters.values():
                 convert(p)
@@ -371,11 +371,11 @@ class Module:
             if key not in state_dict:
                 continue
             v = state_dict[key]
-            arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-            if arr.shape != t.data.shape:
+            arr = v.array if isinstance(v, Tensor) else np.asarray(v)
+            if arr.shape != t.array.shape:
                 problems.append(f"size mismatch for {key}: copying a param with shape "
                                 f"{tuple(arr.shape)} from checkpoint, the shape in current model "
-                                f"is {tuple(t.data.shape)}.")
+                                f"is {tuple(t.array.shape)}.")
             arrays[key] = arr
         if strict:
             if unexpected:
@@ -391,9 +391,9 @@ class Module:
             for key, arr in arrays.items():
                 t = targets[key]
                 if assign:
-                    t.data = np.array(arr, dtype=t.data.dtype)
+                    t.array = np.array(arr, dtype=t.array.dtype)
                 else:
-                    np.copyto(t.data, arr, casting="unsafe")
+                    np.copyto(t.array, arr, casting="unsafe")
                 t._version.value += 1
         return _IncompatibleKeys(missing, unexpected)
 

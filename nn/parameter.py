@@ -13,10 +13,10 @@ class Parameter(Tensor):
         if data is None:
             arr = np.empty(0, np.float32)
         elif isinstance(data, Tensor):
-            arr = data.data
+            arr = data.array
         else:
             arr = np.asarray(data)
-        self.data = arr
+        self.array = arr
         self._init_meta()
         self.name = None
         if requires_grad:
@@ -28,7 +28,7 @@ class Parameter(Tensor):
     def __reduce_ex__(self, protocol):
         # deepcopy/pickle: a fresh leaf with a copy of the data (grad is not carried,
         # like PyTorch's Parameter.__deepcopy__).
-        return (Parameter, (self.data.copy(), self._requires_grad))
+        return (Parameter, (self.array.copy(), self._requires_grad))
 
 
 class Buffer:

@@ -19,9 +19,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor._make(np.zeros((), np.float32))
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        total = max(float(np.abs(g.data).max()) if g.data.size else 0.0 for g in grads)
+        total = max(float(np.abs(g.array).max()) if g.array.size else 0.0 for g in grads)
     else:
-        total = float(sum(float((np.abs(g.data.astype(np.float64)) ** norm_type).sum())
+        total = float(sum(float((np.abs(g.array.astype(np.float64)) ** norm_type).sum())
                           for g in grads) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
@@ -30,7 +30,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for g in grads:
-            g.data *= g.data.dtype.type(coef)
+            g.array *= g.array.dtype.type(coef)
             g._version.value += 1
     return Tensor._make(np.asarray(total, grads[0].dtype))
 
@@ -39,7 +39,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every grad element into [-clip_value, clip_value] in place."""
     for p in _params(parameters):
         if p.grad is not None:
-            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            np.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
             p.grad._version.value += 1
 
 
@@ -62,6 +62,6 @@ def vector_to_parameters(vec, parameters):
     with no_grad():
         for p in params:
             n = p.numel()
-            p.data[...] = vec.data[offset:offset + n].reshape(p.shape)
+            p.array[...] = vec.array[offset:offset + n].reshape(p.shape)
             p._version.value += 1
             offset += n

@@ -22,7 +22,7 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p] = {"step": 0.0, "sum": np.full_like(
-                    p.data, group["initial_accumulator_value"])}
+                    p.array, group["initial_accumulator_value"])}
 
     def _update(self, p, grad, group, state):
         state["step"] += 1
@@ -31,4 +31,4 @@ class Adagrad(Optimizer):
         s += grad * grad
         std = np.sqrt(s)
         std += group["eps"]
-        p.data -= clr * (grad / std)
+        p.array -= clr * (grad / std)

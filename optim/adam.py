@@ -29,14 +29,14 @@ class Adam(Optimizer):
         lr, (beta1, beta2), amsgrad = group["lr"], group["betas"], group["amsgrad"]
         if not state:
             state["step"] = 0.0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["exp_avg"] = np.zeros_like(p.array)
+            state["exp_avg_sq"] = np.zeros_like(p.array)
             if amsgrad:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["max_exp_avg_sq"] = np.zeros_like(p.array)
         state["step"] += 1
         t = state["step"]
         if self.decoupled_weight_decay and group["weight_decay"] != 0:
-            p.data *= 1 - lr * group["weight_decay"]
+            p.array *= 1 - lr * group["weight_decay"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (1 - beta1) * (grad - m)        # lerp: m + (1-b1)(g-m) == b1 m + (1-b1) g
         v *= beta2
@@ -51,7 +51,7 @@ class Adam(Optimizer):
             denom = np.sqrt(v)
         denom /= bias_correction2_sqrt
         denom += group["eps"]
-        p.data -= (lr / bias_correction1) * (m / denom)
+        p.array -= (lr / bias_correction1) * (m / denom)
 
 
 class AdamW(Adam):

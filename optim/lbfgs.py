@@ -119,23 +119,23 @@ class LBFGS(Optimizer):
 
     # -- flat views of all parameters --------------------------------------------
     def _flat_grad(self):
-        return np.concatenate([(p.grad.data if p.grad is not None else np.zeros_like(p.data)).ravel()
+        return np.concatenate([(p.grad.array if p.grad is not None else np.zeros_like(p.array)).ravel()
                                for p in self._params])
 
     def _add(self, t, d):
         """p <- p + t * d  for the slices of the flat direction d."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
+            n = p.array.size
+            p.array += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
             self._bump(p)
             offset += n
 
     def _set(self, flat):
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data[...] = flat[offset:offset + n].reshape(p.shape)
+            n = p.array.size
+            p.array[...] = flat[offset:offset + n].reshape(p.shape)
             self._bump(p)
             offset += n
 
@@ -212,7 +212,7 @@ class LBFGS(Optimizer):
 
                 ls_evals = 0
                 if group["line_search_fn"] == "strong_wolfe":
-                    x0 = np.concatenate([p.data.ravel() for p in self._params])
+                    x0 = np.concatenate([p.array.ravel() for p in self._params])
 
                     def evaluate(step, x0=x0, d=d):
                         self._add(step, d)

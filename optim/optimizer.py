@@ -4,7 +4,7 @@ Follows ``torch.optim.Optimizer``: ``params`` is an iterable of tensors or of di
 (param groups, each with a ``"params"`` list and per-group option overrides).
 ``step`` runs the closure, then for each parameter with a gradient negates it for
 ``maximize``, folds in an L2 ``weight_decay`` (unless the subclass decouples it)
-and calls the subclass's ``_update``, which changes ``p.data`` in place; ``p``'s
+and calls the subclass's ``_update``, which changes ``p.array`` in place; ``p``'s
 version is then bumped so autograd's saved-tensor checks notice the write.
 """
 import copy
@@ -129,22 +129,22 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    grad = p.grad.data
+                    grad = p.grad.array
                     if group.get("maximize"):
                         grad = -grad
                     if wd != 0:
-                        grad = grad + wd * p.data            # g <- g + weight_decay * p
+                        grad = grad + wd * p.array            # g <- g + weight_decay * p
                     self._update(p, grad, group, self.state.setdefault(p, {}))
                     self._bump(p)
         return loss
 
     def _update(self, p, grad, group, state):
-        """Change ``p.data`` in place from ``grad``; ``state`` is p's buffers."""
+        """Change ``p.array`` in place from ``grad``; ``state`` is p's buffers."""
         raise NotImplementedError(f"{type(self).__name__} must implement _update or step")
 
     @staticmethod
     def _bump(p):
-        """Record an in-place write to ``p.data`` (see module docstring)."""
+        """Record an in-place write to ``p.array`` (see module docstring)."""
         p._version.value += 1
 
     # -- state dicts ---------------------------------------------------------------
@@ -185,7 +185,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: the state dict has state for parameter "
                                  f"{key}, but its param_groups list no parameter {key}")
             for buf, v in buffers.items():
-                shape = np.shape(v.data if isinstance(v, Tensor) else v)
+                shape = np.shape(v.array if isinstance(v, Tensor) else v)
                 if len(shape) and buf not in self._unshaped_state and shape != tuple(p.shape):
                     raise ValueError(
                         f"{name}.load_state_dict: state '{buf}' of parameter {key} has shape "
@@ -214,7 +214,7 @@ class Optimizer:
             restored = {}
             for name, v in buffers.items():
                 if isinstance(v, Tensor):
-                    v = v.data
+                    v = v.array
                 if isinstance(v, np.ndarray):
                     if v.shape == p.shape:
                         v = v.astype(p.dtype, copy=True)   # buffers follow the param's dtype

@@ -39,7 +39,7 @@ def make_optimizer(name, params):
 
 
 def flat(model):
-    return np.concatenate([p.data.ravel() for p in model.parameters()])
+    return np.concatenate([p.array.ravel() for p in model.parameters()])
 
 
 def gathered(array):
@@ -115,10 +115,10 @@ def scenario_buckets():
     local = deep_mlp()
     local.load_state_dict(model.state_dict())
     F.cross_entropy(local(x), y).backward()
-    concatenated = np.concatenate([p.grad.data.ravel() for p in local.parameters()])
+    concatenated = np.concatenate([p.grad.array.ravel() for p in local.parameters()])
     dist.all_reduce(concatenated)
     concatenated /= k
-    averaged = np.concatenate([p.grad.data.ravel() for p in model.parameters()])
+    averaged = np.concatenate([p.grad.array.ravel() for p in model.parameters()])
     names = [e[0] for e in events]
     return {"buckets": len(ddp.reducer.buckets), "bucket_sizes": [int(b.flat.size) for b in ddp.reducer.buckets],
             "events": names, "max_abs_diff": float(np.abs(averaged - concatenated).max()),
@@ -140,10 +140,10 @@ def scenario_no_sync():
     with ddp.no_sync():
         F.cross_entropy(ddp(x[rank * 4: rank * 4 + 2]), y[rank * 4: rank * 4 + 2]).backward()
     calls_in_no_sync = len(calls)
-    local_after_first = np.concatenate([p.grad.data.ravel() for p in model.parameters()])
+    local_after_first = np.concatenate([p.grad.array.ravel() for p in model.parameters()])
     F.cross_entropy(ddp(x[rank * 4 + 2: rank * 4 + 4]), y[rank * 4 + 2: rank * 4 + 4]).backward()
     dist.all_reduce = real_all_reduce
-    got = np.concatenate([p.grad.data.ravel() for p in model.parameters()])
+    got = np.concatenate([p.grad.array.ravel() for p in model.parameters()])
     out = {"calls_in_no_sync": calls_in_no_sync, "calls_after": len(calls) - calls_in_no_sync,
            "ranks_differ_after_no_sync": max(float(np.abs(g - local_after_first).max())
                                              for g in gathered(local_after_first)),
@@ -154,7 +154,7 @@ def scenario_no_sync():
         for r in range(k):                          # sum over micro-batches, mean over ranks
             for part in (slice(r * 4, r * 4 + 2), slice(r * 4 + 2, r * 4 + 4)):
                 (F.cross_entropy(ref(x[part]), y[part]) / k).backward()
-        want = np.concatenate([p.grad.data.ravel() for p in ref.parameters()])
+        want = np.concatenate([p.grad.array.ravel() for p in ref.parameters()])
         out["max_abs_diff"] = float(np.abs(got - want).max())
     return out
 
@@ -175,15 +175,15 @@ def scenario_batchnorm():
     out = ddp(x[mine])
     local_out = twin(x[mine])
     bn = model[1]
-    after_train_forward = bn.running_mean.data.copy()
+    after_train_forward = bn.running_mean.array.copy()
     F.cross_entropy(out, y[mine]).backward()
-    grads = np.concatenate([p.grad.data.ravel() for p in model.parameters()])
+    grads = np.concatenate([p.grad.array.ravel() for p in model.parameters()])
     ddp.eval()
     with ag.no_grad():
         ddp(x[mine])                                 # broadcasts rank 0's buffers
-    after_eval_forward = bn.running_mean.data.copy()
+    after_eval_forward = bn.running_mean.array.copy()
     running = gathered(after_train_forward)
-    result = {"output_is_local_batch_norm": float(np.abs(out.data - local_out.data).max()),
+    result = {"output_is_local_batch_norm": float(np.abs(out.array - local_out.array).max()),
               "running_differ_after_train_forward": float(np.abs(running[0] - running[-1]).max()),
               "running_vs_rank0_after_eval_forward":
                   max(float(np.abs(a - running[0]).max()) for a in gathered(after_eval_forward)),
@@ -195,7 +195,7 @@ def scenario_batchnorm():
             ref = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
             part = slice(r * 8, r * 8 + 8)
             F.cross_entropy(ref(data("mlp", 8 * k)[0][part] * (r + 1.0)), y[part]).backward()
-            want = want + np.concatenate([p.grad.data.ravel() for p in ref.parameters()]) / k
+            want = want + np.concatenate([p.grad.array.ravel() for p in ref.parameters()]) / k
         result["grads_vs_mean_of_local"] = float(np.abs(grads - want).max())
     return result
 

@@ -28,5 +28,5 @@ def check_module(module, *inputs, gradgrad=False, atol=1e-5, rtol=1e-3):
 
 
 def close(t, ref, rtol=1e-6, atol=1e-8):
-    np.testing.assert_allclose(np.asarray(t.data if isinstance(t, ag.Tensor) else t), ref,
+    np.testing.assert_allclose(np.asarray(t.array if isinstance(t, ag.Tensor) else t), ref,
                                rtol=rtol, atol=atol)

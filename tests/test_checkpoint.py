@@ -35,7 +35,7 @@ def test_round_trip_preserves_structure_types_and_values(tmp_path):
     for k in ("fc.weight", "fc.bias", "bn.num_batches_tracked"):
         assert isinstance(back["model"][k], ag.Tensor)
         assert back["model"][k].dtype == obj["model"][k].dtype
-        np.testing.assert_array_equal(back["model"][k].data, obj["model"][k].data)
+        np.testing.assert_array_equal(back["model"][k].array, obj["model"][k].array)
     assert back["model"]["fc.weight"].requires_grad
     st = back["optimizer"]["state"]
     assert set(st) == {0, 1} and st[0]["step"] == 1.0            # int keys survive JSON
@@ -56,8 +56,8 @@ def test_file_is_plain_safetensors(tmp_path):
 def test_optimizer_state_round_trip_continues_training(tmp_path):
     obj = _state()
     save(obj["optimizer"], tmp_path / "opt.st")
-    w = ag.tensor(obj["model"]["fc.weight"].data.copy(), requires_grad=True)
-    b = ag.tensor(obj["model"]["fc.bias"].data.copy(), requires_grad=True)
+    w = ag.tensor(obj["model"]["fc.weight"].array.copy(), requires_grad=True)
+    b = ag.tensor(obj["model"]["fc.bias"].array.copy(), requires_grad=True)
     opt = optim.Adam([w, b], lr=1e-2)
     opt.load_state_dict(load(tmp_path / "opt.st"))
     assert opt.state[w]["step"] == 1.0

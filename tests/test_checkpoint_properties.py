@@ -23,7 +23,7 @@ def assert_same(a, b, where="obj"):
     if isinstance(a, ag.Tensor):
         assert type(b) is ag.Tensor, where
         assert a.requires_grad == b.requires_grad, where
-        a, b = a.data, b.data
+        a, b = a.array, b.array
     assert type(a) is type(b), f"{where}: {type(a).__name__} came back as {type(b).__name__}"
     if isinstance(a, (np.ndarray, np.generic)):
         assert a.shape == b.shape and a.dtype.newbyteorder("=") == b.dtype, where
@@ -141,8 +141,8 @@ def test_loaded_arrays_are_writable(tmp_path):
     save({"a": np.zeros(3), "t": ag.zeros(2)}, tmp_path / "ck.st")
     back = load(tmp_path / "ck.st")
     back["a"][0] = 1.0
-    back["t"].data[1] = 2.0
-    assert back["a"][0] == 1.0 and back["t"].data[1] == 2.0
+    back["t"].array[1] = 2.0
+    assert back["a"][0] == 1.0 and back["t"].array[1] == 2.0
 
 
 @pytest.mark.parametrize("value", [np.array(["a"]), np.zeros(2, np.complex128), np.str_("x"),

@@ -46,13 +46,13 @@ def test_conv2d_matches_torch_forward_and_backward(xs, ws, kw, dtype):
     y, ty = C.conv2d(x, w, b, **kw), F.conv2d(tx, tw, tb, **kw)
     assert y.dtype == dtype and y.shape == tuple(ty.shape)
     tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), **tol)
     g = rng.standard_normal(y.shape).astype(dtype)
     dx, dw, db = ag.grad(y, [x, w, b], Tensor._make(g))
     tdx, tdw, tdb = torch.autograd.grad(ty, [tx, tw, tb], torch.tensor(g))
     for ours, theirs in ((dx, tdx), (dw, tdw), (db, tdb)):
         assert ours.dtype == dtype
-        np.testing.assert_allclose(ours.data, theirs.numpy(), **tol)
+        np.testing.assert_allclose(ours.array, theirs.numpy(), **tol)
 
 
 @pytest.mark.parametrize("kw", [dict(stride=2, padding=1, output_padding=1),
@@ -63,10 +63,10 @@ def test_conv_transpose2d_and_conv1d_match_torch(kw):
     x, tx = _pair(rng, (2, 4, 5, 4), np.float64, False)
     w, tw = _pair(rng, (4, 3, 3, 2), np.float64, False)
     y, ty = C.conv_transpose2d(x, w, **kw), F.conv_transpose2d(tx, tw, **kw)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
     x1, tx1 = _pair(rng, (3, 4, 9), np.float32, False)
     w1, tw1 = _pair(rng, (2, 2, 3), np.float32, False)
-    np.testing.assert_allclose(C.conv1d(x1, w1, stride=2, padding=2, dilation=2, groups=2).data,
+    np.testing.assert_allclose(C.conv1d(x1, w1, stride=2, padding=2, dilation=2, groups=2).array,
                                F.conv1d(tx1, tw1, stride=2, padding=2, dilation=2,
                                         groups=2).detach().numpy(), rtol=1e-5, atol=1e-5)
 
@@ -93,32 +93,32 @@ def test_pool_matches_torch(name, shape, kw, dtype):
     rng = np.random.default_rng(3)
     x, tx = _pair(rng, shape, dtype, noncontig=shape[0] == 1)
     if name == "lp_pool2d":
-        x.data[...] = np.abs(x.data)
-        tx = torch.tensor(np.ascontiguousarray(x.data), requires_grad=True)
+        x.array[...] = np.abs(x.array)
+        tx = torch.tensor(np.ascontiguousarray(x.array), requires_grad=True)
     ours, theirs = getattr(P, name)(x, **kw), getattr(F, name)(tx, **kw)
     ours = ours if isinstance(ours, tuple) else (ours,)
     theirs = theirs if isinstance(theirs, tuple) else (theirs,)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     for o, t in zip(ours, theirs):
         assert o.shape == tuple(t.shape)
-        np.testing.assert_allclose(o.data, t.detach().numpy(), **tol)   # indices exactly
+        np.testing.assert_allclose(o.array, t.detach().numpy(), **tol)   # indices exactly
     assert ours[0].dtype == dtype
     g = rng.standard_normal(ours[0].shape).astype(dtype)
     dx, = ag.grad(ours[0], [x], Tensor._make(g))
     tdx, = torch.autograd.grad(theirs[0], [tx], torch.tensor(g))
-    np.testing.assert_allclose(dx.data, tdx.numpy(), **tol)
+    np.testing.assert_allclose(dx.array, tdx.numpy(), **tol)
 
 
 def test_conv_is_unfold_then_matmul():
     rng = np.random.default_rng(4)
     x, w = Tensor._make(rng.standard_normal((2, 3, 6, 5))), Tensor._make(rng.standard_normal((4, 3, 3, 3)))
     cols = C.unfold(x, 3, padding=1, stride=2)                      # (N, C*9, L)
-    y = np.matmul(w.data.reshape(4, -1), cols.data).reshape(2, 4, 3, 3)
-    np.testing.assert_allclose(C.conv2d(x, w, padding=1, stride=2).data, y, rtol=1e-12)
+    y = np.matmul(w.array.reshape(4, -1), cols.array).reshape(2, 4, 3, 3)
+    np.testing.assert_allclose(C.conv2d(x, w, padding=1, stride=2).array, y, rtol=1e-12)
     back = C.fold(cols, (6, 5), 3, padding=1, stride=2)             # counts overlaps
     ones = C.fold(C.unfold(Tensor._make(np.ones((2, 3, 6, 5))), 3, padding=1, stride=2),
                   (6, 5), 3, padding=1, stride=2)
-    np.testing.assert_allclose(back.data, x.data * ones.data, rtol=1e-12)
+    np.testing.assert_allclose(back.array, x.array * ones.array, rtol=1e-12)
 
 
 def test_numpy_backend_gives_same_results():
@@ -132,8 +132,8 @@ def test_numpy_backend_gives_same_results():
             "o=C.conv2d(x,ag.Tensor._make(r.standard_normal((5,3,1,1))),stride=2)\n"
             "xb=ag.tensor(r.standard_normal((4,3,5)),requires_grad=True)\n"
             "b=batch_norm(xb,None,None,training=True); (b*b*xb).sum().backward()\n"
-            "print(repr([float(np.abs(t).sum()) for t in (y.data,m.data,a.data,d.data,o.data,b.data,"
-            "xb.grad.data)]))")
+            "print(repr([float(np.abs(t).sum()) for t in (y.array,m.array,a.array,d.array,o.array,b.array,"
+            "xb.grad.array)]))")
     outs = []
     for backend in ("numba", "numpy"):
         env = dict(os.environ, AUTOGRAD_KERNELS=backend)

@@ -32,7 +32,7 @@ def test_loader_batches_cover_dataset_in_order_without_shuffle():
     dl = DataLoader(ds, batch_size=4)
     batches = list(dl)
     assert len(dl) == 3 and [len(b[1]) for b in batches] == [4, 4, 2]
-    assert np.concatenate([b[1].data for b in batches]).tolist() == list(range(10))
+    assert np.concatenate([b[1].array for b in batches]).tolist() == list(range(10))
     assert isinstance(batches[0][0], ag.Tensor) and batches[0][0].dtype == np.float32
     assert batches[0][1].dtype == np.int64
     dl = DataLoader(ds, batch_size=4, drop_last=True)
@@ -44,7 +44,7 @@ def test_shuffle_is_seeded_and_differs_between_epochs():
 
     def epoch_orders(**kw):
         dl = DataLoader(ds, batch_size=10, shuffle=True, **kw)
-        return [np.concatenate([b[0].data for b in dl]) for _ in range(2)]
+        return [np.concatenate([b[0].array for b in dl]) for _ in range(2)]
 
     a = epoch_orders(generator=np.random.default_rng(3))
     b = epoch_orders(generator=np.random.default_rng(3))
@@ -132,8 +132,8 @@ def test_transform_in_dataset_applies_per_batch():
     ds = TensorDataset(np.ones((8, 1, 2, 2), np.float32), np.zeros(8, np.int64),
                        transform=T.Normalize([0.5], [0.5]))
     xb, _ = next(iter(DataLoader(ds, batch_size=8)))
-    np.testing.assert_allclose(xb.data, 1.0)
-    np.testing.assert_allclose(ds[0][0].data, 1.0)
+    np.testing.assert_allclose(xb.array, 1.0)
+    np.testing.assert_allclose(ds[0][0].array, 1.0)
 
 
 def test_spiral_dataset():

@@ -41,7 +41,7 @@ def test_reads_the_shared_mnist_files(mnist_dir):
     assert len(train) == 60000 and len(test) == 10000
     assert train.data.shape == (60000, 28, 28) and train.data.dtype == np.uint8
     x, y = train[0]
-    assert x.shape == (1, 28, 28) and x.dtype == np.float32 and 0 <= x.data.min() <= x.data.max() <= 1
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32 and 0 <= x.array.min() <= x.array.max() <= 1
     assert int(y) == 5                       # the famous first training digit
     assert np.bincount(test.targets).tolist()[:3] == [980, 1135, 1032]
     xb, yb = next(iter(DataLoader(test, batch_size=256)))

@@ -20,7 +20,7 @@ class Probe(Dataset):
     def __getitem__(self, i):
         info = get_worker_info()
         return {"i": i + self.offset, "pid": os.getpid(), "worker": -1 if info is None else info.id,
-                "ag": float(ag.rand(1).data[0]), "np": float(np.random.random())}
+                "ag": float(ag.rand(1).array[0]), "np": float(np.random.random())}
 
 
 class Failing(Dataset):
@@ -42,7 +42,7 @@ class Failing(Dataset):
 
 
 def _epoch(loader):
-    return {k: np.concatenate([b[k].data for b in loader]).tolist() for k in ("i", "pid", "worker", "ag", "np")}
+    return {k: np.concatenate([b[k].array for b in loader]).tolist() for k in ("i", "pid", "worker", "ag", "np")}
 
 
 def test_workers_give_the_same_batches_in_order():

@@ -197,7 +197,7 @@ def test_sampler_shuffles_per_epoch_and_shards_cover_the_data():
     assert second != first and sorted(sum(second, [])) == list(range(12))
     assert [list(DistributedSampler(range(12), 3, r, seed=5)) for r in range(3)] == first
     x = np.arange(12.0)[:, None]
-    batches = [b[0].data.ravel().tolist() for b in DataLoader(TensorDataset(x), batch_size=2, sampler=shards[1])]
+    batches = [b[0].array.ravel().tolist() for b in DataLoader(TensorDataset(x), batch_size=2, sampler=shards[1])]
     assert sum(batches, []) == [float(i) for i in second[1]]
 
 
@@ -225,7 +225,7 @@ def _metrics(out, columns=("epoch", "train_loss", "train_acc", "test_loss", "tes
 
 def _weights(path):
     from autograd.serialization import load
-    return {k: v.data for k, v in load(path)["model"].items()}
+    return {k: v.array for k, v in load(path)["model"].items()}
 
 
 def test_distributed_run_prints_once_and_resumes_exactly_after_ctrl_c_on_one_rank(mpi, tmp_path):

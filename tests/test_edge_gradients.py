@@ -252,7 +252,7 @@ def _weights(shape):
 def test_value_and_gradient_match_pytorch(ours, theirs, inputs, rtol, atol):
     out, xs = _ours(ours, inputs)
     ref, ts = _theirs(theirs, inputs)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=rtol, atol=atol,
+    np.testing.assert_allclose(out.array, ref.detach().numpy(), rtol=rtol, atol=atol,
                                err_msg="forward")
     w = _weights(ref.shape)
     if ref.requires_grad:
@@ -260,7 +260,7 @@ def test_value_and_gradient_match_pytorch(ours, theirs, inputs, rtol, atol):
     (out * ag.tensor(w)).sum().backward()
     for i, (x, t) in enumerate(zip(xs, ts)):
         theirs_grad = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
-        ours_grad = np.zeros(x.shape) if x.grad is None else x.grad.data
+        ours_grad = np.zeros(x.shape) if x.grad is None else x.grad.array
         np.testing.assert_allclose(ours_grad, theirs_grad, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
 
@@ -272,7 +272,7 @@ def test_amax_sends_the_gradient_to_nan_where_pytorch_spreads_nan():
     x = ag.tensor(WITH_NAN, dtype=ag.float64, requires_grad=True)
     x.amax(1).sum().backward()
     expected = np.array([[0.0, 0.5, 0.0, 0.5], [0.0, 0.0, 0.0, 1.0], [0.5, 0.5, 0.0, 0.0]])
-    np.testing.assert_array_equal(x.grad.data, expected)
+    np.testing.assert_array_equal(x.grad.array, expected)
     t = torch.tensor(WITH_NAN, requires_grad=True)
     t.amax(1).sum().backward()
     assert torch.isnan(t.grad[0]).all() and not torch.isnan(t.grad[1:]).any()
@@ -285,7 +285,7 @@ def test_var_of_one_element_is_nan_with_a_warning_naming_the_op():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         y.backward()
-    assert np.isnan(y.item()) and np.isnan(x.grad.data).all()
+    assert np.isnan(y.item()) and np.isnan(x.grad.array).all()
     with pytest.warns(UserWarning, match=r"std\(\): degrees of freedom is <= 0"):
         assert np.isnan(x.std().item())
 
@@ -296,7 +296,7 @@ def test_kl_div_target_gradient_at_zero_is_finite_where_pytorch_gives_nan():
     x = ag.tensor(np.log([[0.2, 0.3, 0.5]]), dtype=ag.float64)
     t = ag.tensor(KL_T, dtype=ag.float64, requires_grad=True)
     F.kl_div(x, t, reduction="sum").backward()
-    np.testing.assert_allclose(t.grad.data[0, 0], -x.data[0, 0])
+    np.testing.assert_allclose(t.grad.array[0, 0], -x.array[0, 0])
     tt = torch.tensor(KL_T, requires_grad=True)
-    TF.kl_div(torch.tensor(x.data), tt, reduction="sum").backward()
+    TF.kl_div(torch.tensor(x.array), tt, reduction="sum").backward()
     assert torch.isnan(tt.grad[0, 0])

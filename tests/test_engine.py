@@ -19,18 +19,18 @@ def test_backward_accumulates_into_leaves_across_calls():
     x = leaf(3)
     (x * 2).sum().backward()
     (x * 3).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 5.0)
+    np.testing.assert_allclose(x.grad.array, 5.0)
 
 
 def test_gradients_meeting_at_a_node_are_summed_first():
     x = leaf(3)
     y = x.exp()
     seen = []
-    y.register_hook(lambda g: seen.append(g.data.copy()))
+    y.register_hook(lambda g: seen.append(g.array.copy()))
     (y * 2 + y * 3).sum().backward()
     assert len(seen) == 1                       # the hook sees the total, once
     np.testing.assert_allclose(seen[0], 5.0)
-    np.testing.assert_allclose(x.grad.data, 5 * np.exp(x.data))
+    np.testing.assert_allclose(x.grad.array, 5 * np.exp(x.array))
 
 
 def test_backward_order_is_reverse_tape_order():
@@ -63,7 +63,7 @@ def test_non_scalar_backward_needs_gradient():
         (x * 2).backward()
     g = ag.ones(2, 3, dtype="float64")
     (x * 2).backward(g)
-    np.testing.assert_allclose(x.grad.data, 2.0)
+    np.testing.assert_allclose(x.grad.array, 2.0)
 
 
 def test_gradient_shape_mismatch_is_named():
@@ -85,7 +85,7 @@ def test_retain_graph_allows_a_second_backward():
     y = x.exp().sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 2 * np.exp(x.data))
+    np.testing.assert_allclose(x.grad.array, 2 * np.exp(x.array))
 
 
 def test_backward_releases_saved_tensors():
@@ -124,11 +124,11 @@ def test_create_graph_gives_higher_derivatives():
     x = ag.tensor([0.3, -1.2], dtype="float64", requires_grad=True)
     y = (x ** 3).sum()
     g, = ag.grad(y, x, create_graph=True)
-    np.testing.assert_allclose(g.data, 3 * x.data ** 2)
+    np.testing.assert_allclose(g.array, 3 * x.array ** 2)
     h, = ag.grad(g.sum(), x, create_graph=True)
-    np.testing.assert_allclose(h.data, 6 * x.data)
+    np.testing.assert_allclose(h.array, 6 * x.array)
     t, = ag.grad(h.sum(), x)
-    np.testing.assert_allclose(t.data, 6.0)
+    np.testing.assert_allclose(t.array, 6.0)
 
 
 def test_grad_does_not_touch_dot_grad_and_respects_allow_unused():
@@ -138,16 +138,16 @@ def test_grad_does_not_touch_dot_grad_and_respects_allow_unused():
         ag.grad(y, [x, z], retain_graph=True)
     gx, gz = ag.grad(y, [x, z], allow_unused=True)
     assert gz is None and x.grad is None
-    np.testing.assert_allclose(gx.data, 2.0)
+    np.testing.assert_allclose(gx.array, 2.0)
 
 
 def test_grad_of_a_tensor_listed_twice():
     x = leaf(3)
     h = x * 1
     g1, g2, g3 = ag.grad((x * x).sum() + h.sum(), [x, x, h])
-    np.testing.assert_allclose(g1.data, 2 * x.data + 1)    # h = x also depends on x
-    np.testing.assert_allclose(g2.data, 2 * x.data + 1)
-    np.testing.assert_allclose(g3.data, 1.0)
+    np.testing.assert_allclose(g1.array, 2 * x.array + 1)    # h = x also depends on x
+    np.testing.assert_allclose(g2.array, 2 * x.array + 1)
+    np.testing.assert_allclose(g3.array, 1.0)
 
 
 def test_grad_with_respect_to_an_intermediate():
@@ -155,25 +155,25 @@ def test_grad_with_respect_to_an_intermediate():
     h = x * 3
     y = (h * h).sum()
     gh, = ag.grad(y, h)
-    np.testing.assert_allclose(gh.data, 2 * h.data)
+    np.testing.assert_allclose(gh.array, 2 * h.array)
 
 
 def test_backward_inputs_limits_accumulation():
     x, z = leaf(2), leaf(2)
     (x * z).sum().backward(inputs=[x])
     assert z.grad is None
-    np.testing.assert_allclose(x.grad.data, z.data)
+    np.testing.assert_allclose(x.grad.array, z.array)
 
 
 def test_hooks_can_replace_gradients_and_be_removed():
     x = leaf(3)
     handle = x.register_hook(lambda g: g * 0 + 7)
     (x * 2).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 7.0)
+    np.testing.assert_allclose(x.grad.array, 7.0)
     handle.remove()
     x.grad = None
     (x * 2).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 2.0)
+    np.testing.assert_allclose(x.grad.array, 2.0)
 
 
 def test_post_accumulate_grad_hook_fires_when_the_leaf_gradient_is_final():
@@ -186,18 +186,18 @@ def test_post_accumulate_grad_hook_fires_when_the_leaf_gradient_is_final():
     y = (h * w2 + w1).sum()
     for name, w in (("w1", w1), ("w2", w2)):
         w.register_post_accumulate_grad_hook(
-            lambda t, name=name: events.append((name, t.grad.data.copy())))
+            lambda t, name=name: events.append((name, t.grad.array.copy())))
     x.register_hook(lambda g: events.append("x"))
     y.backward()
     assert [e if isinstance(e, str) else e[0] for e in events] == ["w2", "h", "w1", "x"]
-    np.testing.assert_allclose(events[0][1], h.data)                  # d/dw2, already in .grad
-    np.testing.assert_allclose(events[2][1], x.data * w2.data + 1)    # both uses of w1 summed
+    np.testing.assert_allclose(events[0][1], h.array)                  # d/dw2, already in .grad
+    np.testing.assert_allclose(events[2][1], x.array * w2.array + 1)    # both uses of w1 summed
 
 
 def test_post_accumulate_grad_hook_sees_accumulated_grad_and_can_be_removed():
     w = leaf(2)
     seen = []
-    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.data.copy()))
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.array.copy()))
     (w * 2).sum().backward()
     (w * 3).sum().backward()
     np.testing.assert_allclose(seen[1], 5.0)
@@ -222,7 +222,7 @@ def test_retain_grad_on_non_leaf():
     y.retain_grad()
     z = y * 2
     (y.sum() + z.sum()).backward()
-    np.testing.assert_allclose(y.grad.data, 3.0)
+    np.testing.assert_allclose(y.grad.array, 3.0)
     assert z.grad is None
 
 
@@ -275,8 +275,8 @@ def test_detach_shares_data_but_not_history():
     y = (x * 2).detach()
     assert y.grad_fn is None and not y.requires_grad
     z = x.detach()
-    z.data[0] = 42.0
-    assert x.data[0] == 42.0
+    z.array[0] = 42.0
+    assert x.array[0] == 42.0
 
 
 def test_integer_tensors_cannot_require_grad():
@@ -311,7 +311,7 @@ def test_in_place_ops_are_differentiable():
     y += x
     y[1] = 0.0
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [4, 0, 4, 4])
+    np.testing.assert_allclose(x.grad.array, [4, 0, 4, 4])
 
 
 def test_in_place_through_an_index_view_updates_the_base():
@@ -320,11 +320,11 @@ def test_in_place_through_an_index_view_updates_the_base():
     y[:, 1] *= 10                                 # Python: v = y[:, 1]; v *= 10; y[:, 1] = v
     row = y[0]
     row.add_(1)
-    assert y.data[0, 0] == x.data[0, 0] + 1       # the view's memory is the base's
+    assert y.array[0, 0] == x.array[0, 0] + 1       # the view's memory is the base's
     y.sum().backward()
     expected = np.ones((3, 4))
     expected[:, 1] = 10
-    np.testing.assert_allclose(x.grad.data, expected)
+    np.testing.assert_allclose(x.grad.array, expected)
 
 
 def test_in_place_on_a_reshape_view_while_recording_is_refused():
@@ -340,16 +340,16 @@ def test_setitem_gradients_for_value_and_base():
     y[np.array([0, 2])] = v
     (y * ag.arange(12, dtype="float64").reshape(4, 3)).sum().backward()
     w = np.arange(12.0).reshape(4, 3)
-    np.testing.assert_allclose(v.grad.data, w[0] + w[2])
+    np.testing.assert_allclose(v.grad.array, w[0] + w[2])
     expected = w.copy()
     expected[[0, 2]] = 0
-    np.testing.assert_allclose(x.grad.data, expected)
+    np.testing.assert_allclose(x.grad.array, expected)
 
 
 def test_index_with_repeats_accumulates():
     x = leaf(5)
     x[np.array([0, 1, 1, 1])].sum().backward()
-    np.testing.assert_allclose(x.grad.data, [1, 3, 0, 0, 0])
+    np.testing.assert_allclose(x.grad.array, [1, 3, 0, 0, 0])
 
 
 class ExpFirstOrder(ag.Function):
@@ -362,7 +362,7 @@ class ExpFirstOrder(ag.Function):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        return g.data * y.data                   # NumPy: first order only
+        return g.array * y.array                   # NumPy: first order only
 
 
 class ScaledSin(ag.Function):

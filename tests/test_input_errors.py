@@ -94,7 +94,7 @@ def test_linear_takes_a_1d_weight_like_pytorch():
         ours = F.linear(ag.tensor(x), ag.tensor(w))
         theirs = torch.nn.functional.linear(torch.tensor(x), torch.tensor(w))
         assert ours.shape == tuple(theirs.shape)
-        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ours.array, theirs.numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("pad", [(-1, 2), (1, -2, -1, 1), (-1, -1, 0, 0), (0, 0, -1, 0)])
@@ -103,11 +103,11 @@ def test_negative_constant_pad_crops_like_pytorch(pad):
     ours = ag.tensor(x, requires_grad=True)
     theirs = torch.tensor(x, requires_grad=True)
     y, t = F.pad(ours, pad, value=0.5), torch.nn.functional.pad(theirs, pad, value=0.5)
-    np.testing.assert_array_equal(y.data, t.detach().numpy())
+    np.testing.assert_array_equal(y.array, t.detach().numpy())
     w = np.random.default_rng(1).standard_normal(t.shape)
     (y * ag.tensor(w)).sum().backward()
     (t * torch.tensor(w)).sum().backward()
-    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_array_equal(ours.grad.array, theirs.grad.numpy())
     assert ag.gradcheck(lambda z: F.pad(z, pad, value=0.5), [ours.detach().requires_grad_()])
 
 
@@ -173,11 +173,11 @@ def test_float16_runs_the_kernel_ops_through_float32_like_pytorch(fn, shapes):
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     y, t = fn(ag, F, *ours), fn(torch, torch.nn.functional, *theirs)
     assert y.dtype == np.float16
-    np.testing.assert_allclose(y.data.astype(np.float32), t.detach().float().numpy(), rtol=2e-2, atol=2e-2)
+    np.testing.assert_allclose(y.array.astype(np.float32), t.detach().float().numpy(), rtol=2e-2, atol=2e-2)
     w = rng.standard_normal(t.shape).astype(np.float16)
     (y * ag.tensor(w)).sum().backward()
     (t * torch.tensor(w)).sum().backward()
     for a, b in zip(ours, theirs):
         assert a.grad.dtype == np.float16
-        np.testing.assert_allclose(a.grad.data.astype(np.float32), b.grad.float().numpy(),
+        np.testing.assert_allclose(a.grad.array.astype(np.float32), b.grad.float().numpy(),
                                    rtol=3e-2, atol=3e-2)

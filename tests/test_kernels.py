@@ -291,7 +291,7 @@ def test_winograd_route_gradcheck(monkeypatch):
     x = ag.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
     w = ag.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     fn = lambda a, b: oc.conv2d(a, b, padding=1)
-    np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, padding=1),
+    np.testing.assert_allclose(fn(x, w).array, oc.conv2d_reference(x.array, w.array, padding=1),
                                rtol=1e-12, atol=1e-12)
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
 
@@ -427,6 +427,6 @@ def test_forced_algorithm_gradcheck(algo, monkeypatch):
     x = ag.tensor(rng.standard_normal(xs), requires_grad=True)
     w = ag.tensor(rng.standard_normal(ws), requires_grad=True)
     fn = lambda a, b: oc.conv2d(a, b, **kw)
-    np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, **kw),
+    np.testing.assert_allclose(fn(x, w).array, oc.conv2d_reference(x.array, w.array, **kw),
                                rtol=1e-12, atol=1e-12)
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))

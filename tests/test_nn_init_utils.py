@@ -29,35 +29,35 @@ def test_distributions_have_the_documented_moments():
     ag.manual_seed(0)
     w = init.kaiming_uniform_(_t(200, 300), a=math.sqrt(5))
     bound = math.sqrt(6 / ((1 + 5) * 300))
-    assert np.abs(w.data).max() <= bound and w.data.std() == pytest.approx(bound / math.sqrt(3), rel=0.02)
+    assert np.abs(w.array).max() <= bound and w.array.std() == pytest.approx(bound / math.sqrt(3), rel=0.02)
     w = init.kaiming_normal_(_t(300, 200), mode="fan_out", nonlinearity="relu")
-    assert w.data.std() == pytest.approx(math.sqrt(2 / 300), rel=0.02)
+    assert w.array.std() == pytest.approx(math.sqrt(2 / 300), rel=0.02)
     w = init.xavier_uniform_(_t(100, 300), gain=2.0)
-    assert np.abs(w.data).max() <= 2 * math.sqrt(6 / 400)
+    assert np.abs(w.array).max() <= 2 * math.sqrt(6 / 400)
     w = init.xavier_normal_(_t(100, 300))
-    assert w.data.std() == pytest.approx(math.sqrt(2 / 400), rel=0.03)
+    assert w.array.std() == pytest.approx(math.sqrt(2 / 400), rel=0.03)
     w = init.trunc_normal_(_t(200, 200), mean=0.5, std=1.0, a=-0.5, b=1.0)
-    assert w.data.min() >= -0.5 and w.data.max() <= 1.0
+    assert w.array.min() >= -0.5 and w.array.max() <= 1.0
     # truncated N(0.5, 1) on [-0.5, 1]: mean = 0.5 + (phi(-1) - phi(0.5)) / (Phi(0.5) - Phi(-1))
     phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
     Phi = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731
     expected = 0.5 + (phi(-1) - phi(0.5)) / (Phi(0.5) - Phi(-1))
-    assert w.data.mean() == pytest.approx(expected, abs=0.01)
+    assert w.array.mean() == pytest.approx(expected, abs=0.01)
     w = init.uniform_(_t(1000), -2, 3)
-    assert w.data.min() >= -2 and w.data.max() <= 3
+    assert w.array.min() >= -2 and w.array.max() <= 3
     w = init.normal_(_t(10000), 1.0, 0.5)
-    assert w.data.mean() == pytest.approx(1.0, abs=0.02)
+    assert w.array.mean() == pytest.approx(1.0, abs=0.02)
 
 
 def test_deterministic_and_structured_inits():
-    np.testing.assert_array_equal(init.constant_(_t(2, 2), 0.3).data, np.full((2, 2), 0.3, np.float32))
-    assert np.all(init.ones_(_t(3)).data == 1) and np.all(init.zeros_(_t(3)).data == 0)
-    np.testing.assert_array_equal(init.eye_(_t(2, 3)).data, np.eye(2, 3))
-    q = init.orthogonal_(_t(4, 6), gain=2.0).data.astype(np.float64)
+    np.testing.assert_array_equal(init.constant_(_t(2, 2), 0.3).array, np.full((2, 2), 0.3, np.float32))
+    assert np.all(init.ones_(_t(3)).array == 1) and np.all(init.zeros_(_t(3)).array == 0)
+    np.testing.assert_array_equal(init.eye_(_t(2, 3)).array, np.eye(2, 3))
+    q = init.orthogonal_(_t(4, 6), gain=2.0).array.astype(np.float64)
     np.testing.assert_allclose(q @ q.T, 4 * np.eye(4), atol=1e-5)
-    q = init.orthogonal_(_t(6, 3)).data.astype(np.float64)
+    q = init.orthogonal_(_t(6, 3)).array.astype(np.float64)
     np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-5)
-    d = init.dirac_(_t(2, 2, 3, 3)).data
+    d = init.dirac_(_t(2, 2, 3, 3)).array
     assert d[0, 0, 1, 1] == 1 and d[1, 1, 1, 1] == 1 and d.sum() == 2
     p = _t(2)
     v = p._version.value
@@ -67,9 +67,9 @@ def test_deterministic_and_structured_inits():
 
 def test_seeded_init_is_reproducible():
     ag.manual_seed(7)
-    a = init.normal_(_t(5)).data.copy()
+    a = init.normal_(_t(5)).array.copy()
     ag.manual_seed(7)
-    np.testing.assert_array_equal(a, init.normal_(_t(5)).data)
+    np.testing.assert_array_equal(a, init.normal_(_t(5)).array)
 
 
 def test_clip_grad_norm_and_value():
@@ -77,27 +77,27 @@ def test_clip_grad_norm_and_value():
     a.grad, b.grad = ag.tensor([3.0, 0.0, 0.0]), ag.tensor([0.0, 4.0, 0.0, 0.0])
     total = utils.clip_grad_norm_([a, b], 1.0)
     assert float(total) == pytest.approx(5.0)
-    np.testing.assert_allclose(a.grad.data, [3 / 5, 0, 0], rtol=1e-5)
-    np.testing.assert_allclose(b.grad.data, [0, 4 / 5, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(a.grad.array, [3 / 5, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(b.grad.array, [0, 4 / 5, 0, 0], rtol=1e-5)
     total = utils.clip_grad_norm_([a, b], 10.0, norm_type="inf")
     assert float(total) == pytest.approx(0.8, rel=1e-5)
-    np.testing.assert_allclose(b.grad.data, [0, 4 / 5, 0, 0], rtol=1e-5)   # under the max: unchanged
+    np.testing.assert_allclose(b.grad.array, [0, 4 / 5, 0, 0], rtol=1e-5)   # under the max: unchanged
     b.grad = ag.tensor([float("nan"), 0, 0, 0])
     with pytest.raises(RuntimeError, match="non-finite"):
         utils.clip_grad_norm_([a, b], 1.0, error_if_nonfinite=True)
     a.grad = ag.tensor([-3.0, 0.5, 2.0])
     utils.clip_grad_value_(a, 1.0)
-    np.testing.assert_array_equal(a.grad.data, [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(a.grad.array, [-1.0, 0.5, 1.0])
 
 
 def test_parameters_vector_round_trip():
     m = nn.Linear(3, 2)
     vec = utils.parameters_to_vector(m.parameters())
     assert vec.shape == (8,)
-    np.testing.assert_array_equal(vec.data[:6], m.weight.data.reshape(-1))
+    np.testing.assert_array_equal(vec.array[:6], m.weight.array.reshape(-1))
     vec.sum().backward()                     # differentiable
-    assert np.all(m.weight.grad.data == 1)
+    assert np.all(m.weight.grad.array == 1)
     utils.vector_to_parameters(ag.arange(8.0), m.parameters())
-    np.testing.assert_array_equal(m.bias.data, [6.0, 7.0])
+    np.testing.assert_array_equal(m.bias.array, [6.0, 7.0])
     with pytest.raises(ValueError, match="8"):
         utils.vector_to_parameters(ag.arange(7.0), m.parameters())

@@ -27,7 +27,7 @@ def _logsm(x, axis=1):
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_regression_losses(rng, reduction):
     x, t = rand(rng, 3, 4, low=-2, high=2), rand(rng, 3, 4, low=-2, high=2, grad=False)
-    d = x.data - t.data
+    d = x.array - t.array
     a = np.abs(d)
     cases = [
         (nn.MSELoss(reduction=reduction), d ** 2),
@@ -50,13 +50,13 @@ def test_bce_losses(rng, reduction):
     p = ag.tensor(rng.uniform(0.05, 0.95, (4, 3)), dtype=ag.float64, requires_grad=True)
     t = ag.tensor(rng.uniform(0, 1, (4, 3)), dtype=ag.float64)
     w = ag.tensor(rng.uniform(0.5, 2, 3), dtype=ag.float64)
-    ref = -w.data * (t.data * np.log(p.data) + (1 - t.data) * np.log(1 - p.data))
+    ref = -w.array * (t.array * np.log(p.array) + (1 - t.array) * np.log(1 - p.array))
     close(nn.BCELoss(weight=w, reduction=reduction)(p, t), _red(ref, reduction), rtol=1e-10)
     assert ag.gradcheck(lambda z: F.binary_cross_entropy(z, t, w, reduction=reduction), [p])
     x = rand(rng, 4, 3, low=-3, high=3)
     pw = ag.tensor(rng.uniform(0.5, 3, 3), dtype=ag.float64)
-    s = 1 / (1 + np.exp(-x.data))
-    ref = -w.data * (pw.data * t.data * np.log(s) + (1 - t.data) * np.log(1 - s))
+    s = 1 / (1 + np.exp(-x.array))
+    ref = -w.array * (pw.array * t.array * np.log(s) + (1 - t.array) * np.log(1 - s))
     m = nn.BCEWithLogitsLoss(weight=w, reduction=reduction, pos_weight=pw)
     close(m(x, t), _red(ref, reduction), rtol=1e-10)
     assert ag.gradcheck(lambda z: m(z, t), [x])
@@ -100,7 +100,7 @@ def test_cross_entropy_class_indices(rng, reduction, options):
     ls = options.get("label_smoothing", 0.0)
     m = nn.CrossEntropyLoss(weight=None if w is None else ag.tensor(w, dtype=ag.float64),
                             ignore_index=ii, reduction=reduction, label_smoothing=ls)
-    close(m(x, ag.tensor(t)), _ce_ref(x.data, t, w, ii, reduction, ls), rtol=1e-10)
+    close(m(x, ag.tensor(t)), _ce_ref(x.array, t, w, ii, reduction, ls), rtol=1e-10)
     assert ag.gradcheck(lambda z: m(z, ag.tensor(t)), [x])
 
 
@@ -108,7 +108,7 @@ def test_cross_entropy_spatial_probabilities_and_nll(rng):
     # K-dimensional: (N, C, d) with targets (N, d) equals the flattened (N*d, C) case
     x = rand(rng, 2, 3, 4)
     t = rng.integers(0, 3, (2, 4))
-    flat = x.data.transpose(0, 2, 1).reshape(-1, 3)
+    flat = x.array.transpose(0, 2, 1).reshape(-1, 3)
     close(F.cross_entropy(x, ag.tensor(t)), _ce_ref(flat, t.reshape(-1)), rtol=1e-10)
     close(F.cross_entropy(x, ag.tensor(t), reduction="none"),
           _ce_ref(flat, t.reshape(-1), reduction="none").reshape(2, 4), rtol=1e-10)
@@ -118,17 +118,17 @@ def test_cross_entropy_spatial_probabilities_and_nll(rng):
     p /= p.sum(1, keepdims=True)
     w = rng.uniform(0.5, 2, 4)
     ps = p * 0.9 + 0.1 / 4
-    ref = -(_logsm(x2.data) * ps * w).sum(1).mean()
+    ref = -(_logsm(x2.array) * ps * w).sum(1).mean()
     out = F.cross_entropy(x2, ag.tensor(p, dtype=ag.float64), weight=ag.tensor(w), label_smoothing=0.1)
     close(out, ref, rtol=1e-6)
     assert ag.gradcheck(lambda z: F.cross_entropy(z, ag.tensor(p, dtype=ag.float64)), [x2])
     # unbatched input (C,) and target ()
-    close(F.cross_entropy(x2[0], ag.tensor(1)), -_logsm(x2.data[:1])[0, 1], rtol=1e-10)
+    close(F.cross_entropy(x2[0], ag.tensor(1)), -_logsm(x2.array[:1])[0, 1], rtol=1e-10)
     # NLL with weights and ignore_index on log-probabilities
-    lp = ag.tensor(_logsm(x2.data), dtype=ag.float64, requires_grad=True)
+    lp = ag.tensor(_logsm(x2.array), dtype=ag.float64, requires_grad=True)
     tt = np.array([1, -100, 3])
     close(nn.NLLLoss(weight=ag.tensor(w))(lp, ag.tensor(tt)),
-          -(w[1] * lp.data[0, 1] + w[3] * lp.data[2, 3]) / (w[1] + w[3]), rtol=1e-6)
+          -(w[1] * lp.array[0, 1] + w[3] * lp.array[2, 3]) / (w[1] + w[3]), rtol=1e-6)
     with pytest.raises(IndexError, match="out of bounds"):
         F.cross_entropy(x2, ag.tensor([0, 1, 4]))
     with pytest.raises(ValueError, match=r"expected target of shape \(3,\)"):
@@ -145,7 +145,7 @@ def test_multi_margin_loss(rng, p):
         s = 0.0
         for j in range(3):
             if j != t[i]:
-                s += w[t[i]] * max(0, 0.8 - x.data[i, t[i]] + x.data[i, j]) ** p
+                s += w[t[i]] * max(0, 0.8 - x.array[i, t[i]] + x.array[i, j]) ** p
         ref.append(s / 3)
     m = nn.MultiMarginLoss(p=p, margin=0.8, weight=ag.tensor(w, dtype=ag.float64), reduction="none")
     close(m(x, ag.tensor(t)), ref, rtol=1e-10)
@@ -159,20 +159,20 @@ def test_kl_div(rng):
     q = rng.uniform(0, 1, (3, 4))
     q[0, 0] = 0.0
     q /= q.sum(1, keepdims=True)
-    pointwise = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1)) - lp.data), 0)
+    pointwise = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1)) - lp.array), 0)
     qt = ag.tensor(q, dtype=ag.float64)
     close(nn.KLDivLoss(reduction="batchmean")(lp, qt), pointwise.sum() / 3, rtol=1e-10)
     close(nn.KLDivLoss(reduction="none")(lp, qt), pointwise, rtol=1e-10)
     lq = ag.tensor(np.log(q + 1e-3), dtype=ag.float64)
     close(F.kl_div(lp, lq, reduction="sum", log_target=True),
-          (np.exp(lq.data) * (lq.data - lp.data)).sum(), rtol=1e-10)
+          (np.exp(lq.array) * (lq.array - lp.array)).sum(), rtol=1e-10)
     assert ag.gradcheck(lambda z: F.kl_div(z, qt, reduction="batchmean"), [lp])
 
 
 def test_cosine_embedding_loss(rng):
     a, b = rand(rng, 4, 3), rand(rng, 4, 3)
     y = np.array([1, -1, 1, -1])
-    cos = (a.data * b.data).sum(1) / np.sqrt(((a.data ** 2).sum(1) + 1e-12) * ((b.data ** 2).sum(1) + 1e-12))
+    cos = (a.array * b.array).sum(1) / np.sqrt(((a.array ** 2).sum(1) + 1e-12) * ((b.array ** 2).sum(1) + 1e-12))
     ref = np.where(y == 1, 1 - cos, np.maximum(cos - 0.1, 0))
     m = nn.CosineEmbeddingLoss(margin=0.1, reduction="none")
     close(m(a, b, ag.tensor(y)), ref, rtol=1e-10)

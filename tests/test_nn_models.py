@@ -98,10 +98,10 @@ def test_multiview_pools_by_max_over_views():
     x = ag.randn(1, 3, 3, 8, 8)
     out = m(x)
     feats = [m.cnn1(x[:, v]) for v in range(3)]
-    pooled = np.maximum(np.maximum(feats[0].data, feats[1].data), feats[2].data)
-    np.testing.assert_allclose(out.data, m.cnn2(ag.tensor(pooled)).data, rtol=1e-5)
+    pooled = np.maximum(np.maximum(feats[0].array, feats[1].array), feats[2].array)
+    np.testing.assert_allclose(out.array, m.cnn2(ag.tensor(pooled)).array, rtol=1e-5)
     # permuting the views does not change the prediction
-    np.testing.assert_allclose(m(x[:, [2, 0, 1]]).data, out.data, rtol=1e-5)
+    np.testing.assert_allclose(m(x[:, [2, 0, 1]]).array, out.array, rtol=1e-5)
 
 
 def test_deep_error_names_the_module_path():

@@ -65,19 +65,19 @@ def test_state_dict_keys_and_round_trip():
     assert "layer1.0.scratch" not in sd               # non-persistent buffer
     assert "layer1.1.bn.num_batches_tracked" in sd and sd["layer1.1.bn.num_batches_tracked"].dtype == np.int64
     # NumPy arrays (as exported from PyTorch) load unchanged
-    result = b.load_state_dict({k: np.array(v.data) for k, v in sd.items()})
+    result = b.load_state_dict({k: np.array(v.array) for k, v in sd.items()})
     assert result.missing_keys == [] and result.unexpected_keys == []
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
-        np.testing.assert_array_equal(v.data, w.data)
+        np.testing.assert_array_equal(v.array, w.array)
     # state_dict values share memory with the module
-    sd["fc.bias"].data[0] = 42.0
-    assert a.fc.bias.data[0] == 42.0
+    sd["fc.bias"].array[0] = 42.0
+    assert a.fc.bias.array[0] == 42.0
 
 
 def test_load_state_dict_reports_every_problem_and_loads_nothing():
     net = Net()
-    before = net.fc.weight.data.copy()
-    sd = {k: v.data.copy() + 1 for k, v in net.state_dict().items()}
+    before = net.fc.weight.array.copy()
+    sd = {k: v.array.copy() + 1 for k, v in net.state_dict().items()}
     del sd["fc.bias"]
     sd["extra.weight"] = np.zeros(3)
     sd["layer1.0.conv1.weight"] = np.zeros((5, 3))
@@ -86,13 +86,13 @@ def test_load_state_dict_reports_every_problem_and_loads_nothing():
     msg = str(e.value)
     assert '"fc.bias"' in msg and '"extra.weight"' in msg
     assert "layer1.0.conv1.weight" in msg and "(5, 3)" in msg and "(4, 3)" in msg
-    np.testing.assert_array_equal(net.fc.weight.data, before)
+    np.testing.assert_array_equal(net.fc.weight.array, before)
     # non-strict: missing/unexpected are reported, shape mismatches still refuse
     del sd["layer1.0.conv1.weight"]
     res = net.load_state_dict(sd, strict=False)
     assert res.missing_keys == ["layer1.0.conv1.weight", "fc.bias"]
     assert res.unexpected_keys == ["extra.weight"]
-    np.testing.assert_array_equal(net.fc.weight.data, before + 1)
+    np.testing.assert_array_equal(net.fc.weight.array, before + 1)
 
 
 def test_assigning_non_parameter_over_parameter_raises():
@@ -112,7 +112,7 @@ def test_parameter_is_a_leaf_that_requires_grad():
     assert p.requires_grad and p.is_leaf and isinstance(p, ag.Tensor)
     assert "Parameter containing" in repr(p)
     q = copy.deepcopy(p)
-    assert isinstance(q, nn.Parameter) and q.data is not p.data
+    assert isinstance(q, nn.Parameter) and q.array is not p.array
 
 
 def test_hooks_modify_and_remove():
@@ -121,12 +121,12 @@ def test_hooks_modify_and_remove():
     h1 = lin.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
     h2 = lin.register_forward_hook(lambda m, args, out: calls.append(out.shape) or out + 1)
     out = lin(ag.ones(1, 2))
-    np.testing.assert_allclose(out.data, lin.bias.data[None] + 1, rtol=1e-6)
+    np.testing.assert_allclose(out.array, lin.bias.array[None] + 1, rtol=1e-6)
     assert calls == [(1, 2)]
     h1.remove()
     h2.remove()
     out = lin(ag.ones(1, 2))
-    np.testing.assert_allclose(out.data, lin.weight.data.sum(1)[None] + lin.bias.data, rtol=1e-5)
+    np.testing.assert_allclose(out.array, lin.weight.array.sum(1)[None] + lin.bias.array, rtol=1e-5)
 
 
 def test_name_scope_records_module_paths_on_the_tape():
@@ -163,7 +163,7 @@ def test_train_eval_zero_grad_requires_grad():
     net(ag.randn(4, 3)).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad.data == 0) for p in net.parameters())
+    assert all(np.all(p.grad.array == 0) for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     net.requires_grad_(False)
@@ -223,8 +223,8 @@ def test_sequential_indexing_slicing_and_containers():
 def test_deepcopy_gives_independent_parameters():
     net = Net()
     twin = copy.deepcopy(net)
-    twin.fc.weight.data[...] = 0
-    assert not np.all(net.fc.weight.data == 0)
+    twin.fc.weight.array[...] = 0
+    assert not np.all(net.fc.weight.array == 0)
     assert twin.fc._scope_name == "fc"
 
 
@@ -242,7 +242,7 @@ def test_manual_seed_makes_init_reproducible():
     ag.manual_seed(3)
     b = Net().state_dict()
     for k in a:
-        np.testing.assert_array_equal(a[k].data, b[k].data)
+        np.testing.assert_array_equal(a[k].array, b[k].array)
 
 
 @pytest.mark.parametrize("owner", ["module", "optimizer"])

@@ -18,7 +18,7 @@ def _load(ours, theirs):
 
 
 def _same(ours_out, theirs_out, rtol=1e-7, atol=1e-9):
-    np.testing.assert_allclose(ours_out.data, theirs_out.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(ours_out.array, theirs_out.detach().numpy(), rtol=rtol, atol=atol)
 
 
 def _pair(shape, seed=0):
@@ -37,7 +37,7 @@ def _check(ours, theirs, *shapes, kwargs=None):
     (out * ag.tensor(r)).sum().backward()
     (ref * torch.tensor(r)).sum().backward()
     for a, b in pairs:
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(a.grad.array, b.grad.numpy(), rtol=1e-6, atol=1e-9)
 
 
 def test_small_cnn_state_dict_ports_from_pytorch():

@@ -25,8 +25,8 @@ def _sample(info, k):
 
 
 def _as_arrays(args):
-    return [a.data if isinstance(a, ag.Tensor) else
-            [x.data if isinstance(x, ag.Tensor) else x for x in a] if isinstance(a, list) else a
+    return [a.array if isinstance(a, ag.Tensor) else
+            [x.array if isinstance(x, ag.Tensor) else x for x in a] if isinstance(a, list) else a
             for a in args]
 
 
@@ -65,7 +65,7 @@ def test_forward_matches_reference(info, k):
     assert len(ours) == len(ref)
     for o, r in zip(ours, ref):
         assert o.shape == np.shape(r), f"{info.name}: shape {o.shape} != reference {np.shape(r)}"
-        np.testing.assert_allclose(o.data, r, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(o.array, r, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("info,k", CASES)

@@ -123,7 +123,7 @@ def test_matches_documented_algorithm(name, ref, kw):
         opt.step()
     expected = ref(x0.astype(np.float64), [g.astype(np.float64) for g in grads], **kw)
     assert p.dtype == np.float32
-    np.testing.assert_allclose(p.data, expected, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(p.array, expected, rtol=2e-5, atol=2e-6)
 
 
 def test_real_gradients_and_param_groups():
@@ -134,21 +134,21 @@ def test_real_gradients_and_param_groups():
     assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[1]["lr"] == 0.5
     assert opt.param_groups[1]["momentum"] == 0.9
     x = ag.tensor([[1.0, 2.0]])
-    w_ref, b_ref = w.data.astype(np.float64), b.data.astype(np.float64)
+    w_ref, b_ref = w.array.astype(np.float64), b.array.astype(np.float64)
     gw_list, gb_list = [], []
     for _ in range(3):
         opt.zero_grad()
         loss = ((x @ w + b) ** 2).sum()
         loss.backward()
-        gw_list.append(w.grad.data.astype(np.float64))
-        gb_list.append(b.grad.data.astype(np.float64))
+        gw_list.append(w.grad.array.astype(np.float64))
+        gb_list.append(b.grad.array.astype(np.float64))
         opt.step()
     assert w.grad is not None
     opt.zero_grad()
     assert w.grad is None and b.grad is None
     # Replay the recorded gradients through the reference.
-    np.testing.assert_allclose(w.data, ref_sgd(w_ref, gw_list, lr=0.1, momentum=0.9), rtol=1e-5)
-    np.testing.assert_allclose(b.data, ref_sgd(b_ref, gb_list, lr=0.5, momentum=0.9), rtol=1e-5)
+    np.testing.assert_allclose(w.array, ref_sgd(w_ref, gw_list, lr=0.1, momentum=0.9), rtol=1e-5)
+    np.testing.assert_allclose(b.array, ref_sgd(b_ref, gb_list, lr=0.5, momentum=0.9), rtol=1e-5)
 
 
 def test_zero_grad_set_to_none_false_keeps_zeros():
@@ -156,7 +156,7 @@ def test_zero_grad_set_to_none_false_keeps_zeros():
     (p * p).sum().backward()
     opt = optim.Adam([p])
     opt.zero_grad(set_to_none=False)
-    assert p.grad is not None and np.all(p.grad.data == 0)
+    assert p.grad is not None and np.all(p.grad.array == 0)
 
 
 def test_step_skips_params_without_grad_and_bumps_version():
@@ -166,7 +166,7 @@ def test_step_skips_params_without_grad_and_bumps_version():
     a.grad = ag.tensor([1.0])
     v = a._version.value
     opt.step()
-    assert a.data[0] == pytest.approx(0.9) and b.data[0] == 1.0
+    assert a.array[0] == pytest.approx(0.9) and b.array[0] == 1.0
     assert a._version.value > v
 
 
@@ -193,7 +193,7 @@ def test_closure_is_called_and_loss_returned():
 
     loss = opt.step(closure)
     assert float(loss) == pytest.approx(9.0)
-    assert p.data[0] < 3.0
+    assert p.array[0] < 3.0
 
 
 @pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(amsgrad=True)),
@@ -208,14 +208,14 @@ def test_state_dict_round_trip_continues_identically(name, kw):
     sd = opt1.state_dict()
     assert set(sd) == {"state", "param_groups"} and sd["param_groups"][0]["params"] == [0]
     # A fresh optimizer over a copy of the parameters continues where the first left off.
-    p2 = ag.tensor(p1.data.copy(), requires_grad=True)
+    p2 = ag.tensor(p1.array.copy(), requires_grad=True)
     opt2 = getattr(optim, name)([p2], **kw)
     opt2.load_state_dict(sd)
     for g in grads[3:]:
         for p, o in ((p1, opt1), (p2, opt2)):
             p.grad = ag.tensor(g)
             o.step()
-    np.testing.assert_array_equal(p1.data, p2.data)
+    np.testing.assert_array_equal(p1.array, p2.array)
     # The saved state is a copy: stepping did not change it.
     if "step" in sd["state"][0]:
         assert opt1.state_dict()["state"][0]["step"] == sd["state"][0]["step"] + len(grads) - 3

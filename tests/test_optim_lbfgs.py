@@ -26,7 +26,7 @@ def test_strong_wolfe_solves_rosenbrock():
     closure = _closure(opt, rosenbrock, x)
     for _ in range(5):
         opt.step(closure)
-    np.testing.assert_allclose(x.data, [1.0, 1.0], atol=1e-5)
+    np.testing.assert_allclose(x.array, [1.0, 1.0], atol=1e-5)
     state = opt.state[x]
     assert state["n_iter"] <= 100 and state["func_evals"] >= state["n_iter"]
 
@@ -45,7 +45,7 @@ def test_fixed_step_quadratic_matches_exact_solution():
 
     opt = optim.LBFGS([x], line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
     opt.step(_closure(opt, f, x))
-    np.testing.assert_allclose(x.data, np.linalg.solve(A, b), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(x.array, np.linalg.solve(A, b), rtol=1e-6, atol=1e-8)
 
 
 def test_no_line_search_decreases_loss_and_history_is_bounded():
@@ -72,7 +72,7 @@ def test_first_direction_and_step_are_scaled_gradient():
     g = np.array([2 * 0.3 * 3, -0.7 * 4 * 2])            # grad of 3 x0^2 + 4 x1^2
     opt.step(_closure(opt, lambda x: 3 * x[0] ** 2 + 4 * x[1] ** 2, x))
     t = min(1.0, 1.0 / np.abs(g).sum())
-    np.testing.assert_allclose(x.data, x0 - t * g, rtol=1e-6)
+    np.testing.assert_allclose(x.array, x0 - t * g, rtol=1e-6)
 
 
 def test_state_dict_round_trip():
@@ -81,12 +81,12 @@ def test_state_dict_round_trip():
     opt.step(_closure(opt, rosenbrock, x))
     sd = opt.state_dict()
     assert isinstance(sd["state"][0]["old_dirs"], np.ndarray)
-    y = ag.tensor(x.data.copy(), requires_grad=True)
+    y = ag.tensor(x.array.copy(), requires_grad=True)
     opt2 = optim.LBFGS([y], line_search_fn="strong_wolfe", max_iter=3)
     opt2.load_state_dict(sd)
     opt.step(_closure(opt, rosenbrock, x))
     opt2.step(_closure(opt2, rosenbrock, y))
-    np.testing.assert_array_equal(x.data, y.data)
+    np.testing.assert_array_equal(x.array, y.array)
 
 
 def test_cubic_interpolation_and_wolfe_conditions():

@@ -204,3 +204,36 @@ def test_ops_save_only_what_their_needed_vjps_read():
         y.sum().backward()
         g = autograd.grad(op(x, c).sum(), x)[0]
         np.testing.assert_allclose(x.grad.numpy(), g.numpy())
+
+
+DATA_PROGRAM = '''
+w = torch.nn.Parameter(torch.tensor(W))
+w.data.mul_(0.5)
+w.data.add_(torch.ones_like(w), alpha=2.0)
+y = (w * w).sum()
+w.data.zero_().add_(torch.tensor(W))     # invisible to autograd: no version error
+y.backward()
+lin = torch.nn.Linear(3, 2)
+lin.weight.data.copy_(torch.tensor(W))
+lin.bias.data.fill_(0.25)
+lin.weight.data = lin.weight.data * 2    # rebinding keeps the Parameter object
+lin(torch.ones(1, 3)).sum().backward()
+result = {"w": w.detach().numpy(), "w.grad": w.grad.numpy(), "y": y.detach().numpy(),
+          "lin.weight": lin.weight.detach().numpy(), "lin.bias": lin.bias.detach().numpy(),
+          "lin.weight.grad": lin.weight.grad.numpy(),
+          "flags": [isinstance(lin.weight, torch.nn.Parameter), lin.weight.requires_grad,
+                    w.data.requires_grad, w.data.is_leaf]}
+'''
+
+
+def test_tensor_data_is_a_detached_tensor_sharing_memory_as_in_pytorch():
+    W = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32).tolist()
+    ours, theirs = ({"torch": t, "W": W} for t in (autograd, torch_ref))
+    exec(DATA_PROGRAM, ours)
+    exec(DATA_PROGRAM, theirs)
+    for k, v in theirs["result"].items():
+        np.testing.assert_allclose(ours["result"][k], v, rtol=1e-6, err_msg=k)
+    x = autograd.ones(2)
+    assert x.data.array is x.array and isinstance(x.data, autograd.Tensor)
+    with pytest.raises(TypeError, match="Tensor.data: expected a Tensor to assign, got ndarray"):
+        x.data = np.zeros(2)

@@ -57,5 +57,5 @@ def test_reductions_over_random_dims(case, name):
     ours, ref = REDUCTIONS[name]
     out = ours(x, dim=dims, keepdim=keepdim)
     if ref is not None:
-        np.testing.assert_allclose(out.data, ref(x.data, axis=dims, keepdims=keepdim), rtol=1e-10)
+        np.testing.assert_allclose(out.array, ref(x.array, axis=dims, keepdims=keepdim), rtol=1e-10)
     ag.gradcheck(lambda t: ours(t, dim=dims, keepdim=keepdim), x)

@@ -111,5 +111,5 @@ def test_inputs_are_snapshotted_before_later_in_place_writes():
         h2.add_(5.0)
         out = (y + h2).sum()
     node = y.grad_fn
-    np.testing.assert_array_equal(node._forward_args[0].data, [1.0, 2.0])
+    np.testing.assert_array_equal(node._forward_args[0].array, [1.0, 2.0])
     assert ag.gradcheck_tape(out, print_table=False).ok

@@ -26,35 +26,35 @@ def test_promotion_keeps_the_floating_operand_dtype():
 
 def test_factories_and_like():
     assert ag.zeros(2, 3).shape == (2, 3) and ag.zeros((2, 3)).shape == (2, 3)
-    np.testing.assert_array_equal(ag.eye(3).data, np.eye(3))
-    np.testing.assert_allclose(ag.linspace(0, 1, 5).data, np.linspace(0, 1, 5))
+    np.testing.assert_array_equal(ag.eye(3).array, np.eye(3))
+    np.testing.assert_allclose(ag.linspace(0, 1, 5).array, np.linspace(0, 1, 5))
     x = ag.ones(2, 3, dtype="float64")
     for f in (ag.zeros_like, ag.ones_like, ag.rand_like, ag.randn_like, ag.empty_like):
         y = f(x)
         assert y.shape == x.shape and y.dtype == np.float64
-    assert ag.full_like(x, 7).data.sum() == 42
+    assert ag.full_like(x, 7).array.sum() == 42
     r = ag.randint(0, 5, (100,))
-    assert r.dtype == np.int64 and 0 <= r.data.min() and r.data.max() < 5
+    assert r.dtype == np.int64 and 0 <= r.array.min() and r.array.max() < 5
 
 
 def test_manual_seed_reproduces_random_numbers():
     ag.manual_seed(3)
-    a = ag.randn(4).data.copy(), ag.rand(2).data.copy()
+    a = ag.randn(4).array.copy(), ag.rand(2).array.copy()
     ag.manual_seed(3)
-    b = ag.randn(4).data.copy(), ag.rand(2).data.copy()
+    b = ag.randn(4).array.copy(), ag.rand(2).array.copy()
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_numpy_interop_does_not_copy():
     t = ag.ones(3)
-    assert np.shares_memory(np.asarray(t), t.data)
-    assert t.numpy() is t.data
+    assert np.shares_memory(np.asarray(t), t.array)
+    assert t.numpy() is t.array
     arr = np.arange(3.0)
     f = ag.from_numpy(arr)
     arr[0] = 9
-    assert f.data[0] == 9
-    assert ag.tensor(arr).data is not arr                   # tensor() copies
+    assert f.array[0] == 9
+    assert ag.tensor(arr).array is not arr                   # tensor() copies
 
 
 def test_scalar_conversions_and_metadata():
@@ -92,7 +92,7 @@ def test_operators_and_reflected_forms():
              (np.ones(3, np.float32) * x, a), (np.ones(3) + x, a + 1)]
     for ours, ref in cases:
         assert isinstance(ours, ag.Tensor)
-        np.testing.assert_allclose(ours.data, ref, rtol=1e-6)
+        np.testing.assert_allclose(ours.array, ref, rtol=1e-6)
 
 
 def test_comparisons_return_bool_tensors_without_graph():
@@ -126,7 +126,7 @@ def test_views_share_version_counters():
     saved = ag.ones(2, 3, dtype="float32", requires_grad=True)
     y = saved * x                                # Mul saves x
     row.add_(1)                                  # writes x's memory
-    assert x.data[0].tolist() == [1, 1, 1]
+    assert x.array[0].tolist() == [1, 1, 1]
     with pytest.raises(RuntimeError, match="modified by an in-place"):
         y.sum().backward()
 
@@ -164,15 +164,15 @@ def test_softmax_is_stable_for_huge_logits():
     x = ag.tensor([[1e4, -1e4, 0.0], [5e3, 5e3, -1e4]], requires_grad=True)
     ls = x.log_softmax(dim=1)
     sm = x.softmax(dim=1)
-    assert np.isfinite(ls.data).all() and np.isfinite(sm.data).all()
-    np.testing.assert_allclose(sm.data.sum(1), 1.0, rtol=1e-6)
+    assert np.isfinite(ls.array).all() and np.isfinite(sm.array).all()
+    np.testing.assert_allclose(sm.array.sum(1), 1.0, rtol=1e-6)
     (ls[:, 0].sum() + sm[:, 1].sum()).backward()
-    assert np.isfinite(x.grad.data).all()
-    assert np.isfinite(ag.logsumexp(x, dim=1).data).all()
+    assert np.isfinite(x.grad.array).all()
+    assert np.isfinite(ag.logsumexp(x, dim=1).array).all()
 
 
 def test_cast_gradients_come_back_in_the_input_dtype():
     x = ag.ones(3, requires_grad=True)           # float32
     (x.double() * 2).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, 2.0)
+    np.testing.assert_allclose(x.grad.array, 2.0)

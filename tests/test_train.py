@@ -14,7 +14,7 @@ from tools import train
 
 
 def _weights(path):
-    return {k: v.data for k, v in load(path)["model"].items()}
+    return {k: v.array for k, v in load(path)["model"].items()}
 
 
 def _assert_same_weights(a, b):

@@ -25,7 +25,7 @@ def _torch_dtype(t):
 
 
 def _array(o):
-    return o.data if isinstance(o, ag.Tensor) else o
+    return o.array if isinstance(o, ag.Tensor) else o
 
 
 @pytest.mark.parametrize("a", KINDS, ids=[k[0] for k in KINDS])

@@ -265,7 +265,7 @@ def test_create_graph_backward_marks_derivative_orders():
         orders.setdefault(int(m.group(1)) if m else 0, []).append(v)
     assert set(orders) == {0, 1, 2}
     assert {v["color"] for v in orders[1]} != {v["color"] for v in orders[2]}
-    np.testing.assert_allclose(ggx.data, 6 * x.data, rtol=1e-6)
+    np.testing.assert_allclose(ggx.array, 6 * x.array, rtol=1e-6)
 
 
 def _svg_titles(path_or_text):

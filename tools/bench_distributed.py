@@ -76,7 +76,7 @@ def bench_workload(ctor, shape, batch, steps):
         step(ddp)
         waits.append(ddp.reducer.wait_seconds)
     t_ddp = timed(ddp_step, steps)
-    grads = np.concatenate([p.grad.data.ravel() for p in model.parameters()])
+    grads = np.concatenate([p.grad.array.ravel() for p in model.parameters()])
     t_ar = timed(lambda: dist.all_reduce(grads), steps)
     return {"ddp": t_ddp, "local": t_local, "allreduce": t_ar, "wait": (statistics.median(waits[1:]), min(waits[1:])),
             "mbytes": grads.nbytes / 1e6, "batch": batch}

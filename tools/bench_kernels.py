@@ -124,7 +124,7 @@ def _lenet_setup():
          "x": ag.tensor(x), "y": ag.tensor(onehot)}
     torch = _torch()
     if torch:
-        s["tp"] = {k: torch.tensor(v.data, requires_grad=True) for k, v in s["p"].items()}
+        s["tp"] = {k: torch.tensor(v.array, requires_grad=True) for k, v in s["p"].items()}
         s["tx"], s["ty"] = torch.tensor(x), torch.tensor(onehot)
     return s
 
@@ -146,7 +146,7 @@ def _lenet_ours(s):
     loss = _lenet_forward(s["p"], s["x"], s["y"], conv2d, max_pool2d, relu, log_softmax)
     loss.backward()
     for t in s["p"].values():
-        t.data -= 0.01 * t.grad.data
+        t.array -= 0.01 * t.grad.array
         t.grad = None
 
 

@@ -31,7 +31,7 @@ def _torch():
 def _port(ours, theirs):
     """Copy our weights into the PyTorch twin (same state_dict keys)."""
     torch = _torch()
-    sd = {k: torch.from_numpy(np.array(v.data)) for k, v in ours.state_dict().items()}
+    sd = {k: torch.from_numpy(np.array(v.array)) for k, v in ours.state_dict().items()}
     theirs.load_state_dict(sd)
     return theirs
 

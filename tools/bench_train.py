@@ -33,7 +33,7 @@ def _lenet_setup():
         torch.nn.Linear(84, 10))
     with torch.no_grad():      # same initial weights, in parameter order
         for tp, op in zip(tm.parameters(), model.parameters()):
-            tp.copy_(torch.from_numpy(np.array(op.data)))
+            tp.copy_(torch.from_numpy(np.array(op.array)))
     state.update(tmodel=tm, topt=torch.optim.Adam(tm.parameters(), lr=1e-3),
                  tx=torch.from_numpy(x), ty=torch.from_numpy(y))
     return state

@@ -52,7 +52,7 @@ def compare_optimizers(torch, steps=6):
             theirs.grad = torch.tensor(g)
             o_opt.step()
             t_opt.step()
-        err = float(np.abs(ours.data - theirs.detach().numpy()).max())
+        err = float(np.abs(ours.array - theirs.detach().numpy()).max())
         worst = max(worst, err)
         print(f"{name:8s} {kw}: max |diff| = {err:.2e}")
     # LBFGS on the Rosenbrock function, with and without line search.
@@ -81,9 +81,9 @@ def compare_optimizers(torch, steps=6):
         for _ in range(3):
             o_opt.step(o_closure)
             t_opt.step(t_closure)
-        err = float(np.abs(o.data - t.detach().numpy()).max())
+        err = float(np.abs(o.array - t.detach().numpy()).max())
         worst = max(worst, err if ls else err / 10)
-        print(f"LBFGS line_search_fn={ls}: ours {o.data}, torch {t.detach().numpy()}, |diff| = {err:.2e}")
+        print(f"LBFGS line_search_fn={ls}: ours {o.array}, torch {t.detach().numpy()}, |diff| = {err:.2e}")
     return worst
 
 

@@ -132,8 +132,8 @@ def evaluate(model, loader, limit=None):
                 break
             logits = model(x)
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.data.argmax(1) == y.data).sum())
-            seen += len(y.data)
+            correct += int((logits.array.argmax(1) == y.array).sum())
+            seen += len(y.array)
     model.train()
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
@@ -331,7 +331,7 @@ class Run:
                 self.monitor.step()
             if self.sched is not None and self.per_batch:
                 self.sched.step()
-            batch = (float(loss) * len(y.data), int((logits.data.argmax(1) == y.data).sum()), len(y.data))
+            batch = (float(loss) * len(y.array), int((logits.array.argmax(1) == y.array).sum()), len(y.array))
             if par is not None:
                 batch = par.batch_totals(*batch)
             loss_sum += batch[0]

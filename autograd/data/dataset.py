@@ -27,7 +27,7 @@ class Dataset:
 
 
 def _as_array(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x.array if isinstance(x, Tensor) else np.asarray(x)
 
 
 class TensorDataset(Dataset):

@@ -22,7 +22,7 @@ def default_collate(samples):
     batched Tensors: Python ints -> int64, Python floats -> float32."""
     first = samples[0]
     if isinstance(first, Tensor):
-        return Tensor._make(np.stack([s.data for s in samples]))
+        return Tensor._make(np.stack([s.array for s in samples]))
     if isinstance(first, np.ndarray):
         return Tensor._make(np.stack(samples))
     if isinstance(first, (bool, np.bool_)):

@@ -83,7 +83,7 @@ class WeightedRandomSampler(Sampler):
     """``num_samples`` indices drawn with probabilities proportional to ``weights``."""
 
     def __init__(self, weights, num_samples, replacement=True, generator=None):
-        w = np.asarray(getattr(weights, "data", weights), dtype=np.float64)
+        w = np.asarray(weights, dtype=np.float64)      # a Tensor converts via __array__
         if w.ndim != 1 or not len(w) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights should be a 1-d sequence of finite, "
                              f"non-negative numbers with a positive sum, got shape {w.shape}")

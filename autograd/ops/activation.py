@@ -209,7 +209,7 @@ class Softmax(Primitive):
         if not STATE.grad_enabled and y.ndim and d == y.ndim - 1 and y.dtype != np.float16:
             # Rows along the last dim: the fused kernel (3x NumPy, see tools.bench_kernels).
             n = y.shape[-1]
-            rows = rowwise.softmax_backward(y.data.reshape(-1, n), np.ascontiguousarray(g.data).reshape(-1, n))
+            rows = rowwise.softmax_backward(y.array.reshape(-1, n), np.ascontiguousarray(g.array).reshape(-1, n))
             return Tensor._make(rows.reshape(y.shape)), None
         return evaluate(lambda m, g, y: y * (g - sum_keepdim(m, g * y, d)), g, y), None
 
@@ -239,7 +239,7 @@ def _softmax_samples(rng):
 def _masked_softmax_samples(rng):
     yield from _softmax_samples(rng)
     masked = make(rng, (2, 4))
-    masked.data[:, 0] = -np.inf  # a masked-out logit (attention masks): probability 0
+    masked.array[:, 0] = -np.inf  # a masked-out logit (attention masks): probability 0
     yield SampleInput((masked,), dict(dim=1), "minus-inf")   # (log_softmax is -inf there)
 
 

@@ -55,7 +55,7 @@ def _describe(x):
 def edge_shape(edge):
     """The shape of the tensor an edge leads to (an input that needs a gradient)."""
     dst, nr = edge
-    return dst.data.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
+    return dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
 
 
 def _grads(ctx, g, saved, da, db):
@@ -216,7 +216,7 @@ class Where(Primitive):
 
 # -- public functions ---------------------------------------------------------------
 def _t(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x.array if isinstance(x, Tensor) else x
 
 
 @op(Add, samples=binary_samples(scalars=(2.5,)), ref=np.add, method=("add", "__add__"))
@@ -311,8 +311,8 @@ def _with_ties(rng):
     x = make(rng, (4,))
     # At a tie each input gets half the gradient: the central difference agrees.
     # A tie is a kink of the VJP itself, so only first derivatives are checked there.
-    yield SampleInput((x, x.data.copy()), {}, "ties", gradgrad=False)
-    yield SampleInput((x, Tensor._make(x.data.copy()).requires_grad_()), {}, "ties-both", gradgrad=False)
+    yield SampleInput((x, x.array.copy()), {}, "ties", gradgrad=False)
+    yield SampleInput((x, Tensor._make(x.array.copy()).requires_grad_()), {}, "ties-both", gradgrad=False)
 
 
 @op(Maximum, samples=_with_ties, ref=np.maximum, method=True)
@@ -331,7 +331,7 @@ def _remainder_samples(rng):
         b = make(rng, sb, 1.0, 2.0)
         q = rng.integers(-3, 3, sa) + rng.uniform(0.2, 0.8, sa)
         a = make(rng, sa)
-        a.data[...] = q * b.data
+        a.array[...] = q * b.array
         yield SampleInput((a, b), {}, f"{sa}x{sb}")
 
 
@@ -357,7 +357,7 @@ def where(condition, input=None, other=None):
     """``input`` where ``condition`` holds, else ``other``; with the condition alone,
     ``nonzero(condition, as_tuple=True)`` (as PyTorch)."""
     if input is None and other is None:
-        c = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+        c = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
         return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(c)))
     return Where.apply(_t(condition).astype(bool, copy=False) if not isinstance(condition, bool)
                        else condition, input, other)
@@ -407,7 +407,7 @@ for _fn, _dunder in [(eq, "eq"), (ne, "ne"), (lt, "lt"), (le, "le"), (gt, "gt"),
 
 @tensor_method
 def logical_not(input):
-    return Tensor._make(np.logical_not(input.data))
+    return Tensor._make(np.logical_not(input.array))
 
 
 tensor_method(logical_not, name="__invert__")
@@ -415,17 +415,17 @@ tensor_method(logical_not, name="__invert__")
 
 @tensor_method
 def isnan(input):
-    return Tensor._make(np.isnan(input.data))
+    return Tensor._make(np.isnan(input.array))
 
 
 @tensor_method
 def isinf(input):
-    return Tensor._make(np.isinf(input.data))
+    return Tensor._make(np.isinf(input.array))
 
 
 @tensor_method
 def isfinite(input):
-    return Tensor._make(np.isfinite(input.data))
+    return Tensor._make(np.isfinite(input.array))
 
 
 def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):

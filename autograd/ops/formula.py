@@ -19,7 +19,7 @@ from ..tensor import Tensor
 def evaluate(formula, g, *saved):
     if STATE.grad_enabled:
         return formula(_tensor_namespace(), g, *saved)
-    out = formula(np, g.data, *[s.data if isinstance(s, Tensor) else s for s in saved])
+    out = formula(np, g.array, *[s.array if isinstance(s, Tensor) else s for s in saved])
     return Tensor._make(out if type(out) is np.ndarray else np.asarray(out))
 
 

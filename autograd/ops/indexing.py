@@ -16,7 +16,7 @@ from .shape import normalize_dim, pad
 
 def _index_array(i):
     if isinstance(i, Tensor):
-        i = i.data
+        i = i.array
     if isinstance(i, list):
         i = np.asarray(i)
     if isinstance(i, np.ndarray) and i.dtype.kind not in "bui":
@@ -87,7 +87,7 @@ def _getitem_samples(rng):
     yield SampleInput((make(rng, (2, 3, 4)), (Ellipsis, None, 1)), {}, "ellipsis-none")
     yield SampleInput((make(rng, (5, 3)), np.array([0, 2, 2, 4])), {}, "repeated-int-array")
     x = make(rng, (3, 4))
-    yield SampleInput((x, x.data > 0), {}, "bool-mask")
+    yield SampleInput((x, x.array > 0), {}, "bool-mask")
     yield SampleInput((make(rng, (4, 3), noncontig=True), (slice(1, 3), np.array([2, 0]))), {}, "mixed")
 
 
@@ -216,9 +216,9 @@ def _check_index(name, input, dim, index, other=None):
                          f"({input.ndim}, shape {tuple(input.shape)}), got index shape {tuple(index.shape)}")
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
-    if index.data.size and (index.data.min() < 0 or index.data.max() >= input.shape[d]):
+    if index.array.size and (index.array.min() < 0 or index.array.max() >= input.shape[d]):
         raise IndexError(f"{name}: index values must be in [0, {input.shape[d]}) for dim {d} of "
-                         f"input shape {tuple(input.shape)}; got min {index.data.min()}, max {index.data.max()}")
+                         f"input shape {tuple(input.shape)}; got min {index.array.min()}, max {index.array.max()}")
     for i in range(input.ndim):
         if i != d and index.shape[i] > (other if other is not None else input).shape[i]:
             raise ValueError(f"{name}: index shape {tuple(index.shape)} is larger than "
@@ -269,7 +269,7 @@ def _index_select_samples(rng):
 @op(GetItem, samples=_index_select_samples, method=True,
     ref=lambda x, dim, index: np.take(x, index, axis=dim))
 def index_select(input, dim, index):
-    index = index.data if isinstance(index, Tensor) else np.asarray(index)
+    index = index.array if isinstance(index, Tensor) else np.asarray(index)
     if index.ndim != 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
     d = normalize_dim(dim, input.ndim, "index_select")
@@ -278,13 +278,13 @@ def index_select(input, dim, index):
 
 def _masked_fill_samples(rng):
     x = make(rng, (3, 4))
-    yield SampleInput((x, x.data > 0.5, -1.5), {}, "mask")
+    yield SampleInput((x, x.array > 0.5, -1.5), {}, "mask")
     yield SampleInput((make(rng, (2, 3)), np.array([True, False, True]), 0.0), {}, "broadcast-mask")
 
 
 @op(samples=_masked_fill_samples, method=True, ref=lambda x, mask, value: np.where(mask, value, x))
 def masked_fill(input, mask, value):
-    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    mask = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.dtype}")
     if isinstance(value, Tensor):
@@ -295,7 +295,7 @@ def masked_fill(input, mask, value):
 def _sort_indices(input, dim, descending):
     d = normalize_dim(dim, input.ndim, "sort")
     # stable, like PyTorch's sort(stable=True); descending keeps equal elements in order
-    x = input.data
+    x = input.array
     if descending and x.dtype.kind == "f" and np.isnan(x).any():
         # NaN sorts above +inf, as in PyTorch: first when descending
         return d, np.lexsort((-x, ~np.isnan(x)), axis=d)
@@ -336,7 +336,7 @@ def nonzero(input, as_tuple=False):
     tensor per dim with ``as_tuple=True`` (what ``where(condition)`` returns)."""
     if as_tuple:
         return where(input)
-    idx = np.nonzero(np.atleast_1d(input.data))
+    idx = np.nonzero(np.atleast_1d(input.array))
     return Tensor._make(np.stack(idx, axis=1).astype(np.int64))
 
 

@@ -62,11 +62,11 @@ def _ufunc_in_place(self, fn, args):
     Returns False, having written nothing, when the generic path must run (to
     broadcast, promote or explain an error)."""
     ufunc = _UFUNCS.get(fn)
-    if ufunc is None or len(args) != 1 or not self.data.flags.writeable:
+    if ufunc is None or len(args) != 1 or not self.array.flags.writeable:
         return False
-    other = args[0].data if isinstance(args[0], Tensor) else args[0]
+    other = args[0].array if isinstance(args[0], Tensor) else args[0]
     try:
-        ufunc(self.data, other, out=self.data, casting="same_kind")
+        ufunc(self.array, other, out=self.array, casting="same_kind")
     except (ValueError, TypeError):
         return False
     self._version.value += 1
@@ -75,7 +75,7 @@ def _ufunc_in_place(self, fn, args):
 
 def _snapshot(t):
     """The tensor's current value and history, in memory the in-place write won't touch."""
-    s = Tensor._make(t.data.copy(), t.grad_fn, t._output_nr)
+    s = Tensor._make(t.array.copy(), t.grad_fn, t._output_nr)
     s._requires_grad = t._requires_grad
     return s
 
@@ -87,10 +87,10 @@ def _write(self, name, result):
     if not np.can_cast(result.dtype, self.dtype, "same_kind"):
         raise RuntimeError(f"{name}: result dtype {result.dtype} can't be cast to the in-place "
                            f"tensor's dtype {self.dtype}")
-    if not self.data.flags.writeable:
+    if not self.array.flags.writeable:
         raise RuntimeError(f"{name}: this tensor (shape {tuple(self.shape)}) is a read-only "
                            "broadcast view (from expand); clone() it before writing")
-    np.copyto(self.data, result.data, casting="same_kind")
+    np.copyto(self.array, result.array, casting="same_kind")
     self._version.value += 1
 
 

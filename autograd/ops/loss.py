@@ -136,7 +136,7 @@ def _check(name, input, target, weight, ignore_index, reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     n, c = input.shape
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: class-index target must be integer, got {t.dtype}")
     if t.shape != (n,):
@@ -148,7 +148,7 @@ def _check(name, input, target, weight, ignore_index, reduction):
                          f"bounds for {c} classes")
     if weight is None:
         return t, None
-    w = (weight.data if isinstance(weight, Tensor) else np.asarray(weight)).astype(input.dtype)
+    w = (weight.array if isinstance(weight, Tensor) else np.asarray(weight)).astype(input.dtype)
     if w.shape != (c,):
         raise ValueError(f"{name}: weight of shape {w.shape} given for {c} classes; expected ({c},)")
     return t, w

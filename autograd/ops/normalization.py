@@ -45,9 +45,9 @@ class LayerNorm(Primitive):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if STATE.grad_enabled:
             return _differentiable_vjp(ctx, g, x, w) + (None, None)
-        rows = np.ascontiguousarray(g.data).reshape(xhat.shape)
-        dx = rowwise.layer_norm_backward(rows, xhat.data, rstd.data, w_row.data) if need_x else None
-        dw = (rows * xhat.data).sum(0).reshape(ctx.norm_shape) if need_w else None
+        rows = np.ascontiguousarray(g.array).reshape(xhat.shape)
+        dx = rowwise.layer_norm_backward(rows, xhat.array, rstd.array, w_row.array) if need_x else None
+        dw = (rows * xhat.array).sum(0).reshape(ctx.norm_shape) if need_w else None
         db = rows.sum(0).reshape(ctx.norm_shape) if need_b else None
         return (None if dx is None else Tensor._make(dx.reshape(x.shape)),
                 None if dw is None else Tensor._make(dw),
@@ -131,8 +131,8 @@ class BatchNorm(Primitive):
         if STATE.grad_enabled:
             return _batch_norm_differentiable_vjp(ctx, g, x, w) + (None, None, None)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx, dw, db = batch_norm_backward(_channels_view(g.data), _channels_view(x.data),
-                                         ctx.stats[0], ctx.stats[1], w_c.data, ctx.eps,
+        dx, dw, db = batch_norm_backward(_channels_view(g.array), _channels_view(x.array),
+                                         ctx.stats[0], ctx.stats[1], w_c.array, ctx.eps,
                                          ctx.training)
         return (Tensor._make(dx.reshape(x.shape)) if need_x else None,
                 Tensor._make(dw) if need_w else None,
@@ -162,7 +162,7 @@ def _batch_norm_differentiable_vjp(ctx, g, x, w):
 
 def update_running_stat(running, stat, momentum):
     """running <- (1 - momentum) running + momentum stat, in place, outside the tape."""
-    running.data[...] = (1 - momentum) * running.data + momentum * stat
+    running.array[...] = (1 - momentum) * running.array + momentum * stat
     running._version.value += 1
 
 
@@ -226,5 +226,5 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if running_mean is None or running_var is None:
         raise ValueError(f"batch_norm{where}: running_mean and running_var are needed in eval "
                          "mode")
-    stats[0], stats[1] = running_mean.data, running_var.data
+    stats[0], stats[1] = running_mean.array, running_var.array
     return BatchNorm.apply(input, weight, bias, stats, False, eps)

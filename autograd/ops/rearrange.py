@@ -61,7 +61,7 @@ def repeat_interleave(input, repeats, dim=None):
     if dim is None:
         input, dim = input.reshape(-1), 0
     d = normalize_dim(dim, input.ndim, "repeat_interleave")
-    counts = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    counts = repeats.array if isinstance(repeats, Tensor) else np.asarray(repeats)
     if counts.dtype.kind not in "iu" or (counts < 0).any() or counts.ndim > 1 or \
             (counts.ndim == 1 and len(counts) != input.shape[d]):
         raise ValueError(f"repeat_interleave: repeats must be a non-negative int or one per element "

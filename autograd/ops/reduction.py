@@ -182,7 +182,7 @@ def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
 def _std_samples(rng):
     yield from _var_samples(rng)
     const = make(rng, (2, 3))
-    const.data[1] = 0.5                   # a constant row: std 0, gradient 0 (PyTorch)
+    const.array[1] = 0.5                   # a constant row: std 0, gradient 0 (PyTorch)
     yield SampleInput((const,), dict(dim=1), "constant-row", gradgrad=False)
 
 
@@ -244,7 +244,7 @@ def _max_samples(rng):
     yield SampleInput((make(rng, (3, 4)), 1), {}, "dim-int")
     yield SampleInput((make(rng, (2, 3, 4)), -1), dict(keepdim=True), "dim-keep")
     tie = make(rng, (2, 3))
-    tie.data[:, 1] = tie.data[:, 0]
+    tie.array[:, 1] = tie.array[:, 0]
     yield SampleInput((tie,), {}, "full-with-ties", gradgrad=False)
 
 
@@ -317,10 +317,10 @@ def _arg(name, npfn):
     def arg(input, dim=None, keepdim=False):
         _nonempty(input, reduce_dims(dim, input.ndim, name), name)
         if dim is None:
-            out = npfn(input.data.reshape(-1))
+            out = npfn(input.array.reshape(-1))
             return Tensor._make(np.asarray(out).reshape((1,) * input.ndim if keepdim else ()))
         d = normalize_dim(dim, input.ndim, name)
-        return Tensor._make(np.asarray(npfn(input.data, axis=d, keepdims=keepdim)))
+        return Tensor._make(np.asarray(npfn(input.array, axis=d, keepdims=keepdim)))
     arg.__name__ = name
     return tensor_method(arg)
 
@@ -358,7 +358,7 @@ def _lse_samples(rng):
         if s.name != "0d":
             yield SampleInput(s.args, dict(s.kwargs, dim=s.kwargs.get("dim", -1)), s.name)
     x = make(rng, (2, 3))
-    x.data[0, 1] = -np.inf       # exp(-inf) = 0: no gradient there, and none lost elsewhere
+    x.array[0, 1] = -np.inf       # exp(-inf) = 0: no gradient there, and none lost elsewhere
     yield SampleInput((x,), dict(dim=1), "minus-inf")
 
 
@@ -401,7 +401,7 @@ def _prod_of_others(x, dims):
 def _prod_samples(rng):
     yield from _reduction_samples(positive=True)(rng)
     zero = make(rng, (3, 4), 0.5, 2.0)
-    zero.data[1, 2] = 0.0        # the others' product, not 0/0 (first order: see README)
+    zero.array[1, 2] = 0.0        # the others' product, not 0/0 (first order: see README)
     yield SampleInput((zero,), dict(dim=1), "with-zero", gradgrad=False)
 
 
@@ -464,7 +464,7 @@ def _norm_samples(rng):
         yield SampleInput((make(rng, (3, 4), away=(0, 0.05)),), dict(p=p), f"p{p}")
         yield SampleInput((make(rng, (3, 4), away=(0, 0.05)),), dict(p=p, dim=1, keepdim=True), f"p{p}-dim")
     zero_row = make(rng, (2, 3), away=(0, 0.05))
-    zero_row.data[0] = 0.0      # a zero vector: gradient 0 (PyTorch); central differences agree
+    zero_row.array[0] = 0.0      # a zero vector: gradient 0 (PyTorch); central differences agree
     for p in (2, 1, 3):
         yield SampleInput((zero_row,), dict(p=p, dim=1), f"p{p}-zero-row", gradgrad=False)
 
@@ -510,9 +510,9 @@ def cumsum(input, dim):
 
 @tensor_method
 def all(input, dim=None, keepdim=False):
-    return Tensor._make(np.asarray(np.all(input.data, **_np_kwargs(dim, keepdim))))
+    return Tensor._make(np.asarray(np.all(input.array, **_np_kwargs(dim, keepdim))))
 
 
 @tensor_method
 def any(input, dim=None, keepdim=False):
-    return Tensor._make(np.asarray(np.any(input.data, **_np_kwargs(dim, keepdim))))
+    return Tensor._make(np.asarray(np.any(input.array, **_np_kwargs(dim, keepdim))))

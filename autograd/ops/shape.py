@@ -633,4 +633,4 @@ def clone(input):
 
 @tensor_method
 def contiguous(input):
-    return input if input.data.flags.c_contiguous else Copy.apply(input, True)
+    return input if input.array.flags.c_contiguous else Copy.apply(input, True)

@@ -70,7 +70,7 @@ def saved_entries(node):
             data = node._saved_outputs[obj][0]
             out.append((f"output {obj} {shape_str(data.shape)} {data.dtype}", data.nbytes))
         elif isinstance(obj, Tensor):
-            out.append((f"{kind} {shape_str(obj.shape)} {obj.dtype}", obj.data.nbytes))
+            out.append((f"{kind} {shape_str(obj.shape)} {obj.dtype}", obj.array.nbytes))
         else:
             out.append((f"{kind} {type(obj).__name__} {obj!r:.20}", 0))
     return out
@@ -235,7 +235,7 @@ def _module_node(box, path, members, params, key_of, grad_of, out_nodes, grad_li
     results leave the box)."""
     out_ids = {id(m) for m in members if id(m) in out_nodes}
     path = ".".join(path)
-    n_par = sum(p.data.size for p in params)
+    n_par = sum(p.array.size for p in params)
     lines = [path, f"{len(members)} ops" + (f", {len(params)} params ({n_par:,} values)" if params else "")]
     node = VNode(box, "module", lines, tuple(path.split("."))[:-1], None,
                  output=bool(out_ids), tooltip=f"module {path}: " + ", ".join(

@@ -41,10 +41,10 @@ class GradStats:
 
 
 def stats_of(array):
-    """GradStats of an array (or Tensor-like with ``.data``); None passes through."""
+    """GradStats of an array or Tensor; None passes through."""
     if array is None:
         return None
-    a = np.asarray(getattr(array, "data", array))
+    a = np.asarray(array)
     if a.dtype.kind not in "fc":
         a = a.astype(np.float64)
     finite = bool(np.isfinite(a).all())

@@ -76,9 +76,9 @@ class record_gradients:
             if isinstance(dst, Tensor):
                 entry = self.leaf_sums.get(id(dst))
                 if entry is None:
-                    self.leaf_sums[id(dst)] = entry = [dst, g.data.copy()]
+                    self.leaf_sums[id(dst)] = entry = [dst, g.array.copy()]
                 else:
-                    entry[1] = entry[1] + g.data
+                    entry[1] = entry[1] + g.array
                 if step is not None:
                     step.leaf_stats.append((dst, stats_of(entry[1])))
             if step is not None:

@@ -56,7 +56,7 @@ def prelu(input, weight):
     w = weight
     if input.ndim >= 2 and weight.shape[0] != 1:
         w = weight.reshape((weight.shape[0],) + (1,) * (input.ndim - 2))
-    return ag.where(input.data > 0, input, w * input)
+    return ag.where(input.array > 0, input, w * input)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):

@@ -19,7 +19,7 @@ def _where():
 
 
 def _mask_array(mask):
-    return mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    return mask.array if isinstance(mask, Tensor) else np.asarray(mask)
 
 
 def _attention(query, key, value, additive, dropout_p, scale, training=True):

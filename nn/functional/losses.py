@@ -37,7 +37,7 @@ def _same_shape(name, input, target):
 
 
 def _array(t):
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
+    return t.array if isinstance(t, Tensor) else np.asarray(t)
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -58,7 +58,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     if beta == 0:
         return _reduce(d.abs(), reduction, "smooth_l1_loss")
     a = d.abs()
-    loss = ag.where(a.data < beta, d * d * (0.5 / beta), a - 0.5 * beta)
+    loss = ag.where(a.array < beta, d * d * (0.5 / beta), a - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
@@ -67,7 +67,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     _same_shape("huber_loss", input, target)
     d = input - target
     a = d.abs()
-    loss = ag.where(a.data < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    loss = ag.where(a.array < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
     return _reduce(loss, reduction, "huber_loss")
 
 

@@ -74,11 +74,11 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                              f"training, got input size {tuple(input.shape)}")
         y, mean, var = _normalize(input, dims, eps)
         if running_mean is not None:
-            update_running_stat(running_mean, mean.data.reshape(-1, c).mean(0), momentum)
+            update_running_stat(running_mean, mean.array.reshape(-1, c).mean(0), momentum)
         if running_var is not None:
-            update_running_stat(running_var, var.data.reshape(-1, c).mean(0) * count / (count - 1),
+            update_running_stat(running_var, var.array.reshape(-1, c).mean(0) * count / (count - 1),
                             momentum)
     else:
-        inv = (1.0 / np.sqrt(running_var.data + eps)).astype(input.dtype).reshape(shape)
-        y = (input - running_mean.data.reshape(shape)) * inv
+        inv = (1.0 / np.sqrt(running_var.array + eps)).astype(input.dtype).reshape(shape)
+        y = (input - running_mean.array.reshape(shape)) * inv
     return _affine(y, weight, bias, shape)

@@ -84,7 +84,7 @@ class Swish(Module):
         return F.swish(input, self.beta)
 
     def extra_repr(self):
-        return f"beta={float(self.beta.data):g}"
+        return f"beta={float(self.beta.array):g}"
 
 
 # Every activation module, for tools that treat activations apart (nn.Monitor watches them).

@@ -13,7 +13,7 @@ from ..parameter import Parameter
 def sized_empty(module, *shape, dtype=None):
     """An uninitialised parameter array; a negative or non-integer size names ``module``."""
     try:
-        return ag.empty(*shape, dtype=dtype).data
+        return ag.empty(*shape, dtype=dtype).array
     except ValueError:
         raise ValueError(f"{module}: sizes must be non-negative integers, got {shape}") from None
 
@@ -103,7 +103,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight.array[self.padding_idx] = 0
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,

@@ -42,9 +42,9 @@ class _NormBase(Module):
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean.array[...] = 0
+            self.running_var.array[...] = 1
+            self.num_batches_tracked.array[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
@@ -55,9 +55,9 @@ class _NormBase(Module):
     def _momentum(self):
         """PyTorch: momentum=None means a cumulative moving average (1 / batches seen)."""
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked.array[...] += 1
             if self.momentum is None:
-                return 1.0 / float(self.num_batches_tracked.data)
+                return 1.0 / float(self.num_batches_tracked.array)
         return 0.0 if self.momentum is None else self.momentum
 
     def extra_repr(self):

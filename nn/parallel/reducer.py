@@ -40,10 +40,10 @@ def assign_buckets(named_params, bucket_cap_mb):
     sizes = {}
     done = []
     for name, p in reversed(named_params):
-        dtype = p.data.dtype
+        dtype = p.array.dtype
         group = open_buckets.setdefault(dtype, [])
         group.append((name, p))
-        sizes[dtype] = sizes.get(dtype, 0) + p.data.nbytes
+        sizes[dtype] = sizes.get(dtype, 0) + p.array.nbytes
         if sizes[dtype] >= caps[min(len(done), 1)]:
             done.append(Bucket(group, dtype))
             del open_buckets[dtype], sizes[dtype]
@@ -105,7 +105,7 @@ class Reducer:
     def _start(self, bucket):
         scale = 1.0 / dist.get_world_size()        # divide first, as PyTorch (no overflow)
         for (_, p), lo, hi in zip(bucket.params, bucket.offsets[:-1], bucket.offsets[1:]):
-            np.multiply(p.grad.data.reshape(-1), scale, out=bucket.flat[lo:hi])
+            np.multiply(p.grad.array.reshape(-1), scale, out=bucket.flat[lo:hi])
         bucket.work = dist.all_reduce(bucket.flat, async_op=True)
 
     def _finish(self):
@@ -113,7 +113,7 @@ class Reducer:
         for bucket in self.buckets:
             bucket.work.wait()
             for (_, p), lo, hi in zip(bucket.params, bucket.offsets[:-1], bucket.offsets[1:]):
-                p.grad.data[...] = bucket.flat[lo:hi].reshape(p.grad.data.shape)
+                p.grad.array[...] = bucket.flat[lo:hi].reshape(p.grad.array.shape)
             bucket.work = None
         self.wait_seconds = time.perf_counter() - t0
         self._expecting = False
