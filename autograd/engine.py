@@ -8,7 +8,7 @@ not a recursion, so depth is limited only by memory.
 For each node, in that order:
   1. the gradients that reached its outputs are summed (missing ones are zeros),
   2. hooks registered on the corresponding tensors run, and retained grads are set,
-  3. its VJP (``backward``) maps them to one gradient per input,
+  3. its VJP maps them to one gradient per input,
   4. each gradient is added into the buffer of the input's node, or for a leaf,
      into a per-leaf sum.
 A leaf's sum is complete once the last reachable node that uses the leaf (the one of
@@ -16,6 +16,12 @@ lowest position) has run: it is then accumulated into ``leaf.grad`` at once and 
 leaf's post-accumulate-grad hooks run, while the rest of the replay goes on (so a
 data-parallel wrapper can start communicating a gradient early, as in PyTorch).
 Saved tensors are released after a node runs unless ``retain_graph``.
+
+Gradients travel as NumPy arrays, and a node's array-only ``vjp`` runs when it has
+one; only ``create_graph=True`` replays on Tensors through the differentiable
+``backward``, so that the gradient is itself recorded.  A node without ``vjp`` gets
+its array gradients wrapped as Tensors, with recording off.  Hooks and captured
+gradients always see Tensors.
 """
 from operator import attrgetter
 
@@ -175,7 +181,9 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     # id(array) -> how many times it was sent; None under create_graph.  A leaf may keep
     # as its .grad an array sent once (nobody else holds it) instead of a copy; the
     # roots' gradients are the caller's, so they start above that.
-    sent = None if create_graph else {id(g.array): 2 for g in root_grads}
+    if not create_graph:
+        root_grads = [g.array for g in root_grads]
+    sent = None if create_graph else {id(g): 2 for g in root_grads}
     for t, g in zip(roots, root_grads):
         _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums,
               create_graph, sent)
@@ -192,19 +200,20 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
             grads = buffers.pop(id(node), None)
             if grads is None:
                 continue
-            grads = _complete(node, grads)
+            grads = _complete(node, grads, create_graph)
             hooks = getattr(node, "_tensor_hooks", None)
             if hooks:
                 grads = _run_tensor_hooks(node, hooks, grads, create_graph)
                 if sent is not None:       # hooks and retained grads may hold these arrays
-                    sent.update((id(g.array), 2) for g in grads if g is not None)
+                    sent.update((id(g), 2) for g in grads if g is not None)
             if node_targets:
                 for nr, g in enumerate(grads):
                     for i in node_targets.get((id(node), nr), ()):
-                        captured[i] = g
+                        captured[i] = _as_tensor(g)
             in_grads = _call_vjp(node, grads, create_graph)
             if STATE.backward_observer is not None:
-                STATE.backward_observer(node, grads, in_grads)
+                STATE.backward_observer(node, [_as_tensor(g) for g in grads],
+                                        [_as_tensor(g) for g in in_grads])
             for edge, g in zip(node._edges, in_grads):
                 if edge is not None and g is not None:
                     _send(edge[0], edge[1], g, buffers, leaf_sums, create_graph, sent)
@@ -224,7 +233,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 continue
             if not accumulate:
                 for i in positions:
-                    captured[i] = g
+                    captured[i] = _as_tensor(g)
                 continue
         if accumulate:
             _accumulate_leaf(leaf, g, create_graph, sent)
@@ -235,7 +244,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 done.add(id(t))
                 g = captured[node_targets[(id(t.grad_fn), t._output_nr)][0]]
                 if g is not None:
-                    _accumulate(t, g, create_graph)
+                    _accumulate(t, g if create_graph else g.array, create_graph)
     return captured
 
 
@@ -253,19 +262,31 @@ def _leaf_last_users(nodes):
     return users
 
 
+def _as_tensor(g):
+    """What hooks and callers see: a gradient as a Tensor (arrays wrapped, no copy)."""
+    return g if g is None or isinstance(g, Tensor) else Tensor._make(g)
+
+
+def _run_hooks(hooks, g):
+    """Run ``hook(grad)`` hooks on a Tensor view of ``g``; a returned tensor replaces
+    it.  The result has ``g``'s kind (array, or Tensor under create_graph)."""
+    array_mode = not isinstance(g, Tensor)
+    t = _as_tensor(g)
+    for hook in hooks:
+        out = hook(t)
+        if out is not None:
+            t = out
+    return t.array if array_mode else t
+
+
 def _run_leaf_hooks(leaf, g):
-    if leaf._hooks:
-        for hook in leaf._hooks:
-            out = hook(g)
-            if out is not None:
-                g = out
-    return g
+    return _run_hooks(leaf._hooks, g) if leaf._hooks else g
 
 
 def _accumulate_leaf(leaf, g, create_graph, sent):
     """Accumulate the (hooked) sum ``g``; the array is kept, not copied, when it was sent
     once and no hook could have kept it."""
-    owned = sent is not None and not leaf._hooks and sent.get(id(g.array), 0) <= 1
+    owned = sent is not None and not leaf._hooks and sent.get(id(g), 0) <= 1
     _accumulate(leaf, g, create_graph, owned)
     if leaf._post_accumulate_grad_hooks:
         for hook in leaf._post_accumulate_grad_hooks:
@@ -274,53 +295,56 @@ def _accumulate_leaf(leaf, g, create_graph, sent):
 
 def _send(dst, nr, g, buffers, leaf_sums, create_graph, sent):
     if sent is not None:
-        sent[id(g.array)] = sent.get(id(g.array), 0) + 1
+        sent[id(g)] = sent.get(id(g), 0) + 1
     if isinstance(dst, Tensor):
         entry = leaf_sums.get(id(dst))
         if entry is None:
             leaf_sums[id(dst)] = [dst, g]
         else:
-            entry[1] = _add(entry[1], g, create_graph)
+            entry[1] = entry[1] + g
         return
     buf = buffers.get(id(dst))
     if buf is None:
         buf = buffers[id(dst)] = [None] * len(dst._out_meta)
         buf.append(dst)           # keep the node alive while its gradients wait
-    buf[nr] = g if buf[nr] is None else _add(buf[nr], g, create_graph)
+    # Two gradients of one tensor have its shape and dtype (see _call_vjp), so they
+    # add directly: arrays, or Tensors recorded under create_graph.
+    buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
-def _add(a, b, create_graph):
-    """Sum two gradients of one tensor (same shape and dtype, see _call_vjp): recorded
-    under create_graph, else straight on the arrays (no op dispatch on the hot path)."""
-    return a + b if create_graph else Tensor._make(a.array + b.array)
-
-
-def _complete(node, grads):
+def _complete(node, grads, create_graph):
     grads.pop()                    # the node itself, see _send
     for nr, g in enumerate(grads):
         if g is None and node.materialize_grads:
             shape, dtype = node._out_meta[nr]
-            grads[nr] = Tensor._make(np.zeros(shape, dtype))
+            zeros = np.zeros(shape, dtype)
+            grads[nr] = Tensor._make(zeros) if create_graph else zeros
     return grads
 
 
 def _run_tensor_hooks(node, hooks, grads, create_graph):
     for nr in range(len(grads)):
-        for hook in hooks.get(("hook", nr), ()):
-            out = hook(grads[nr])
-            if out is not None:
-                grads[nr] = out
+        hook_list = hooks.get(("hook", nr))
+        if hook_list and grads[nr] is not None:
+            grads[nr] = _run_hooks(hook_list, grads[nr])
         for ref in hooks.get(("retain", nr), ()):
             t = ref()
             if t is not None:
-                g = grads[nr] if create_graph else grads[nr].detach()
+                g = grads[nr] if create_graph else Tensor._make(grads[nr])
                 t.grad = g if t.grad is None else t.grad + g
     return grads
 
 
 def _call_vjp(node, grads, create_graph):
+    """The node's gradients per input: Tensors from ``backward`` under create_graph,
+    else arrays, from ``vjp`` where the node has one."""
     cls = type(node)
-    out = cls.backward(node, *grads)
+    if create_graph:
+        out = cls.backward(node, *grads)
+    elif cls.vjp is not None:
+        out = cls.vjp(node, *grads)
+    else:
+        out = cls.backward(node, *[None if g is None else Tensor._make(g) for g in grads])
     if not isinstance(out, tuple):
         out = (out,)
     edges = node._edges
@@ -335,16 +359,19 @@ def _call_vjp(node, grads, create_graph):
             continue
         dst, nr = edge
         shape, dtype = (dst.array.shape, dst.array.dtype) if isinstance(dst, Tensor) else dst._out_meta[nr]
-        if not isinstance(g, Tensor):
-            g = np.asarray(g)
-            g = _first_order_only(node, g) if create_graph else Tensor._make(g)
-        if g.array.shape != shape:
+        if create_graph:
+            if not isinstance(g, Tensor):
+                g = _first_order_only(node, np.asarray(g))
+            array = g.array
+        else:
+            array = g = g.array if isinstance(g, Tensor) else np.asarray(g)
+        if array.shape != shape:
             raise RuntimeError(
-                f"{cls.__name__}.backward returned a gradient of shape {tuple(g.array.shape)} for "
+                f"{cls.__name__}.backward returned a gradient of shape {tuple(array.shape)} for "
                 f"input {i}, but that input has shape {tuple(shape)}")
-        if g.array.dtype != dtype:
-            g = g.to(dtype)
-        if STATE.anomaly and not np.isfinite(g.array).all():
+        if array.dtype != dtype:
+            g = g.to(dtype) if create_graph else g.astype(dtype)
+        if STATE.anomaly and not np.isfinite(array).all():
             raise FloatingPointError(
                 f"detect_anomaly: {node.name()} returned NaN/Inf in the gradient of input {i} "
                 f"(module '{node.scope or '<top>'}'); the op was called at "
@@ -381,17 +408,17 @@ def _first_order_only(node, g):
 
 
 def _accumulate(t, g, create_graph, owned=False):
+    """Add the gradient ``g`` (a Tensor under create_graph, else an array) into ``t.grad``."""
     if create_graph:
         t.grad = g if t.grad is None else t.grad + g
     elif t.grad is None:
         # A copy unless the array is ours alone (``owned``, and not a view of another):
         # otherwise g may alias a user's tensor (the `gradient` passed in) or another
         # tensor's gradient, and later accumulation writes into .grad in place.
-        data = g.array
-        keep = owned and data.base is None and data.flags.writeable
-        t.grad = Tensor._make(data if keep else data.copy())
+        keep = owned and g.base is None and g.flags.writeable
+        t.grad = Tensor._make(g if keep else g.copy())
     elif t.grad.grad_fn is None and t.grad.shape == g.shape:
-        np.add(t.grad.array, g.array, out=t.grad.array)
+        np.add(t.grad.array, g, out=t.grad.array)
         t.grad._version.value += 1
     else:
-        t.grad = t.grad + g
+        t.grad = t.grad + Tensor._make(g)

@@ -1,9 +1,11 @@
 """`Primitive`: how every differentiable op, built-in or user-written, enters the tape.
 
 A subclass defines ``forward(ctx, *args)`` on NumPy arrays and ``backward(ctx,
-*grads)`` on Tensors (the array-level fast path that the built-in ops and kernel
-authors use; ``autograd.Function``, in custom_function.py, gives PyTorch's contract
-on top of it).  ``apply`` unwraps the Tensor arguments, runs ``forward``
+*grads)`` on Tensors, the differentiable VJP; it may add ``vjp(ctx, *grads)`` on
+arrays, the first-order fast path the engine prefers when the gradient is not
+itself recorded (see ``Primitive.vjp``; ops/formula.py writes both from one
+formula).  This is the array-level layer the built-in ops and kernel authors use;
+``autograd.Function``, in custom_function.py, gives PyTorch's contract on top of it.  ``apply`` unwraps the Tensor arguments, runs ``forward``
 and, when any input requires grad and grad mode is on, turns ``ctx`` into a tape
 node: an instance of the subclass that holds the edges to the inputs' nodes, what
 ``forward`` saved, and the node's tape position ``seq``.  The ctx *is* the node
@@ -25,6 +27,11 @@ class Primitive:
     ``torch.autograd.Function`` with NumPy arrays in ``forward``."""
 
     materialize_grads = True     # outputs that got no gradient reach backward as zeros
+    # The optional first-order VJP on arrays: ``vjp(ctx, *grad_arrays)`` returns one
+    # array (or None) per forward input and reads ``ctx.saved_arrays``.  The engine
+    # calls it whenever the gradient itself need not be recorded (no create_graph);
+    # ``backward`` stays the differentiable VJP, on Tensors.
+    vjp = None
 
     # -- ctx API used inside forward/backward ---------------------------------
     def save_for_backward(self, *arrays):
@@ -38,6 +45,15 @@ class Primitive:
 
     @property
     def saved_tensors(self):
+        """What forward saved, as graph-connected Tensors (for ``backward``)."""
+        return self._unpack_saved(False)
+
+    @property
+    def saved_arrays(self):
+        """What forward saved, as NumPy arrays (for the array-only ``vjp``)."""
+        return self._unpack_saved(True)
+
+    def _unpack_saved(self, as_arrays):
         saved = self._saved
         if saved is None:
             if getattr(self, "_released", False):
@@ -50,22 +66,25 @@ class Primitive:
         out = []
         for k, (kind, obj, version) in enumerate(saved):
             if kind is _CONST:
-                out.append(obj)
+                out.append(obj.array if as_arrays and type(obj) is Tensor else obj)
                 continue
             if kind is _OUTPUT:      # one of this node's own outputs, see _resolve_saved
                 data, counter = self._saved_outputs[obj]
-                t = Tensor._make(data, self, obj, counter)
             else:
-                t, counter = obj, obj._version
+                data, counter = obj.array, obj._version
             if counter.value != version:
-                name = f" '{t.name}'" if t.name else ""
+                t = obj if kind is _INPUT else None
+                name = f" '{t.name}'" if t is not None and t.name else ""
                 raise RuntimeError(
                     f"{self.name()}: one of the variables needed for gradient computation "
                     f"has been modified by an in-place operation: saved tensor {k}{name} "
-                    f"(shape {tuple(t.shape)}, {t.dtype}) is at version {counter.value}; "
+                    f"(shape {tuple(data.shape)}, {data.dtype}) is at version {counter.value}; "
                     f"expected version {version}. Use an out-of-place op or clone() "
                     "before modifying it.")
-            out.append(t)
+            if as_arrays:
+                out.append(data)
+            else:
+                out.append(Tensor._make(data, self, obj, counter) if kind is _OUTPUT else obj)
         return tuple(out)
 
     # -- node API used by the engine and the graph tools -----------------------

@@ -5,28 +5,25 @@ import math
 import numpy as np
 
 from ..function import Primitive
-from ..grad_mode import STATE
 from ..kernels import rowwise
-from ..tensor import Tensor
 from .binary import where
 from .elementwise import erf_array
-from .formula import evaluate, sum_keepdim
+from .formula import FormulaPrimitive, sum_keepdim
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
 
 _KINK = dict(away=(0, 0.05))
 
 
-class Relu(Primitive):
+class Relu(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(~(x <= 0))        # NaN passes its gradient, as in PyTorch
         return np.maximum(x, 0)
 
-    @staticmethod
-    def backward(ctx, g):
+    def formula(ctx, m, g, positive):
         # dx = g [not x <= 0]; selected, not multiplied, so an infinite g gives 0 (PyTorch)
-        return evaluate(lambda m, g, positive: m.where(positive, g, 0.0), g, *ctx.saved_tensors)
+        return m.where(positive, g, 0.0)
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
@@ -101,7 +98,7 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class Gelu(Primitive):
+class Gelu(FormulaPrimitive):
     """GELU as one node.  Exact: y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, and
     dy/dx = Phi(x) + x phi(x) with phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
     tanh: y = x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3), and
@@ -115,10 +112,8 @@ class Gelu(Primitive):
             return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
         return x * (0.5 * (1.0 + erf_array(x * _INV_SQRT_2)))
 
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return evaluate(_gelu_tanh_grad if ctx.approximate == "tanh" else _gelu_grad, g, x), None
+    def formula(ctx, m, g, x):
+        return (_gelu_tanh_grad if ctx.approximate == "tanh" else _gelu_grad)(m, g, x), None
 
 
 def _gelu_grad(m, g, x):
@@ -193,7 +188,7 @@ def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta, threshold)
 
 
-class Softmax(Primitive):
+class Softmax(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, dim):
         z = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -202,19 +197,21 @@ class Softmax(Primitive):
         ctx.dim = dim
         return y
 
+    def formula(ctx, m, g, y):                                  # dx = y (g - <g, y>)
+        return y * (g - sum_keepdim(m, g * y, ctx.dim)), None
+
     @staticmethod
-    def backward(ctx, g):
-        d = ctx.dim                                                 # dx = y (g - <g, y>)
-        y, = ctx.saved_tensors
-        if not STATE.grad_enabled and y.ndim and d == y.ndim - 1 and y.dtype != np.float16:
-            # Rows along the last dim: the fused kernel (3x NumPy, see tools.bench_kernels).
+    def vjp(ctx, g):
+        y, = ctx.saved_arrays
+        if y.ndim and ctx.dim == y.ndim - 1 and y.dtype != np.float16:
+            # Rows along the last dim: the fused kernel (faster than NumPy: tools.bench_kernels).
             n = y.shape[-1]
-            rows = rowwise.softmax_backward(y.array.reshape(-1, n), np.ascontiguousarray(g.array).reshape(-1, n))
-            return Tensor._make(rows.reshape(y.shape)), None
-        return evaluate(lambda m, g, y: y * (g - sum_keepdim(m, g * y, d)), g, y), None
+            rows = rowwise.softmax_backward(y.reshape(-1, n), np.ascontiguousarray(g).reshape(-1, n))
+            return rows.reshape(y.shape), None
+        return ctx.formula(np, g, y)
 
 
-class LogSoftmax(Primitive):
+class LogSoftmax(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, dim):
         shifted = x - x.max(axis=dim, keepdims=True)
@@ -223,10 +220,8 @@ class LogSoftmax(Primitive):
         ctx.dim = dim
         return y
 
-    @staticmethod
-    def backward(ctx, g):
-        d = ctx.dim                                                 # dx = g - softmax * sum(g)
-        return evaluate(lambda m, g, y: g - m.exp(y) * sum_keepdim(m, g, d), g, *ctx.saved_tensors), None
+    def formula(ctx, m, g, y):                                  # dx = g - softmax * sum(g)
+        return g - m.exp(y) * sum_keepdim(m, g, ctx.dim), None
 
 
 def _softmax_samples(rng):

@@ -7,10 +7,9 @@ input's shape (d/da of a broadcast is a sum over the broadcast axes).
 import numpy as np
 
 from .. import dtypes
-from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, binary_samples, make, op, unary_samples
-from .formula import evaluate, sum_to_shape
+from .formula import FormulaPrimitive, sum_to_shape
 
 
 def promote(a, b):
@@ -58,54 +57,48 @@ def edge_shape(edge):
     return dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
 
 
-def _grads(ctx, g, saved, da, db):
-    """Gradients of the last two inputs that need one.  ``da``/``db`` are formulas
-    ``(m, g, *saved) -> gradient of the broadcast result`` (see formula.py); each
-    is summed back to its input's shape."""
-    out = []
-    for need, edge, formula in zip(ctx.needs_input_grad[-2:], ctx.next_functions[-2:], (da, db)):
-        if not need:
-            out.append(None)
-            continue
-        shape = edge_shape(edge)
-        out.append(evaluate(lambda m, *args: sum_to_shape(m, formula(m, *args), shape), g, *saved))
-    return tuple(out)
+class Broadcasting(FormulaPrimitive):
+    """A binary op whose VJP formulas ``da``/``db`` ``(m, g, *saved)`` give the gradient
+    of the broadcast result; each is summed back to its input's shape.  The two
+    operands are the last inputs (``where`` has its condition first)."""
+
+    def formula(ctx, m, g, *saved):
+        needs = ctx.needs_input_grad
+        out = [None] * (len(needs) - 2)
+        for need, edge, grad in zip(needs[-2:], ctx.next_functions[-2:], (ctx.da, ctx.db)):
+            out.append(sum_to_shape(m, grad(m, g, *saved), edge_shape(edge)) if need else None)
+        return tuple(out)
 
 
-class Add(Primitive):
+class Add(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         return elementwise(ctx, "add", np.add, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        return _grads(ctx, g, (), lambda m, g: g, lambda m, g: g)         # da = g, db = g
+    da = db = staticmethod(lambda m, g: g)                             # da = g, db = g
 
 
-class Sub(Primitive):
+class Sub(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         return elementwise(ctx, "sub", np.subtract, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        return _grads(ctx, g, (), lambda m, g: g, lambda m, g: -g)        # da = g, db = -g
+    da = staticmethod(lambda m, g: g)                                  # da = g
+    db = staticmethod(lambda m, g: -g)                                 # db = -g
 
 
-class Mul(Primitive):
+class Mul(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         need_a, need_b = ctx.needs_input_grad
         ctx.save_for_backward(a if need_b else None, b if need_a else None)  # only what the VJPs read
         return elementwise(ctx, "mul", np.multiply, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g * b,   # da = g b
-                      lambda m, g, a, b: g * a)                              # db = g a
+    da = staticmethod(lambda m, g, a, b: g * b)                        # da = g b
+    db = staticmethod(lambda m, g, a, b: g * a)                        # db = g a
 
 
-class Div(Primitive):
+class Div(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)   # a: db's VJP only
@@ -114,13 +107,16 @@ class Div(Primitive):
             a = np.asarray(a, dtypes.get_default_dtype())
         return elementwise(ctx, "div", np.true_divide, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g / b,       # da = g / b
-                      lambda m, g, a, b: -g * a / (b * b))                       # db = -g a / b^2
+    da = staticmethod(lambda m, g, a, b: g / b)                        # da = g / b
+    db = staticmethod(lambda m, g, a, b: -g * a / (b * b))             # db = -g a / b^2
 
 
-class Pow(Primitive):
+def _base(m, a, one):
+    """``a`` with 1 where ``one`` (see Pow.forward)."""
+    return a if one is None else m.where(one, 1.0, a)
+
+
+class Pow(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "pow", np.power, a, b)
@@ -132,38 +128,29 @@ class Pow(Primitive):
                               one_for_db if one_for_db.any() else None)
         return out
 
-    @staticmethod
-    def backward(ctx, g):
-        def base(m, a, one):
-            return a if one is None else m.where(one, 1.0, a)
-        return _grads(ctx, g, ctx.saved_tensors,
-                      lambda m, g, a, b, y, fa, fb: g * b * base(m, a, fa) ** (b - 1.0),  # da = g b a^(b-1)
-                      lambda m, g, a, b, y, fa, fb: g * y * m.log(base(m, a, fb)))        # db = g a^b ln a
+    da = staticmethod(lambda m, g, a, b, y, fa, fb: g * b * _base(m, a, fa) ** (b - 1.0))  # da = g b a^(b-1)
+    db = staticmethod(lambda m, g, a, b, y, fa, fb: g * y * m.log(_base(m, a, fb)))        # db = g a^b ln a
 
 
-class Maximum(Primitive):
+class Maximum(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "maximum", np.maximum, a, b)
         ctx.save_for_backward(*_shares(a, b, np.less, out.dtype))
         return out
 
-    @staticmethod
-    def backward(ctx, g):
-        # da = g [not a < b], db = g [not b < a]; ties split the gradient evenly, and a
-        # NaN (which wins) gives both the whole gradient, as PyTorch's masks do
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, sa, sb: m.where(sa != 0, g * sa, 0.0),
-                      lambda m, g, sa, sb: m.where(sb != 0, g * sb, 0.0))
+    # da = g [not a < b], db = g [not b < a]; ties split the gradient evenly, and a
+    # NaN (which wins) gives both the whole gradient, as PyTorch's masks do
+    da = staticmethod(lambda m, g, sa, sb: m.where(sa != 0, g * sa, 0.0))
+    db = staticmethod(lambda m, g, sa, sb: m.where(sb != 0, g * sb, 0.0))
 
 
-class Minimum(Primitive):
+class Minimum(Maximum):              # the same VJP, from masks saved by forward
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "minimum", np.minimum, a, b)
         ctx.save_for_backward(*_shares(a, b, np.greater, out.dtype))
         return out
-
-    backward = Maximum.backward
 
 
 def _shares(a, b, loses, dtype):
@@ -173,30 +160,25 @@ def _shares(a, b, loses, dtype):
     return (1.0 - loses(x, y) - tie).astype(dtype), (1.0 - loses(y, x) - tie).astype(dtype)
 
 
-class Remainder(Primitive):
+class Remainder(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return elementwise(ctx, "remainder", np.remainder, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        return _grads(ctx, g, ctx.saved_tensors, lambda m, g, a, b: g,           # da = g
-                      lambda m, g, a, b: -g * m.floor_divide(a, b))              # db = -g floor(a/b)
+    da = staticmethod(lambda m, g, a, b: g)                            # da = g
+    db = staticmethod(lambda m, g, a, b: -g * m.floor_divide(a, b))    # db = -g floor(a/b)
 
 
-class FloorDivide(Primitive):
+class FloorDivide(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
         return elementwise(ctx, "floor_divide", np.floor_divide, a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        zero = lambda m, g: m.zeros_like(g)                                 # piecewise constant
-        return _grads(ctx, g, (), zero, zero)
+    da = db = staticmethod(lambda m, g: m.zeros_like(g))               # piecewise constant
 
 
-class Where(Primitive):
+class Where(Broadcasting):
     @staticmethod
     def forward(ctx, cond, a, b):
         x, y = promote(a, b)
@@ -207,11 +189,8 @@ class Where(Primitive):
             raise ValueError(f"where: condition {_shape(cond)}, input {_shape(a)} and "
                              f"other {_shape(b)} cannot be broadcast together") from None
 
-    @staticmethod
-    def backward(ctx, g):
-        return (None,) + _grads(ctx, g, ctx.saved_tensors,
-                                lambda m, g, c: m.where(c, g, 0.0),         # da = g [cond]
-                                lambda m, g, c: m.where(c, 0.0, g))         # db = g [not cond]
+    da = staticmethod(lambda m, g, c: m.where(c, g, 0.0))              # da = g [cond]
+    db = staticmethod(lambda m, g, c: m.where(c, 0.0, g))              # db = g [not cond]
 
 
 # -- public functions ---------------------------------------------------------------
@@ -267,19 +246,17 @@ def _power(x, c):
     return x.copy() if r is x else r               # never alias the input
 
 
-class PowScalar(Primitive):
+class PowScalar(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, c):
         ctx.save_for_backward(x)
         ctx.c = c
         return _power(x, c)
 
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
+    def formula(ctx, m, g, x):
         c = ctx.c
         if c == 0:
-            return g.new_zeros(g.shape), None
+            return m.zeros_like(g), None
         return g * c * x ** (c - 1), None           # dx = g c x^(c-1)
 
 

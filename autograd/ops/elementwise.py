@@ -12,7 +12,7 @@ from ..function import Primitive
 from ..kernels.special import erf as _erf
 from ..tensor import Tensor, tensor_method
 from .binary import where
-from .formula import evaluate, sgn
+from .formula import FormulaPrimitive, sgn
 from .half import half_as_float32
 from .registry import SampleInput, op, unary_samples
 
@@ -34,12 +34,11 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
             ctx.save_for_backward(x if saves == "x" else y)
         return y
 
-    def bwd(ctx, g):
-        saved = ctx.saved_tensors
-        return evaluate(vjp, g, saved[0] if saved else None)
+    def formula(ctx, m, g, saved=None):
+        return vjp(m, g, saved)
 
-    cls = type(name[0].upper() + name[1:], (Primitive,),
-               {"forward": staticmethod(fwd), "backward": staticmethod(bwd), "__module__": __name__,
+    cls = type(name[0].upper() + name[1:], (FormulaPrimitive,),
+               {"forward": staticmethod(fwd), "formula": formula, "__module__": __name__,
                 "__doc__": f"Elementwise {name}."})
 
     def public(input):

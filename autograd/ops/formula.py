@@ -1,26 +1,36 @@
-"""Evaluate a VJP formula on arrays or on tensors.
+"""One VJP formula for both of the engine's paths (Chainer's ``xp`` convention).
 
 A formula is written with operators and ``m.<function>`` calls, where ``m`` is
 either NumPy or the registered ops under the same names (both spell exp, log, sin,
-cos, sign, floor, ... the same way).  In a normal backward, grad mode is off and nothing
-needs recording, so the formula runs on the raw arrays at NumPy speed.  Under
-``create_graph=True`` it runs on tensors, is recorded on the tape and can be
-differentiated again.  One formula, both paths; the op sweep checks both
-(gradcheck takes the array path, gradgradcheck the tensor path).
+cos, where, ... the same way; the helpers below cover the few that differ).  A
+`FormulaPrimitive` declares ``formula(ctx, m, *grads, *saved)`` once and gets both
+VJPs from it: ``vjp``, with m = NumPy on the saved arrays, which the engine runs
+in a normal backward at NumPy speed; and ``backward``, with m = the ops on the
+saved Tensors, recorded under ``create_graph=True`` so it can be differentiated
+again.  The op sweep checks both (gradcheck drives ``vjp``, gradgradcheck
+``backward``).  An op whose fast path is a kernel writes ``vjp`` and ``backward``
+by hand instead (normalization.py).
 """
 import types
 
 import numpy as np
 
-from ..grad_mode import STATE
-from ..tensor import Tensor
+from ..function import Primitive
 
 
-def evaluate(formula, g, *saved):
-    if STATE.grad_enabled:
-        return formula(_tensor_namespace(), g, *saved)
-    out = formula(np, g.array, *[s.array if isinstance(s, Tensor) else s for s in saved])
-    return Tensor._make(out if type(out) is np.ndarray else np.asarray(out))
+class FormulaPrimitive(Primitive):
+    """A Primitive whose VJPs both come from ``formula`` (see the module docstring)."""
+
+    def formula(ctx, m, *grads_and_saved):
+        raise NotImplementedError(f"{type(ctx).__name__} must define formula(ctx, m, *grads, *saved)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return ctx.formula(_tensor_namespace(), *grads, *ctx.saved_tensors)
+
+    @staticmethod
+    def vjp(ctx, *grads):
+        return ctx.formula(np, *grads, *ctx.saved_arrays)
 
 
 _NAMESPACE = None

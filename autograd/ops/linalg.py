@@ -5,11 +5,11 @@ import numpy as np
 
 from ..function import Primitive
 from ..tensor import Tensor, tensor_method
-from .formula import evaluate, sum_to_shape
+from .formula import FormulaPrimitive, sum_to_shape
 from .registry import SampleInput, make, op
 
 
-class MatMul(Primitive):
+class MatMul(FormulaPrimitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -18,12 +18,10 @@ class MatMul(Primitive):
             a, b = promote(a, b)
         return np.matmul(a, b)
 
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
+    def formula(ctx, m, g, a, b):
         da, db = ctx.needs_input_grad
-        return (evaluate(_matmul_grad_a, g, a, b) if da else None,
-                evaluate(_matmul_grad_b, g, a, b) if db else None)
+        return (_matmul_grad_a(m, g, a, b) if da else None,
+                _matmul_grad_b(m, g, a, b) if db else None)
 
 
 def _as_matrices(g, a, b):
@@ -80,7 +78,7 @@ tensor_method(matmul, name="mm")
 tensor_method(matmul, name="bmm")
 
 
-class Linear(Primitive):
+class Linear(FormulaPrimitive):
     """y = x W^T + b in one node (PyTorch's addmm): x (..., in), W (out, in), b (out,).
 
     Leading dims of x are flattened into one (N, in) @ (in, out) GEMM; W^T is a view,
@@ -97,14 +95,12 @@ class Linear(Primitive):
             y += b
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
+    def formula(ctx, m, g, x, w):
         needs = ctx.needs_input_grad                     # 2 or 3 entries: bias is optional
-        grads = (evaluate(_linear_grad_x, g, w, ctx.x_shape) if needs[0] else None,
-                 evaluate(_linear_grad_w, g, x) if needs[1] else None)
+        grads = (_linear_grad_x(g, w, ctx.x_shape) if needs[0] else None,
+                 _linear_grad_w(g, x) if needs[1] else None)
         if len(needs) == 3:
-            grads += (evaluate(_linear_grad_b, g) if needs[2] else None,)
+            grads += (_linear_grad_b(g) if needs[2] else None,)
         return grads
 
 
@@ -113,15 +109,15 @@ def _rows(t):
     return t.reshape(-1, t.shape[-1])
 
 
-def _linear_grad_x(m, g, w, shape):
+def _linear_grad_x(g, w, shape):
     return (_rows(g) @ w).reshape(shape)                  # dx = G W
 
 
-def _linear_grad_w(m, g, x):
+def _linear_grad_w(g, x):
     return _rows(g).mT @ _rows(x)                         # dW = G^T X
 
 
-def _linear_grad_b(m, g):
+def _linear_grad_b(g):
     return _rows(g).sum(0)                                # db = sum over rows of G
 
 

@@ -21,10 +21,9 @@ Binary cross entropy clamps its logs at -100, so its value stays finite at p in
 """
 import numpy as np
 
-from ..function import Primitive
 from ..tensor import Tensor
 from .activation import softmax
-from .formula import evaluate, sum_keepdim
+from .formula import FormulaPrimitive, sum_keepdim
 from .registry import SampleInput, make, op
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -63,7 +62,7 @@ def _scaled(g, d, scale):
     return d * (g * scale) if scale is not None else d * g.reshape(-1, 1)
 
 
-class CrossEntropy(Primitive):
+class CrossEntropy(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
         shifted = x - x.max(axis=1, keepdims=True)
@@ -72,13 +71,11 @@ class CrossEntropy(Primitive):
         ctx.save_for_backward(x, coef)       # coef: a constant, counted in the saved bytes
         return _reduce(ctx, -(coef * logp).sum(axis=1), wt, reduction, x.dtype)
 
-    @staticmethod
-    def backward(ctx, g):
-        x, coef = ctx.saved_tensors
-        return (evaluate(_cross_entropy_grad, g, x, coef, ctx.scale),) + (None,) * 5
+    def formula(ctx, m, g, x, coef):
+        return (_cross_entropy_grad(m, g, x, coef, ctx.scale),) + (None,) * 5
 
 
-class NllLoss(Primitive):
+class NllLoss(FormulaPrimitive):
     """loss_i = -sum_c a_ic x_ic on log-probabilities x (no smoothing: e = 0)."""
 
     @staticmethod
@@ -87,11 +84,8 @@ class NllLoss(Primitive):
         ctx.save_for_backward(coef)
         return _reduce(ctx, -(coef * x).sum(axis=1), wt, reduction, x.dtype)
 
-    @staticmethod
-    def backward(ctx, g):
-        coef, = ctx.saved_tensors
-        return (evaluate(lambda m, g, coef, scale: _scaled(g, -coef, scale),   # dx = -a_i
-                         g, coef, ctx.scale),) + (None,) * 4
+    def formula(ctx, m, g, coef):
+        return (_scaled(g, -coef, ctx.scale),) + (None,) * 4                  # dx = -a_i
 
 
 def _cross_entropy_grad(m, g, x, coef, scale):
@@ -192,7 +186,7 @@ _LOG_FLOOR = -100.0       # PyTorch's clamp of log(p) and log(1 - p)
 _EPSILON = 1e-12          # PyTorch's floor of p (1 - p) in the VJP
 
 
-class BinaryCrossEntropy(Primitive):
+class BinaryCrossEntropy(FormulaPrimitive):
     @staticmethod
     def forward(ctx, p, t):
         ctx.save_for_backward(p, t)
@@ -201,16 +195,13 @@ class BinaryCrossEntropy(Primitive):
             log_1mp = np.maximum(np.log1p(-p), _LOG_FLOOR)
         return -(t * log_p + (1 - t) * log_1mp)
 
-    @staticmethod
-    def backward(ctx, g):
+    def formula(ctx, m, g, p, t):
         need_p, need_t = ctx.needs_input_grad
         with np.errstate(divide="ignore"):
             # dp = g (p - t) / max(p (1 - p), eps)
-            dp = evaluate(lambda m, g, p, t: g * (p - t) / m.maximum(p * (1.0 - p), _EPSILON),
-                          g, *ctx.saved_tensors) if need_p else None
+            dp = g * (p - t) / m.maximum(p * (1.0 - p), _EPSILON) if need_p else None
             # dt = g (log(1 - p) - log p), unclamped as in PyTorch (+-inf at p in {0, 1})
-            dt = evaluate(lambda m, g, p, t: g * (m.log1p(-p) - m.log(p)),
-                          g, *ctx.saved_tensors) if need_t else None
+            dt = g * (m.log1p(-p) - m.log(p)) if need_t else None
         return dp, dt
 
 

@@ -5,21 +5,21 @@ Layer norm (the row-wise kernels, autograd/kernels/rowwise.py):
     y = xhat * w + b,  xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps)
 over the trailing ``normalized_ndim`` dims.  VJP (n = row length, gw = g * w):
     dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)),  dw = sum(g * xhat),  db = sum(g)
-A normal backward runs the fused backward kernel on the arrays saved by the
-forward; under ``create_graph`` the same formula runs on tensors, recomputing
-xhat from x, so it can be differentiated again.
+``vjp`` (a normal backward) runs the fused backward kernel on the arrays saved by
+the forward; ``backward`` (under ``create_graph``) runs the same formula on
+tensors, recomputing xhat from x, so it can be differentiated again.
 
 Batch norm (autograd/kernels/batchnorm.py) normalises each channel (dim 1) over the
 batch and spatial dims, with the batch statistics (training) or the running ones
-(eval); its VJP is in the BatchNorm class.  The same two paths: fused kernel for a
-normal backward, composed tensor ops under ``create_graph``.
+(eval); its VJP is in the BatchNorm class.  The same two VJPs: the fused kernel
+(``vjp``), and composed tensor ops (``backward``).
 """
 import math
 
 import numpy as np
 
 from ..function import Primitive
-from ..grad_mode import STATE, current_scope
+from ..grad_mode import current_scope
 from ..kernels import rowwise
 from ..kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ..tensor import Tensor
@@ -40,18 +40,19 @@ class LayerNorm(Primitive):
         return y.reshape(x.shape)
 
     @staticmethod
-    def backward(ctx, g):
-        x, w, xhat, rstd, w_row = ctx.saved_tensors
+    def vjp(ctx, g):
+        x, w, xhat, rstd, w_row = ctx.saved_arrays
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        if STATE.grad_enabled:
-            return _differentiable_vjp(ctx, g, x, w) + (None, None)
-        rows = np.ascontiguousarray(g.array).reshape(xhat.shape)
-        dx = rowwise.layer_norm_backward(rows, xhat.array, rstd.array, w_row.array) if need_x else None
-        dw = (rows * xhat.array).sum(0).reshape(ctx.norm_shape) if need_w else None
+        rows = np.ascontiguousarray(g).reshape(xhat.shape)
+        dx = rowwise.layer_norm_backward(rows, xhat, rstd, w_row) if need_x else None
+        dw = (rows * xhat).sum(0).reshape(ctx.norm_shape) if need_w else None
         db = rows.sum(0).reshape(ctx.norm_shape) if need_b else None
-        return (None if dx is None else Tensor._make(dx.reshape(x.shape)),
-                None if dw is None else Tensor._make(dw),
-                None if db is None else Tensor._make(db), None, None)
+        return (None if dx is None else dx.reshape(x.shape), dw, db, None, None)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors[:2]
+        return _differentiable_vjp(ctx, g, x, w) + (None, None)
 
 
 def _differentiable_vjp(ctx, g, x, w):
@@ -126,17 +127,18 @@ class BatchNorm(Primitive):
         return y.reshape(x.shape)
 
     @staticmethod
-    def backward(ctx, g):
-        x, w, w_c = ctx.saved_tensors
-        if STATE.grad_enabled:
-            return _batch_norm_differentiable_vjp(ctx, g, x, w) + (None, None, None)
+    def vjp(ctx, g):
+        x, w, w_c = ctx.saved_arrays
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx, dw, db = batch_norm_backward(_channels_view(g.array), _channels_view(x.array),
-                                         ctx.stats[0], ctx.stats[1], w_c.array, ctx.eps,
-                                         ctx.training)
-        return (Tensor._make(dx.reshape(x.shape)) if need_x else None,
-                Tensor._make(dw) if need_w else None,
-                Tensor._make(db) if need_b else None, None, None, None)
+        dx, dw, db = batch_norm_backward(_channels_view(g), _channels_view(x), ctx.stats[0],
+                                         ctx.stats[1], w_c, ctx.eps, ctx.training)
+        return (dx.reshape(x.shape) if need_x else None, dw if need_w else None,
+                db if need_b else None, None, None, None)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors[:2]
+        return _batch_norm_differentiable_vjp(ctx, g, x, w) + (None, None, None)
 
 
 def _batch_norm_differentiable_vjp(ctx, g, x, w):

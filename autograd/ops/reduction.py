@@ -13,7 +13,7 @@ import numpy as np
 from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .binary import where
-from .formula import evaluate, sgn
+from .formula import FormulaPrimitive, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
 
@@ -61,7 +61,7 @@ def _np_kwargs(dim, keepdim):
                 keepdims=keepdim)
 
 
-class Sum(Primitive):
+class Sum(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -69,10 +69,8 @@ class Sum(Primitive):
             x = x.astype(np.int64)
         return x.sum(axis=dims, keepdims=keepdim)
 
-    @staticmethod
-    def backward(ctx, g):
-        shape, dims, keep = ctx.in_shape, ctx.dims, ctx.keepdim                # dx = g
-        return evaluate(lambda m, g: _expand_back(g, shape, dims, keep, m), g), None, None
+    def formula(ctx, m, g):                                                    # dx = g
+        return _expand_back(g, ctx.in_shape, ctx.dims, ctx.keepdim, m), None, None
 
 
 @op(Sum, samples=_reduction_samples(), ref=lambda x, dim=None, keepdim=False: np.sum(x, **_np_kwargs(dim, keepdim)),
@@ -83,7 +81,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     return Sum.apply(input, reduce_dims(dim, input.ndim, "sum"), keepdim)
 
 
-class Mean(Primitive):
+class Mean(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         if x.dtype.kind != "f":
@@ -91,11 +89,9 @@ class Mean(Primitive):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         return x.mean(axis=dims, keepdims=keepdim)
 
-    @staticmethod
-    def backward(ctx, g):
-        shape, dims, keep = ctx.in_shape, ctx.dims, ctx.keepdim                # dx = g / N
-        n = _count(shape, dims)
-        return evaluate(lambda m, g: _expand_back(g, shape, dims, keep, m) / n, g), None, None
+    def formula(ctx, m, g):                                                    # dx = g / N
+        shape, dims = ctx.in_shape, ctx.dims
+        return _expand_back(g, shape, dims, ctx.keepdim, m) / _count(shape, dims), None, None
 
 
 @op(Mean, samples=_reduction_samples(), ref=lambda x, dim=None, keepdim=False: np.mean(x, **_np_kwargs(dim, keepdim)),
@@ -411,7 +407,7 @@ def prod(input, dim=None, keepdim=False):
     return Prod.apply(input, reduce_dims(dim, input.ndim, "prod"), keepdim)
 
 
-class Norm(Primitive):
+class Norm(FormulaPrimitive):
     """The vector p-norm ``(sum |x|^p)^(1/p)`` over dims for finite p (p = 0 counts the
     non-zero elements), with PyTorch's VJP: 0, not 0/0, at a zero vector or element."""
 
@@ -432,22 +428,20 @@ class Norm(Primitive):
         ctx.save_for_backward(x, y, (x == 0).astype(x.dtype), (y == 0).astype(x.dtype))
         return y
 
-    @staticmethod
-    def backward(ctx, g):
-        shape, dims, keep, p = ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p
-
+    def formula(ctx, m, g, x, y, x_zero, y_zero):
         # dx = g sgn(x) |x|^(p-1) / ||x||^(p-1); 0 where x == 0 or ||x|| == 0 (PyTorch)
-        def vjp(m, g, x, y, x_zero, y_zero):
-            g = _expand_back(g * (1.0 - y_zero), shape, dims, keep, m)
-            y = _expand_back(y + y_zero, shape, dims, keep, m)
-            if p == 0:
-                return m.zeros_like(g)              # piecewise constant
-            if p == 2:
-                return g * x / y
-            if p == 1:
-                return g * sgn(m, x)
-            return g * sgn(m, x) * abs(x + x_zero) ** (p - 1) * (1.0 - x_zero) / y ** (p - 1)
-        return evaluate(vjp, g, *ctx.saved_tensors), None, None, None
+        shape, dims, keep, p = ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p
+        g = _expand_back(g * (1.0 - y_zero), shape, dims, keep, m)
+        y = _expand_back(y + y_zero, shape, dims, keep, m)
+        if p == 0:
+            dx = m.zeros_like(g)                    # piecewise constant
+        elif p == 2:
+            dx = g * x / y
+        elif p == 1:
+            dx = g * sgn(m, x)
+        else:
+            dx = g * sgn(m, x) * abs(x + x_zero) ** (p - 1) * (1.0 - x_zero) / y ** (p - 1)
+        return dx, None, None, None
 
 
 def _norm_ref(x, p=2, dim=None, keepdim=False):
