@@ -91,7 +91,10 @@ class Frames(list):
                 shape.set("data-stroke", shape.get("stroke", "black"))
                 shape.set("data-sw", shape.get("stroke-width", "1"))
         svg = ET.tostring(root, encoding="unicode")
+        # Each frame carries its label colours: a label is drawn for its node's fill in
+        # that frame (white nodes before they are reached), not for the final fill.
         data = json.dumps([{"caption": f.caption, "fills": f.fills, "texts": f.texts,
+                            "inks": {k: heat.font_colour(v) for k, v in f.fills.items()},
                             "current": f.current} for f in self])
         # Ids get a per-page prefix: a notebook may show several frame players.
         uid = f"tg{next(_page_ids)}-"
@@ -213,6 +216,7 @@ function show(i){
       s.setAttribute("stroke-width", cur ? "4" : s.getAttribute("data-sw"));
     });
     g.querySelectorAll("text").forEach(function(t){
+      if (fill) t.setAttribute("fill", f.inks[key]);
       if (f.texts[key] !== undefined && t.textContent.indexOf("|grad|") === 0) t.textContent = f.texts[key];
     });
   });
