@@ -296,7 +296,8 @@ var keys = {ArrowRight: function(){ show(+slider.value + 1); }, ArrowLeft: funct
             "-": function(){ zoomMid(0.8); }, "0": fitWidth};
 document.addEventListener("keydown", function(e){
   var t = e.target, page = t === document.body || t === document.documentElement;
-  if (!keys[e.key] || e.ctrlKey || e.metaKey || e.altKey || t === slider) return;   // the slider steps itself
+  // The slider steps itself; a player whose output cell was cleared stays deaf.
+  if (!keys[e.key] || e.ctrlKey || e.metaKey || e.altKey || t === slider || !document.contains(player)) return;
   if (!player.contains(t) && !(page && document.querySelectorAll(".tapegrad-player").length === 1)) return;
   e.preventDefault();
   keys[e.key]();
