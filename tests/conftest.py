@@ -17,6 +17,14 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 SHARED_MNIST = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
+def missing(reason, environ):
+    """Skip for a missing install or data, with ``reason``; under ``CI=true`` fail instead,
+    so that CI cannot pass without running the test."""
+    if environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {reason}")
+    pytest.skip(reason)
+
+
 def _has_mnist(folder):
     return all((folder / name).is_file() or (folder / f"{name}.gz").is_file() for name in MNIST_FILES)
 
@@ -34,9 +42,7 @@ def find_mnist(environ, shared=SHARED_MNIST):
     reason = (f"real MNIST files not found: set {MNIST_ENV} to a folder holding the four IDX files "
               f"({', '.join(MNIST_FILES)}, optionally .gz) or put them in {shared}; "
               "`python -c \"from autograd.data import MNIST; MNIST('DIR', download=True)\"` fetches them")
-    if environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
+    missing(reason, environ)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,9 @@ that node is outlined in magenta, every node processed so far is filled by its
 gradient (one colour scale for all frames), and leaves show the gradient summed
 into them so far.  The last frame is the finished backward.
 
-Frames are written as numbered SVG files or as one self-contained HTML page with
-a slider (no external scripts), which is also what a notebook displays.
+Frames are written as numbered SVG files or as one self-contained HTML page (no
+external scripts), which is also what a notebook displays: a toolbar that stays in
+view (slider, step buttons, zoom, caption) over a picture that pans and zooms.
 """
 import itertools
 import json
@@ -82,7 +83,7 @@ class Frames(list):
         return paths
 
     def html(self):
-        """One self-contained HTML page: the picture, a slider and the captions."""
+        """One self-contained HTML page: the picture, a slider, zoom and the captions."""
         root = ET.fromstring(_strip_prolog(self.base_svg))
         for key, g in _node_groups(root).items():
             g.set("data-key", key)
@@ -91,7 +92,10 @@ class Frames(list):
                 shape.set("data-stroke", shape.get("stroke", "black"))
                 shape.set("data-sw", shape.get("stroke-width", "1"))
         svg = ET.tostring(root, encoding="unicode")
+        # Each frame carries its label colours: a label is drawn for its node's fill in
+        # that frame (white nodes before they are reached), not for the final fill.
         data = json.dumps([{"caption": f.caption, "fills": f.fills, "texts": f.texts,
+                            "inks": {k: heat.font_colour(v) for k, v in f.fills.items()},
                             "current": f.current} for f in self])
         # Ids get a per-page prefix: a notebook may show several frame players.
         uid = f"tg{next(_page_ids)}-"
@@ -186,44 +190,120 @@ def _filled_shapes(g):
             and el.get("fill") not in (None, "none", "transparent")]
 
 
+# The page: a toolbar that sticks to the top of the window (frame controls, zoom,
+# caption) over a view that clips the picture, so zooming never covers the controls.
+# Wheel zooms at the pointer, dragging pans; left/right arrows step, Home/End jump,
+# +/- zoom and 0 fits the width.  Keys reach the player when focus is inside it, or
+# anywhere on a page that holds only this one player (a saved page, not a notebook).
 _HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>tapegrad: backprop, step by step</title>
-<style>body{font-family:Helvetica,Arial,sans-serif;margin:12px}
-#tg-caption{margin:8px 0;min-height:2.6em}</style></head>
+<style>
+#tg-player{font-family:Helvetica,Arial,sans-serif}
+#tg-bar{position:sticky;top:0;z-index:2;background:#fff;padding:6px 0;border-bottom:1px solid #ccc;
+  display:flex;flex-wrap:wrap;align-items:center;gap:6px}
+#tg-slider{flex:1 1 240px}
+#tg-caption{flex:1 1 100%;min-height:2.6em}
+#tg-view{position:relative;overflow:hidden;height:80vh;border:1px solid #ccc;background:#fff;
+  cursor:grab;touch-action:none;user-select:none}
+#tg-view.tg-drag{cursor:grabbing}
+#tg-svg{position:absolute;left:0;top:0;transform-origin:0 0}
+#tg-svg svg{display:block}
+</style></head>
 <body>
-<div><input id="tg-slider" type="range" min="0" max="{{LAST}}" value="0" style="width:60%">
-<button id="tg-prev">&lt;</button><button id="tg-next">&gt;</button>
-<span id="tg-pos"></span></div>
+<div id="tg-player" class="tapegrad-player">
+<div id="tg-bar">
+<button id="tg-prev" title="previous frame (left arrow)">&lt;</button>
+<input id="tg-slider" type="range" min="0" max="{{LAST}}" value="0" aria-label="frame">
+<button id="tg-next" title="next frame (right arrow)">&gt;</button>
+<span id="tg-pos"></span>
+<button id="tg-out" title="zoom out (- or mouse wheel)">&minus;</button>
+<button id="tg-in" title="zoom in (+ or mouse wheel)">+</button>
+<button id="tg-fit" title="fit the width (0)">fit width</button>
+<button id="tg-one" title="actual size">1:1</button>
 <div id="tg-caption"></div>
-<div id="tg-svg">{{SVG}}</div>
+</div>
+<div id="tg-view" tabindex="0"><div id="tg-svg">{{SVG}}</div></div>
+</div>
 <script>
 (function(){
 var frames = {{DATA}};
-var root = document.getElementById("tg-svg");
-var slider = document.getElementById("tg-slider");
-var groups = {};
-root.querySelectorAll("g[data-key]").forEach(function(g){ groups[g.getAttribute("data-key")] = g; });
+var player = document.getElementById("tg-player"), view = document.getElementById("tg-view");
+var box = document.getElementById("tg-svg"), slider = document.getElementById("tg-slider");
+var svg = box.querySelector("svg");
+var nodes = [];
+box.querySelectorAll("g[data-key]").forEach(function(g){
+  nodes.push({key: g.getAttribute("data-key"), shapes: g.querySelectorAll("[data-fill]"),
+              texts: g.querySelectorAll("text")});
+});
 function show(i){
+  i = Math.max(0, Math.min(frames.length - 1, i));
   var f = frames[i];
-  Object.keys(groups).forEach(function(key){
-    var g = groups[key], fill = f.fills[key], cur = key === f.current;
-    g.querySelectorAll("[data-fill]").forEach(function(s){
+  nodes.forEach(function(n){
+    var fill = f.fills[n.key], cur = n.key === f.current;
+    n.shapes.forEach(function(s){
       if (fill) s.setAttribute("fill", fill);
       s.setAttribute("stroke", cur ? "{{HL}}" : s.getAttribute("data-stroke"));
       s.setAttribute("stroke-width", cur ? "4" : s.getAttribute("data-sw"));
     });
-    g.querySelectorAll("text").forEach(function(t){
-      if (f.texts[key] !== undefined && t.textContent.indexOf("|grad|") === 0) t.textContent = f.texts[key];
+    n.texts.forEach(function(t){
+      if (fill) t.setAttribute("fill", f.inks[n.key]);
+      if (f.texts[n.key] !== undefined && t.textContent.indexOf("|grad|") === 0) t.textContent = f.texts[n.key];
     });
   });
   document.getElementById("tg-caption").textContent = f.caption;
   document.getElementById("tg-pos").textContent = "frame " + i + " / " + (frames.length - 1);
   slider.value = i;
 }
+var zoom = {s: 1, x: 0, y: 0};
+function place(){ box.style.transform = "translate(" + zoom.x + "px," + zoom.y + "px) scale(" + zoom.s + ")"; }
+function zoomAt(factor, cx, cy){
+  var s = Math.max(0.02, Math.min(20, zoom.s * factor));
+  zoom.x = cx - (cx - zoom.x) * s / zoom.s; zoom.y = cy - (cy - zoom.y) * s / zoom.s; zoom.s = s;
+  place();
+}
+function fit(s){
+  zoom.s = s; zoom.x = Math.max(0, (view.clientWidth - svg.width.baseVal.value * s) / 2); zoom.y = 0;
+  place();
+}
+function fitWidth(){ fit(Math.min(1, view.clientWidth / svg.width.baseVal.value)); }
+function zoomMid(factor){ zoomAt(factor, view.clientWidth / 2, view.clientHeight / 2); }
+view.addEventListener("wheel", function(e){
+  e.preventDefault();
+  var r = view.getBoundingClientRect();
+  zoomAt(Math.exp(-e.deltaY * (e.deltaMode ? 0.05 : 0.0015)), e.clientX - r.left, e.clientY - r.top);
+}, {passive: false});
+var drag = null;
+view.addEventListener("pointerdown", function(e){
+  drag = {x: e.clientX - zoom.x, y: e.clientY - zoom.y};
+  view.setPointerCapture(e.pointerId); view.classList.add("tg-drag");
+});
+view.addEventListener("pointermove", function(e){
+  if (drag) { zoom.x = e.clientX - drag.x; zoom.y = e.clientY - drag.y; place(); }
+});
+function endDrag(){ drag = null; view.classList.remove("tg-drag"); }
+view.addEventListener("pointerup", endDrag);
+view.addEventListener("pointercancel", endDrag);
 slider.addEventListener("input", function(){ show(+slider.value); });
-document.getElementById("tg-prev").onclick = function(){ show(Math.max(0, +slider.value - 1)); };
-document.getElementById("tg-next").onclick = function(){ show(Math.min(frames.length - 1, +slider.value + 1)); };
+document.getElementById("tg-prev").onclick = function(){ show(+slider.value - 1); };
+document.getElementById("tg-next").onclick = function(){ show(+slider.value + 1); };
+document.getElementById("tg-in").onclick = function(){ zoomMid(1.25); };
+document.getElementById("tg-out").onclick = function(){ zoomMid(0.8); };
+document.getElementById("tg-fit").onclick = fitWidth;
+document.getElementById("tg-one").onclick = function(){ fit(1); };
+var keys = {ArrowRight: function(){ show(+slider.value + 1); }, ArrowLeft: function(){ show(+slider.value - 1); },
+            Home: function(){ show(0); }, End: function(){ show(frames.length - 1); },
+            "+": function(){ zoomMid(1.25); }, "=": function(){ zoomMid(1.25); },
+            "-": function(){ zoomMid(0.8); }, "0": fitWidth};
+document.addEventListener("keydown", function(e){
+  var t = e.target, page = t === document.body || t === document.documentElement;
+  // The slider steps itself; a player whose output cell was cleared stays deaf.
+  if (!keys[e.key] || e.ctrlKey || e.metaKey || e.altKey || t === slider || !document.contains(player)) return;
+  if (!player.contains(t) && !(page && document.querySelectorAll(".tapegrad-player").length === 1)) return;
+  e.preventDefault();
+  keys[e.key]();
+});
 show(0);
+fitWidth();
 })();
 </script></body></html>
 """

@@ -114,13 +114,24 @@ def fill_colour(stats, rng):
 
 
 def luminance(colour):
-    """Relative luminance (0..1) of '#rrggbb'; the scale is monotone in it."""
-    r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    """WCAG 2 relative luminance (0..1) of '#rrggbb': the channels made linear-light,
+    then weighted; the scale is monotone in it."""
+    def linear(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+def contrast_ratio(a, b):
+    """WCAG 2 contrast ratio of two '#rrggbb' colours: 1 (equal) to 21 (black on white)."""
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def font_colour(fill):
-    return "#ffffff" if fill.startswith("#") and luminance(fill) < 0.45 else "#000000"
+    """The label colour for ``fill``: black or white, whichever contrasts more (WCAG 2).
+    The better of the two reaches at least 4.58:1 on any fill, above WCAG's 4.5:1 for text."""
+    return max(("#000000", "#ffffff"), key=lambda ink: contrast_ratio(ink, fill))
 
 
 def legend_entries(rng):
