@@ -314,6 +314,8 @@ def _send(dst, nr, g, buffers, leaf_sums, create_graph, sent):
 
 def _complete(node, grads, create_graph):
     grads.pop()                    # the node itself, see _send
+    if len(grads) == 1 and grads[0] is not None:      # most ops: one output, reached
+        return grads
     for nr, g in enumerate(grads):
         if g is None and node.materialize_grads:
             shape, dtype = node._out_meta[nr]
@@ -358,18 +360,24 @@ def _call_vjp(node, grads, create_graph):
             result.append(None)
             continue
         dst, nr = edge
-        shape, dtype = (dst.array.shape, dst.array.dtype) if isinstance(dst, Tensor) else dst._out_meta[nr]
+        if isinstance(dst, Tensor):
+            want = dst.array
+            shape, dtype = want.shape, want.dtype
+        else:
+            shape, dtype = dst._out_meta[nr]
         if create_graph:
             if not isinstance(g, Tensor):
                 g = _first_order_only(node, np.asarray(g))
             array = g.array
+        elif type(g) is np.ndarray:
+            array = g
         else:
             array = g = g.array if isinstance(g, Tensor) else np.asarray(g)
         if array.shape != shape:
             raise RuntimeError(
                 f"{cls.__name__}.backward returned a gradient of shape {tuple(array.shape)} for "
                 f"input {i}, but that input has shape {tuple(shape)}")
-        if array.dtype != dtype:
+        if array.dtype is not dtype and array.dtype != dtype:
             g = g.to(dtype) if create_graph else g.astype(dtype)
         if STATE.anomaly and not np.isfinite(array).all():
             raise FloatingPointError(

@@ -169,7 +169,8 @@ def _record(ctx, args, arrays, needs, out):
     res = []
     meta = []
     for i, o in enumerate(outs):
-        t = _wrap_output(o, args, arrays)
+        # a fresh array (the usual case) needs no search for the input it views
+        t = Tensor._make(o) if type(o) is np.ndarray and o.base is None else _wrap_output(o, args, arrays)
         d = t.array
         if d.dtype.kind == "f" and not (non_diff and any(o is nd for nd in non_diff)):
             t._requires_grad = True
@@ -209,6 +210,9 @@ def _resolve_saved(ctx, args, arrays, outs, res):
     saved = []
     saved_outputs = {}
     for s in ctx._to_save:
+        if s is None:            # e.g. mul's operand whose gradient is not needed
+            saved.append((_CONST, None, None))
+            continue
         for a, arr in zip(args, arrays):
             if s is arr and isinstance(a, Tensor):
                 saved.append((_INPUT, a, a._version.value))

@@ -64,10 +64,10 @@ class Broadcasting(FormulaPrimitive):
 
     def formula(ctx, m, g, *saved):
         needs = ctx.needs_input_grad
-        out = [None] * (len(needs) - 2)
-        for need, edge, grad in zip(needs[-2:], ctx.next_functions[-2:], (ctx.da, ctx.db)):
-            out.append(sum_to_shape(m, grad(m, g, *saved), edge_shape(edge)) if need else None)
-        return tuple(out)
+        edges = ctx.next_functions
+        da = sum_to_shape(m, ctx.da(m, g, *saved), edge_shape(edges[-2])) if needs[-2] else None
+        db = sum_to_shape(m, ctx.db(m, g, *saved), edge_shape(edges[-1])) if needs[-1] else None
+        return (da, db) if len(needs) == 2 else (None, da, db)
 
 
 class Add(Broadcasting):
