@@ -119,3 +119,51 @@ def test_the_lazy_aliases_are_the_listed_exception():
     for alias, target in LAZY_ALIASES.items():
         assert getattr(autograd, alias.split(".")[1]) is importlib.import_module(target)
 
+
+
+# -- private fields: the viewers read tape nodes through their public API ---------------
+ENGINE_FILES = ("autograd/function.py", "autograd/engine.py")
+VIEWERS = ("autograd/viz", "autograd/tape_view.py", "autograd/tape_check.py", "autograd/gradcheck.py")
+# Another helper owns frames.py while this is merged; its one read moves to sequence_nr().
+VIEWER_EXCEPTIONS = {("autograd/viz/frames.py", "_seq")}
+
+
+def _sources(*tops):
+    for top in tops:
+        path = os.path.join(ROOT, top)
+        if top.endswith(".py"):
+            yield top, ast.parse(open(path).read())
+            continue
+        for folder, _, files in os.walk(path):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    full = os.path.join(folder, name)
+                    yield os.path.relpath(full, ROOT), ast.parse(open(full).read())
+
+
+def _private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _node_fields():
+    """Private attributes the engine files store on objects other than tensors: the
+    fields of a tape node (``_edges``, ``_seq``, ``_saved`` ...)."""
+    from autograd.tensor import Tensor
+    tensor_own = {n for n in list(vars(Tensor)) + list(Tensor.__slots__) if _private(n)}
+    stored = {n.attr for _, tree in _sources(*ENGINE_FILES) for n in ast.walk(tree)
+              if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and _private(n.attr)}
+    return stored - tensor_own
+
+
+def test_viewers_read_tape_nodes_only_through_the_public_node_api():
+    fields = _node_fields()
+    assert {"_edges", "_seq", "_saved", "_saved_outputs", "_out_meta", "_scope"} <= fields
+    found = [f"{path}:{n.lineno} reads .{n.attr}" for path, tree in _sources(*VIEWERS)
+             for n in ast.walk(tree)
+             if isinstance(n, ast.Attribute) and n.attr in fields
+             and (path, n.attr) not in VIEWER_EXCEPTIONS]
+    found += [f"{path}:{n.lineno} calls setattr" for path, tree in _sources(*VIEWERS)
+              for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr"]
+    assert not found, "use next_functions, sequence_nr(), saved_tensor_info, ...:\n" + "\n".join(found)
+

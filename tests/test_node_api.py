@@ -72,3 +72,35 @@ def _line_of(marker):
             if line.rstrip().endswith(marker) and "_line_of" not in line:
                 return i
     raise AssertionError(marker)
+
+
+def test_the_viewers_leave_every_node_as_the_engine_made_it():
+    from autograd.tape_check import record_inputs
+    w = ag.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+    x = ag.tensor(np.ones((4, 2)))
+    with record_inputs():
+        with ag.name_scope("layer"):
+            h = (x @ w).tanh()
+        loss = (h * h).sum()
+    nodes = _nodes(loss)
+    before = {id(n): dict(vars(n)) for n in nodes}
+    with ag.record_gradients():
+        (g,) = ag.grad(loss, w, create_graph=True)     # tags nodes with order 1
+        g.sum().backward(retain_graph=True)
+    ag.to_dot(loss, show_saved=True).source
+    str(ag.tape(loss))
+    ag.backprop_frames(loss)
+    assert ag.gradcheck_tape(loss, print_table=False).ok
+    for n in nodes:
+        assert vars(n).keys() == before[id(n)].keys(), type(n).__name__
+        assert all(vars(n)[k] is v for k, v in before[id(n)].items()), type(n).__name__
+
+
+def _nodes(out):
+    seen, stack = [], [out.grad_fn]
+    while stack:
+        n = stack.pop()
+        if n is not None and all(n is not s for s in seen):
+            seen.append(n)
+            stack += [e[0] for e in n.next_functions if e is not None and not isinstance(e[0], ag.Tensor)]
+    return seen
