@@ -15,6 +15,7 @@ FLOORS = [
     ("autograd.dtypes", 2), ("autograd.grad_mode", 2), ("autograd.tensor", 2),
     ("autograd.function", 2), ("autograd.custom_function", 2), ("autograd.engine", 2),
     ("autograd.device", 2), ("autograd.creation", 2), ("autograd.serialization", 2),
+    ("autograd.graph", 2),
     ("autograd.hub", 2),
     ("autograd.ops", 3),
     ("autograd.gradcheck", 4), ("autograd.tape_check", 4),
@@ -120,12 +121,14 @@ def test_the_lazy_aliases_are_the_listed_exception():
         assert getattr(autograd, alias.split(".")[1]) is importlib.import_module(target)
 
 
-
-# -- private fields: the viewers read tape nodes through their public API ---------------
+# -- private fields: the viewers read tape nodes through their public API, and nn and
+# optim call the engine through public functions (GUIDE.md, "Never") ---------------------
 ENGINE_FILES = ("autograd/function.py", "autograd/engine.py")
 VIEWERS = ("autograd/viz", "autograd/tape_view.py", "autograd/tape_check.py", "autograd/gradcheck.py")
 # Another helper owns frames.py while this is merged; its one read moves to sequence_nr().
 VIEWER_EXCEPTIONS = {("autograd/viz/frames.py", "_seq")}
+# PyTorch's own public names that start with an underscore: nn and optim may use them.
+PYTORCH_PUBLIC = {"_base"}          # Tensor._base: the tensor a view shares memory with
 
 
 def _sources(*tops):
@@ -167,3 +170,22 @@ def test_viewers_read_tape_nodes_only_through_the_public_node_api():
               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr"]
     assert not found, "use next_functions, sequence_nr(), saved_tensor_info, ...:\n" + "\n".join(found)
 
+
+def test_nn_and_optim_use_no_engine_privates():
+    from autograd.function import Primitive
+    from autograd.tensor import Tensor
+    privates = {n for cls in (Tensor, Primitive) for n in list(vars(cls)) + list(getattr(cls, "__slots__", ()))
+                if _private(n)} | _node_fields()
+    privates -= PYTORCH_PUBLIC
+    found = []
+    for path, tree in _sources("nn", "optim"):
+        for n in ast.walk(tree):
+            # A class's use of its own (or its base's) members is not a reach into the
+            # engine: receivers self and cls are exempt.
+            if (isinstance(n, ast.Attribute) and n.attr in privates
+                    and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))):
+                found.append(f"{path}:{n.lineno} uses .{n.attr}")
+            elif isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "autograd":
+                found += [f"{path}:{n.lineno} imports {a.name} from {n.module}"
+                          for a in n.names if _private(a.name)]
+    assert not found, "\n".join(found)

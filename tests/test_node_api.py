@@ -1,6 +1,8 @@
 """The public, read-only node API of tape nodes (autograd/function.py): what viz, the
-tape table and gradcheck_tape read instead of the engine's private fields."""
+tape table and gradcheck_tape read instead of the engine's private fields, and the
+engine call nn and optim use to report writes made through ``Tensor.array``."""
 import numpy as np
+import pytest
 
 import autograd as ag
 
@@ -104,3 +106,13 @@ def _nodes(out):
             seen.append(n)
             stack += [e[0] for e in n.next_functions if e is not None and not isinstance(e[0], ag.Tensor)]
     return seen
+
+
+def test_increment_version_makes_saved_tensors_refuse_a_write_behind_autograds_back():
+    from autograd.graph import increment_version
+    w = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    w.array[0] = 5.0              # what an optimizer step does
+    increment_version(w)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.backward()
