@@ -19,7 +19,7 @@ FLOORS = [
     ("autograd.hub", 2),
     ("autograd.ops", 3),
     ("autograd.gradcheck", 4), ("autograd.tape_check", 4),
-    ("autograd.viz", 5), ("autograd.tape_view", 5),
+    ("autograd.viz", 5),
     ("autograd.data", 6), ("autograd.utils", 6),
     ("autograd", 6.5),          # the package face: everything in autograd, nothing above
     ("nn", 7), ("optim", 8), ("tools", 9),
@@ -124,7 +124,7 @@ def test_the_lazy_aliases_are_the_listed_exception():
 # -- private fields: the viewers read tape nodes through their public API, and nn and
 # optim call the engine through public functions (GUIDE.md, "Never") ---------------------
 ENGINE_FILES = ("autograd/function.py", "autograd/engine.py")
-VIEWERS = ("autograd/viz", "autograd/tape_view.py", "autograd/tape_check.py", "autograd/gradcheck.py")
+VIEWERS = ("autograd/viz", "autograd/tape_check.py", "autograd/gradcheck.py")
 # Another helper owns frames.py while this is merged; its one read moves to sequence_nr().
 VIEWER_EXCEPTIONS = {("autograd/viz/frames.py", "_seq")}
 # PyTorch's own public names that start with an underscore: nn and optim may use them.

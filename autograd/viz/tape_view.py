@@ -8,11 +8,11 @@ hold: this is where a learner sees what the graph costs.
 """
 from dataclasses import dataclass
 
-from .tensor import Tensor
-from .viz import heat
-from .engine import walk
-from .viz.graph import fmt_bytes, saved_bytes, shape_str
-from .viz.record import node_grad_stats
+from ..engine import walk
+from ..tensor import Tensor
+from . import heat
+from .graph import fmt_bytes, saved_bytes, shape_str
+from .record import node_grad_stats
 
 
 @dataclass
