@@ -21,7 +21,7 @@ import numpy as np
 
 from .engine import grad as _grad
 from .engine import walk
-from .gradcheck import GradcheckError
+from .gradcheck import GradcheckError, is_kink, one_sided_step
 from .grad_mode import STATE, enable_grad, no_grad
 from .tensor import Tensor
 
@@ -221,11 +221,11 @@ def _numeric(forward, us, vs, eps):
 
 def _diagnose(base, forward, outs, xs, idx, us, vs, eps, atol, rtol):
     """A failed direction: kink or wrong VJP, and which input."""
-    h = max(eps, 1e-5)
+    h = one_sided_step(eps)
     f0 = forward()
     fwd = float(sum(((p - z) / h * v).sum() for p, z, v in zip(forward(us, h), f0, vs)))
     bwd = float(sum(((z - m) / h * v).sum() for m, z, v in zip(forward(us, -h), f0, vs)))
-    if abs(fwd - bwd) > 1e-2 * max(abs(fwd), abs(bwd), 1e-8) + 1e-6:
+    if is_kink(fwd, bwd):
         base.result = "kink"
         base.detail = "one-sided differences disagree: not differentiable at this input"
         return base
