@@ -279,7 +279,7 @@ def conv_table(repeat=5):
         picked = C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
                                     (oh, oh))
         for algo in C.ALGORITHMS:
-            if algo == "direct" and groups == 1:     # dense convs: 10-100x slower, never picked
+            if algo == "direct" and groups == 1:     # dense convs: never picked, far too slow to time
                 continue
             C.FORCE_ALGORITHM = algo
             if C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
