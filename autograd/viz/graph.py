@@ -165,7 +165,7 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
         model.nodes[box] = _module_node(box, paths[box], members, module_params.get(box, ()), key_of,
                                         grad_of, out_nodes, grad_lines)
 
-    _add_edges(model, nodes, key_of, direction)
+    _connect(model, nodes, key_of, direction)
     if len(model.nodes) > max_nodes:
         return _summary(model, nodes, leaves, max_nodes)
     _colour(model, heat_range)
@@ -240,13 +240,13 @@ def _module_node(box, path, members, params, key_of, grad_of, out_nodes, grad_li
     node = VNode(box, "module", lines, tuple(path.split("."))[:-1], None,
                  output=bool(out_ids), tooltip=f"module {path}: " + ", ".join(
                      f"{k}x{c}" for k, c in Counter(type(m).__name__ for m in members).most_common(6)))
-    # Outputs and gradient are filled in by _add_edges, which sees what leaves the box.
+    # Outputs and gradient are filled in by _connect, which sees what leaves the box.
     node._members, node._out_ids, node._grad_lines = members, out_ids, grad_lines
     node._grad_of = grad_of
     return node
 
 
-def _add_edges(model, nodes, key_of, direction):
+def _connect(model, nodes, key_of, direction):
     seen = set()
     leaving = {}                    # module key -> nodes whose outputs leave it
     for n in nodes:
