@@ -37,7 +37,7 @@ from .tensor import Size
 from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .viz import backprop_frames, record_gradients, to_dot
-from .tape_view import tape
+from .viz.tape_view import tape
 from .tape_check import gradcheck_tape
 from .device import accelerator, cuda, device
 from .serialization import CheckpointError, load, save

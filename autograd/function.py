@@ -13,6 +13,7 @@ node: an instance of the subclass that holds the edges to the inputs' nodes, wha
 """
 import itertools
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,22 @@ from .grad_mode import STATE
 from .tensor import Tensor
 
 _tape_position = itertools.count()
+
+
+class TensorMeta(NamedTuple):
+    """Shape and dtype of one output of a tape node."""
+    shape: tuple
+    dtype: np.dtype
+
+
+class SavedTensorInfo(NamedTuple):
+    """One value a node saved for backward (see ``Primitive.saved_tensor_info``)."""
+    kind: str            # "input", "output" (one of the node's own) or "constant"
+    output_nr: object    # which output, for kind "output"; else None
+    shape: object        # tuple, or None for a constant that is not an array
+    dtype: object        # np.dtype, or None likewise
+    nbytes: int          # bytes of the array (0 for a non-array constant)
+    value: object        # the saved array (or the constant itself); not a copy
 
 
 class Primitive:
@@ -87,19 +104,66 @@ class Primitive:
                 out.append(Tensor._make(data, self, obj, counter) if kind is _OUTPUT else obj)
         return tuple(out)
 
-    # -- node API used by the engine and the graph tools -----------------------
+    # -- node API: the public, read-only view of a tape node ---------------------
+    # The viewers (viz, the tape table, gradcheck_tape) read nodes only through these;
+    # they never write to a node.  The engine uses the private fields directly.
     @classmethod
     def name(cls):
         return cls.__name__ + "Backward"
 
     @property
     def scope(self):
+        """The dotted module path the op ran in ('' at top level)."""
         return ".".join(self._scope)
+
+    @property
+    def scope_path(self):
+        """The same path as a tuple, one entry per open ``name_scope``."""
+        return self._scope
+
+    def sequence_nr(self):
+        """The node's tape position: nodes recorded later have larger numbers, so
+        backward runs them in decreasing order (PyTorch's ``_sequence_nr()``)."""
+        return self._seq
 
     @property
     def next_functions(self):
         """(node or leaf Tensor or None, output_nr) per forward input."""
         return self._edges
+
+    @property
+    def output_metadata(self):
+        """One ``TensorMeta(shape, dtype)`` per forward output."""
+        return tuple([TensorMeta(shape, dtype) for shape, dtype in self._out_meta])
+
+    @property
+    def saved_tensor_info(self):
+        """What forward saved for backward, one ``SavedTensorInfo`` per saved value, in
+        the order given to ``save_for_backward``; None once backward released them.
+        Reading it runs no version check and builds no tensors (unlike
+        ``saved_tensors``); ``value`` is the saved array itself: read it, never write."""
+        saved = self._saved
+        if saved is None:
+            return None if getattr(self, "_released", False) else ()
+        out = []
+        for kind, obj, _version in saved:
+            if kind is _OUTPUT:
+                data = self._saved_outputs[obj][0]
+                out.append(SavedTensorInfo("output", obj, data.shape, data.dtype, data.nbytes, data))
+                continue
+            data = obj.array if isinstance(obj, Tensor) else obj
+            public = "input" if kind is _INPUT else "constant"
+            if isinstance(data, np.ndarray):
+                out.append(SavedTensorInfo(public, None, data.shape, data.dtype, data.nbytes, data))
+            else:
+                out.append(SavedTensorInfo(public, None, None, None, 0, data))
+        return tuple(out)
+
+    @property
+    def call_site(self):
+        """'file:line' of the user's code that ran the op, recorded only under
+        ``detect_anomaly()``; None otherwise."""
+        return getattr(self, "_trace", None)
 
     def release(self):
         self._saved = None

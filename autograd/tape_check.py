@@ -14,28 +14,38 @@ direction whatever the size, so whole models are affordable.  A mismatch is
 retried per input (to name the input whose gradient is wrong) and with one-sided
 differences, which tell a kink (relu at 0, max-pool ties) from a wrong VJP.
 """
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from .engine import grad as _grad
 from .engine import walk
-from .gradcheck import GradcheckError
+from .gradcheck import GradcheckError, is_kink, one_sided_step
 from .grad_mode import STATE, enable_grad, no_grad
 from .tensor import Tensor
 
 
+# node -> copies of its forward arguments; keyed weakly, so they go with the graph.
+_ARGS_BY_NODE = weakref.WeakKeyDictionary()
+
+
+def recorded_inputs(node):
+    """The copies of ``node``'s forward arguments kept by ``record_inputs``, or None."""
+    return _ARGS_BY_NODE.get(node)
+
+
 class record_inputs:
-    """Keep a copy of every recorded op's forward arguments on its tape node
-    (``node._forward_args``), so ``gradcheck_tape(output)`` can re-run the op.
-    Uses the engine's forward observer, so it is per thread like grad mode."""
+    """Keep a copy of every recorded op's forward arguments (``recorded_inputs(node)``),
+    so ``gradcheck_tape(output)`` can re-run the op.  Uses the engine's forward
+    observer, so it is per thread like grad mode."""
 
     def __enter__(self):
         self._prev = STATE.forward_observer
 
         def observe(node, args, outputs):
             # Copies now: later in-place writes to the arguments can't leak in.
-            node._forward_args = tuple(_copy(a) for a in args)
+            _ARGS_BY_NODE[node] = tuple(_copy(a) for a in args)
         STATE.forward_observer = observe
         return self
 
@@ -116,13 +126,13 @@ def gradcheck_tape(fn_or_output, *args, eps=1e-6, atol=1e-5, rtol=1e-4, directio
         raise TypeError("gradcheck_tape: pass a callable and its arguments, or an output tensor")
     outputs = [outputs] if isinstance(outputs, Tensor) else [o for o in outputs if isinstance(o, Tensor)]
     nodes, _ = walk(outputs)
-    missing = [n for n in nodes if not hasattr(n, "_forward_args")]
+    missing = [n for n in nodes if n not in _ARGS_BY_NODE]
     if missing:
         raise RuntimeError(
             f"gradcheck_tape: {len(missing)} of {len(nodes)} ops (first: {type(missing[0]).__name__} "
             "at tape position {0}) have no recorded inputs; run the forward inside "
             "`with autograd.tape_check.record_inputs():` or pass the model and its "
-            "inputs: gradcheck_tape(model, x)".format(missing[0]._seq))
+            "inputs: gradcheck_tape(model, x)".format(missing[0].sequence_nr()))
     rng = np.random.default_rng(seed)
     report = TapeCheck(_check_node(n, eps, atol, rtol, directions, rng) for n in nodes)
     if print_table:
@@ -139,9 +149,9 @@ def _as_outputs(out):
 
 def _check_node(node, eps, atol, rtol, directions, rng):
     cls = type(node)
-    base = OpCheck(node._seq, cls.__name__, node.scope, "", 0.0, 0.0, "pass", node=node)
+    base = OpCheck(node.sequence_nr(), cls.__name__, node.scope, "", 0.0, 0.0, "pass", node=node)
     inputs, idx = [], []
-    for i, (a, edge) in enumerate(zip(node._forward_args, node._edges)):
+    for i, (a, edge) in enumerate(zip(_ARGS_BY_NODE[node], node.next_functions)):
         if isinstance(a, Tensor):
             data = a.array.astype(np.float64) if a.dtype.kind == "f" else a.array.copy()
             t = Tensor._make(data)
@@ -211,11 +221,11 @@ def _numeric(forward, us, vs, eps):
 
 def _diagnose(base, forward, outs, xs, idx, us, vs, eps, atol, rtol):
     """A failed direction: kink or wrong VJP, and which input."""
-    h = max(eps, 1e-5)
+    h = one_sided_step(eps)
     f0 = forward()
     fwd = float(sum(((p - z) / h * v).sum() for p, z, v in zip(forward(us, h), f0, vs)))
     bwd = float(sum(((z - m) / h * v).sum() for m, z, v in zip(forward(us, -h), f0, vs)))
-    if abs(fwd - bwd) > 1e-2 * max(abs(fwd), abs(bwd), 1e-8) + 1e-6:
+    if is_kink(fwd, bwd):
         base.result = "kink"
         base.detail = "one-sided differences disagree: not differentiable at this input"
         return base

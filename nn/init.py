@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from autograd import creation
+from autograd.graph import increment_version
 
 
 def _rng():
@@ -19,7 +20,7 @@ def _rng():
 
 def _write(tensor, values):
     tensor.array[...] = values
-    tensor._version.value += 1
+    increment_version(tensor)
     return tensor
 
 

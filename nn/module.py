@@ -14,9 +14,11 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from autograd import dtypes
+from autograd.creation import from_numpy
 from autograd.device import check_device, to_arguments
 from autograd.engine import clear_grads
 from autograd.grad_mode import current_scope, name_scope, no_grad
+from autograd.graph import increment_version
 from autograd.tensor import Tensor
 
 from .parameter import Buffer, Parameter
@@ -306,7 +308,7 @@ class Module:
             if t is not None and t.array.dtype.kind == "f" and t.array.dtype != dt:
                 t.array = t.array.astype(dt)
                 if t.grad is not None:
-                    t.grad = Tensor._make(t.grad.array.astype(dt))
+                    t.grad = from_numpy(t.grad.array.astype(dt))
         for m in self.modules():
             for p in m._parameters.values():
                 convert(p)
@@ -394,7 +396,7 @@ class Module:
                     t.array = np.array(arr, dtype=t.array.dtype)
                 else:
                     np.copyto(t.array, arr, casting="unsafe")
-                t._version.value += 1
+                increment_version(t)
         return _IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------

@@ -28,7 +28,7 @@ class Parameter(Tensor):
     def __reduce_ex__(self, protocol):
         # deepcopy/pickle: a fresh leaf with a copy of the data (grad is not carried,
         # like PyTorch's Parameter.__deepcopy__).
-        return (Parameter, (self.array.copy(), self._requires_grad))
+        return (Parameter, (self.array.copy(), self.requires_grad))
 
 
 class Buffer:

@@ -3,7 +3,9 @@ import math
 
 import numpy as np
 
+from autograd.creation import from_numpy
 from autograd.grad_mode import no_grad
+from autograd.graph import increment_version
 from autograd.tensor import Tensor
 
 
@@ -16,7 +18,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm of the concatenated grads; returns total_norm (a 0-d tensor), like PyTorch."""
     grads = [p.grad for p in _params(parameters) if p.grad is not None]
     if not grads:
-        return Tensor._make(np.zeros((), np.float32))
+        return from_numpy(np.zeros((), np.float32))
     norm_type = float(norm_type)
     if math.isinf(norm_type):
         total = max(float(np.abs(g.array).max()) if g.array.size else 0.0 for g in grads)
@@ -31,8 +33,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if coef < 1:
         for g in grads:
             g.array *= g.array.dtype.type(coef)
-            g._version.value += 1
-    return Tensor._make(np.asarray(total, grads[0].dtype))
+            increment_version(g)
+    return from_numpy(np.asarray(total, grads[0].dtype))
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
@@ -40,7 +42,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     for p in _params(parameters):
         if p.grad is not None:
             np.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
-            p.grad._version.value += 1
+            increment_version(p.grad)
 
 
 def parameters_to_vector(parameters):
@@ -63,5 +65,5 @@ def vector_to_parameters(vec, parameters):
         for p in params:
             n = p.numel()
             p.array[...] = vec.array[offset:offset + n].reshape(p.shape)
-            p._version.value += 1
+            increment_version(p)
             offset += n

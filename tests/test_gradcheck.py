@@ -38,6 +38,14 @@ def test_a_kink_is_told_apart_from_a_wrong_vjp():
         ag.gradcheck(ag.relu, x)
 
 
+def test_the_kink_test_both_checks_share():
+    from autograd.gradcheck import is_kink, one_sided_step
+    assert is_kink(1.0, 0.0)                       # relu at 0: slopes 1 and 0
+    assert not is_kink(1e6, 1e6 * (1 + 1e-3))      # within 1% of the slope: smooth
+    assert not is_kink(1e-7, -1e-7)                # both slopes tiny: flat, not a kink
+    assert one_sided_step(1e-6) == 1e-5 and one_sided_step(1e-3) == 1e-3
+
+
 def test_raise_exception_false_returns_false():
     assert ag.gradcheck(WrongSin.apply, x64(3), raise_exception=False) is False
     assert ag.gradcheck(ag.sin, x64(3), raise_exception=False) is True

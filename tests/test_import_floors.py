@@ -15,10 +15,11 @@ FLOORS = [
     ("autograd.dtypes", 2), ("autograd.grad_mode", 2), ("autograd.tensor", 2),
     ("autograd.function", 2), ("autograd.custom_function", 2), ("autograd.engine", 2),
     ("autograd.device", 2), ("autograd.creation", 2), ("autograd.serialization", 2),
+    ("autograd.graph", 2),
     ("autograd.hub", 2),
     ("autograd.ops", 3),
     ("autograd.gradcheck", 4), ("autograd.tape_check", 4),
-    ("autograd.viz", 5), ("autograd.tape_view", 5),
+    ("autograd.viz", 5),
     ("autograd.data", 6), ("autograd.utils", 6),
     ("autograd", 6.5),          # the package face: everything in autograd, nothing above
     ("nn", 7), ("optim", 8), ("tools", 9),
@@ -119,3 +120,72 @@ def test_the_lazy_aliases_are_the_listed_exception():
     for alias, target in LAZY_ALIASES.items():
         assert getattr(autograd, alias.split(".")[1]) is importlib.import_module(target)
 
+
+# -- private fields: the viewers read tape nodes through their public API, and nn and
+# optim call the engine through public functions (GUIDE.md, "Never") ---------------------
+ENGINE_FILES = ("autograd/function.py", "autograd/engine.py")
+VIEWERS = ("autograd/viz", "autograd/tape_check.py", "autograd/gradcheck.py")
+# Another helper owns frames.py while this is merged; its one read moves to sequence_nr().
+VIEWER_EXCEPTIONS = {("autograd/viz/frames.py", "_seq")}
+# PyTorch's own public names that start with an underscore: nn and optim may use them.
+PYTORCH_PUBLIC = {"_base"}          # Tensor._base: the tensor a view shares memory with
+
+
+def _sources(*tops):
+    for top in tops:
+        path = os.path.join(ROOT, top)
+        if top.endswith(".py"):
+            yield top, ast.parse(open(path).read())
+            continue
+        for folder, _, files in os.walk(path):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    full = os.path.join(folder, name)
+                    yield os.path.relpath(full, ROOT), ast.parse(open(full).read())
+
+
+def _private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _node_fields():
+    """Private attributes the engine files store on objects other than tensors: the
+    fields of a tape node (``_edges``, ``_seq``, ``_saved`` ...)."""
+    from autograd.tensor import Tensor
+    tensor_own = {n for n in list(vars(Tensor)) + list(Tensor.__slots__) if _private(n)}
+    stored = {n.attr for _, tree in _sources(*ENGINE_FILES) for n in ast.walk(tree)
+              if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and _private(n.attr)}
+    return stored - tensor_own
+
+
+def test_viewers_read_tape_nodes_only_through_the_public_node_api():
+    fields = _node_fields()
+    assert {"_edges", "_seq", "_saved", "_saved_outputs", "_out_meta", "_scope"} <= fields
+    found = [f"{path}:{n.lineno} reads .{n.attr}" for path, tree in _sources(*VIEWERS)
+             for n in ast.walk(tree)
+             if isinstance(n, ast.Attribute) and n.attr in fields
+             and (path, n.attr) not in VIEWER_EXCEPTIONS]
+    found += [f"{path}:{n.lineno} calls setattr" for path, tree in _sources(*VIEWERS)
+              for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr"]
+    assert not found, "use next_functions, sequence_nr(), saved_tensor_info, ...:\n" + "\n".join(found)
+
+
+def test_nn_and_optim_use_no_engine_privates():
+    from autograd.function import Primitive
+    from autograd.tensor import Tensor
+    privates = {n for cls in (Tensor, Primitive) for n in list(vars(cls)) + list(getattr(cls, "__slots__", ()))
+                if _private(n)} | _node_fields()
+    privates -= PYTORCH_PUBLIC
+    found = []
+    for path, tree in _sources("nn", "optim"):
+        for n in ast.walk(tree):
+            # A class's use of its own (or its base's) members is not a reach into the
+            # engine: receivers self and cls are exempt.
+            if (isinstance(n, ast.Attribute) and n.attr in privates
+                    and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))):
+                found.append(f"{path}:{n.lineno} uses .{n.attr}")
+            elif isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "autograd":
+                found += [f"{path}:{n.lineno} imports {a.name} from {n.module}"
+                          for a in n.names if _private(a.name)]
+    assert not found, "\n".join(found)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..engine import walk
 from ..tensor import Tensor
 from . import heat
+from .record import grad_order, node_grad_stats
 
 ORDER_COLOURS = {1: "#1f77b4", 2: "#ff7f0e", 3: "#2ca02c"}   # derivative orders > 0
 
@@ -61,18 +62,17 @@ def fmt_bytes(n):
 
 def saved_entries(node):
     """[(description, bytes)] of what the node saved for backward; None if released."""
-    saved = getattr(node, "_saved", None)
+    saved = node.saved_tensor_info
     if saved is None:
-        return None if getattr(node, "_released", False) else []
+        return None
     out = []
-    for kind, obj, _version in saved:
-        if kind == "output":
-            data = node._saved_outputs[obj][0]
-            out.append((f"output {obj} {shape_str(data.shape)} {data.dtype}", data.nbytes))
-        elif isinstance(obj, Tensor):
-            out.append((f"{kind} {shape_str(obj.shape)} {obj.dtype}", obj.array.nbytes))
+    for s in saved:
+        if s.output_nr is not None:
+            out.append((f"{s.kind} {s.output_nr} {shape_str(s.shape)} {s.dtype}", s.nbytes))
+        elif s.shape is not None:
+            out.append((f"{s.kind} {shape_str(s.shape)} {s.dtype}", s.nbytes))
         else:
-            out.append((f"{kind} {type(obj).__name__} {obj!r:.20}", 0))
+            out.append((f"{s.kind} {type(s.value).__name__} {s.value!r:.20}", 0))
     return out
 
 
@@ -82,7 +82,7 @@ def saved_bytes(node):
 
 
 def node_stats(node):
-    stats = getattr(node, "_grad_stats", None)
+    stats = node_grad_stats(node)
     return heat.combine(stats) if stats else None
 
 
@@ -109,9 +109,9 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
 
     consumers = {}                  # id(leaf) -> set of scopes of the ops using it
     for n in nodes:
-        for edge in n._edges:
+        for edge in n.next_functions:
             if edge is not None and isinstance(edge[0], Tensor):
-                consumers.setdefault(id(edge[0]), set()).add(tuple(n._scope))
+                consumers.setdefault(id(edge[0]), set()).add(tuple(n.scope_path))
 
     depth = collapse
     n_leaves = len(leaves)
@@ -135,12 +135,12 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
     out_nodes = {id(o.grad_fn): o for o in outputs if o.grad_fn is not None}
     modules = {}                    # key -> list of member op nodes
     for n in nodes:
-        box = box_of(n._scope)
+        box = box_of(n.scope_path)
         if box is not None:
             key_of[id(n)] = box
             modules.setdefault(box, []).append(n)
             continue
-        key = key_of[id(n)] = f"op{n._seq}"
+        key = key_of[id(n)] = f"op{n.sequence_nr()}"
         model.nodes[key] = _op_node(key, n, direction, show_saved, grad_of(n), out_nodes,
                                     grad_lines, orders[id(n)])
     module_params = {}
@@ -165,7 +165,7 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
         model.nodes[box] = _module_node(box, paths[box], members, module_params.get(box, ()), key_of,
                                         grad_of, out_nodes, grad_lines)
 
-    _add_edges(model, nodes, key_of, direction)
+    _connect(model, nodes, key_of, direction)
     if len(model.nodes) > max_nodes:
         return _summary(model, nodes, leaves, max_nodes)
     _colour(model, heat_range)
@@ -195,8 +195,8 @@ def _orders(nodes):
     the user from such results).  ``nodes`` are in tape order, inputs first."""
     eff = {}
     for n in nodes:
-        k = getattr(n, "_grad_order", 0)
-        for edge in n._edges:
+        k = grad_order(n)
+        for edge in n.next_functions:
             if edge is not None and not isinstance(edge[0], Tensor):
                 k = max(k, eff.get(id(edge[0]), 0))
         eff[id(n)] = k
@@ -209,12 +209,12 @@ def _op_node(key, n, direction, show_saved, stats, out_nodes, grad_lines, order)
     out = out_nodes.get(id(n))
     if out is not None and out.name:
         lines[0] += f" -> {out.name}"
-    lines += [", ".join(f"{shape_str(s)} {d}" for s, d in n._out_meta)]
+    lines += [", ".join(f"{shape_str(s)} {d}" for s, d in n.output_metadata)]
     if grad_lines:
         lines.append(heat.describe(stats))
-    tip = [f"tape position {n._seq}", f"module {n.scope or '<top>'}"]
-    if getattr(n, "_trace", None):
-        tip.append(f"called at {n._trace}")
+    tip = [f"tape position {n.sequence_nr()}", f"module {n.scope or '<top>'}"]
+    if n.call_site:
+        tip.append(f"called at {n.call_site}")
     if show_saved:
         entries = saved_entries(n)
         if entries is None:
@@ -227,7 +227,7 @@ def _op_node(key, n, direction, show_saved, stats, out_nodes, grad_lines, order)
             lines.append("saved: nothing")
     if order:
         lines.append(f"derivative order {order}")
-    return VNode(key, "op", lines, tuple(n._scope), stats, order, out is not None, "\n".join(tip))
+    return VNode(key, "op", lines, tuple(n.scope_path), stats, order, out is not None, "\n".join(tip))
 
 
 def _module_node(box, path, members, params, key_of, grad_of, out_nodes, grad_lines):
@@ -240,18 +240,18 @@ def _module_node(box, path, members, params, key_of, grad_of, out_nodes, grad_li
     node = VNode(box, "module", lines, tuple(path.split("."))[:-1], None,
                  output=bool(out_ids), tooltip=f"module {path}: " + ", ".join(
                      f"{k}x{c}" for k, c in Counter(type(m).__name__ for m in members).most_common(6)))
-    # Outputs and gradient are filled in by _add_edges, which sees what leaves the box.
+    # Outputs and gradient are filled in by _connect, which sees what leaves the box.
     node._members, node._out_ids, node._grad_lines = members, out_ids, grad_lines
     node._grad_of = grad_of
     return node
 
 
-def _add_edges(model, nodes, key_of, direction):
+def _connect(model, nodes, key_of, direction):
     seen = set()
     leaving = {}                    # module key -> nodes whose outputs leave it
     for n in nodes:
         dst = key_of[id(n)]
-        for edge in n._edges:
+        for edge in n.next_functions:
             if edge is None:
                 continue
             src_obj, nr = edge
@@ -260,7 +260,7 @@ def _add_edges(model, nodes, key_of, direction):
                 continue
             if model.nodes[src].kind == "module" and not isinstance(src_obj, Tensor):
                 leaving.setdefault(src, {})[id(src_obj)] = src_obj
-            multi = not isinstance(src_obj, Tensor) and len(src_obj._out_meta) > 1
+            multi = not isinstance(src_obj, Tensor) and len(src_obj.output_metadata) > 1
             label = f"out {nr}" if multi else ""
             pair = (src, dst, label)
             if pair in seen:
@@ -273,10 +273,10 @@ def _add_edges(model, nodes, key_of, direction):
         outs = dict(leaving.get(key, {}))
         outs.update((id(m), m) for m in node._members if id(m) in node._out_ids)
         if not outs:
-            last = max(node._members, key=lambda m: m._seq)
+            last = max(node._members, key=lambda m: m.sequence_nr())
             outs = {id(last): last}
         node.stats = heat.combine(node._grad_of(m) for m in outs.values())
-        shapes = sorted({shape_str(s) for m in outs.values() for s, _ in m._out_meta})
+        shapes = sorted({shape_str(s) for m in outs.values() for s, _ in m.output_metadata})
         node.lines.append("out " + ", ".join(shapes))
         if node._grad_lines:
             node.lines.append(heat.describe(node.stats))
@@ -284,9 +284,9 @@ def _add_edges(model, nodes, key_of, direction):
 
 def _auto_collapse(nodes, max_nodes):
     """The deepest collapse depth that brings the graph under ``max_nodes``."""
-    deepest = max((len(n._scope) for n in nodes), default=0)
+    deepest = max((len(n.scope_path) for n in nodes), default=0)
     for depth in range(deepest, 0, -1):
-        boxes = {tuple(n._scope[:depth]) if len(n._scope) >= depth else id(n) for n in nodes}
+        boxes = {tuple(n.scope_path[:depth]) if len(n.scope_path) >= depth else id(n) for n in nodes}
         if len(boxes) <= max_nodes // 2:    # leave room for leaves outside modules
             return depth
     return 1 if deepest else None

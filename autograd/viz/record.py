@@ -2,21 +2,40 @@
 
 Inside the context, every VJP the engine runs is reported here; we keep a compact
 summary (sum of squares, size, finiteness) of the gradient that reached each
-node's outputs, as ``node._grad_stats``, so that ``to_dot`` and ``tape`` can show
+node's outputs (``node_grad_stats(node)``), so that ``to_dot`` and ``tape`` can show
 gradients of intermediate results after the fact without keeping the arrays.
 
 The recorder also tags nodes created *by* a ``create_graph=True`` backward with
-their derivative order (``node._grad_order``): a backward pass differentiates
+their derivative order (``grad_order(node)``): a backward pass differentiates
 nodes of order <= k and everything its VJPs record is of order k + 1.  A pass is
 recognised by tape positions: within one replay they strictly decrease, so a
 position larger than the previous one starts a new pass; its order is one more
 than the highest order tagged on the graph it differentiates.
+
+Both annotations live in maps of this module keyed weakly by node (viewers read the
+tape, never write to it), so they go when the graph goes.
 """
+import weakref
 from dataclasses import dataclass, field
 
 from ..grad_mode import STATE
 from ..tensor import Tensor
 from .heat import stats_of
+
+_STATS_BY_NODE = weakref.WeakKeyDictionary()   # node -> GradStats per output
+_ORDER_BY_NODE = weakref.WeakKeyDictionary()   # node -> derivative order (> 0)
+
+
+def node_grad_stats(node):
+    """GradStats per output of the gradient that last reached ``node`` inside a
+    ``record_gradients()``; None when none was recorded."""
+    return _STATS_BY_NODE.get(node)
+
+
+def grad_order(node):
+    """Derivative order of a node recorded by a ``create_graph=True`` backward inside
+    ``record_gradients()`` (1 for the first such backward); 0 for other nodes."""
+    return _ORDER_BY_NODE.get(node, 0)
 
 
 @dataclass
@@ -60,16 +79,17 @@ class record_gradients:
     def _observe(self, node, out_grads, in_grads):
         if self._prev is not None:
             self._prev(node, out_grads, in_grads)
-        if self._last_seq is None or node._seq > self._last_seq:
+        seq = node.sequence_nr()
+        if self._last_seq is None or seq > self._last_seq:
             # A new backward pass: its first node has the highest position and the
             # highest derivative order of the graph being differentiated.
             self._pass_order = _max_order(node) + 1
-            self._pass_top = node._seq
-        self._last_seq = node._seq
+            self._pass_top = seq
+        self._last_seq = seq
         out_stats = tuple(stats_of(g) for g in out_grads)
-        node._grad_stats = out_stats
+        _STATS_BY_NODE[node] = out_stats
         step = Step(node, out_stats) if self.keep_steps else None
-        for edge, g in zip(node._edges, in_grads):
+        for edge, g in zip(node.next_functions, in_grads):
             if edge is None or g is None:
                 continue
             dst = edge[0]
@@ -94,10 +114,10 @@ class record_gradients:
         stack = [start]
         while stack:
             n = stack.pop()
-            if n._seq <= self._pass_top or hasattr(n, "_grad_order"):
+            if n.sequence_nr() <= self._pass_top or n in _ORDER_BY_NODE:
                 continue
-            n._grad_order = self._pass_order
-            for edge in n._edges:
+            _ORDER_BY_NODE[n] = self._pass_order
+            for edge in n.next_functions:
                 if edge is not None and not isinstance(edge[0], Tensor):
                     stack.append(edge[0])
 
@@ -110,8 +130,8 @@ def _max_order(top):
         if id(n) in seen:
             continue
         seen.add(id(n))
-        best = max(best, getattr(n, "_grad_order", 0))
-        for edge in n._edges:
+        best = max(best, grad_order(n))
+        for edge in n.next_functions:
             if edge is not None and not isinstance(edge[0], Tensor):
                 stack.append(edge[0])
     return best

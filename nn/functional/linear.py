@@ -95,7 +95,7 @@ def one_hot(tensor, num_classes=-1):
     elif idx.size and idx.max() >= num_classes:
         raise ValueError(f"one_hot: class value {idx.max()} is out of range for "
                          f"num_classes={num_classes}")
-    return Tensor._make((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+    return creation.from_numpy((idx[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
 def pad(input, pad, mode="constant", value=None):

@@ -3,7 +3,7 @@ LocalResponseNorm and LocalContrastNorm."""
 import numpy as np
 
 from autograd import dtypes
-from autograd.tensor import Tensor
+from autograd.creation import from_numpy
 
 from .. import functional as F
 from .. import init
@@ -32,9 +32,9 @@ class _NormBase(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor._make(np.zeros(num_features, dt)))
-            self.register_buffer("running_var", Tensor._make(np.ones(num_features, dt)))
-            self.register_buffer("num_batches_tracked", Tensor._make(np.zeros((), np.int64)))
+            self.register_buffer("running_mean", from_numpy(np.zeros(num_features, dt)))
+            self.register_buffer("running_var", from_numpy(np.ones(num_features, dt)))
+            self.register_buffer("num_batches_tracked", from_numpy(np.zeros((), np.int64)))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)

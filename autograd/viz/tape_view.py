@@ -8,15 +8,16 @@ hold: this is where a learner sees what the graph costs.
 """
 from dataclasses import dataclass
 
-from .tensor import Tensor
-from .viz import heat
-from .engine import walk
-from .viz.graph import fmt_bytes, saved_bytes, shape_str
+from ..engine import walk
+from ..tensor import Tensor
+from . import heat
+from .graph import fmt_bytes, saved_bytes, shape_str
+from .record import node_grad_stats
 
 
 @dataclass
 class TapeEntry:
-    position: int            # the node's tape position (``_seq``)
+    position: int            # the node's tape position (``sequence_nr()``)
     op: str                  # e.g. "Mul"
     module: str              # dotted module path, "" at top level
     input_shapes: list       # per forward argument: shape, or None (no gradient needed)
@@ -73,21 +74,19 @@ def tape(*outputs):
     seen = {}
     for n in nodes:
         ins = []
-        for edge in n._edges:
+        for edge in n.next_functions:
             if edge is None:
                 ins.append(None)
             elif isinstance(edge[0], Tensor):
                 ins.append(tuple(edge[0].shape))
             else:
-                ins.append(tuple(edge[0]._out_meta[edge[1]][0]))
-        stats = heat.combine(getattr(n, "_grad_stats", None) or ())
-        result.append(TapeEntry(n._seq, type(n).__name__, n.scope, ins,
-                                [tuple(s) for s, _ in n._out_meta], saved_bytes(n),
+                ins.append(tuple(edge[0].output_metadata[edge[1]].shape))
+        stats = heat.combine(node_grad_stats(n) or ())
+        result.append(TapeEntry(n.sequence_nr(), type(n).__name__, n.scope, ins,
+                                [tuple(m.shape) for m in n.output_metadata], saved_bytes(n),
                                 None if stats is None else stats.norm, n))
-        for kind, obj, _v in (getattr(n, "_saved", None) or ()):
-            data = (n._saved_outputs[obj][0] if kind == "output"
-                    else obj.array if isinstance(obj, Tensor) else None)
-            if data is not None:
-                seen[id(data)] = data.nbytes
+        for s in n.saved_tensor_info or ():
+            if s.shape is not None:
+                seen[id(s.value)] = s.nbytes
     result._unique_saved = sum(seen.values())
     return result
