@@ -125,8 +125,6 @@ def test_the_lazy_aliases_are_the_listed_exception():
 # optim call the engine through public functions (GUIDE.md, "Never") ---------------------
 ENGINE_FILES = ("autograd/function.py", "autograd/engine.py")
 VIEWERS = ("autograd/viz", "autograd/tape_check.py", "autograd/gradcheck.py")
-# Another helper owns frames.py while this is merged; its one read moves to sequence_nr().
-VIEWER_EXCEPTIONS = {("autograd/viz/frames.py", "_seq")}
 # PyTorch's own public names that start with an underscore: nn and optim may use them.
 PYTORCH_PUBLIC = {"_base"}          # Tensor._base: the tensor a view shares memory with
 
@@ -163,8 +161,7 @@ def test_viewers_read_tape_nodes_only_through_the_public_node_api():
     assert {"_edges", "_seq", "_saved", "_saved_outputs", "_out_meta", "_scope"} <= fields
     found = [f"{path}:{n.lineno} reads .{n.attr}" for path, tree in _sources(*VIEWERS)
              for n in ast.walk(tree)
-             if isinstance(n, ast.Attribute) and n.attr in fields
-             and (path, n.attr) not in VIEWER_EXCEPTIONS]
+             if isinstance(n, ast.Attribute) and n.attr in fields]
     found += [f"{path}:{n.lineno} calls setattr" for path, tree in _sources(*VIEWERS)
               for n in ast.walk(tree)
               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr"]

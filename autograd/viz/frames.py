@@ -162,7 +162,7 @@ def backprop_frames(output, params=None, gradient=None, collapse=None, direction
         g = heat.combine(step.out_stats)
         sent = sum(1 for _ in step.sent_to)
         caption = (f"step {i + 1}/{len(rec.steps)}: {step.node.name()} "
-                   f"(tape position {step.node._seq}, module {step.node.scope or '<top>'}) "
+                   f"(tape position {step.node.sequence_nr()}, module {step.node.scope or '<top>'}) "
                    f"received {heat.describe(g)} and sent {sent} gradient(s) to its inputs")
         frames.append(frame(node_stats, leaf_stats, caption, base.key_of.get(id(step.node))))
     frames.append(frame(node_stats, leaf_stats, "done: every leaf holds its gradient", None))
