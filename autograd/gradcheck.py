@@ -230,6 +230,8 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e
                              for j in out_idx)
     grad_outputs = _as_tuple(grad_outputs)
     n = len(inputs)
+    if not _vjps_agree(fn, inputs, x_idx, out_idx, grad_outputs, atol, rtol, raise_exception):
+        return False
 
     def vjp(*args):
         xs, gos = args[:n], args[n:]
@@ -242,3 +244,27 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e
     return gradcheck(vjp, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
                      raise_exception=raise_exception, fast_mode=fast_mode,
                      what="second-order gradient")
+
+
+def _vjps_agree(fn, inputs, x_idx, out_idx, grad_outputs, atol, rtol, raise_exception):
+    """A Primitive may carry two VJPs (``vjp`` on arrays, for a plain backward, and the
+    differentiable ``backward``, for create_graph).  gradcheck checks the first
+    against central differences; this checks that the second gives the same first
+    derivatives, before its own derivatives are checked."""
+    xs = [inputs[i] for i in x_idx]
+    grads = []
+    for create_graph in (False, True):
+        with enable_grad():
+            o = _outputs(fn, inputs)
+            grads.append(_grad([o[j] for j in out_idx], xs, list(grad_outputs),
+                               create_graph=create_graph, allow_unused=True))
+    for k, (first, second) in enumerate(zip(*grads)):
+        if (first is None) != (second is None) or first is not None and not np.allclose(
+                second.array, first.array, rtol=rtol, atol=atol, equal_nan=True):
+            diff = None if first is None or second is None else \
+                float(np.nanmax(np.abs(second.array - first.array), initial=0.0))
+            return _fail(raise_exception,
+                         f"gradgradcheck: the differentiable VJP (backward, run under "
+                         f"create_graph) and the first-order one (vjp) disagree on input "
+                         f"{x_idx[k]}: max |difference| {diff}", input_index=x_idx[k])
+    return True

@@ -170,3 +170,58 @@ def test_primitive_is_the_array_level_fast_path():
 
     x = ag.randn(3, dtype=ag.float64, requires_grad=True)
     assert ag.gradcheck(Sin.apply, x) and ag.gradgradcheck(Sin.apply, x)
+
+
+class _Cube(ag.Primitive):
+    """x^3 with both VJPs; ``calls`` records which one the engine ran."""
+    calls = []
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        _Cube.calls.append("backward")
+        x, = ctx.saved_tensors
+        return g * 3 * x * x
+
+    @staticmethod
+    def vjp(ctx, g):
+        _Cube.calls.append("vjp")
+        x, = ctx.saved_arrays
+        return g * 3 * x * x
+
+
+def test_engine_runs_vjp_for_a_plain_backward_and_backward_under_create_graph():
+    x = ag.tensor([0.5, -1.5, 2.0], dtype=np.float64, requires_grad=True)
+    _Cube.calls.clear()
+    _Cube.apply(x).sum().backward()
+    assert _Cube.calls == ["vjp"] and isinstance(x.grad, ag.Tensor)
+    _Cube.calls.clear()
+    (g,) = ag.grad(_Cube.apply(x).sum(), x, create_graph=True)
+    assert _Cube.calls == ["backward"] and g.requires_grad
+    np.testing.assert_allclose(g.numpy(), x.grad.numpy())
+    assert ag.gradcheck(_Cube.apply, (x,)) and ag.gradgradcheck(_Cube.apply, (x,))
+
+
+def test_gradcheck_catches_a_wrong_vjp_and_gradgradcheck_a_wrong_backward():
+    class WrongVjp(_Cube):
+        @staticmethod
+        def vjp(ctx, g):
+            x, = ctx.saved_arrays
+            return g * 2 * x * x
+
+    class WrongBackward(_Cube):
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return g * 2 * x * x
+
+    x = ag.tensor([0.5, -1.5, 2.0], dtype=np.float64, requires_grad=True)
+    with pytest.raises(ag.GradcheckError, match="looks like a wrong VJP"):
+        ag.gradcheck(WrongVjp.apply, (x,))
+    assert ag.gradcheck(WrongBackward.apply, (x,))          # the vjp is right
+    with pytest.raises(ag.GradcheckError, match="differentiable VJP .* disagree on input 0"):
+        ag.gradgradcheck(WrongBackward.apply, (x,))
