@@ -192,18 +192,52 @@ def test_to_tensor_transform_matches_torchvisions_rule():
     assert transforms.ToTensor()(img[:, :, 0]).shape == (1, 5, 4)
 
 
+SAVED_PROGRAM = '''
+# PyTorch runs each of these: h is saved by no node, since the constant c needs no
+# gradient and the gradient with respect to h reads only c (or the output).
+OPS = [lambda h, c: h * c, lambda h, c: h / c, lambda h, c: torch.nn.functional.linear(h, c),
+       lambda h, c: h % c, lambda h, c: h @ c, lambda h, c: h.mm(c),
+       lambda h, c: torch.matmul(c[0], h), lambda h, c: torch.bmm(h.unsqueeze(0), c.unsqueeze(0)),
+       lambda h, c: torch.einsum("ij,jk->ik", h, c), lambda h, c: torch.einsum("ij,jk,k->i", c, h, c[0]),
+       lambda h, c: torch.addcmul(c, h, c, value=0.5), lambda h, c: torch.addcdiv(h, h, c),
+       lambda h, c: torch.lerp(h, c, 0.25), lambda h, c: torch.where(c > 1.5, h, c)]
+c = torch.tensor(C)
+grads = []
+for op in OPS:
+    x = torch.tensor(X, requires_grad=True)
+    h = x * 1.0
+    y = op(h, c)
+    h += 1                     # would make a saved h stale
+    (y * y).sum().backward()
+    grads.append(x.grad.numpy())
+'''
+
+
 def test_ops_save_only_what_their_needed_vjps_read():
-    # PyTorch runs this: x is saved by nothing, since the constant factor needs no gradient
-    # and the product's gradient w.r.t. x reads only the constant.
-    for op in (lambda x, c: x * c, lambda x, c: x / c, lambda x, c: autograd.nn.functional.linear(x, c)):
+    rng = np.random.default_rng(3)
+    X, C = rng.standard_normal((3, 3)), rng.uniform(1.0, 2.0, (3, 3))
+    ours, theirs = ({"torch": t, "X": X, "C": C} for t in (autograd, torch_ref))
+    exec(SAVED_PROGRAM, ours)
+    exec(SAVED_PROGRAM, theirs)
+    for k, (a, b) in enumerate(zip(ours["grads"], theirs["grads"])):
+        np.testing.assert_allclose(a, b, rtol=1e-10, err_msg=f"op {k}")
+
+
+def test_an_input_a_needed_vjp_reads_is_still_version_checked():
+    for op in (lambda h, c: h @ h, lambda h, c: h ** c, lambda h, c: c % h,
+               lambda h, c: autograd.einsum("ij,jk->ik", h, h)):
         x = autograd.randn(3, 3, requires_grad=True, dtype=autograd.float64)
-        h = x * 1.0
         c = autograd.rand(3, 3, dtype=autograd.float64) + 1
-        y = op(h, c)
-        h += 1                     # would make a saved h stale
+        x_needed = x * 1.0 + 2.0       # positive: pow's base, remainder's divisor
+        y = op(x_needed, c)
+        x_needed += 1
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            y.sum().backward()
+    cond = autograd.tensor([True, False, True])
+    y = autograd.where(cond, autograd.ones(3, requires_grad=True), 0.0)
+    cond.fill_(False)
+    with pytest.raises(RuntimeError, match="WhereBackward: .* modified by an in-place operation"):
         y.sum().backward()
-        g = autograd.grad(op(x, c).sum(), x)[0]
-        np.testing.assert_allclose(x.grad.numpy(), g.numpy())
 
 
 DATA_PROGRAM = '''
