@@ -25,7 +25,8 @@ from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsum
 from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, flatten, flip,
                         pad, permute, repeat, reshape, split, squeeze, stack, sum_to, transpose,
                         tril, triu, unbind, unsqueeze)
-from .ops.indexing import argsort, gather, index_select, masked_fill, nonzero, scatter_add, sort, topk
+from .ops.indexing import (argsort, gather, index_add, index_select, masked_fill, nonzero, scatter,
+                           scatter_add, sort, topk)
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
 from .ops.pointwise import addcdiv, addcmul, lerp
 from .ops.rearrange import repeat_interleave, roll

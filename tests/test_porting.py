@@ -110,6 +110,57 @@ def test_in_place_methods_ported_programs_call_match_pytorch():
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
 
 
+SCATTER_PROGRAM = '''
+x = torch.tensor(X, requires_grad=True)
+src = torch.tensor(S, requires_grad=True)
+idx = torch.tensor([[2, 0, 1, 0], [0, 1, 2, 2]])
+rows = torch.tensor([3, 0, 3])
+h = x * 1.0
+a = h.scatter(0, idx, src[:2, :4])
+b = torch.scatter(h, 1, idx[:, :2], 7.5)
+c = h.scatter_add(0, idx, src[:2, :4] * 2)
+d = h.index_add(0, rows, src[:3, :4], alpha=-0.5)
+e = torch.index_add(h, 1, torch.tensor([1, 1]), src[:4, :2])
+k = h.clone()
+k.scatter_(1, idx[:, :1], src[:2, :1]).scatter_add_(0, idx, src[:2, :4]).index_add_(0, rows, src[:3, :4])
+k.scatter_(0, idx[:1], -1.0)
+loss = sum(((t * t).sum() for t in (a, b, c, d, e, k)))
+loss.backward()
+with torch.no_grad():
+    plain = torch.zeros(3, 4).index_add_(1, torch.tensor([3, 3, 0]), torch.ones(3, 3)).scatter_(0, idx[:1], value=2.0)
+result = dict(a=a, b=b, c=c, d=d, e=e, k=k, plain=plain, x=x.grad, src=src.grad)
+'''
+
+
+def test_scatter_and_index_add_match_pytorch_with_gradients():
+    rng = np.random.default_rng(4)
+    X, S = rng.standard_normal((4, 4)).tolist(), rng.standard_normal((4, 5)).tolist()
+    ours, theirs = ({"torch": t, "X": X, "S": S} for t in (autograd, torch_ref))
+    exec(SCATTER_PROGRAM, ours)
+    exec(SCATTER_PROGRAM, theirs)
+    for k, v in theirs["result"].items():
+        np.testing.assert_allclose(ours["result"][k].detach().numpy(), v.detach().numpy(),
+                                   rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+def test_scatter_and_index_add_errors_name_the_op():
+    x, idx = autograd.zeros(3, 4), autograd.tensor([[0, 1]])
+    cases = [(lambda: x.index_add(0, autograd.tensor([3]), autograd.ones(1, 4)), IndexError,
+              r"index_add: index values must be in \[0, 3\)"),
+             (lambda: x.index_add(0, autograd.tensor([0, 1]), autograd.ones(1, 4)), ValueError,
+              r"index_add: source must have shape \(2, 4\)"),
+             (lambda: x.index_add(0, autograd.tensor([0]), autograd.ones(1, 4, dtype=autograd.float64)),
+              TypeError, "index_add: input .float32. and source .float64. must have the same dtype"),
+             (lambda: x.scatter(0, idx, autograd.ones(1, 1)), ValueError,
+              r"scatter: index shape \(1, 2\) is larger than src shape \(1, 1\)"),
+             (lambda: x.scatter(0, idx), TypeError, "scatter: give exactly one of src"),
+             (lambda: x.scatter(0, idx, 1.0, reduce="multiply"), ValueError,
+              "scatter: reduce='multiply' is not supported")]
+    for call, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            call()
+
+
 def test_in_place_methods_record_like_out_of_place_ones():
     x = autograd.randn(3, 4, requires_grad=True, dtype=autograd.float64)
     b, c = autograd.randn(3, 4, dtype=autograd.float64), autograd.rand(3, 4, dtype=autograd.float64) + 1
