@@ -5,8 +5,7 @@
 """
 from .kernels.threads import get_num_threads, set_num_threads
 from . import dtypes
-from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
-                     int64, set_default_dtype, uint8)
+from .dtypes import dtype, set_default_dtype
 from .tensor import Tensor
 from .function import Primitive
 from .custom_function import Function, once_differentiable
@@ -42,6 +41,17 @@ from .tape_view import tape
 from .tape_check import gradcheck_tape
 from .device import accelerator, cuda, device
 from .serialization import CheckpointError, load, save
+
+
+# The dtypes as PyTorch's `torch.dtype` objects (they print as torch.float32 and compare
+# equal to the NumPy dtypes, which the engine uses inside).
+bool_, float16, float32, float64, int8, int16, int32, int64, uint8 = (
+    dtypes.public(d) for d in (dtypes.bool_, dtypes.float16, dtypes.float32, dtypes.float64,
+                               dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64, dtypes.uint8))
+
+
+def get_default_dtype():
+    return dtypes.public(dtypes.get_default_dtype())
 
 
 def is_tensor(obj):

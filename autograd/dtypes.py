@@ -93,12 +93,78 @@ def result_type(*operands):
     return _combine(dim, _combine(zero, scalar))
 
 
-def as_dtype(dtype):
-    """Accept numpy dtypes, type objects and strings ('float32')."""
-    if dtype is None:
+class _DTypeMeta(type):
+    def __instancecheck__(cls, obj):
+        # ``isinstance(x.dtype, torch.dtype)`` holds: a tensor's dtype is the NumPy one
+        return type.__instancecheck__(cls, obj) or isinstance(obj, np.dtype)
+
+
+class dtype(metaclass=_DTypeMeta):
+    """PyTorch's ``torch.dtype`` face of a NumPy dtype, as the public ``autograd.float32``,
+    ``autograd.long``, ...: it prints as PyTorch's (``torch.float32``), compares equal to
+    the NumPy dtype, its type and its name (``autograd.float32 == np.float32``), and NumPy
+    takes it wherever it takes a dtype (through its ``dtype`` attribute).  Internally,
+    and as ``Tensor.dtype``, the NumPy dtype itself is used (see README)."""
+    __slots__ = ("dtype",)
+
+    def __init__(self, np_dtype):
+        self.dtype = np.dtype(np_dtype)
+
+    def __repr__(self):
+        return torch_name(self.dtype)
+
+    def __eq__(self, other):
+        if other is None:
+            return False               # np.dtype(None) would be float64
+        try:
+            return self.dtype == np.dtype(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.dtype)        # equal to the NumPy dtype's: interchangeable as keys
+
+    def __getattr__(self, name):       # kind, itemsize, name, type, ... of the NumPy dtype
+        if name == "dtype":
+            raise AttributeError(name)
+        return getattr(self.dtype, name)
+
+    def __reduce__(self):
+        return (dtype, (self.dtype.str,))
+
+    @property
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    @property
+    def is_signed(self):
+        return self.dtype.kind in "if"
+
+
+def torch_name(np_dtype):
+    """How PyTorch prints the dtype: ``torch.float32``."""
+    return f"torch.{np_dtype.name}"
+
+
+_PUBLIC = {}
+
+
+def public(np_dtype):
+    """The `dtype` face of a NumPy dtype (one object per dtype)."""
+    face = _PUBLIC.get(np_dtype)
+    if face is None:
+        face = _PUBLIC[np_dtype] = dtype(np_dtype)
+    return face
+
+
+def as_dtype(value):
+    """Accept numpy dtypes, type objects, strings ('float32') and `dtype` faces."""
+    if value is None:
         return None
+    if type(value) is dtype:
+        return value.dtype
     try:
-        return np.dtype(dtype)
+        return np.dtype(value)
     except TypeError:
-        raise TypeError(f"dtype {dtype!r} is not understood: expected a NumPy dtype, a type "
+        raise TypeError(f"dtype {value!r} is not understood: expected a NumPy dtype, a type "
                         "like ag.float32 or a name like 'float32'") from None

@@ -62,6 +62,25 @@ def test_dtype_aliases_do_not_leak_into_star_imports():
     assert "float" not in scope and "int" not in scope and "bool" not in scope
 
 
+def test_dtypes_print_and_compare_as_pytorchs():
+    import pickle
+    x = autograd.ones(2, dtype=autograd.float64)
+    assert repr(autograd.float32) == str(autograd.float32) == str(torch_ref.float32) == "torch.float32"
+    assert [repr(d) for d in (autograd.long, autograd.bool, autograd.half)] == \
+        [repr(d) for d in (torch_ref.long, torch_ref.bool, torch_ref.half)]
+    assert repr(x) == repr(torch_ref.ones(2, dtype=torch_ref.float64))
+    assert repr(autograd.tensor([1, 2], dtype=autograd.int32)) == repr(torch_ref.tensor([1, 2], dtype=torch_ref.int32))
+    assert x.dtype == autograd.float64 and autograd.float64 == x.dtype and autograd.long == "int64"
+    assert autograd.float32 == np.float32 and autograd.float32 != autograd.float64 and autograd.float64 != None  # noqa: E711
+    assert isinstance(autograd.float32, autograd.dtype) and isinstance(x.dtype, autograd.dtype)
+    assert {np.dtype(np.float32): "found"}[autograd.float32] == "found"      # same hash as NumPy's
+    assert np.zeros(2, autograd.half).dtype == np.float16 and autograd.ones(1, dtype=autograd.int8).dtype == np.int8
+    assert autograd.float16.is_floating_point and not autograd.long.is_floating_point
+    assert autograd.float64.itemsize == 8 and autograd.get_default_dtype() == autograd.float32
+    assert repr(autograd.get_default_dtype()) == "torch.float32"
+    assert pickle.loads(pickle.dumps(autograd.int16)) == autograd.int16
+
+
 def test_devices_other_than_the_cpu_are_named_but_refused():
     assert str(autograd.device("cpu")) == "cpu" and autograd.device("cpu") == "cpu"
     assert repr(autograd.device("cuda:1")) == "device(type='cuda', index=1)"
