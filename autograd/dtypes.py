@@ -93,22 +93,20 @@ def result_type(*operands):
     return _combine(dim, _combine(zero, scalar))
 
 
-class _DTypeMeta(type):
-    def __instancecheck__(cls, obj):
-        # ``isinstance(x.dtype, torch.dtype)`` holds: a tensor's dtype is the NumPy one
-        return type.__instancecheck__(cls, obj) or isinstance(obj, np.dtype)
-
-
-class dtype(metaclass=_DTypeMeta):
-    """PyTorch's ``torch.dtype`` face of a NumPy dtype, as the public ``autograd.float32``,
-    ``autograd.long``, ...: it prints as PyTorch's (``torch.float32``), compares equal to
-    the NumPy dtype, its type and its name (``autograd.float32 == np.float32``), and NumPy
-    takes it wherever it takes a dtype (through its ``dtype`` attribute).  Internally,
-    and as ``Tensor.dtype``, the NumPy dtype itself is used (see README)."""
-    __slots__ = ("dtype",)
+class dtype:
+    """PyTorch's ``torch.dtype``: the face of a NumPy dtype that ``Tensor.dtype`` returns
+    and ``autograd.float32``, ``autograd.long``, ... are (one object per dtype, so ``is``
+    works as in PyTorch).  It prints as PyTorch's (``torch.float32``), compares and
+    hashes equal to the NumPy dtype, its type and its name (``x.dtype == np.float32``),
+    and NumPy takes it wherever it takes a dtype.  The engine itself works on the NumPy
+    dtype (``t.array.dtype``)."""
+    # The NumPy dtype's most read attributes are copied (reading them is on hot paths);
+    # the others are looked up on it (__getattr__).
+    __slots__ = ("dtype", "kind", "itemsize", "name", "type", "char")
 
     def __init__(self, np_dtype):
-        self.dtype = np.dtype(np_dtype)
+        d = self.dtype = np.dtype(np_dtype)
+        self.kind, self.itemsize, self.name, self.type, self.char = d.kind, d.itemsize, d.name, d.type, d.char
 
     def __repr__(self):
         return torch_name(self.dtype)
@@ -129,6 +127,10 @@ class dtype(metaclass=_DTypeMeta):
             raise AttributeError(name)
         return getattr(self.dtype, name)
 
+    @property
+    def __numpy_dtype__(self):         # NumPy's dtype protocol, looked up first
+        return self.dtype
+
     def __reduce__(self):
         return (dtype, (self.dtype.str,))
 
@@ -146,14 +148,21 @@ def torch_name(np_dtype):
     return f"torch.{np_dtype.name}"
 
 
-_PUBLIC = {}
+_BY_VALUE = {}      # NumPy dtype -> its face
+_BY_ID = {}         # id of a NumPy dtype object -> its face: the fast path for the
+                    # builtin dtypes, whose objects NumPy shares between arrays
 
 
 def public(np_dtype):
     """The `dtype` face of a NumPy dtype (one object per dtype)."""
-    face = _PUBLIC.get(np_dtype)
+    face = _BY_ID.get(id(np_dtype))
+    if face is not None and face.dtype is np_dtype:
+        return face
+    face = _BY_VALUE.get(np_dtype)
     if face is None:
-        face = _PUBLIC[np_dtype] = dtype(np_dtype)
+        face = _BY_VALUE[np_dtype] = dtype(np_dtype)
+        if np_dtype.isbuiltin and np_dtype.isnative:
+            _BY_ID[id(np_dtype)] = face
     return face
 
 

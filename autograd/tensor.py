@@ -174,7 +174,9 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self.array.dtype
+        """PyTorch's ``torch.dtype`` (prints as ``torch.float32``); it equals the NumPy
+        dtype ``self.array.dtype`` and NumPy accepts it wherever it takes a dtype."""
+        return dtypes.public(self.array.dtype)
 
     @property
     def ndim(self):

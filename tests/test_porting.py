@@ -72,7 +72,8 @@ def test_dtypes_print_and_compare_as_pytorchs():
     assert repr(autograd.tensor([1, 2], dtype=autograd.int32)) == repr(torch_ref.tensor([1, 2], dtype=torch_ref.int32))
     assert x.dtype == autograd.float64 and autograd.float64 == x.dtype and autograd.long == "int64"
     assert autograd.float32 == np.float32 and autograd.float32 != autograd.float64 and autograd.float64 != None  # noqa: E711
-    assert isinstance(autograd.float32, autograd.dtype) and isinstance(x.dtype, autograd.dtype)
+    assert repr(x.dtype) == str(x.dtype) == "torch.float64" and x.dtype is autograd.float64
+    assert isinstance(x.dtype, autograd.dtype) and x.dtype.kind == "f" and x.array.dtype == np.float64
     assert {np.dtype(np.float32): "found"}[autograd.float32] == "found"      # same hash as NumPy's
     assert np.zeros(2, autograd.half).dtype == np.float16 and autograd.ones(1, dtype=autograd.int8).dtype == np.int8
     assert autograd.float16.is_floating_point and not autograd.long.is_floating_point
@@ -169,7 +170,7 @@ def test_scatter_and_index_add_errors_name_the_op():
              (lambda: x.index_add(0, autograd.tensor([0, 1]), autograd.ones(1, 4)), ValueError,
               r"index_add: source must have shape \(2, 4\)"),
              (lambda: x.index_add(0, autograd.tensor([0]), autograd.ones(1, 4, dtype=autograd.float64)),
-              TypeError, "index_add: input .float32. and source .float64. must have the same dtype"),
+              TypeError, r"index_add: input \(torch.float32\) and source \(torch.float64\) must have the same dtype"),
              (lambda: x.scatter(0, idx, autograd.ones(1, 1)), ValueError,
               r"scatter: index shape \(1, 2\) is larger than src shape \(1, 1\)"),
              (lambda: x.scatter(0, idx), TypeError, "scatter: give exactly one of src"),
