@@ -3,6 +3,8 @@
 ``import autograd as ag``; the public API follows PyTorch's names (``ag.tensor``,
 ``ag.no_grad``, ``ag.grad``, ``ag.Function``, ...).  See README.md for a tour.
 """
+import numpy as _np
+
 from .kernels.threads import get_num_threads, set_num_threads
 from . import dtypes
 from .dtypes import dtype, set_default_dtype
@@ -52,6 +54,10 @@ bool_, float16, float32, float64, int8, int16, int32, int64, uint8 = (
 
 def get_default_dtype():
     return dtypes.public(dtypes.get_default_dtype())
+
+
+# NumPy's machine limits have PyTorch's field names (min, max, eps, tiny, bits, ...).
+finfo, iinfo = _np.finfo, _np.iinfo
 
 
 def is_tensor(obj):

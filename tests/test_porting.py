@@ -80,6 +80,10 @@ def test_dtypes_print_and_compare_as_pytorchs():
     assert autograd.float64.itemsize == 8 and autograd.get_default_dtype() == autograd.float32
     assert repr(autograd.get_default_dtype()) == "torch.float32"
     assert pickle.loads(pickle.dumps(autograd.int16)) == autograd.int16
+    for lib in (autograd, torch_ref):
+        assert lib.finfo(lib.float32).min == np.finfo(np.float32).min
+        assert lib.finfo(lib.ones(1).dtype).eps == np.finfo(np.float32).eps
+        assert lib.iinfo(lib.long).max == np.iinfo(np.int64).max
 
 
 def test_devices_other_than_the_cpu_are_named_but_refused():
