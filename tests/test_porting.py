@@ -313,6 +313,10 @@ def test_an_input_a_needed_vjp_reads_is_still_version_checked():
     cond.fill_(False)
     with pytest.raises(RuntimeError, match="WhereBackward: .* modified by an in-place operation"):
         y.sum().backward()
+    y = autograd.ones(3, requires_grad=True).masked_fill(cond, 2.0)
+    cond.fill_(True)
+    with pytest.raises(RuntimeError, match="WhereBackward: .* modified by an in-place operation"):
+        y.sum().backward()
 
 
 DATA_PROGRAM = '''

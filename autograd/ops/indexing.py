@@ -425,7 +425,7 @@ def _masked_fill_samples(rng):
 
 @op(samples=_masked_fill_samples, method=True, ref=lambda x, mask, value: np.where(mask, value, x))
 def masked_fill(input, mask, value):
-    mask = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    mask = mask if isinstance(mask, Tensor) else np.asarray(mask)   # a tensor is saved as itself
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.dtype}")
     if isinstance(value, Tensor):
