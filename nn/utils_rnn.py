@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from autograd.creation import from_numpy
 from autograd.ops.indexing import index_put
 from autograd.ops.shape import cat, stack
 from autograd.tensor import Tensor
@@ -51,7 +52,7 @@ def invert_permutation(permutation):
         return None
     out = np.empty_like(permutation.array)
     out[permutation.array] = np.arange(len(out))
-    return Tensor._make(out)
+    return from_numpy(out)
 
 
 def _lengths(lengths):
@@ -92,14 +93,14 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     else:
         order = np.argsort(-lengths, kind="stable")
         lengths = lengths[order]
-        sorted_indices = Tensor._make(order.astype(np.int64))
+        sorted_indices = from_numpy(order.astype(np.int64))
         input = input.index_select(batch_dim, sorted_indices)
     if batch_first:
         input = input.transpose(0, 1)
     batch_sizes = (lengths[None, :] > np.arange(lengths[0])[:, None]).sum(1)
     flat = input[:len(batch_sizes)].reshape((-1,) + tuple(input.shape[2:]))
     data = flat[_rows(batch_sizes, len(lengths))]
-    return PackedSequence(data, Tensor._make(batch_sizes.astype(np.int64)), sorted_indices)
+    return PackedSequence(data, from_numpy(batch_sizes.astype(np.int64)), sorted_indices)
 
 
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
@@ -119,7 +120,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     if sequence.unsorted_indices is not None:
         padded = padded.index_select(1, sequence.unsorted_indices)
         lengths = lengths[sequence.unsorted_indices.array]
-    return (padded.transpose(0, 1) if batch_first else padded), Tensor._make(lengths)
+    return (padded.transpose(0, 1) if batch_first else padded), from_numpy(lengths)
 
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
