@@ -365,7 +365,7 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         c = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
         return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(c)))
-    if not (isinstance(condition, bool) or condition.dtype == np.bool_):
+    if not isinstance(condition, bool) and _t(condition).dtype != np.bool_:
         condition = _t(condition).astype(bool)
     # A bool tensor goes in as itself: saved by the node, it is version-checked like any
     # saved input (a later in-place write to it is an error, not a silently wrong gradient).
