@@ -112,8 +112,12 @@ class dtype:
         return torch_name(self.dtype)
 
     def __eq__(self, other):
+        if other is self or other is self.dtype:
+            return True
         if other is None:
             return False               # np.dtype(None) would be float64
+        if type(other) is dtype:
+            return self.dtype == other.dtype
         try:
             return self.dtype == np.dtype(other)
         except TypeError:
