@@ -3,10 +3,11 @@
 ``import autograd as ag``; the public API follows PyTorch's names (``ag.tensor``,
 ``ag.no_grad``, ``ag.grad``, ``ag.Function``, ...).  See README.md for a tour.
 """
+import numpy as _np
+
 from .kernels.threads import get_num_threads, set_num_threads
 from . import dtypes
-from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
-                     int64, set_default_dtype, uint8)
+from .dtypes import dtype, set_default_dtype
 from .tensor import Tensor
 from .function import Primitive
 from .custom_function import Function, once_differentiable
@@ -25,7 +26,8 @@ from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsum
 from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, flatten, flip,
                         pad, permute, repeat, reshape, split, squeeze, stack, sum_to, transpose,
                         tril, triu, unbind, unsqueeze)
-from .ops.indexing import argsort, gather, index_select, masked_fill, nonzero, scatter_add, sort, topk
+from .ops.indexing import (argsort, gather, index_add, index_select, masked_fill, nonzero, scatter,
+                           scatter_add, sort, topk)
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
 from .ops.pointwise import addcdiv, addcmul, lerp
 from .ops.rearrange import repeat_interleave, roll
@@ -41,6 +43,21 @@ from .viz.tape_view import tape
 from .tape_check import gradcheck_tape
 from .device import accelerator, cuda, device
 from .serialization import CheckpointError, load, save
+
+
+# The dtypes as PyTorch's `torch.dtype` objects (they print as torch.float32 and compare
+# equal to the NumPy dtypes, which the engine uses inside).
+bool_, float16, float32, float64, int8, int16, int32, int64, uint8 = (
+    dtypes.public(d) for d in (dtypes.bool_, dtypes.float16, dtypes.float32, dtypes.float64,
+                               dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64, dtypes.uint8))
+
+
+def get_default_dtype():
+    return dtypes.public(dtypes.get_default_dtype())
+
+
+# NumPy's machine limits have PyTorch's field names (min, max, eps, tiny, bits, ...).
+finfo, iinfo = _np.finfo, _np.iinfo
 
 
 def is_tensor(obj):

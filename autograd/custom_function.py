@@ -4,7 +4,15 @@
 ``backward`` receives and returns Tensors.  Both of PyTorch's styles work:
 ``forward(ctx, *args)``, or ``forward(*args)`` with ``setup_context(ctx, inputs,
 output)``.  The ctx API is PyTorch's: ``save_for_backward``, ``saved_tensors``,
-``needs_input_grad``, ``mark_non_differentiable``, ``set_materialize_grads``.
+``needs_input_grad``, ``mark_non_differentiable``, ``set_materialize_grads``,
+``mark_dirty``.
+
+``mark_dirty``: a forward that writes into an input marks it and returns it.  As in
+PyTorch, ``apply`` then returns the input object itself, its history moved onto the
+new node and its version counter advanced (by the forward's in-place writes, plus one)
+so that nodes which saved the old value refuse to backward; a saved dirty input is the
+returned, modified tensor.  A leaf that requires grad may not be modified while
+recording; under no_grad an input that requires grad comes back detached.
 
 It is a thin layer over `Primitive` (function.py), whose ``forward`` works on NumPy
 arrays: the fast path the built-in ops use, and the one to take for a kernel.  A
@@ -13,12 +21,17 @@ forward: the arrays are wrapped as Tensors for the user's code and its results
 unwrapped, so inputs and outputs are still recognised by identity when saved.
 """
 import functools
+import threading
 
 import numpy as np
 
-from .function import Primitive
-from .grad_mode import no_grad
+from .function import _INPUT, _OUTPUT, Primitive
+from .grad_mode import STATE, no_grad
 from .tensor import Tensor
+
+# The tensors marked dirty by the forward now running, innermost apply last (a forward
+# may call other Functions).  Thread-local: each thread records its own ops.
+_marks = threading.local()
 
 
 def _data(x):
@@ -49,6 +62,16 @@ class Function(Primitive):
         forward.__qualname__ = f"{cls.__qualname__}.forward"
         cls.forward = staticmethod(forward)
 
+    @classmethod
+    def apply(cls, *args):
+        outer = getattr(_marks, "dirty", None)
+        _marks.dirty = dirty = []
+        try:
+            out = super().apply(*args)
+        finally:
+            _marks.dirty = outer
+        return _return_dirty_inputs(cls, args, out, dirty) if dirty else out
+
     @staticmethod
     def setup_context(ctx, inputs, output):
         """Override (with ``forward(*args)``) to save what backward needs."""
@@ -65,9 +88,60 @@ class Function(Primitive):
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors):
-        raise NotImplementedError(
-            f"{type(self).__name__}: mark_dirty (a forward that writes into its inputs) is not "
-            "supported; compute the result out of place and return it")
+        """Declare inputs that ``forward`` modifies in place; it must return them."""
+        dirty = getattr(_marks, "dirty", None)
+        if dirty is None:
+            raise RuntimeError(f"{type(self).__name__}: mark_dirty can only be called inside forward")
+        dirty.extend(tensors)
+
+
+def _return_dirty_inputs(cls, args, out, dirty):
+    """Give back each dirty input in place of the output that is its memory, rebased
+    onto the node (see the module docstring)."""
+    name = cls.__name__
+    outs = list(out) if isinstance(out, tuple) else [out]
+    node = next((o.grad_fn for o in outs if isinstance(o, Tensor) and type(o.grad_fn) is cls), None)
+    for marked in dirty:
+        a = next((a for a in args if isinstance(a, Tensor) and a.array is _data(marked)), None)
+        if a is None:
+            raise RuntimeError(f"{name}: mark_dirty was given a tensor that is not an input of forward")
+        i = next((i for i, o in enumerate(outs) if o.array is a.array), None)
+        if i is None:
+            raise RuntimeError(f"{name}: an input marked dirty (shape {tuple(a.shape)}) was not "
+                               "returned by forward; return every tensor it modifies in place")
+        if STATE.grad_enabled and a.grad_fn is None and a._requires_grad:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad (shape {tuple(a.shape)}) was modified "
+                "in place by forward (marked dirty); pass a clone(), or call it under "
+                "autograd.no_grad()")
+        o = outs[i]
+        if o.grad_fn is not None and a._base is not None:
+            raise RuntimeError(f"{name}: modifying a view (shape {tuple(a.shape)}) in place in a "
+                               "custom Function is not supported while recording; pass a clone()")
+        # The forward's own in-place writes went to the Tensor it received; PyTorch counts
+        # them and one more for marking the input dirty.
+        writes = marked._version.value if isinstance(marked, Tensor) else 0
+        a._version.value += writes + 1
+        if o.grad_fn is not None:
+            a.grad_fn, a._output_nr, a._requires_grad = o.grad_fn, o._output_nr, True
+            outs[i] = a
+        else:       # not recorded: an input that requires grad comes back detached (PyTorch)
+            outs[i] = a.detach() if a._requires_grad else a
+    if node is not None and node._saved:
+        _save_dirty_as_outputs(node, outs)
+    return tuple(outs) if isinstance(out, tuple) else outs[0]
+
+
+def _save_dirty_as_outputs(node, outs):
+    """A saved dirty input is the returned tensor (its modified value), at its new version."""
+    saved = list(node._saved)
+    for k, (kind, obj, _) in enumerate(saved):
+        if kind is _INPUT:
+            j = next((j for j, o in enumerate(outs) if o is obj and o.grad_fn is node), None)
+            if j is not None:
+                node._saved_outputs[j] = (obj.array, obj._version)
+                saved[k] = (_OUTPUT, j, obj._version.value)
+    node._saved = saved
 
 
 def once_differentiable(backward):

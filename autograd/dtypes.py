@@ -93,12 +93,91 @@ def result_type(*operands):
     return _combine(dim, _combine(zero, scalar))
 
 
-def as_dtype(dtype):
-    """Accept numpy dtypes, type objects and strings ('float32')."""
-    if dtype is None:
+class dtype:
+    """PyTorch's ``torch.dtype``: the face of a NumPy dtype that ``Tensor.dtype`` returns
+    and ``autograd.float32``, ``autograd.long``, ... are (one object per dtype, so ``is``
+    works as in PyTorch).  It prints as PyTorch's (``torch.float32``), compares and
+    hashes equal to the NumPy dtype, its type and its name (``x.dtype == np.float32``),
+    and NumPy takes it wherever it takes a dtype.  The engine itself works on the NumPy
+    dtype (``t.array.dtype``)."""
+    # The NumPy dtype's most read attributes are copied (reading them is on hot paths);
+    # the others are looked up on it (__getattr__).
+    __slots__ = ("dtype", "kind", "itemsize", "name", "type", "char")
+
+    def __init__(self, np_dtype):
+        d = self.dtype = np.dtype(np_dtype)
+        self.kind, self.itemsize, self.name, self.type, self.char = d.kind, d.itemsize, d.name, d.type, d.char
+
+    def __repr__(self):
+        return torch_name(self.dtype)
+
+    def __eq__(self, other):
+        if other is self or other is self.dtype:
+            return True
+        if other is None:
+            return False               # np.dtype(None) would be float64
+        if type(other) is dtype:
+            return self.dtype == other.dtype
+        try:
+            return self.dtype == np.dtype(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.dtype)        # equal to the NumPy dtype's: interchangeable as keys
+
+    def __getattr__(self, name):       # kind, itemsize, name, type, ... of the NumPy dtype
+        if name == "dtype":
+            raise AttributeError(name)
+        return getattr(self.dtype, name)
+
+    @property
+    def __numpy_dtype__(self):         # NumPy's dtype protocol, looked up first
+        return self.dtype
+
+    def __reduce__(self):
+        return (dtype, (self.dtype.str,))
+
+    @property
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    @property
+    def is_signed(self):
+        return self.dtype.kind in "if"
+
+
+def torch_name(np_dtype):
+    """How PyTorch prints the dtype: ``torch.float32``."""
+    return f"torch.{np_dtype.name}"
+
+
+_BY_VALUE = {}      # NumPy dtype -> its face
+_BY_ID = {}         # id of a NumPy dtype object -> its face: the fast path for the
+                    # builtin dtypes, whose objects NumPy shares between arrays
+
+
+def public(np_dtype):
+    """The `dtype` face of a NumPy dtype (one object per dtype)."""
+    face = _BY_ID.get(id(np_dtype))
+    if face is not None and face.dtype is np_dtype:
+        return face
+    face = _BY_VALUE.get(np_dtype)
+    if face is None:
+        face = _BY_VALUE[np_dtype] = dtype(np_dtype)
+        if np_dtype.isbuiltin and np_dtype.isnative:
+            _BY_ID[id(np_dtype)] = face
+    return face
+
+
+def as_dtype(value):
+    """Accept numpy dtypes, type objects, strings ('float32') and `dtype` faces."""
+    if value is None:
         return None
+    if type(value) is dtype:
+        return value.dtype
     try:
-        return np.dtype(dtype)
+        return np.dtype(value)
     except TypeError:
-        raise TypeError(f"dtype {dtype!r} is not understood: expected a NumPy dtype, a type "
+        raise TypeError(f"dtype {value!r} is not understood: expected a NumPy dtype, a type "
                         "like ag.float32 or a name like 'float32'") from None

@@ -174,7 +174,9 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self.array.dtype
+        """PyTorch's ``torch.dtype`` (prints as ``torch.float32``); it equals the NumPy
+        dtype ``self.array.dtype`` and NumPy accepts it wherever it takes a dtype."""
+        return dtypes.public(self.array.dtype)
 
     @property
     def ndim(self):
@@ -271,7 +273,7 @@ class Tensor:
                                    threshold=1000, edgeitems=3)
         extras = []
         if self.array.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
-            extras.append(f"dtype={self.array.dtype}")
+            extras.append(f"dtype={dtypes.torch_name(self.array.dtype)}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:

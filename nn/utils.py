@@ -1,5 +1,7 @@
-"""``nn.utils``: gradient clipping and flat parameter vectors."""
+"""``nn.utils``: gradient clipping, flat parameter vectors, and ``nn.utils.rnn``
+(packed sequences, in utils_rnn.py)."""
 import math
+import sys
 
 import numpy as np
 
@@ -7,6 +9,11 @@ from autograd.creation import from_numpy
 from autograd.grad_mode import no_grad
 from autograd.graph import increment_version
 from autograd.tensor import Tensor
+
+from . import utils_rnn as rnn
+
+# Also importable by PyTorch's path: `from nn.utils.rnn import pad_sequence`.
+sys.modules.setdefault(__name__ + ".rnn", rnn)
 
 
 def _params(parameters):

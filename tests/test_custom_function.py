@@ -140,19 +140,107 @@ def test_once_differentiable_gives_first_derivatives_and_refuses_the_second():
         g.sum().backward()
 
 
-def test_mark_dirty_is_refused_by_name():
-    class AddOneInPlace(ag.Function):
+DIRTY_SOURCE = '''
+class MulInPlace(torch.autograd.Function):                 # the documented in-place pattern
+    @staticmethod
+    def forward(ctx, x, k):
+        x.mul_(k)
+        ctx.mark_dirty(x)
+        ctx.k = k
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.k, None
+
+
+class ExpInPlace(torch.autograd.Function):                 # saves its dirty input: the result
+    @staticmethod
+    def forward(ctx, x):
+        ctx.mark_dirty(x)
+        x.exp_()
+        ctx.save_for_backward(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g * y
+
+
+w = torch.tensor(W, requires_grad=True)
+h = w * 2
+before = h.grad_fn
+out = MulInPlace.apply(h, 3.0)
+e = ExpInPlace.apply(h * 0.1)
+(out.sum() + (e * e).sum()).backward()
+k = w.clone()
+saved_k = k * k                  # saves k, which the Function then modifies
+MulInPlace.apply(k, 2.0)
+try:
+    saved_k.sum().backward()
+    refused = False
+except RuntimeError:
+    refused = True
+with torch.no_grad():
+    leaf = torch.tensor(W, requires_grad=True)
+    same_leaf = MulInPlace.apply(leaf, 0.5) is leaf
+result = dict(out=out, e=e, w=w.grad, leaf=leaf, is_h=out is h, rebased=h.grad_fn is not before,
+              node=type(h.grad_fn).__name__, refused=refused, same_leaf=same_leaf,
+              leaf_grad_fn=leaf.grad_fn is None)
+'''
+
+
+def _run_dirty(lib):
+    scope = {"torch": lib, "W": np.random.default_rng(1).standard_normal((2, 3))}
+    exec(DIRTY_SOURCE, scope)
+    res = scope["result"]
+    return {k: (v.detach().numpy() if hasattr(v, "detach") else v) for k, v in res.items()}, scope
+
+
+def test_mark_dirty_returns_the_input_rebased_as_pytorch_does():
+    (ours, ours_scope), (theirs, theirs_scope) = _run_dirty(ag), _run_dirty(torch)
+    assert ours.pop("node") == "MulInPlace" and theirs.pop("node") == "MulInPlaceBackward"
+    for k in theirs:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, err_msg=k)
+    # forward's in-place write and the marking each advanced the input's version
+    assert ours_scope["h"]._version.value == theirs_scope["h"]._version == 2
+    assert ours_scope["leaf"]._version.value == theirs_scope["leaf"]._version == 2
+
+
+def test_mark_dirty_functions_are_checked_to_second_order():
+    scope = {"torch": ag, "W": [[0.0]]}
+    exec(DIRTY_SOURCE, scope)
+    exp_in_place, mul_in_place = scope["ExpInPlace"], scope["MulInPlace"]
+    x = ag.randn(3, 2, dtype=ag.float64, requires_grad=True)
+    f = lambda x: exp_in_place.apply(mul_in_place.apply(x * 1.0, 3.0))   # noqa: E731
+    assert ag.gradcheck(f, x) and ag.gradgradcheck(f, x)
+
+
+def test_mark_dirty_errors_name_the_function():
+    scope = {"torch": ag, "W": [[0.0]]}
+    exec(DIRTY_SOURCE, scope)
+    mul_in_place = scope["MulInPlace"]
+    with pytest.raises(RuntimeError, match="MulInPlace: a leaf tensor that requires grad .* was modified in place"):
+        mul_in_place.apply(ag.ones(2, requires_grad=True), 2.0)
+
+    class Forgets(ag.Function):
         @staticmethod
         def forward(ctx, x):
             ctx.mark_dirty(x)
-            return x.add_(1)
+            return x.add_(1) * 2
 
         @staticmethod
         def backward(ctx, g):
             return g
 
-    with pytest.raises(NotImplementedError, match="AddOneInPlace: mark_dirty .* is not supported"):
-        AddOneInPlace.apply(ag.ones(2, requires_grad=True))
+    with pytest.raises(RuntimeError, match="Forgets: an input marked dirty .* was not returned"):
+        Forgets.apply(ag.ones(2))
+    base = ag.ones(2, 3, requires_grad=True) * 1.0
+    with pytest.raises(RuntimeError, match="MulInPlace: modifying a view .* not supported"):
+        mul_in_place.apply(base.reshape(3, 2), 2.0)
+    with pytest.raises(RuntimeError, match="mark_dirty can only be called inside forward"):
+        Forgets().mark_dirty(ag.ones(1))
 
 
 def test_primitive_is_the_array_level_fast_path():

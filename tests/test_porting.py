@@ -62,6 +62,30 @@ def test_dtype_aliases_do_not_leak_into_star_imports():
     assert "float" not in scope and "int" not in scope and "bool" not in scope
 
 
+def test_dtypes_print_and_compare_as_pytorchs():
+    import pickle
+    x = autograd.ones(2, dtype=autograd.float64)
+    assert repr(autograd.float32) == str(autograd.float32) == str(torch_ref.float32) == "torch.float32"
+    assert [repr(d) for d in (autograd.long, autograd.bool, autograd.half)] == \
+        [repr(d) for d in (torch_ref.long, torch_ref.bool, torch_ref.half)]
+    assert repr(x) == repr(torch_ref.ones(2, dtype=torch_ref.float64))
+    assert repr(autograd.tensor([1, 2], dtype=autograd.int32)) == repr(torch_ref.tensor([1, 2], dtype=torch_ref.int32))
+    assert x.dtype == autograd.float64 and autograd.float64 == x.dtype and autograd.long == "int64"
+    assert autograd.float32 == np.float32 and autograd.float32 != autograd.float64 and autograd.float64 != None  # noqa: E711
+    assert repr(x.dtype) == str(x.dtype) == "torch.float64" and x.dtype is autograd.float64
+    assert isinstance(x.dtype, autograd.dtype) and x.dtype.kind == "f" and x.array.dtype == np.float64
+    assert {np.dtype(np.float32): "found"}[autograd.float32] == "found"      # same hash as NumPy's
+    assert np.zeros(2, autograd.half).dtype == np.float16 and autograd.ones(1, dtype=autograd.int8).dtype == np.int8
+    assert autograd.float16.is_floating_point and not autograd.long.is_floating_point
+    assert autograd.float64.itemsize == 8 and autograd.get_default_dtype() == autograd.float32
+    assert repr(autograd.get_default_dtype()) == "torch.float32"
+    assert pickle.loads(pickle.dumps(autograd.int16)) == autograd.int16
+    for lib in (autograd, torch_ref):
+        assert lib.finfo(lib.float32).min == np.finfo(np.float32).min
+        assert lib.finfo(lib.ones(1).dtype).eps == np.finfo(np.float32).eps
+        assert lib.iinfo(lib.long).max == np.iinfo(np.int64).max
+
+
 def test_devices_other_than_the_cpu_are_named_but_refused():
     assert str(autograd.device("cpu")) == "cpu" and autograd.device("cpu") == "cpu"
     assert repr(autograd.device("cuda:1")) == "device(type='cuda', index=1)"
@@ -108,6 +132,57 @@ def test_in_place_methods_ported_programs_call_match_pytorch():
         call(theirs, torch_ref.tensor, None, None, torch_ref.tensor(mask))
         assert out is ours
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+SCATTER_PROGRAM = '''
+x = torch.tensor(X, requires_grad=True)
+src = torch.tensor(S, requires_grad=True)
+idx = torch.tensor([[2, 0, 1, 0], [0, 1, 2, 2]])
+rows = torch.tensor([3, 0, 3])
+h = x * 1.0
+a = h.scatter(0, idx, src[:2, :4])
+b = torch.scatter(h, 1, idx[:, :2], 7.5)
+c = h.scatter_add(0, idx, src[:2, :4] * 2)
+d = h.index_add(0, rows, src[:3, :4], alpha=-0.5)
+e = torch.index_add(h, 1, torch.tensor([1, 1]), src[:4, :2])
+k = h.clone()
+k.scatter_(1, idx[:, :1], src[:2, :1]).scatter_add_(0, idx, src[:2, :4]).index_add_(0, rows, src[:3, :4])
+k.scatter_(0, idx[:1], -1.0)
+loss = sum(((t * t).sum() for t in (a, b, c, d, e, k)))
+loss.backward()
+with torch.no_grad():
+    plain = torch.zeros(3, 4).index_add_(1, torch.tensor([3, 3, 0]), torch.ones(3, 3)).scatter_(0, idx[:1], value=2.0)
+result = dict(a=a, b=b, c=c, d=d, e=e, k=k, plain=plain, x=x.grad, src=src.grad)
+'''
+
+
+def test_scatter_and_index_add_match_pytorch_with_gradients():
+    rng = np.random.default_rng(4)
+    X, S = rng.standard_normal((4, 4)).tolist(), rng.standard_normal((4, 5)).tolist()
+    ours, theirs = ({"torch": t, "X": X, "S": S} for t in (autograd, torch_ref))
+    exec(SCATTER_PROGRAM, ours)
+    exec(SCATTER_PROGRAM, theirs)
+    for k, v in theirs["result"].items():
+        np.testing.assert_allclose(ours["result"][k].detach().numpy(), v.detach().numpy(),
+                                   rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+def test_scatter_and_index_add_errors_name_the_op():
+    x, idx = autograd.zeros(3, 4), autograd.tensor([[0, 1]])
+    cases = [(lambda: x.index_add(0, autograd.tensor([3]), autograd.ones(1, 4)), IndexError,
+              r"index_add: index values must be in \[0, 3\)"),
+             (lambda: x.index_add(0, autograd.tensor([0, 1]), autograd.ones(1, 4)), ValueError,
+              r"index_add: source must have shape \(2, 4\)"),
+             (lambda: x.index_add(0, autograd.tensor([0]), autograd.ones(1, 4, dtype=autograd.float64)),
+              TypeError, r"index_add: input \(torch.float32\) and source \(torch.float64\) must have the same dtype"),
+             (lambda: x.scatter(0, idx, autograd.ones(1, 1)), ValueError,
+              r"scatter: index shape \(1, 2\) is larger than src shape \(1, 1\)"),
+             (lambda: x.scatter(0, idx), TypeError, "scatter: give exactly one of src"),
+             (lambda: x.scatter(0, idx, 1.0, reduce="multiply"), ValueError,
+              "scatter: reduce='multiply' is not supported")]
+    for call, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            call()
 
 
 def test_in_place_methods_record_like_out_of_place_ones():
@@ -192,18 +267,56 @@ def test_to_tensor_transform_matches_torchvisions_rule():
     assert transforms.ToTensor()(img[:, :, 0]).shape == (1, 5, 4)
 
 
+SAVED_PROGRAM = '''
+# PyTorch runs each of these: h is saved by no node, since the constant c needs no
+# gradient and the gradient with respect to h reads only c (or the output).
+OPS = [lambda h, c: h * c, lambda h, c: h / c, lambda h, c: torch.nn.functional.linear(h, c),
+       lambda h, c: h % c, lambda h, c: h @ c, lambda h, c: h.mm(c),
+       lambda h, c: torch.matmul(c[0], h), lambda h, c: torch.bmm(h.unsqueeze(0), c.unsqueeze(0)),
+       lambda h, c: torch.einsum("ij,jk->ik", h, c), lambda h, c: torch.einsum("ij,jk,k->i", c, h, c[0]),
+       lambda h, c: torch.addcmul(c, h, c, value=0.5), lambda h, c: torch.addcdiv(h, h, c),
+       lambda h, c: torch.lerp(h, c, 0.25), lambda h, c: torch.where(c > 1.5, h, c)]
+c = torch.tensor(C)
+grads = []
+for op in OPS:
+    x = torch.tensor(X, requires_grad=True)
+    h = x * 1.0
+    y = op(h, c)
+    h += 1                     # would make a saved h stale
+    (y * y).sum().backward()
+    grads.append(x.grad.numpy())
+'''
+
+
 def test_ops_save_only_what_their_needed_vjps_read():
-    # PyTorch runs this: x is saved by nothing, since the constant factor needs no gradient
-    # and the product's gradient w.r.t. x reads only the constant.
-    for op in (lambda x, c: x * c, lambda x, c: x / c, lambda x, c: autograd.nn.functional.linear(x, c)):
+    rng = np.random.default_rng(3)
+    X, C = rng.standard_normal((3, 3)), rng.uniform(1.0, 2.0, (3, 3))
+    ours, theirs = ({"torch": t, "X": X, "C": C} for t in (autograd, torch_ref))
+    exec(SAVED_PROGRAM, ours)
+    exec(SAVED_PROGRAM, theirs)
+    for k, (a, b) in enumerate(zip(ours["grads"], theirs["grads"])):
+        np.testing.assert_allclose(a, b, rtol=1e-10, err_msg=f"op {k}")
+
+
+def test_an_input_a_needed_vjp_reads_is_still_version_checked():
+    for op in (lambda h, c: h @ h, lambda h, c: h ** c, lambda h, c: c % h,
+               lambda h, c: autograd.einsum("ij,jk->ik", h, h)):
         x = autograd.randn(3, 3, requires_grad=True, dtype=autograd.float64)
-        h = x * 1.0
         c = autograd.rand(3, 3, dtype=autograd.float64) + 1
-        y = op(h, c)
-        h += 1                     # would make a saved h stale
+        x_needed = x * 1.0 + 2.0       # positive: pow's base, remainder's divisor
+        y = op(x_needed, c)
+        x_needed += 1
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            y.sum().backward()
+    cond = autograd.tensor([True, False, True])
+    y = autograd.where(cond, autograd.ones(3, requires_grad=True), 0.0)
+    cond.fill_(False)
+    with pytest.raises(RuntimeError, match="WhereBackward: .* modified by an in-place operation"):
         y.sum().backward()
-        g = autograd.grad(op(x, c).sum(), x)[0]
-        np.testing.assert_allclose(x.grad.numpy(), g.numpy())
+    y = autograd.ones(3, requires_grad=True).masked_fill(cond, 2.0)
+    cond.fill_(True)
+    with pytest.raises(RuntimeError, match="WhereBackward: .* modified by an in-place operation"):
+        y.sum().backward()
 
 
 DATA_PROGRAM = '''

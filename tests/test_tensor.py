@@ -77,7 +77,7 @@ def test_repr_matches_pytorch_style():
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     assert repr(x * 2) == "tensor([2., 4.], grad_fn=<MulBackward>)"
     assert repr(ag.arange(3)) == "tensor([0, 1, 2])"
-    assert repr(ag.tensor([1.0], dtype="float64")) == "tensor([1.], dtype=float64)"
+    assert repr(ag.tensor([1.0], dtype="float64")) == "tensor([1.], dtype=torch.float64)"
     w = ag.zeros(2)
     w.name = "w"
     assert "name='w'" in repr(w)

@@ -123,9 +123,13 @@ class Pow(Broadcasting):
         # PyTorch defines da = 0 where b == 0 (any a) and db = 0 where a == 0 <= b, where
         # the formulas meet 0 * inf or 0 * nan.  A base of 1 there makes them give that 0.
         x, e = promote(a, b)
-        one_for_da, one_for_db = np.equal(e, 0), np.equal(x, 0) & np.greater_equal(e, 0)
-        ctx.save_for_backward(a, b, out, one_for_da if one_for_da.any() else None,
-                              one_for_db if one_for_db.any() else None)
+        need_a, need_b = ctx.needs_input_grad
+        fa = np.equal(e, 0) if need_a else None
+        fb = np.equal(x, 0) & np.greater_equal(e, 0) if need_b else None
+        # only what the needed VJPs read: da reads a and b, db reads a and the output
+        ctx.save_for_backward(a, b if need_a else None, out if need_b else None,
+                              fa if fa is not None and fa.any() else None,
+                              fb if fb is not None and fb.any() else None)
         return out
 
     da = staticmethod(lambda m, g, a, b, y, fa, fb: g * b * _base(m, a, fa) ** (b - 1.0))  # da = g b a^(b-1)
@@ -163,7 +167,8 @@ def _shares(a, b, loses, dtype):
 class Remainder(Broadcasting):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_b = ctx.needs_input_grad[1]     # da = g reads nothing
+        ctx.save_for_backward(a if need_b else None, b if need_b else None)
         return elementwise(ctx, "remainder", np.remainder, a, b)
 
     da = staticmethod(lambda m, g, a, b: g)                            # da = g
@@ -310,6 +315,7 @@ def _remainder_samples(rng):
         a = make(rng, sa)
         a.array[...] = q * b.array
         yield SampleInput((a, b), {}, f"{sa}x{sb}")
+    yield SampleInput((make(rng, (3,), 0.2, 0.8), Tensor._make(np.full(3, 1.5))), {}, "constant-divisor")
 
 
 @op(Remainder, samples=_remainder_samples, ref=np.remainder, method=("remainder", "__mod__"))
@@ -336,8 +342,11 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         c = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
         return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(c)))
-    return Where.apply(_t(condition).astype(bool, copy=False) if not isinstance(condition, bool)
-                       else condition, input, other)
+    if not isinstance(condition, bool) and _t(condition).dtype != np.bool_:
+        condition = _t(condition).astype(bool)
+    # A bool tensor goes in as itself: saved by the node, it is version-checked like any
+    # saved input (a later in-place write to it is an error, not a silently wrong gradient).
+    return Where.apply(condition, input, other)
 
 
 @tensor_method(name="where")

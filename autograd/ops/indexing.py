@@ -1,4 +1,5 @@
-"""Indexing: ``x[idx]``, ``x[idx] = v``, gather/scatter_add, index_select, masked_fill.
+"""Indexing: ``x[idx]``, ``x[idx] = v``, gather/scatter/scatter_add, index_select,
+index_add, masked_fill.
 
 ``x[idx]``'s VJP scatters the gradient into zeros with *addition*, so an index
 repeated in an integer array receives the sum of its gradients.  That scatter is
@@ -185,15 +186,26 @@ def _leading(index_shape, shape, dim):
     return tuple(slice(None) if d == dim else slice(0, index_shape[d]) for d in range(len(shape)))
 
 
+def _grid(index, dim):
+    """The places a scatter along ``dim`` writes: ``index`` along dim, position elsewhere."""
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+def _block(index_shape):
+    """The leading block of src that a scatter reads: src may be larger than index in
+    every dim."""
+    return tuple(slice(0, n) for n in index_shape)
+
+
 class ScatterAdd(Primitive):
     @staticmethod
     def forward(ctx, x, dim, index, src):
         ctx.dim, ctx.src_shape = dim, src.shape
         ctx.save_for_backward(index)
         out = x.copy()
-        grid = list(np.indices(index.shape, sparse=True))
-        grid[dim] = index
-        np.add.at(out, tuple(grid), src[_leading(index.shape, src.shape, dim)])
+        np.add.at(out, _grid(index, dim), src[_block(index.shape)])
         return out
 
     @staticmethod
@@ -201,30 +213,40 @@ class ScatterAdd(Primitive):
         index, = ctx.saved_tensors
         dsrc = None
         if ctx.needs_input_grad[3]:
-            dsrc = gather(g, ctx.dim, index)           # dsrc = g read back at index
-            shape = ctx.src_shape
-            if dsrc.shape != shape:
-                # src was larger than index: the unread rest gets zero gradient
-                dsrc = pad(dsrc, sum(((0, s - d) for s, d in zip(shape[::-1], dsrc.shape[::-1])), ()))
+            dsrc = _gathered_back(g, ctx.dim, index, ctx.src_shape)   # dsrc = g read back at index
         return g, None, None, dsrc                      # dx = g
 
 
-def _check_index(name, input, dim, index, other=None):
+def _check_index(name, input, dim, index, src=None):
+    """PyTorch's rules for gather/scatter: index has input's ndim, integer values in
+    range along ``dim``, and is no larger than input outside ``dim`` nor than src."""
     d = normalize_dim(dim, input.ndim, name)
     if index.ndim != input.ndim:
         raise ValueError(f"{name}: index must have the same number of dimensions as input "
                          f"({input.ndim}, shape {tuple(input.shape)}), got index shape {tuple(index.shape)}")
+    _check_values(name, index, input.shape[d], d, input.shape)
+    for i in range(input.ndim):
+        if i != d and index.shape[i] > input.shape[i]:
+            raise ValueError(f"{name}: index shape {tuple(index.shape)} is larger than input shape "
+                             f"{tuple(input.shape)} in dim {i}")
+        if isinstance(src, Tensor) and index.shape[i] > src.shape[i]:
+            raise ValueError(f"{name}: index shape {tuple(index.shape)} is larger than src shape "
+                             f"{tuple(src.shape)} in dim {i}")
+    return d
+
+
+def _check_values(name, index, size, d, shape):
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
-    if index.array.size and (index.array.min() < 0 or index.array.max() >= input.shape[d]):
-        raise IndexError(f"{name}: index values must be in [0, {input.shape[d]}) for dim {d} of "
-                         f"input shape {tuple(input.shape)}; got min {index.array.min()}, max {index.array.max()}")
-    for i in range(input.ndim):
-        if i != d and index.shape[i] > (other if other is not None else input).shape[i]:
-            raise ValueError(f"{name}: index shape {tuple(index.shape)} is larger than "
-                             f"{'src' if other is not None else 'input'} shape "
-                             f"{tuple((other if other is not None else input).shape)} in dim {i}")
-    return d
+    if index.array.size and (index.array.min() < 0 or index.array.max() >= size):
+        raise IndexError(f"{name}: index values must be in [0, {size}) for dim {d} of "
+                         f"input shape {tuple(shape)}; got min {index.array.min()}, max {index.array.max()}")
+
+
+def _check_same_dtype(name, input, src, what):
+    if isinstance(src, Tensor) and src.dtype != input.dtype:
+        raise TypeError(f"{name}: input ({input.dtype}) and {what} ({src.dtype}) must have the "
+                        "same dtype")
 
 
 def _gather_samples(rng):
@@ -243,14 +265,12 @@ def gather(input, dim, index):
 
 def _scatter_add_samples(rng):
     yield SampleInput((make(rng, (3, 4)), 1, Tensor._make(rng.integers(0, 4, (3, 2))), make(rng, (3, 2))), {}, "dim1")
-    yield SampleInput((make(rng, (3, 4)), 0, Tensor._make(rng.integers(0, 3, (2, 4))), make(rng, (2, 5))), {}, "src-larger")
+    yield SampleInput((make(rng, (3, 4)), 0, Tensor._make(rng.integers(0, 3, (2, 4))), make(rng, (3, 5))), {}, "src-larger")
 
 
 def _scatter_add_ref(x, dim, index, src):
     out = x.copy()
-    grid = list(np.indices(index.shape, sparse=True))
-    grid[dim] = index
-    np.add.at(out, tuple(grid), src[_leading(index.shape, src.shape, dim)])
+    np.add.at(out, _grid(index, dim), src[_block(index.shape)])
     return out
 
 
@@ -259,6 +279,127 @@ def scatter_add(input, dim, index, src):
     index = index if isinstance(index, Tensor) else Tensor(index)
     d = _check_index("scatter_add", input, dim, index, src)
     return ScatterAdd.apply(input, d, index, src)
+
+
+class Scatter(Primitive):
+    """``out = x.copy(); out[index along dim] = src`` (an array, or a number)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, src):
+        ctx.dim, ctx.src_shape = dim, np.shape(src)
+        ctx.save_for_backward(index)
+        out = x.copy()
+        out[_grid(index, dim)] = src[_block(index.shape)] if np.ndim(src) else src
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, = ctx.saved_tensors
+        dsrc = None
+        if ctx.needs_input_grad[3]:
+            dsrc = _gathered_back(g, ctx.dim, index, ctx.src_shape)     # dsrc = g read at index
+        return Scatter.apply(g, ctx.dim, index, 0.0), None, None, dsrc  # dx = g, 0 where written
+
+
+def _gathered_back(g, dim, index, shape):
+    """``g`` gathered at ``index``, padded with zeros to ``shape``: where src was larger
+    than index, the unread rest gets zero gradient."""
+    out = gather(g, dim, index)
+    if out.shape != shape:
+        out = pad(out, sum(((0, s - d) for s, d in zip(shape[::-1], out.shape[::-1])), ()))
+    return out
+
+
+def _scatter_samples(rng):
+    # No index repeats along dim: where two src elements hit one place, the survivor is
+    # unspecified (as in PyTorch), and so is the derivative.
+    yield SampleInput((make(rng, (3, 4)), 1, Tensor._make(np.array([[3, 0], [1, 2], [0, 3]])),
+                       make(rng, (3, 2))), {}, "dim1")
+    yield SampleInput((make(rng, (3, 4)), 0, Tensor._make(np.array([[2, 0, 1, 0], [0, 1, 2, 2]])),
+                       make(rng, (3, 5))), {}, "src-larger")
+    yield SampleInput((make(rng, (2, 3)), -1, Tensor._make(np.array([[1], [0]])), 2.5), {}, "value")
+
+
+def _scatter_ref(x, dim, index, src=None, value=None):
+    out = x.copy()
+    src = value if src is None else src
+    out[_grid(index, dim)] = src[_block(index.shape)] if np.ndim(src) else src
+    return out
+
+
+@op(Scatter, Gather, samples=_scatter_samples, ref=_scatter_ref, method=True)
+def scatter(input, dim, index, src=None, value=None, reduce=None):
+    """``input`` with ``src`` (a tensor, or the number ``value``) written at ``index``
+    along ``dim``, as PyTorch's scatter; ``reduce="add"`` is scatter_add."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter: give exactly one of src (a tensor or a number) and value")
+    src = value if src is None else src
+    if reduce is not None:
+        if reduce != "add" or not isinstance(src, Tensor):
+            raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add for "
+                             "reduce='add' with a tensor src, or scatter_reduce")
+        return scatter_add(input, dim, index, src)
+    index = index if isinstance(index, Tensor) else Tensor(index)
+    d = _check_index("scatter", input, dim, index, src)
+    _check_same_dtype("scatter", input, src, "src")
+    if not isinstance(src, Tensor):
+        src = np.asarray(src, input.dtype).item()
+    return Scatter.apply(input, d, index, src)
+
+
+class IndexAdd(Primitive):
+    """``out = x.copy(); out[..., index[i], ...] += source[..., i, ...]`` along ``dim``."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, source):
+        ctx.dim = dim
+        ctx.save_for_backward(index)
+        # The compiled row scatter-add works on (rows, row size): move dim to the front.
+        out = np.moveaxis(x, dim, 0).copy()
+        row = int(np.prod(out.shape[1:], dtype=np.int64))
+        rows = np.ascontiguousarray(np.moveaxis(source, dim, 0)).reshape(len(index), row)
+        index_add_rows(out.reshape(len(out), row), index.astype(np.int64, copy=False), rows)
+        return np.ascontiguousarray(np.moveaxis(out, 0, dim))
+
+    @staticmethod
+    def backward(ctx, g):
+        index, = ctx.saved_tensors
+        dsource = index_select(g, ctx.dim, index) if ctx.needs_input_grad[3] else None
+        return g, None, None, dsource               # dx = g, dsource = g at index along dim
+
+
+def _index_add_samples_public(rng):
+    yield SampleInput((make(rng, (4, 3)), 0, Tensor._make(np.array([3, 0, 3])), make(rng, (3, 3))),
+                      {}, "rows-repeated")
+    yield SampleInput((make(rng, (2, 5, 3)), 1, Tensor._make(np.array([4, 1])), make(rng, (2, 2, 3))),
+                      dict(alpha=-0.5), "middle-dim-alpha")
+    yield SampleInput((make(rng, (4, 3), noncontig=True), -1, Tensor._make(np.array([0, 0])),
+                       make(rng, (4, 2))), {}, "noncontig-last-dim")
+
+
+def _index_add_public_ref(x, dim, index, source, alpha=1):
+    out = np.moveaxis(x.copy(), dim, 0)
+    np.add.at(out, index, np.moveaxis(source, dim, 0) * alpha)
+    return np.moveaxis(out, 0, dim)
+
+
+@op(IndexAdd, GetItem, samples=_index_add_samples_public, ref=_index_add_public_ref, method=True)
+def index_add(input, dim, index, source, alpha=1):
+    """``input`` with ``alpha * source`` added at the positions ``index`` along ``dim``
+    (repeated indices accumulate), as PyTorch's index_add."""
+    index = index if isinstance(index, Tensor) else Tensor(index)
+    d = normalize_dim(dim, input.ndim, "index_add")
+    if index.ndim > 1:
+        raise ValueError(f"index_add: index must be 1-D, got shape {tuple(index.shape)}")
+    _check_values("index_add", index, input.shape[d], d, input.shape)
+    if not isinstance(source, Tensor):
+        raise TypeError(f"index_add: source must be a tensor, got {type(source).__name__}")
+    _check_same_dtype("index_add", input, source, "source")
+    expected = input.shape[:d] + (index.numel(),) + input.shape[d + 1:]
+    if source.shape != expected:
+        raise ValueError(f"index_add: source must have shape {expected} (input {tuple(input.shape)} "
+                         f"with dim {d} of size len(index) = {index.numel()}), got {tuple(source.shape)}")
+    return IndexAdd.apply(input, d, index.reshape(-1), source if alpha == 1 else source * alpha)
 
 
 def _index_select_samples(rng):
@@ -284,7 +425,7 @@ def _masked_fill_samples(rng):
 
 @op(samples=_masked_fill_samples, method=True, ref=lambda x, mask, value: np.where(mask, value, x))
 def masked_fill(input, mask, value):
-    mask = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    mask = mask if isinstance(mask, Tensor) else np.asarray(mask)   # a tensor is saved as itself
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask.dtype}")
     if isinstance(value, Tensor):

@@ -109,7 +109,8 @@ for _name, _fn in [("add_", binary.add), ("sub_", binary.sub), ("mul_", binary.m
                    ("sqrt_", elementwise.sqrt), ("tanh_", elementwise.tanh),
                    ("sigmoid_", elementwise.sigmoid), ("addcmul_", pointwise.addcmul),
                    ("addcdiv_", pointwise.addcdiv), ("lerp_", pointwise.lerp),
-                   ("masked_fill_", indexing.masked_fill)]:
+                   ("masked_fill_", indexing.masked_fill), ("scatter_", indexing.scatter),
+                   ("scatter_add_", indexing.scatter_add), ("index_add_", indexing.index_add)]:
     _method(_name, _fn)
 
 

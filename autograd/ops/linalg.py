@@ -12,7 +12,9 @@ from .registry import SampleInput, make, op
 class MatMul(FormulaPrimitive):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        # dA reads b and dB reads a; the other is read for its shape only
+        ctx.save_for_backward(a if need_b else shape_only(a), b if need_a else shape_only(b))
         if a.dtype is not b.dtype:
             from .binary import promote
             a, b = promote(a, b)
@@ -22,6 +24,16 @@ class MatMul(FormulaPrimitive):
         da, db = ctx.needs_input_grad
         return (_matmul_grad_a(m, g, a, b) if da else None,
                 _matmul_grad_b(m, g, a, b) if db else None)
+
+
+_ZEROS = bytes(16)
+
+
+def shape_only(x):
+    """A stand-in for a saved operand whose value no needed VJP reads, only its shape:
+    zeros of x's shape and dtype in no memory.  Being a constant, it is not
+    version-checked, so a later in-place write to x is allowed, as in PyTorch."""
+    return np.ndarray(x.shape, x.dtype, _ZEROS, 0, (0,) * x.ndim)
 
 
 def _as_matrices(g, a, b):
@@ -51,6 +63,9 @@ def _matmul_samples(rng):
                    ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4,))]:
         yield SampleInput((make(rng, sa), make(rng, sb)), {}, f"{sa}@{sb}")
     yield SampleInput((make(rng, (4, 3), noncontig=True), make(rng, (4, 3), noncontig=True).mT), {}, "noncontig")
+    # one side constant: only the other is saved, the constant side for its shape
+    yield SampleInput((make(rng, (2, 3, 4)), make(rng, (4, 2), requires_grad=False)), {}, "constant-other")
+    yield SampleInput((make(rng, (4,), requires_grad=False), make(rng, (2, 4, 3))), {}, "constant-input")
 
 
 @op(MatMul, samples=_matmul_samples, ref=np.matmul, method=("matmul", "__matmul__"))
@@ -197,7 +212,10 @@ class Einsum(Primitive):
     @staticmethod
     def forward(ctx, spec, *ops):
         ctx.spec, ctx.shapes = spec, [o.shape for o in ops]
-        ctx.save_for_backward(*ops)
+        # operand k is read by the VJPs of the others only
+        needs = ctx.needs_input_grad[1:]
+        n_need = sum(needs)
+        ctx.save_for_backward(*(o if n_need - n > 0 else None for o, n in zip(ops, needs)))
         return np.einsum(spec, *ops, optimize=len(ops) > 2)
 
     @staticmethod
@@ -283,6 +301,9 @@ def _einsum_samples(rng):
              ("ijk,kj->i", [(2, 3, 4), (4, 3)]), ("ij,ij,ij->i", [(2, 3), (2, 3), (2, 3)])]
     for spec, shapes in cases:
         yield SampleInput((spec,) + tuple(make(rng, s) for s in shapes), {}, spec)
+    # one operand constant: the constant one alone is saved
+    yield SampleInput(("ij,jk,k->i", make(rng, (2, 3)), make(rng, (3, 4), requires_grad=False),
+                       make(rng, (4,))), {}, "one-constant")
 
 
 @op(Einsum, samples=_einsum_samples, ref=lambda spec, *ops: np.einsum(spec, *ops))

@@ -5,7 +5,10 @@ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))), arguments and return values follo
 ``torch.nn``, so PyTorch state dicts load unchanged.  Backpropagation through time is
 plain tape replay: a Python loop over time steps records each step's ops, and
 ``backward`` walks them in reverse tape order (no recursion).  The input projection
-``x W_ih^T + b_ih`` of all time steps runs as one matmul before the loop.
+``x W_ih^T + b_ih`` of all time steps runs as one matmul before the loop.  A
+`PackedSequence` input (nn.utils.rnn) runs each step on the sequences still running
+then, as PyTorch does: padding is never computed on, and each sequence's final state is
+the one at its own last step.
 """
 import math
 import warnings
@@ -19,6 +22,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module, module_path
 from ..parameter import Parameter
+from ..utils_rnn import PackedSequence
 
 
 def _empty(dtype, *shape):
@@ -59,6 +63,35 @@ def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
 
 
 _STEPS = {"RNN_TANH": _tanh_step, "RNN_RELU": _relu_step, "LSTM": _lstm_step, "GRU": _gru_step}
+
+
+def _recur(step, xw, sizes, state, reverse, weights):
+    """Run ``step`` over the time steps ``xw``, where at step t only the first
+    ``sizes[t]`` sequences of the batch are running (sizes never grow: sequences are
+    sorted by decreasing length; without packing they are all the batch).  Returns
+    the per-step outputs h_t and the final state, each sequence's at its last step."""
+    hs = [None] * len(xw)
+    if not reverse:
+        ended = []                        # states of sequences that stopped, latest last
+        for t, b in enumerate(sizes):
+            if b < state[0].shape[0]:
+                ended.append(tuple(s[b:] for s in state))
+                state = tuple(s[:b] for s in state)
+            state = step(xw[t], state, *weights)
+            hs[t] = state[0]
+        if ended:
+            state = tuple(cat([s] + [e[k] for e in reversed(ended)], 0) for k, s in enumerate(state))
+        return hs, state
+    initial = state                       # backwards, a sequence joins at its last step
+    if sizes[-1] < state[0].shape[0]:
+        state = tuple(s[:sizes[-1]] for s in state)
+    for t in reversed(range(len(xw))):
+        running = state[0].shape[0]
+        if sizes[t] > running:
+            state = tuple(cat([s, s0[running:sizes[t]]], 0) for s, s0 in zip(state, initial))
+        state = step(xw[t], state, *weights)
+        hs[t] = state[0]
+    return hs, state
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -161,9 +194,8 @@ class RNNBase(Module):
                              f"got {tuple(h.shape)}")
         return h if batched else h.unsqueeze(1)
 
-    def _initial_state(self, input, hx, batched):
+    def _initial_state(self, input, n, hx, batched):
         """hx as a list of per-(layer, direction) state tuples, each (N, H)."""
-        n = input.shape[1]
         layers = self.num_layers * (2 if self.bidirectional else 1)
         h_shape = (layers, n, self.proj_size or self.hidden_size)
         c_shape = (layers, n, self.hidden_size)
@@ -187,6 +219,8 @@ class RNNBase(Module):
         return [(s,) for s in h.unbind(0)]
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if input.ndim not in (2, 3):
             raise ValueError(f"{self._name()}: expected input to be 2-D (L, H_in) or 3-D "
                              f"({'N, L' if self.batch_first else 'L, N'}, H_in), got a "
@@ -203,26 +237,8 @@ class RNNBase(Module):
         if input.shape[0] == 0:
             raise ValueError(f"{self._name()}: expected a sequence of at least one step, got "
                              f"input of shape {tuple(input.shape)}")
-        states = self._initial_state(input, hx, batched)
-        step = _STEPS[self.mode]
-        directions = 2 if self.bidirectional else 1
-        finals = []
-        x = input
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(directions):
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
-                xw = F.linear(x, w_ih, b_ih).unbind(0)
-                state = states[layer * directions + direction]
-                hs = [None] * len(xw)
-                for t in (reversed(range(len(xw))) if direction else range(len(xw))):
-                    state = step(xw[t], state, w_hh, b_hh, w_hr)
-                    hs[t] = state[0]
-                outputs.append(stack(hs, 0))
-                finals.append(state)
-            x = outputs[0] if directions == 1 else cat(outputs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
+        states = self._initial_state(input, input.shape[1], hx, batched)
+        x, finals = self._layers(input, [input.shape[1]] * input.shape[0], states, packed=False)
         h_n = stack([s[0] for s in finals], 0)
         if batched and self.batch_first:
             x = x.transpose(0, 1)
@@ -232,6 +248,48 @@ class RNNBase(Module):
             return x, h_n
         c_n = stack([s[1] for s in finals], 0)
         return x, (h_n, c_n if batched else c_n.squeeze(1))
+
+    def _forward_packed(self, input, hx):
+        """A PackedSequence in, a PackedSequence out; hx and the final states are in the
+        caller's batch order (permuted by sorted_indices, as in PyTorch)."""
+        data = input.data
+        if data.ndim != 2 or data.shape[-1] != self.input_size:
+            raise ValueError(f"{self._name()}: expected packed data of shape (N, {self.input_size}), "
+                             f"got {tuple(data.shape)}")
+        sizes = [int(b) for b in input.batch_sizes.tolist()]
+        order, back = input.sorted_indices, input.unsorted_indices
+        if hx is not None and order is not None:
+            hx = tuple(h.index_select(1, order) for h in hx) if isinstance(hx, (tuple, list)) \
+                else hx.index_select(1, order)
+        states = self._initial_state(data, sizes[0], hx, True)
+        x, finals = self._layers(data, sizes, states, packed=True)
+        finals = [stack([s[k] for s in finals], 0) for k in range(len(finals[0]))]
+        if back is not None:
+            finals = [f.index_select(1, back) for f in finals]
+        out = PackedSequence(x, input.batch_sizes, order, back)
+        return out, (tuple(finals) if self.mode == "LSTM" else finals[0])
+
+    def _layers(self, x, sizes, states, packed):
+        """The stacked layers over x: (L, N, H_in) steps, or packed rows (sum(sizes), H_in).
+        Returns the last layer's outputs, shaped as x, and the final state per
+        (layer, direction)."""
+        step = _STEPS[self.mode]
+        directions = 2 if self.bidirectional else 1
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
+                xw = F.linear(x, w_ih, b_ih)
+                xw = xw.split(sizes, 0) if packed else xw.unbind(0)
+                hs, state = _recur(step, xw, sizes, states[layer * directions + direction],
+                                   direction == 1, (w_hh, b_hh, w_hr))
+                outputs.append(cat(hs, 0) if packed else stack(hs, 0))
+                finals.append(state)
+            x = outputs[0] if directions == 1 else cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        return x, finals
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
