@@ -12,6 +12,7 @@ node: an instance of the subclass that holds the edges to the inputs' nodes, wha
 (as in PyTorch), so recording an op allocates one object.
 """
 import itertools
+import math
 import sys
 from typing import NamedTuple
 
@@ -149,12 +150,12 @@ class Primitive:
         for kind, obj, _version in saved:
             if kind is _OUTPUT:
                 data = self._saved_outputs[obj][0]
-                out.append(SavedTensorInfo("output", obj, data.shape, data.dtype, data.nbytes, data))
+                out.append(SavedTensorInfo("output", obj, data.shape, data.dtype, _memory(data), data))
                 continue
             data = obj.array if isinstance(obj, Tensor) else obj
             public = "input" if kind is _INPUT else "constant"
             if isinstance(data, np.ndarray):
-                out.append(SavedTensorInfo(public, None, data.shape, data.dtype, data.nbytes, data))
+                out.append(SavedTensorInfo(public, None, data.shape, data.dtype, _memory(data), data))
             else:
                 out.append(SavedTensorInfo(public, None, None, None, 0, data))
         return tuple(out)
@@ -250,6 +251,14 @@ def _record(ctx, args, arrays, needs, out):
     if STATE.forward_observer is not None:
         STATE.forward_observer(ctx, args, res)
     return res[0] if single else tuple(res)
+
+
+def _memory(a):
+    """Bytes ``a`` holds: a broadcast stand-in (a zero stride, e.g. matmul's saved shape
+    in linalg.shape_only) holds one element along that dim, not ``a.nbytes``."""
+    if a.size == 0 or all(a.strides):
+        return a.nbytes
+    return a.itemsize * math.prod(n for n, step in zip(a.shape, a.strides) if step)
 
 
 def _wrap_output(o, args, arrays):

@@ -30,16 +30,17 @@ def test_entries_in_tape_order_with_shapes_and_modules():
 def test_saved_bytes_per_entry_and_total():
     loss, w = model()
     t = ag.tape(loss)
-    # MatMul saves x (4x3 float32 = 48 B) and w (24 B); Tanh its output (32 B);
-    # Mul its two inputs, both h (32 B each); Sum nothing.
-    assert [e.saved_bytes for e in t] == [72, 32, 64, 0]
+    # MatMul saves x (4x3 float32 = 48 B; read by dW) and, as x needs no gradient,
+    # only w's shape (a zero-stride stand-in: 4 B); Tanh its output (32 B); Mul its
+    # two inputs, both h (32 B each); Sum nothing.
+    assert [e.saved_bytes for e in t] == [52, 32, 64, 0]
     # h is Tanh's output and both Mul inputs: one array, counted once in the total.
-    assert t.total_saved_bytes == 48 + 24 + 32
+    assert t.total_saved_bytes == 48 + 4 + 32
     text = str(t)
-    assert "4 ops; saved for backward: 104 B" in text
+    assert "4 ops; saved for backward: 84 B" in text
     lines = text.splitlines()
     assert lines[0].split() == ["#", "op", "module", "inputs", "outputs", "saved", "|grad|"]
-    assert "MatMul" in lines[2] and "layer" in lines[2] and "72 B" in lines[2]
+    assert "MatMul" in lines[2] and "layer" in lines[2] and "52 B" in lines[2]
 
 
 def test_gradient_norms_after_a_recorded_backward():

@@ -9,6 +9,8 @@ frames draw exactly the same graph.
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..engine import walk
 from ..tensor import Tensor
 from . import heat
@@ -53,6 +55,11 @@ def shape_str(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
+def dtype_str(dtype):
+    """One spelling for every dtype in the pictures: NumPy's short name (float32)."""
+    return np.dtype(dtype).name
+
+
 def fmt_bytes(n):
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -67,10 +74,12 @@ def saved_entries(node):
         return None
     out = []
     for s in saved:
+        if s.value is None:              # a slot forward left empty (its VJP is not needed)
+            continue
         if s.output_nr is not None:
-            out.append((f"{s.kind} {s.output_nr} {shape_str(s.shape)} {s.dtype}", s.nbytes))
+            out.append((f"{s.kind} {s.output_nr} {shape_str(s.shape)} {dtype_str(s.dtype)}", s.nbytes))
         elif s.shape is not None:
-            out.append((f"{s.kind} {shape_str(s.shape)} {s.dtype}", s.nbytes))
+            out.append((f"{s.kind} {shape_str(s.shape)} {dtype_str(s.dtype)}", s.nbytes))
         else:
             out.append((f"{s.kind} {type(s.value).__name__} {s.value!r:.20}", 0))
     return out
@@ -155,7 +164,7 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
         key = key_of[id(leaf)] = f"leaf{len(key_of)}"
         label = names.get(id(leaf)) or leaf.name
         stats = leaf_grad_of(leaf)
-        lines = ([label] if label else []) + [f"{shape_str(leaf.shape)} {leaf.dtype}"]
+        lines = ([label] if label else []) + [f"{shape_str(leaf.shape)} {dtype_str(leaf.dtype)}"]
         if grad_lines:
             lines.append(heat.describe(stats))
         model.nodes[key] = VNode(key, "leaf", lines, scope, stats,
@@ -184,7 +193,7 @@ def _add_graphless_outputs(model, outputs, names, leaf_grad_of, grad_lines):
         key = f"out{i}"
         label = names.get(id(o)) or o.name or f"output {i}"
         stats = leaf_grad_of(o) if o.requires_grad else None
-        lines = [label, f"{shape_str(o.shape)} {o.dtype}"] + ([heat.describe(stats)] if grad_lines else [])
+        lines = [label, f"{shape_str(o.shape)} {dtype_str(o.dtype)}"] + ([heat.describe(stats)] if grad_lines else [])
         model.nodes[key] = VNode(key, "leaf", lines, (), stats, output=True)
         model.notes.append(f"{label} is {why}: nothing to draw behind it")
 
