@@ -243,6 +243,7 @@ class LBFGS(Optimizer):
 
     # Flat vectors over all parameters, not shaped like the parameter holding them.
     _unshaped_state = ("d", "prev_flat_grad", "old_dirs", "old_stps", "ro")
+    _array_state = True          # its own step, on flattened NumPy vectors
 
     def _check_state_shapes(self, state, id_map):
         super()._check_state_shapes(state, id_map)

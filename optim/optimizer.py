@@ -9,12 +9,14 @@ version is then bumped so autograd's saved-tensor checks notice the write.
 """
 import copy
 import itertools
+from collections import defaultdict
 
 import numpy as np
 
 from autograd.engine import clear_grads
 from autograd.graph import increment_version
 from autograd.grad_mode import enable_grad, no_grad
+from autograd.creation import from_numpy
 from autograd.tensor import Tensor
 
 
@@ -64,7 +66,7 @@ def count_step(state, like, *buffers):
 class Optimizer:
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
-        self.state = {}          # param -> dict of per-parameter buffers (NumPy arrays)
+        self.state = defaultdict(dict)     # param -> its buffers, as PyTorch's
         self.param_groups = []
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params argument given to the optimizer should be "
@@ -143,6 +145,13 @@ class Optimizer:
         """Change ``p.array`` in place from ``grad``; ``state`` is p's buffers."""
         raise NotImplementedError(f"{type(self).__name__} must implement _update or step")
 
+    @property
+    def _array_state(self):
+        """Whether p's buffers are NumPy arrays: so for the built-in optimizers (an
+        ``_update`` on arrays); a subclass written PyTorch's way, with its own ``step``,
+        keeps Tensors, and gets Tensors back from ``load_state_dict``."""
+        return type(self)._update is not Optimizer._update
+
     # Records the in-place write to ``p.array`` (see module docstring); the engine's
     # function itself, so a step costs no extra call per parameter.
     _bump = staticmethod(increment_version)
@@ -206,20 +215,18 @@ class Optimizer:
         id_map = {int(old): p for g, sg in zip(groups, saved_groups)
                   for old, p in zip(sg["params"], g["params"])}
         self._check_state_shapes(state_dict["state"], id_map)
-        self.state = {}
+        self.state = defaultdict(dict)
         for key, buffers in state_dict["state"].items():
             p = id_map.get(int(key))
             if p is None:
                 continue
             restored = {}
             for name, v in buffers.items():
-                if isinstance(v, Tensor):
-                    v = v.array
-                if isinstance(v, np.ndarray):
-                    if v.shape == p.shape:
-                        v = v.astype(p.dtype, copy=True)   # buffers follow the param's dtype
-                    else:
-                        v = v.copy()
+                arr = v.array if isinstance(v, Tensor) else v
+                if isinstance(arr, np.ndarray):
+                    # buffers follow the param's dtype; copies, never the loaded memory
+                    arr = arr.astype(p.dtype, copy=True) if arr.shape == p.shape else arr.copy()
+                    v = arr if self._array_state else from_numpy(arr)
                 restored[name] = v
             self.state[p] = restored
         new_groups = []

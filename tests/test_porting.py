@@ -350,3 +350,79 @@ def test_tensor_data_is_a_detached_tensor_sharing_memory_as_in_pytorch():
     assert x.data.array is x.array and isinstance(x.data, autograd.Tensor)
     with pytest.raises(TypeError, match="Tensor.data: expected a Tensor to assign, got ndarray"):
         x.data = np.zeros(2)
+
+
+LM_DEFS = '''
+class Momentum(torch.optim.Optimizer):
+    """A custom optimizer in the everyday style: per-parameter state, in-place math."""
+    def __init__(self, params, lr=0.1, beta=0.9):
+        super().__init__(params, dict(lr=lr, beta=beta))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "buf" not in state:
+                    state["buf"] = torch.zeros_like(p)
+                    state["sq"] = torch.zeros_like(p)
+                state["buf"].mul_(group["beta"]).add_(p.grad, alpha=1 - group["beta"])
+                state["sq"].mul_(0.99).addcmul_(p.grad, p.grad, value=0.01)
+                p.addcdiv_(state["buf"], state["sq"].sqrt().add_(1e-8), value=-group["lr"])
+
+
+class LM(torch.nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, 8)
+        self.lstm = torch.nn.LSTM(8, 16, num_layers=2, batch_first=True)
+        self.head = torch.nn.Linear(16, vocab)
+
+    def forward(self, x):
+        h, _ = self.lstm(self.emb(x))
+        return self.head(h)
+'''
+
+LM_PROGRAM = LM_DEFS + '''
+model = LM(V)
+model.load_state_dict({k: torch.tensor(v) for k, v in WEIGHTS.items()})
+opt = Momentum(model.parameters(), lr=0.01)
+tokens = torch.tensor(TOKENS)
+data = torch.utils.data.TensorDataset(tokens[:, :-1], tokens[:, 1:])
+batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(data), batch_size=3,
+                                        drop_last=False)
+for x, y in torch.utils.data.DataLoader(data, batch_sampler=batches):
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
+    loss.backward()
+    opt.step()
+torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "loss": loss.item()}, PATH)
+ckpt = torch.load(PATH)
+again = LM(V)
+again.load_state_dict(ckpt["model"])
+opt2 = Momentum(again.parameters(), lr=0.01)
+opt2.load_state_dict(ckpt["optimizer"])
+result = {k: v.detach().numpy() for k, v in again.state_dict().items()}
+result["loss"] = ckpt["loss"]
+result["first buf"] = opt2.state[next(iter(again.parameters()))]["buf"].numpy()
+'''
+
+
+def test_lstm_language_model_with_custom_optimizer_sampler_and_checkpoint_matches_pytorch(tmp_path):
+    torch_ref.manual_seed(0)
+    scope = {"torch": torch_ref}
+    exec(LM_DEFS, scope)
+    weights = {k: v.detach().numpy().copy() for k, v in scope["LM"](11).state_dict().items()}
+    tokens = np.random.default_rng(2).integers(0, 11, (7, 9))
+    results = []
+    for name, torch in (("ours", autograd), ("theirs", torch_ref)):
+        scope = {"torch": torch, "V": 11, "WEIGHTS": weights, "TOKENS": tokens,
+                 "PATH": str(tmp_path / f"{name}.pt")}
+        exec(LM_PROGRAM, scope)
+        results.append(scope["result"])
+    ours, theirs = results
+    assert ours.keys() == theirs.keys() and "lstm.weight_hh_l1" in ours
+    for k in theirs:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=2e-4, atol=2e-6, err_msg=k)
