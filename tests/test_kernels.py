@@ -432,3 +432,31 @@ def test_forced_algorithm_gradcheck(algo, monkeypatch):
     np.testing.assert_allclose(fn(x, w).array, oc.conv2d_reference(x.array, w.array, **kw),
                                rtol=1e-12, atol=1e-12)
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (3, 4, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_kernels_match_references(shape, dtype):
+    from autograd.kernels.special import (gelu_backward_numba, gelu_backward_reference, gelu_numba,
+                                          gelu_reference)
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+    for a, b in ((x, g), (x.T, g.T), (x[..., ::2], g[..., ::2]) if x.ndim else (x, g)):
+        y, dx = gelu_numba(a), gelu_backward_numba(a, b)
+        assert y.shape == dx.shape == a.shape and y.dtype == dx.dtype == dtype
+        np.testing.assert_allclose(y, gelu_reference(a), **tol)
+        np.testing.assert_allclose(dx, gelu_backward_reference(a, b), **tol)
+
+
+def test_float32_erf_is_accurate_over_every_branch_and_keeps_nan_and_infinities():
+    from autograd.kernels.special import erf_numba, erf_reference
+    x = np.concatenate([np.linspace(-6, 6, 200001), [0.0, -0.0, 1e-30, -1e-30, 1.9999999, 2.0,
+                                                       3.9999999, 4.0, np.inf, -np.inf, np.nan]])
+    got = erf_numba(x.astype(np.float32)).astype(np.float64)
+    want = erf_reference(x.astype(np.float32).astype(np.float64))
+    finite = np.isfinite(x)
+    # within one float32 rounding of the exact value (relative near 0, absolute near +-1)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1.2e-7, atol=6e-8)
+    assert np.isnan(got[-1]) and got[-3] == 1.0 and got[-2] == -1.0

@@ -7,7 +7,8 @@ import numpy as np
 from ..function import Primitive
 from ..kernels import rowwise
 from .binary import where
-from .elementwise import erf_array
+from ..kernels import special
+from .half import half_as_float32
 from .formula import FormulaPrimitive, sum_keepdim
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
@@ -110,15 +111,25 @@ class Gelu(FormulaPrimitive):
         ctx.save_for_backward(x)
         if approximate == "tanh":
             return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
-        return x * (0.5 * (1.0 + erf_array(x * _INV_SQRT_2)))
+        return _gelu_kernel(x)
 
     def formula(ctx, m, g, x):
         return (_gelu_tanh_grad if ctx.approximate == "tanh" else _gelu_grad)(m, g, x), None
 
+    @staticmethod
+    def vjp(ctx, g):
+        if ctx.approximate == "tanh":
+            return FormulaPrimitive.vjp(ctx, g)
+        x, = ctx.saved_arrays
+        return _gelu_backward_kernel(x, g), None        # the exact one: a fused kernel
 
-def _gelu_grad(m, g, x):
-    erf = erf_array if m is np else m.erf
-    return g * (0.5 * (1.0 + erf(x * _INV_SQRT_2)) + x * (_INV_SQRT_2PI * m.exp(-0.5 * x * x)))
+
+_gelu_kernel = half_as_float32(special.gelu)
+_gelu_backward_kernel = half_as_float32(special.gelu_backward)
+
+
+def _gelu_grad(m, g, x):          # on tensors (the differentiable VJP); arrays use the kernel
+    return g * (0.5 * (1.0 + m.erf(x * _INV_SQRT_2)) + x * (_INV_SQRT_2PI * m.exp(-0.5 * x * x)))
 
 
 def _gelu_tanh_grad(m, g, x):
