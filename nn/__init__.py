@@ -11,7 +11,7 @@ from .layers.activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogS
                                 PReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softmin, Softplus,
                                 Softsign, Swish, Tanh, Tanhshrink)
 from .layers.conv import Conv1d, Conv2d, ConvTranspose2d
-from .layers.dropout import Dropout, Dropout1d, Dropout2d
+from .layers.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .layers.linear import Bilinear, Embedding, Linear
 from .layers.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss,
                           HuberLoss, KLDivLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss,

@@ -409,3 +409,44 @@ def test_transformer_encoder_layer(rng, norm_first):
     assert "layers.1.self_attn.in_proj_weight" in enc.state_dict()
     assert enc.layers[0].linear1.weight is not enc.layers[1].linear1.weight
     assert enc(x).shape == (2, 3, 4)
+
+
+def test_dropout_is_one_node_on_the_tape():
+    ag.manual_seed(0)
+    x = ag.randn(4, 6, requires_grad=True)
+    ops = [e.op for e in ag.tape(F.dropout(x, 0.3).sum())]
+    assert ops == ["Dropout", "Sum"]
+    assert [e.op for e in ag.tape(F.dropout2d(x.reshape(2, 2, 2, 3), 0.3).sum())][-2:] == ["Dropout", "Sum"]
+
+
+def _affine_of(y, x):
+    """(slope, offset on kept elements, value of dropped ones) of y = alpha_dropout(x)."""
+    values, counts = np.unique(np.round(y, 9), return_counts=True)
+    dropped = values[np.argmax(counts)]                  # every dropped element takes it
+    kept = ~np.isclose(y, dropped)
+    slope, offset = np.polyfit(x[kept], y[kept], 1)
+    return slope, offset, dropped, kept.mean()
+
+
+def test_alpha_dropout_matches_pytorchs_affine_and_keeps_unit_statistics():
+    import torch
+    x = np.random.default_rng(0).standard_normal(200_000)
+    ag.manual_seed(1)
+    ours = F.alpha_dropout(ag.tensor(x), 0.2, training=True).numpy()
+    theirs = torch.nn.functional.alpha_dropout(torch.tensor(x), 0.2, training=True).numpy()
+    a, b = _affine_of(ours, x), _affine_of(theirs, x)
+    np.testing.assert_allclose(a[:3], b[:3], rtol=1e-6)
+    assert abs(a[3] - 0.8) < 0.01                         # 1 - p of the elements kept
+    assert abs(ours.mean()) < 0.02 and abs(ours.std() - 1) < 0.02
+    d, t = nn.AlphaDropout(0.2), ag.tensor(x)
+    d.eval()
+    assert d(t) is t                                      # identity in eval, as PyTorch's
+
+
+def test_alpha_dropout_gradient_checks_with_a_fixed_mask():
+    x = ag.randn(3, 5, dtype=ag.float64, requires_grad=True)
+
+    def seeded(t):
+        ag.manual_seed(7)
+        return F.alpha_dropout(t, 0.4, training=True)
+    assert ag.gradcheck(seeded, (x,)) and ag.gradgradcheck(seeded, (x,))

@@ -5,11 +5,10 @@ import math
 import numpy as np
 
 from ..function import Primitive
-from ..kernels import rowwise
+from ..kernels import rowwise, special
 from .binary import where
-from ..kernels import special
-from .half import half_as_float32
 from .formula import FormulaPrimitive, sum_keepdim
+from .half import half_as_float32
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
 

@@ -3,6 +3,7 @@ import numpy as np
 
 import autograd as ag
 from autograd import creation
+from autograd.ops.dropout import dropout_with_mask  # one Dropout node, y = x * mask
 from autograd.ops.linalg import linear  # one node, x W^T + b (registered with the ops)
 from autograd.tensor import Tensor
 
@@ -19,10 +20,15 @@ def bilinear(input1, input2, weight, bias=None):
     return out if bias is None else out + bias
 
 
-def _keep_mask(shape, p, dtype):
+def _keep(shape, p):
+    """Which elements survive: each independently with probability 1 - p."""
+    return creation.default_generator().random(shape) >= p
+
+
+def _dropout(input, p, mask_shape):
     # Inverted dropout: keep with prob 1-p and scale by 1/(1-p) so E[y] = x.
-    keep = creation.default_generator().random(shape) >= p
-    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    return dropout_with_mask(input, _keep(mask_shape, p) * scale)
 
 
 def _check_p(p):
@@ -34,9 +40,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    if p == 1.0:
-        return input * 0.0
-    return input * _keep_mask(input.shape, p, input.dtype)
+    return _dropout(input, p, input.shape)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -46,21 +50,32 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {tuple(input.shape)}")
     if not training or p == 0.0:
         return input
-    if p == 1.0:
-        return input * 0.0
-    lead = input.shape[:-2]
-    return input * _keep_mask(lead + (1, 1), p, input.dtype)
+    return _dropout(input, p, input.shape[:-2] + (1, 1))
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return input * _keep_mask(input.shape[:-1] + (1,), p, input.dtype)
+    return _dropout(input, p, input.shape[:-1] + (1,))
+
+
+_SELU_SATURATION = -1.0507009873554805 * 1.6732632423543772   # -scale * alpha of SELU
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
-    raise NotImplementedError("alpha_dropout is not implemented")
+    """Dropout for SELU networks (PyTorch's): a dropped element takes SELU's negative
+    saturation a' instead of 0, then y = a (x or a') + b with a = ((1 - p)(1 + p a'^2))^-1/2
+    and b = -a a' p, which keeps a zero-mean, unit-variance input so."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = _keep(input.shape, p)
+    a = ((1.0 - p) * (1.0 + p * _SELU_SATURATION ** 2)) ** -0.5
+    shift = np.where(keep, 0.0, a * _SELU_SATURATION) - a * _SELU_SATURATION * p
+    return dropout_with_mask(input, keep * a) + ag.from_numpy(shift.astype(np.dtype(input.dtype)))
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
