@@ -149,6 +149,15 @@ def test_fused_agrees_with_the_composed_form_in_float32():
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
+def test_float16_runs_through_float32():
+    q, k, v = (t.detach().half().requires_grad_() for t in _qkv(np.random.default_rng(9)))
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out.sum().backward()
+    assert out.dtype == q.grad.dtype == np.float16
+    ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-2, atol=1e-3)
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda q, k, v: F.scaled_dot_product_attention(q, k[..., :2], v),
      r"scaled_dot_product_attention: query \(2, 3, 4, 6\), key \(2, 3, 5, 2\).*do not match"),

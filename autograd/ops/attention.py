@@ -26,6 +26,7 @@ from ..kernels import rowwise
 from ..tensor import Tensor
 from .activation import softmax
 from .formula import _tensor_namespace, sum_keepdim, sum_to_shape
+from .half import via_float32
 from .registry import SampleInput, make, op
 
 
@@ -177,6 +178,7 @@ def _samples(rng):
 
 
 @op(ScaledDotProductAttention, samples=_samples, ref=_reference)
+@via_float32                  # the backward's softmax kernel has no float16 code
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """softmax(Q K^T * scale + M) V over (..., L, E) / (..., S, E), scale defaulting to
