@@ -45,6 +45,10 @@ class FusedOptimizer(Optimizer):
     """An optimizer whose ``_step_arrays(x, grad, group, state, use_kernel)`` does the
     whole update of one parameter, maximize and weight decay included."""
 
+    # Its own ``step``, but array buffers like an ``_update`` optimizer: load_state_dict
+    # must restore NumPy arrays, not Tensors (the base's ``_array_state`` test).
+    _array_state = True
+
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` (re-evaluating the
         loss) runs first and its value is returned."""

@@ -168,7 +168,7 @@ def test_float16_runs_through_float32():
     (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=np.ones((4, 5), int)),
      r"attn_mask must be bool or floating point, got int64"),
     (lambda q, k, v: F.scaled_dot_product_attention(q, k.float(), v),
-     r"must have one dtype, got float64, float32, float64"),
+     r"must have one dtype, got (torch\.)?float64, (torch\.)?float32, (torch\.)?float64"),
     (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, dropout_p=1.5),
      r"dropout_p must be in \[0, 1\], got 1.5"),
     (lambda q, k, v: F.scaled_dot_product_attention(q, k[:1, :2], v[:1, :2]),
