@@ -122,10 +122,7 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` (re-evaluating the
         loss) runs first and its value is returned."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
+        loss = self._closure_loss(closure)
         with no_grad():
             for group in self.param_groups:
                 wd = 0 if self.decoupled_weight_decay else group.get("weight_decay", 0)
@@ -140,6 +137,14 @@ class Optimizer:
                     self._update(p, grad, group, self.state.setdefault(p, {}))
                     self._bump(p)
         return loss
+
+    @staticmethod
+    def _closure_loss(closure):
+        """The closure's loss, evaluated with grad enabled (None without a closure)."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
 
     def _update(self, p, grad, group, state):
         """Change ``p.array`` in place from ``grad``; ``state`` is p's buffers."""

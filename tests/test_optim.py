@@ -251,7 +251,8 @@ def test_defaults_match_pytorch():
     p = [ag.zeros(1, requires_grad=True)]
     assert optim.SGD(p).defaults["lr"] == 1e-3
     assert optim.Adam(p).defaults == dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                                          amsgrad=False, maximize=False)
+                                          amsgrad=False, maximize=False, foreach=None, fused=None,
+                                          decoupled_weight_decay=False)
     assert optim.AdamW(p).defaults["weight_decay"] == 1e-2
     assert optim.Adagrad(p).defaults["eps"] == 1e-10
     assert optim.RMSprop(p).defaults["alpha"] == 0.99

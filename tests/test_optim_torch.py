@@ -1,6 +1,6 @@
-"""Adadelta, Adamax, NAdam and RAdam step for step against PyTorch's own optimizers (a
-pinned dev dependency, imported unconditionally: this file fails, never skips, without
-it).  Both sides start from the same float64 parameters and are fed the same gradients;
+"""SGD, Adam, AdamW, Adadelta, Adamax, NAdam and RAdam step for step against PyTorch's
+own optimizers (a pinned dev dependency, imported unconditionally: this file fails, never
+skips, without it).  Both sides start from the same float64 parameters and are fed the same gradients;
 parameters must agree after every step, in every option combination."""
 import numpy as np
 import pytest
@@ -15,6 +15,17 @@ STEPS = 8
 RTOL = {"NAdam": 1e-7}
 
 CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.8, nesterov=True, maximize=True, fused=True)),
+    ("SGD", dict(lr=0.1, momentum=0.8, weight_decay=0.1, foreach=False)),
+    ("Adam", {}),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, amsgrad=True)),
+    ("Adam", dict(weight_decay=0.2, decoupled_weight_decay=True, maximize=True, fused=True)),
+    ("Adam", dict(lr=0.01, amsgrad=True, maximize=True, weight_decay=0.1, foreach=False)),
+    ("AdamW", {}),
+    ("AdamW", dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.3, amsgrad=True, fused=True)),
+    ("AdamW", dict(lr=0.01, amsgrad=True, maximize=True, foreach=False)),
     ("Adadelta", {}),
     ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)),
     ("Adadelta", dict(maximize=True)),
@@ -69,7 +80,7 @@ def test_radam_switches_to_the_rectified_update_where_pytorch_does():
     _run_both("RAdam", dict(betas=(0.9, 0.9)), steps=12, seed=3)
 
 
-@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_defaults_match_pytorch(name):
     p = [ag.zeros(1, requires_grad=True)]
     ours = getattr(optim, name)(p).defaults
@@ -79,7 +90,7 @@ def test_defaults_match_pytorch(name):
     assert dropped <= {"foreach", "capturable", "differentiable"}
 
 
-@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_state_dict_round_trip_continues_identically(name):
     rng = np.random.default_rng(1)
     x0 = rng.standard_normal(5)
@@ -101,7 +112,7 @@ def test_state_dict_round_trip_continues_identically(name):
 
 def test_float32_parameters_stay_float32():
     p = ag.tensor(np.ones(3, np.float32), requires_grad=True)
-    for name in ["Adadelta", "Adamax", "NAdam", "RAdam"]:
+    for name in ["SGD", "Adam", "AdamW", "Adadelta", "Adamax", "NAdam", "RAdam"]:
         opt = getattr(optim, name)([p])
         p.grad = ag.tensor(np.full(3, 0.5, np.float32))
         opt.step()

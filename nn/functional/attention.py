@@ -1,11 +1,12 @@
-"""Scaled dot-product attention and the multi-head attention forward, composed from
-matmul/softmax so every gradient follows from the primitives."""
+"""Scaled dot-product attention (one fused primitive, autograd/ops/attention.py) and the
+multi-head attention forward around it."""
 import math
 
 import numpy as np
 
 from autograd.grad_mode import current_scope
 from autograd.ops.activation import softmax
+from autograd.ops.attention import scaled_dot_product_attention
 from autograd.tensor import Tensor
 
 from .linear import dropout, linear
@@ -22,42 +23,14 @@ def _mask_array(mask):
     return mask.array if isinstance(mask, Tensor) else np.asarray(mask)
 
 
-def _attention(query, key, value, additive, dropout_p, scale, training=True):
-    """softmax(q k^T * scale + additive) v; returns (output, weights)."""
-    s = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
-    scores = query.matmul(key.transpose(-2, -1)) * s
+def _attention_with_weights(query, key, value, additive, dropout_p, training):
+    """softmax(q k^T / sqrt(E) + additive) v composed from ops, for need_weights=True,
+    which returns the (dropped-out) weights as PyTorch does; returns (output, weights)."""
+    scores = query.matmul(key.transpose(-2, -1)) * (1.0 / math.sqrt(query.shape[-1]))
     if additive is not None:
         scores = scores + additive
-    weights = softmax(scores, -1)
-    if dropout_p > 0.0 and training:
-        weights = dropout(weights, dropout_p)
+    weights = dropout(softmax(scores, -1), dropout_p, training)
     return weights.matmul(value), weights
-
-
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
-                                 is_causal=False, scale=None, enable_gqa=False):
-    """softmax(Q K^T / sqrt(E) + M) V over (..., L, E) / (..., S, E).  A boolean
-    attn_mask marks positions that *take part* (True = attend; PyTorch's SDPA
-    convention); a float mask is added to the scores."""
-    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"scaled_dot_product_attention{_where()}: query {tuple(query.shape)}, "
-                         f"key {tuple(key.shape)}, value {tuple(value.shape)} do not match: "
-                         "need query[..., E] == key[..., E] and key[..., S, :] == value[..., S, :]")
-    L, S = query.shape[-2], key.shape[-2]
-    additive = None
-    dt = query.dtype
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
-        additive = np.where(np.tril(np.ones((L, S), bool)), 0.0, -np.inf).astype(dt)
-    elif attn_mask is not None:
-        m = _mask_array(attn_mask)
-        if m.dtype == np.bool_:
-            additive = np.where(m, 0.0, -np.inf).astype(dt)
-        else:
-            additive = attn_mask if isinstance(attn_mask, Tensor) and attn_mask.requires_grad \
-                else m.astype(dt)
-    return _attention(query, key, value, additive, dropout_p, scale)[0]
 
 
 def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias,
@@ -117,7 +90,11 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
         add = np.where(kp, -np.inf, 0.0) if kp.dtype == np.bool_ else kp
         additive = additive + add.reshape(N, 1, 1, S).astype(query.dtype)
         any_mask = True
-    out, weights = _attention(q, k, v, additive if any_mask else None, dropout_p, None, training)
+    additive = additive if any_mask else None
+    if need_weights:
+        out, weights = _attention_with_weights(q, k, v, additive, dropout_p, training)
+    else:               # the fused primitive, one node (PyTorch's fast path, too)
+        out = scaled_dot_product_attention(q, k, v, additive, dropout_p if training else 0.0)
     out = out.permute(2, 0, 1, 3).reshape(L, N, E)
     out = linear(out, out_proj_weight, out_proj_bias)
     if batch_first and not unbatched:
