@@ -25,7 +25,7 @@ from ..grad_mode import current_scope
 from ..kernels import rowwise
 from ..tensor import Tensor
 from .activation import softmax
-from .formula import _tensor_namespace, sum_keepdim, sum_to_shape
+from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
 
@@ -53,7 +53,7 @@ class ScaledDotProductAttention(Primitive):
         q, k, v, bias, keep, _ = ctx.saved_tensors
         s = q @ k.mT * ctx.scale
         p = softmax(s if bias is None else s + bias, -1)
-        return _grads(ctx, _tensor_namespace(), g, q, k, v, bias, keep, p, _softmax_vjp)
+        return _grads(ctx, tensor_namespace(), g, q, k, v, bias, keep, p, _softmax_vjp)
 
 
 def _grads(ctx, m, g, q, k, v, bias, keep, p, softmax_vjp):
@@ -77,7 +77,7 @@ def _grads(ctx, m, g, q, k, v, bias, keep, p, softmax_vjp):
 
 
 def _softmax_vjp(p, dp):
-    return p * (dp - sum_keepdim(_tensor_namespace(), dp * p, -1))
+    return p * (dp - sum_keepdim(tensor_namespace(), dp * p, -1))
 
 
 def _softmax_vjp_rows(p, dp):

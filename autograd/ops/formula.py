@@ -26,7 +26,7 @@ class FormulaPrimitive(Primitive):
 
     @staticmethod
     def backward(ctx, *grads):
-        return ctx.formula(_tensor_namespace(), *grads, *ctx.saved_tensors)
+        return ctx.formula(tensor_namespace(), *grads, *ctx.saved_tensors)
 
     @staticmethod
     def vjp(ctx, *grads):
@@ -36,7 +36,7 @@ class FormulaPrimitive(Primitive):
 _NAMESPACE = None
 
 
-def _tensor_namespace():
+def tensor_namespace():
     """The registered ops by name (the registry is complete once autograd.ops is
     imported, before any backward can run), plus zeros_like."""
     global _NAMESPACE
