@@ -211,7 +211,7 @@ def test_erf_kernel_matches_reference(shape, dtype):
 # -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
 from autograd.kernels import winograd as kwg  # noqa: E402
 import autograd.ops.conv as oc  # noqa: E402
-import autograd.ops.conv_algorithms as ca  # noqa: E402
+import autograd.kernels.conv_drivers as ca  # noqa: E402
 
 
 def _wino_case(rng):
@@ -259,7 +259,7 @@ def test_winograd_transforms_match_reference(seed, dtype):
 def test_winograd_matches_im2col(seed, dtype, monkeypatch):
     rng = np.random.default_rng(300 + seed)
     n, c, o, h, w, ph, pw, oh, ow = _wino_case(rng)
-    geo = (1, 1, ph, pw, 1, 1, 1)
+    geo = ca.ConvGeometry(1, 1, ph, pw, 1, 1, 1)
     x = rng.standard_normal((n, c, h, 2 * w)).astype(dtype)[..., ::2]     # non-contiguous
     wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
     g = rng.standard_normal((n, o, oh, ow)).astype(dtype).transpose(0, 1, 3, 2).copy()
@@ -392,7 +392,7 @@ def test_conv_algorithms_agree_with_reference_where_picked(shape, algo, kernel_t
     """float32 through the algorithm the library picks, against the float64 direct-sum
     reference; the input and weight gradients against the reference's adjoints."""
     n, c, o, h, w, k, s, p, groups = shape
-    geo = (s, s, p, p, 1, 1, groups)
+    geo = ca.ConvGeometry(s, s, p, p, 1, 1, groups)
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     assert ca.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, ow), (h, w),
                                (oh, ow)) == algo

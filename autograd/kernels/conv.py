@@ -8,9 +8,9 @@ whole batch is ONE BLAS call per group: ``Y = W @ cols`` (forward), ``dW = G @ c
 ``col2im`` is the adjoint of ``im2col``: it scatter-adds each entry back to its pixel.
 
 A fresh columns array costs as much in page faults as the GEMM itself, hence the
-reused workspace (autograd/ops/conv_algorithms.py).  Alternating a Numba parallel
-region with BLAS per sample made the two thread pools spin against each other, so
-there is one hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
+reused workspace (conv_drivers.py).  Alternating a Numba parallel region with BLAS
+per sample made the two thread pools spin against each other, so there is one
+hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
 and BLAS is never called from inside a prange; the pools' cooperation is
 autograd/kernels/threads.py's job.  Figures: README, "Kernels" and "Benchmarks".
 
