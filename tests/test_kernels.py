@@ -430,3 +430,23 @@ def test_forced_algorithm_gradcheck(algo, monkeypatch):
     np.testing.assert_allclose(fn(x, w).data, oc.conv2d_reference(x.data, w.data, **kw),
                                rtol=1e-12, atol=1e-12)
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
+
+
+# -- the ReLU gradient (a branch-free select) ---------------------------------------------------
+from autograd.kernels import activation as kact  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (64, 6, 28, 28)])
+def test_relu_grad_kernel_matches_reference(shape, dtype):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    if g.size >= 5:
+        g.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]    # selected, never multiplied by 0
+        x.reshape(-1)[-2:] = [np.nan, -0.0]
+    positive = ~(x <= 0)
+    for gg, pp in ((g, positive), (g.T, positive.T)):     # also non-contiguous
+        out = kact.relu_grad_numba(gg, pp)
+        assert out.dtype == dtype and out.shape == gg.shape
+        np.testing.assert_array_equal(out, kact.relu_grad_reference(gg, pp))

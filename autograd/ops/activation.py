@@ -7,6 +7,7 @@ import numpy as np
 from ..function import Primitive
 from ..grad_mode import STATE
 from ..kernels import rowwise
+from ..kernels.activation import relu_grad
 from ..tensor import Tensor
 from .binary import where
 from .elementwise import erf_array
@@ -26,7 +27,12 @@ class Relu(Primitive):
     @staticmethod
     def backward(ctx, g):
         # dx = g [not x <= 0]; selected, not multiplied, so an infinite g gives 0 (PyTorch)
-        return evaluate(lambda m, g, positive: m.where(positive, g, 0.0), g, *ctx.saved_tensors)
+        return evaluate(_select_positive, g, *ctx.saved_tensors)
+
+
+def _select_positive(m, g, positive):
+    """g where positive, else 0; on arrays a kernel (np.where mispredicts, kernels/activation.py)."""
+    return relu_grad(g, positive) if m is np else m.where(positive, g, 0.0)
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)
