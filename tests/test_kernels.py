@@ -133,6 +133,17 @@ def test_max_pool_ties_and_nan():
     assert out[0, 0, 0] == 1.0 and np.isnan(out[1, 0, 0]) and np.isnan(ref_out[1, 0, 0])
 
 
+def test_max_pool_windows_partly_and_wholly_in_padding():
+    """Dilated windows that start before the image or end past it, against the reference."""
+    x = np.random.default_rng(5).standard_normal((3, 5, 6))
+    hs, hn = np.array([-3, -1, 2, 4, 3]), np.array([3, 3, 3, 3, 1])
+    ws, wn = np.array([-2, 0, 3, 5]), np.array([3, 2, 2, 4])
+    out, idx = kp.max_pool_numba(x, hs, hn, 2, ws, wn, 1)
+    ref_out, ref_idx = kp.max_pool_reference(x, hs, hn, 2, ws, wn, 1)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
 def test_scatter_add_accumulates_duplicates():
     g = np.array([[1.0, 2.0, 4.0]])
     idx = np.array([[3, 3, 0]])

@@ -13,13 +13,20 @@ whose gradients add into the same pixel, are never written by two threads.
 Direct loops beat im2col-style approaches here: pooling does O(1) work per input
 element, so the only cost is memory traffic, and a direct loop reads x once.
 """
-import math
-
+import numba
 import numpy as np
 from numba import prange
 
 from . import pick
 from .threads import parallel_kernel
+
+
+@numba.njit(cache=True)
+def _tap_range(start, count, step, size):
+    """Taps t in [lo, hi) of a window whose positions start + t*step lie inside [0, size)."""
+    lo = 0 if start >= 0 else (-start + step - 1) // step
+    hi = count if start + (count - 1) * step < size else (size - 1 - start) // step + 1
+    return min(lo, count), max(min(hi, count), 0)
 
 
 @parallel_kernel
@@ -28,24 +35,35 @@ def max_pool_numba(x, hs, hn, dh, ws, wn, dw):
     oh, ow = hs.shape[0], ws.shape[0]
     out = np.empty((p_, oh, ow), x.dtype)
     idx = np.empty((p_, oh, ow), np.int64)
+    # each window's taps inside the image, computed once: no bounds test in the scan
+    hlo, hhi = np.empty(oh, np.int64), np.empty(oh, np.int64)
+    wlo, whi = np.empty(ow, np.int64), np.empty(ow, np.int64)
+    for y in range(oh):
+        hlo[y], hhi[y] = _tap_range(hs[y], hn[y], dh, h_)
+    for xo in range(ow):
+        wlo[xo], whi[xo] = _tap_range(ws[xo], wn[xo], dw, w_)
     for p in prange(p_):
         for y in range(oh):
             for xo in range(ow):
-                best = -np.inf
-                arg = -1
-                for i in range(hn[y]):
+                if hlo[y] >= hhi[y] or wlo[xo] >= whi[xo]:      # only padding: empty window
+                    out[p, y, xo] = -np.inf
+                    idx[p, y, xo] = -1
+                    continue
+                hi0 = hs[y] + hlo[y] * dh
+                wi0 = ws[xo] + wlo[xo] * dw
+                best = x[p, hi0, wi0]
+                arg = hi0 * w_ + wi0
+                for i in range(hlo[y], hhi[y]):
                     hi = hs[y] + i * dh
-                    if hi < 0 or hi >= h_:
-                        continue
-                    for j in range(wn[xo]):
+                    for j in range(wlo[xo], whi[xo]):
                         wi = ws[xo] + j * dw
-                        if wi < 0 or wi >= w_:
-                            continue
                         v = x[p, hi, wi]
-                        # first maximum in scan order; NaN wins and sticks (as np.argmax)
-                        if arg < 0 or v > best or (math.isnan(v) and not math.isnan(best)):
-                            best = v
-                            arg = hi * w_ + wi
+                        # first maximum in scan order; NaN wins and sticks (as np.argmax).
+                        # Selects, not branches: on real activations a branch on v > best
+                        # mispredicts about every other window (2x slower)
+                        take = (v > best) | ((v != v) & (best == best))
+                        best = v if take else best
+                        arg = hi * w_ + wi if take else arg
                 out[p, y, xo] = best
                 idx[p, y, xo] = arg
     return out, idx
