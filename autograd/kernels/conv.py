@@ -67,16 +67,18 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
             for y in range(ylo, yhi):
                 d0 = base + y * ow
                 s0 = src + (y * sh - ph + i * dh) * w_
-                for xo in range(xlo):
-                    cf[d0 + xo] = 0
+                cf[d0:d0 + xlo] = 0
+                cf[d0 + xhi:d0 + ow] = 0
+                # views indexed by the loop counter alone: with a computed offset in the
+                # index, Numba's negative-index test stops the loop from vectorising (7x)
+                drow = cf[d0 + xlo:d0 + xhi]
+                srow = xf[s0 + xlo * sw:]
                 if sw == 1:                            # branch-free, unit-stride interior
-                    for xo in range(xlo, xhi):
-                        cf[d0 + xo] = xf[s0 + xo]
+                    for t in range(xhi - xlo):
+                        drow[t] = srow[t]
                 else:
-                    for xo in range(xlo, xhi):
-                        cf[d0 + xo] = xf[s0 + xo * sw]
-                for xo in range(xhi, ow):
-                    cf[d0 + xo] = 0
+                    for t in range(xhi - xlo):
+                        drow[t] = srow[t * sw]
     return cols
 
 
@@ -102,12 +104,14 @@ def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                 for y in range(ylo, yhi):
                     s0 = src + y * ow
                     d0 = dst + (y * sh - ph + i * dh) * w_
+                    srow = cf[s0 + xlo:s0 + xhi]      # views: see im2col
+                    drow = xf[d0 + xlo * sw:]
                     if sw == 1:
-                        for xo in range(xlo, xhi):
-                            xf[d0 + xo] += cf[s0 + xo]
+                        for t in range(xhi - xlo):
+                            drow[t] += srow[t]
                     else:
-                        for xo in range(xlo, xhi):
-                            xf[d0 + xo * sw] += cf[s0 + xo]
+                        for t in range(xhi - xlo):
+                            drow[t * sw] += srow[t]
     return x
 
 

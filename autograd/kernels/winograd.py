@@ -58,16 +58,18 @@ def input_transform_numba(x, ph, pw, th, tw, v):
         # unit-stride over tiles (and vectorises): ev[r, k] = d[r, 2k], od[r, k] = d[r, 2k+1]
         ev = np.zeros((hp, tw + 1), x.dtype)
         od = np.zeros((hp, tw + 1), x.dtype)
-        for r in range(hp):
-            yy = r - ph
-            if yy < 0 or yy >= h_:
-                continue
+        line = np.zeros(2 * tw + 2, x.dtype)         # one padded row; its columns 0..q0-1
+        q0 = min(max(pw, 0), 2 * tw + 2)             # and q1.. stay zero
+        q1 = max(min(w_ + pw, 2 * tw + 2), q0)
+        for r in range(max(ph, 0), min(hp, h_ + ph)):
+            seg = line[q0:q1]
+            src = x[n, c, r - ph, q0 - pw:q1 - pw]
+            for q in range(q1 - q0):
+                seg[q] = src[q]
+            er, orow = ev[r], od[r]
             for k in range(tw + 1):
-                xx = 2 * k - pw
-                if 0 <= xx < w_:
-                    ev[r, k] = x[n, c, yy, xx]
-                if 0 <= xx + 1 < w_:
-                    od[r, k] = x[n, c, yy, xx + 1]
+                er[k] = line[2 * k]
+                orow[k] = line[2 * k + 1]
         # columns first: e[b, r, tx] = (d[r, 2tx : 2tx+4] B)[b]
         e = np.empty((4, hp, tw), x.dtype)
         for r in range(hp):
@@ -76,16 +78,21 @@ def input_transform_numba(x, ph, pw, th, tw, v):
                 e[1, r, k] = od[r, k] + ev[r, k + 1]
                 e[2, r, k] = ev[r, k + 1] - od[r, k]
                 e[3, r, k] = od[r, k] - od[r, k + 1]
-        # then rows: v[4a + b, c, tile] = (B^T e[b, 2ty : 2ty+4, tx])[a]
+        # then rows: v[4a + b, c, tile] = (B^T e[b, 2ty : 2ty+4, tx])[a].  Rows of v as
+        # views indexed by k alone: a computed offset in the index (t + k) brings Numba's
+        # negative-index test into the loop, which then does not vectorise
         for ty in range(th):
             r = 2 * ty
             t = n * tiles + ty * tw
             for b in range(4):
+                e0, e1, e2, e3 = e[b, r], e[b, r + 1], e[b, r + 2], e[b, r + 3]
+                v0, v1 = v[b, c, t:t + tw], v[4 + b, c, t:t + tw]
+                v2, v3 = v[8 + b, c, t:t + tw], v[12 + b, c, t:t + tw]
                 for k in range(tw):
-                    v[b, c, t + k] = e[b, r, k] - e[b, r + 2, k]
-                    v[4 + b, c, t + k] = e[b, r + 1, k] + e[b, r + 2, k]
-                    v[8 + b, c, t + k] = e[b, r + 2, k] - e[b, r + 1, k]
-                    v[12 + b, c, t + k] = e[b, r + 1, k] - e[b, r + 3, k]
+                    v0[k] = e0[k] - e2[k]
+                    v1[k] = e1[k] + e2[k]
+                    v2[k] = e2[k] - e1[k]
+                    v3[k] = e1[k] - e3[k]
     return v
 
 
@@ -98,24 +105,33 @@ def output_transform_numba(m, n_, th, tw):
     for p in prange(n_ * o_):
         n = p // o_
         o = p % o_
-        t = n * tiles
         for ty in range(th):
             r = 2 * ty
+            t = n * tiles + ty * tw
+            # the 16 rows of m for this tile row, as views (see input_transform)
+            m0, m1, m2, m3 = (m[0, o, t:t + tw], m[1, o, t:t + tw], m[2, o, t:t + tw],
+                              m[3, o, t:t + tw])
+            m4, m5, m6, m7 = (m[4, o, t:t + tw], m[5, o, t:t + tw], m[6, o, t:t + tw],
+                              m[7, o, t:t + tw])
+            m8, m9, m10, m11 = (m[8, o, t:t + tw], m[9, o, t:t + tw], m[10, o, t:t + tw],
+                                m[11, o, t:t + tw])
+            m12, m13, m14, m15 = (m[12, o, t:t + tw], m[13, o, t:t + tw], m[14, o, t:t + tw],
+                                  m[15, o, t:t + tw])
+            y0, y1 = y[n, o, r], y[n, o, r + 1]
             for k in range(tw):
                 # columns first: fij = (m_i A)[j] for the 4 rows i of the tile, then rows
-                f00 = m[0, o, t] + m[1, o, t] + m[2, o, t]
-                f01 = m[1, o, t] - m[2, o, t] - m[3, o, t]
-                f10 = m[4, o, t] + m[5, o, t] + m[6, o, t]
-                f11 = m[5, o, t] - m[6, o, t] - m[7, o, t]
-                f20 = m[8, o, t] + m[9, o, t] + m[10, o, t]
-                f21 = m[9, o, t] - m[10, o, t] - m[11, o, t]
-                f30 = m[12, o, t] + m[13, o, t] + m[14, o, t]
-                f31 = m[13, o, t] - m[14, o, t] - m[15, o, t]
-                y[n, o, r, 2 * k] = f00 + f10 + f20
-                y[n, o, r, 2 * k + 1] = f01 + f11 + f21
-                y[n, o, r + 1, 2 * k] = f10 - f20 - f30
-                y[n, o, r + 1, 2 * k + 1] = f11 - f21 - f31
-                t += 1
+                f00 = m0[k] + m1[k] + m2[k]
+                f01 = m1[k] - m2[k] - m3[k]
+                f10 = m4[k] + m5[k] + m6[k]
+                f11 = m5[k] - m6[k] - m7[k]
+                f20 = m8[k] + m9[k] + m10[k]
+                f21 = m9[k] - m10[k] - m11[k]
+                f30 = m12[k] + m13[k] + m14[k]
+                f31 = m13[k] - m14[k] - m15[k]
+                y0[2 * k] = f00 + f10 + f20
+                y0[2 * k + 1] = f01 + f11 + f21
+                y1[2 * k] = f10 - f20 - f30
+                y1[2 * k + 1] = f11 - f21 - f31
     return y
 
 
@@ -140,35 +156,25 @@ def grad_transform_numba(g, th, tw, out):
         for ty in range(th):
             r = 2 * ty
             t = n * tiles + ty * tw
-            # rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns
-            for k in range(tw):
-                a = ge[r, k]
-                b = go[r, k]
-                out[0, o, t + k] = a
-                out[1, o, t + k] = a + b
-                out[2, o, t + k] = a - b
-                out[3, o, t + k] = -b
-            for k in range(tw):
-                a = ge[r, k] + ge[r + 1, k]
-                b = go[r, k] + go[r + 1, k]
-                out[4, o, t + k] = a
-                out[5, o, t + k] = a + b
-                out[6, o, t + k] = a - b
-                out[7, o, t + k] = -b
-            for k in range(tw):
-                a = ge[r, k] - ge[r + 1, k]
-                b = go[r, k] - go[r + 1, k]
-                out[8, o, t + k] = a
-                out[9, o, t + k] = a + b
-                out[10, o, t + k] = a - b
-                out[11, o, t + k] = -b
-            for k in range(tw):
-                a = -ge[r + 1, k]
-                b = -go[r + 1, k]
-                out[12, o, t + k] = a
-                out[13, o, t + k] = a + b
-                out[14, o, t + k] = a - b
-                out[15, o, t + k] = -b
+            ge0, ge1, go0, go1 = ge[r], ge[r + 1], go[r], go[r + 1]
+            # rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns.  Rows of
+            # out as views (see input_transform)
+            for a in range(4):
+                q0, q1 = out[4 * a, o, t:t + tw], out[4 * a + 1, o, t:t + tw]
+                q2, q3 = out[4 * a + 2, o, t:t + tw], out[4 * a + 3, o, t:t + tw]
+                for k in range(tw):
+                    if a == 0:
+                        ev, od = ge0[k], go0[k]
+                    elif a == 1:
+                        ev, od = ge0[k] + ge1[k], go0[k] + go1[k]
+                    elif a == 2:
+                        ev, od = ge0[k] - ge1[k], go0[k] - go1[k]
+                    else:
+                        ev, od = -ge1[k], -go1[k]
+                    q0[k] = ev
+                    q1[k] = ev + od
+                    q2[k] = ev - od
+                    q3[k] = -od
     return out
 
 

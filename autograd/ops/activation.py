@@ -31,7 +31,8 @@ class Relu(Primitive):
 
 
 def _select_positive(m, g, positive):
-    """g where positive, else 0; on arrays a kernel (np.where mispredicts, kernels/activation.py)."""
+    """g where positive, else 0; on arrays a kernel (np.where mispredicts: see
+    autograd/kernels/activation.py)."""
     return relu_grad(g, positive) if m is np else m.where(positive, g, 0.0)
 
 
