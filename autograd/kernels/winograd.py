@@ -97,14 +97,18 @@ def input_transform_numba(x, ph, pw, th, tw, v):
 
 
 @parallel_kernel
-def output_transform_numba(m, n_, th, tw):
-    """m (16, O, N*th*tw) -> y (N, O, 2*th, 2*tw) = A^T m A per tile (uncropped)."""
-    o_ = m.shape[1]
+def output_transform_numba(m, y):
+    """m (16, O, N*th*tw) -> y (N, O, oh, ow) = A^T m A per tile, cropped to y's size
+    (th, tw = ceil(oh / 2), ceil(ow / 2)); returns y.  Writing into the caller's y
+    (a slice of the batch) saves a pass over the output."""
+    n_, o_, oh, ow = y.shape
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
     tiles = th * tw
-    y = np.empty((n_, o_, 2 * th, 2 * tw), m.dtype)
     for p in prange(n_ * o_):
         n = p // o_
         o = p % o_
+        row0 = np.empty(2 * tw, m.dtype)     # a tile row's two output rows, uncropped
+        row1 = np.empty(2 * tw, m.dtype)
         for ty in range(th):
             r = 2 * ty
             t = n * tiles + ty * tw
@@ -117,7 +121,6 @@ def output_transform_numba(m, n_, th, tw):
                                 m[11, o, t:t + tw])
             m12, m13, m14, m15 = (m[12, o, t:t + tw], m[13, o, t:t + tw], m[14, o, t:t + tw],
                                   m[15, o, t:t + tw])
-            y0, y1 = y[n, o, r], y[n, o, r + 1]
             for k in range(tw):
                 # columns first: fij = (m_i A)[j] for the 4 rows i of the tile, then rows
                 f00 = m0[k] + m1[k] + m2[k]
@@ -128,10 +131,17 @@ def output_transform_numba(m, n_, th, tw):
                 f21 = m9[k] - m10[k] - m11[k]
                 f30 = m12[k] + m13[k] + m14[k]
                 f31 = m13[k] - m14[k] - m15[k]
-                y0[2 * k] = f00 + f10 + f20
-                y0[2 * k + 1] = f01 + f11 + f21
-                y1[2 * k] = f10 - f20 - f30
-                y1[2 * k + 1] = f11 - f21 - f31
+                row0[2 * k] = f00 + f10 + f20
+                row0[2 * k + 1] = f01 + f11 + f21
+                row1[2 * k] = f10 - f20 - f30
+                row1[2 * k + 1] = f11 - f21 - f31
+            y0 = y[n, o, r]
+            for q in range(ow):
+                y0[q] = row0[q]
+            if r + 1 < oh:
+                y1 = y[n, o, r + 1]
+                for q in range(ow):
+                    y1[q] = row1[q]
     return y
 
 
@@ -199,12 +209,14 @@ def input_transform_reference(x, ph, pw, th, tw, v):
     return v
 
 
-def output_transform_reference(m, n_, th, tw):
-    o_ = m.shape[1]
+def output_transform_reference(m, y):
+    n_, o_, oh, ow = y.shape
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
     at = AT.astype(m.dtype)
     mm = m.reshape(4, 4, o_, n_, th, tw)
-    y = np.einsum("ai,ijontu,bj->notaub", at, mm, at)
-    return np.ascontiguousarray(y.reshape(n_, o_, 2 * th, 2 * tw))
+    full = np.einsum("ai,ijontu,bj->notaub", at, mm, at).reshape(n_, o_, 2 * th, 2 * tw)
+    y[...] = full[:, :, :oh, :ow]
+    return y
 
 
 def grad_transform_reference(g, th, tw, out):
