@@ -21,6 +21,7 @@ col2im over (n, c) image planes, so every output element has exactly one writer.
 import numba
 import numpy as np
 from numba import prange
+from numba import uint64 as U
 
 from . import pick
 from .threads import parallel_kernel
@@ -65,20 +66,22 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
             cf[base + yhi * ow:base + l_] = 0
             src = (n * c_ + c) * h_ * w_ + off
             for y in range(ylo, yhi):
-                d0 = base + y * ow
-                s0 = src + (y * sh - ph + i * dh) * w_
-                cf[d0:d0 + xlo] = 0
-                cf[d0 + xhi:d0 + ow] = 0
-                # views indexed by the loop counter alone: with a computed offset in the
-                # index, Numba's negative-index test stops the loop from vectorising (7x)
-                drow = cf[d0 + xlo:d0 + xhi]
-                srow = xf[s0 + xlo * sw:]
+                d0 = U(base + y * ow)
+                s0 = U(src + (y * sh - ph + i * dh) * w_ + xlo * sw)
+                # unsigned offsets: Numba tests every signed index for a negative value,
+                # and with a computed offset that test stays in the loop and stops it
+                # from vectorising (7x slower)
+                for t in range(U(xlo)):
+                    cf[d0 + t] = 0
+                d1 = d0 + U(xlo)
                 if sw == 1:                            # branch-free, unit-stride interior
-                    for t in range(xhi - xlo):
-                        drow[t] = srow[t]
+                    for t in range(U(xhi - xlo)):
+                        cf[d1 + t] = xf[s0 + t]
                 else:
-                    for t in range(xhi - xlo):
-                        drow[t] = srow[t * sw]
+                    for t in range(U(xhi - xlo)):
+                        cf[d1 + t] = xf[s0 + t * U(sw)]
+                for t in range(U(xhi), U(ow)):
+                    cf[d0 + t] = 0
     return cols
 
 
@@ -102,16 +105,14 @@ def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                 src = ((c * k2 + i * kw + j) * n_ + n) * l_
                 dst = p * h_ * w_ + j * dw - pw
                 for y in range(ylo, yhi):
-                    s0 = src + y * ow
-                    d0 = dst + (y * sh - ph + i * dh) * w_
-                    srow = cf[s0 + xlo:s0 + xhi]      # views: see im2col
-                    drow = xf[d0 + xlo * sw:]
+                    s0 = U(src + y * ow + xlo)                 # unsigned: see im2col
+                    d0 = U(dst + (y * sh - ph + i * dh) * w_ + xlo * sw)
                     if sw == 1:
-                        for t in range(xhi - xlo):
-                            drow[t] += srow[t]
+                        for t in range(U(xhi - xlo)):
+                            xf[d0 + t] += cf[s0 + t]
                     else:
-                        for t in range(xhi - xlo):
-                            drow[t * sw] += srow[t]
+                        for t in range(U(xhi - xlo)):
+                            xf[d0 + t * U(sw)] += cf[s0 + t]
     return x
 
 
