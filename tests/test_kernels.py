@@ -144,6 +144,27 @@ def test_max_pool_windows_partly_and_wholly_in_padding():
     np.testing.assert_array_equal(idx, ref_idx)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 4, 6), (2, 7, 5), (1, 2, 2), (0, 4, 4), (64, 28, 28)])
+def test_max_pool_2x2_kernel_matches_reference(shape, dtype):
+    """The 2x2 / stride-2 kernel, with ties, NaNs and odd sizes (the last row / column
+    dropped), against the reference; max_pool picks it for exactly those windows."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-2, 3, shape).astype(dtype)               # many ties
+    if x.size > 8:
+        x.reshape(-1)[rng.choice(x.size, 3, replace=False)] = np.nan
+    oh, ow = shape[1] // 2, shape[2] // 2
+    win = (2 * np.arange(oh), np.full(oh, 2), 1, 2 * np.arange(ow), np.full(ow, 2), 1)
+    out, idx = kp.max_pool_2x2_numba(x, oh, ow)
+    ref_out, ref_idx = kp.max_pool_reference(x, *win)
+    assert out.dtype == dtype and idx.dtype == np.int64
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
+    assert kp._is_2x2_stride_2(*win)
+    assert not kp._is_2x2_stride_2(win[0], win[1], 2, *win[3:])             # dilated
+    assert not kp._is_2x2_stride_2(win[0] - 1, win[1], 1, *win[3:])         # padded
+
+
 def test_scatter_add_accumulates_duplicates():
     g = np.array([[1.0, 2.0, 4.0]])
     idx = np.array([[3, 3, 0]])
@@ -155,7 +176,7 @@ def test_import_compiles_nothing():
     code = ("import autograd, autograd.kernels.conv as c, autograd.kernels.pool as p;"
             "import autograd.ops.conv, autograd.ops.pool;"
             "ks=[c.im2col_numba,c.col2im_numba,p.max_pool_numba,p.avg_pool_numba,"
-            "p.avg_pool_adjoint_numba,p.scatter_add_numba];"
+            "p.avg_pool_adjoint_numba,p.scatter_add_numba,p.max_pool_2x2_numba];"
             "import autograd.kernels.winograd as wg;"
             "ks+=[wg.input_transform_numba,wg.output_transform_numba,wg.grad_transform_numba];"
             "import autograd.kernels.conv_direct as d, autograd.kernels.batchnorm as b;"
