@@ -182,7 +182,7 @@ def test_import_compiles_nothing():
             "import autograd.kernels.conv_direct as d, autograd.kernels.batchnorm as b;"
             "ks+=[d.conv_direct_numba,d.conv_direct_transpose_numba,d.conv_direct_weight_grad_numba,"
             "b.batch_norm_forward_numba,b.batch_norm_backward_numba];"
-            "import autograd.kernels.activation as a; ks+=[a._select_flat];"
+            "import autograd.kernels.activation as a; ks+=[a._select_flat,a._relu_flat];"
             "print(sum(len(k.signatures) for k in ks))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
@@ -466,20 +466,26 @@ def test_forced_algorithm_gradcheck(algo, monkeypatch):
     assert ag.gradcheck(fn, (x, w)) and ag.gradgradcheck(fn, (x, w))
 
 
-# -- the ReLU gradient (a branch-free select) ---------------------------------------------------
+# -- ReLU forward with its mask, and its gradient (a branch-free select) -------------------------
 from autograd.kernels import activation as kact  # noqa: E402
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (64, 6, 28, 28)])
-def test_relu_grad_kernel_matches_reference(shape, dtype):
+def test_relu_kernels_match_reference(shape, dtype):
     rng = np.random.default_rng(len(shape))
     x = rng.standard_normal(shape).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     if g.size >= 5:
         g.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]    # selected, never multiplied by 0
         x.reshape(-1)[-2:] = [np.nan, -0.0]
-    positive = ~(x <= 0)
+    y, positive = kact.relu_with_mask_numba(x)
+    y_ref, positive_ref = kact.relu_with_mask_reference(x)
+    assert y.dtype == dtype and positive.dtype == np.bool_
+    np.testing.assert_array_equal(positive, positive_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert not np.signbit(y).any()                         # -0.0 becomes 0, as np.maximum
+    np.testing.assert_array_equal(kact.relu_with_mask_numba(x.T)[0], y_ref.T)   # non-contiguous
     for gg, pp in ((g, positive), (g.T, positive.T)):     # also non-contiguous
         out = kact.relu_grad_numba(gg, pp)
         assert out.dtype == dtype and out.shape == gg.shape

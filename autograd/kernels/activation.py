@@ -1,4 +1,6 @@
-"""The ReLU gradient as a kernel: ``dx = g where x > 0 (or NaN), else 0``.
+"""ReLU as kernels: the forward ``y = max(x, 0)`` with its mask ``x > 0 (or NaN)`` in one
+pass (NumPy takes three: compare, invert, maximum), and the gradient ``dx = g where
+the mask, else 0``.
 
 NumPy's ``np.where(mask, g, 0)`` branches on every element, and on a ReLU's mask
 (half the activations positive, in no order) the branch predictor misses about
@@ -11,6 +13,29 @@ from numba import prange
 
 from . import pick
 from .threads import parallel_kernel
+
+
+@parallel_kernel
+def _relu_flat(x, y, positive):
+    for i in prange(x.size):
+        v = x[i]
+        p = not v <= 0                 # NaN is positive: it passes its gradient (PyTorch)
+        positive[i] = p
+        y[i] = v if p else 0           # np.maximum(x, 0): NaN stays, -0.0 becomes 0
+
+
+def relu_with_mask_numba(x):
+    """(max(x, 0), the mask not x <= 0), both of x's shape."""
+    if x.dtype not in (np.float32, np.float64):
+        return relu_with_mask_reference(x)             # float16 (no Numba type), integers
+    x = np.require(x, requirements="C")
+    y, positive = np.empty_like(x), np.empty(x.shape, np.bool_)
+    _relu_flat(x.reshape(-1), y.reshape(-1), positive.reshape(-1))
+    return y, positive
+
+
+def relu_with_mask_reference(x):
+    return np.maximum(x, 0), ~(x <= 0)
 
 
 @parallel_kernel
@@ -35,4 +60,5 @@ def relu_grad_reference(g, positive):
     return np.where(positive, g, 0.0)
 
 
+relu_with_mask = pick(relu_with_mask_numba, relu_with_mask_reference)
 relu_grad = pick(relu_grad_numba, relu_grad_reference)

@@ -7,7 +7,7 @@ import numpy as np
 from ..function import Primitive
 from ..grad_mode import STATE
 from ..kernels import rowwise
-from ..kernels.activation import relu_grad
+from ..kernels.activation import relu_grad, relu_with_mask
 from ..tensor import Tensor
 from .binary import where
 from .elementwise import erf_array
@@ -21,8 +21,9 @@ _KINK = dict(away=(0, 0.05))
 class Relu(Primitive):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(~(x <= 0))        # NaN passes its gradient, as in PyTorch
-        return np.maximum(x, 0)
+        y, positive = relu_with_mask(x)         # NaN passes its gradient, as in PyTorch
+        ctx.save_for_backward(positive)
+        return y
 
     @staticmethod
     def backward(ctx, g):
