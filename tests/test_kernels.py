@@ -133,6 +133,38 @@ def test_max_pool_ties_and_nan():
     assert out[0, 0, 0] == 1.0 and np.isnan(out[1, 0, 0]) and np.isnan(ref_out[1, 0, 0])
 
 
+def test_max_pool_windows_partly_and_wholly_in_padding():
+    """Dilated windows that start before the image or end past it, against the reference."""
+    x = np.random.default_rng(5).standard_normal((3, 5, 6))
+    hs, hn = np.array([-3, -1, 2, 4, 3]), np.array([3, 3, 3, 3, 1])
+    ws, wn = np.array([-2, 0, 3, 5]), np.array([3, 2, 2, 4])
+    out, idx = kp.max_pool_numba(x, hs, hn, 2, ws, wn, 1)
+    ref_out, ref_idx = kp.max_pool_reference(x, hs, hn, 2, ws, wn, 1)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 4, 6), (2, 7, 5), (1, 2, 2), (0, 4, 4), (64, 28, 28)])
+def test_max_pool_2x2_kernel_matches_reference(shape, dtype):
+    """The 2x2 / stride-2 kernel, with ties, NaNs and odd sizes (the last row / column
+    dropped), against the reference; max_pool picks it for exactly those windows."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-2, 3, shape).astype(dtype)               # many ties
+    if x.size > 8:
+        x.reshape(-1)[rng.choice(x.size, 3, replace=False)] = np.nan
+    oh, ow = shape[1] // 2, shape[2] // 2
+    win = (2 * np.arange(oh), np.full(oh, 2), 1, 2 * np.arange(ow), np.full(ow, 2), 1)
+    out, idx = kp.max_pool_2x2_numba(x, oh, ow)
+    ref_out, ref_idx = kp.max_pool_reference(x, *win)
+    assert out.dtype == dtype and idx.dtype == np.int64
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
+    assert kp._is_2x2_stride_2(*win)
+    assert not kp._is_2x2_stride_2(win[0], win[1], 2, *win[3:])             # dilated
+    assert not kp._is_2x2_stride_2(win[0] - 1, win[1], 1, *win[3:])         # padded
+
+
 def test_scatter_add_accumulates_duplicates():
     g = np.array([[1.0, 2.0, 4.0]])
     idx = np.array([[3, 3, 0]])
@@ -144,12 +176,13 @@ def test_import_compiles_nothing():
     code = ("import autograd, autograd.kernels.conv as c, autograd.kernels.pool as p;"
             "import autograd.ops.conv, autograd.ops.pool;"
             "ks=[c.im2col_numba,c.col2im_numba,p.max_pool_numba,p.avg_pool_numba,"
-            "p.avg_pool_adjoint_numba,p.scatter_add_numba];"
+            "p.avg_pool_adjoint_numba,p.scatter_add_numba,p.max_pool_2x2_numba];"
             "import autograd.kernels.winograd as wg;"
             "ks+=[wg.input_transform_numba,wg.output_transform_numba,wg.grad_transform_numba];"
             "import autograd.kernels.conv_direct as d, autograd.kernels.batchnorm as b;"
             "ks+=[d.conv_direct_numba,d.conv_direct_transpose_numba,d.conv_direct_weight_grad_numba,"
             "b.batch_norm_forward_numba,b.batch_norm_backward_numba];"
+            "import autograd.kernels.activation as a; ks+=[a._select_flat,a._relu_flat];"
             "print(sum(len(k.signatures) for k in ks))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
@@ -213,7 +246,7 @@ def test_erf_kernel_matches_reference(shape, dtype):
 # -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
 from autograd.kernels import winograd as kwg  # noqa: E402
 import autograd.ops.conv as oc  # noqa: E402
-import autograd.ops.conv_algorithms as ca  # noqa: E402
+import autograd.kernels.conv_drivers as ca  # noqa: E402
 
 
 def _wino_case(rng):
@@ -243,9 +276,10 @@ def test_winograd_transforms_match_reference(seed, dtype):
     ref = kwg.input_transform_reference(x, ph, pw, th, tw, np.empty(shape, dtype))
     np.testing.assert_allclose(v, ref, **_tol(dtype))
     m = rng.standard_normal((16, o, n * th * tw)).astype(dtype)
-    y = kwg.output_transform_numba(m, n, th, tw)
-    assert y.shape == (n, o, 2 * th, 2 * tw) and y.dtype == dtype
-    np.testing.assert_allclose(y, kwg.output_transform_reference(m, n, th, tw),
+    out = np.full((n, o, oh, ow), np.nan, dtype)             # every entry must be written
+    y = kwg.output_transform_numba(m, out)
+    assert y is out
+    np.testing.assert_allclose(y, kwg.output_transform_reference(m, np.empty_like(out)),
                                **_tol(dtype))
     g = rng.standard_normal((n, o, oh, ow)).astype(dtype)
     shape = (16, o, n * th * tw)
@@ -253,7 +287,7 @@ def test_winograd_transforms_match_reference(seed, dtype):
     np.testing.assert_allclose(gt, kwg.grad_transform_reference(g, th, tw, np.empty(shape, dtype)),
                                **_tol(dtype))
     # grad_transform is output_transform's adjoint (crop included)
-    np.testing.assert_allclose(np.vdot(y[:, :, :oh, :ow], g), np.vdot(m, gt), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(m, gt), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -261,7 +295,7 @@ def test_winograd_transforms_match_reference(seed, dtype):
 def test_winograd_matches_im2col(seed, dtype, monkeypatch):
     rng = np.random.default_rng(300 + seed)
     n, c, o, h, w, ph, pw, oh, ow = _wino_case(rng)
-    geo = (1, 1, ph, pw, 1, 1, 1)
+    geo = ca.ConvGeometry(1, 1, ph, pw, 1, 1, 1)
     x = rng.standard_normal((n, c, h, 2 * w)).astype(dtype)[..., ::2]     # non-contiguous
     wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
     g = rng.standard_normal((n, o, oh, ow)).astype(dtype).transpose(0, 1, 3, 2).copy()
@@ -394,7 +428,7 @@ def test_conv_algorithms_agree_with_reference_where_picked(shape, algo, kernel_t
     """float32 through the algorithm the library picks, against the float64 direct-sum
     reference; the input and weight gradients against the reference's adjoints."""
     n, c, o, h, w, k, s, p, groups = shape
-    geo = (s, s, p, p, 1, 1, groups)
+    geo = ca.ConvGeometry(s, s, p, p, 1, 1, groups)
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     assert ca.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, ow), (h, w),
                                (oh, ow)) == algo
@@ -460,3 +494,29 @@ def test_float32_erf_is_accurate_over_every_branch_and_keeps_nan_and_infinities(
     # within one float32 rounding of the exact value (relative near 0, absolute near +-1)
     np.testing.assert_allclose(got[finite], want[finite], rtol=1.2e-7, atol=6e-8)
     assert np.isnan(got[-1]) and got[-3] == 1.0 and got[-2] == -1.0
+
+
+# -- ReLU forward with its mask, and its gradient (a branch-free select) -------------------------
+from autograd.kernels import activation as kact  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (64, 6, 28, 28)])
+def test_relu_kernels_match_reference(shape, dtype):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    if g.size >= 5:
+        g.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]    # selected, never multiplied by 0
+        x.reshape(-1)[-2:] = [np.nan, -0.0]
+    y, positive = kact.relu_with_mask_numba(x)
+    y_ref, positive_ref = kact.relu_with_mask_reference(x)
+    assert y.dtype == dtype and positive.dtype == np.bool_
+    np.testing.assert_array_equal(positive, positive_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert not np.signbit(y).any()                         # -0.0 becomes 0, as np.maximum
+    np.testing.assert_array_equal(kact.relu_with_mask_numba(x.T)[0], y_ref.T)   # non-contiguous
+    for gg, pp in ((g, positive), (g.T, positive.T)):     # also non-contiguous
+        out = kact.relu_grad_numba(gg, pp)
+        assert out.dtype == dtype and out.shape == gg.shape
+        np.testing.assert_array_equal(out, kact.relu_grad_reference(gg, pp))

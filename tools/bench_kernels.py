@@ -266,7 +266,7 @@ def _best(fn, repeat):
 
 
 def conv_table(repeat=5):
-    import autograd.ops.conv_algorithms as C
+    import autograd.kernels.conv_drivers as C
     mm = _rand((1024, 1024))
     rate = 2 * 1024 ** 3 / _best(lambda: mm @ mm, repeat) / 1e9
     print(f"float32 matmul 1024: {rate:.1f} GFLOP/s")
@@ -274,7 +274,7 @@ def conv_table(repeat=5):
         x, w = _rand((n, c, h, h), 1), _rand((o, c // groups, k, k), 2)
         oh = (h + 2 * p - k) // s + 1
         g = _rand((n, o, oh, oh), 3)
-        geo = (s, s, p, p, 1, 1, groups)
+        geo = C.ConvGeometry(s, s, p, p, 1, 1, groups)
         flops = 2 * n * o * oh * oh * c // groups * k * k
         picked = C.choose_algorithm(c // groups, o, k, k, geo, np.float32, n, (oh, oh), (h, h),
                                     (oh, oh))

@@ -8,9 +8,9 @@ whole batch is ONE BLAS call per group: ``Y = W @ cols`` (forward), ``dW = G @ c
 ``col2im`` is the adjoint of ``im2col``: it scatter-adds each entry back to its pixel.
 
 A fresh columns array costs as much in page faults as the GEMM itself, hence the
-reused workspace (autograd/ops/conv_algorithms.py).  Alternating a Numba parallel
-region with BLAS per sample made the two thread pools spin against each other, so
-there is one hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
+reused workspace (conv_drivers.py).  Alternating a Numba parallel region with BLAS
+per sample made the two thread pools spin against each other, so there is one
+hand-over per call (im2col on Numba threads, then GEMM on BLAS threads)
 and BLAS is never called from inside a prange; the pools' cooperation is
 autograd/kernels/threads.py's job.  Figures: README, "Kernels" and "Benchmarks".
 
@@ -21,6 +21,7 @@ col2im over (n, c) image planes, so every output element has exactly one writer.
 import numba
 import numpy as np
 from numba import prange
+from numba import uint64 as U
 
 from . import pick
 from .threads import parallel_kernel
@@ -65,18 +66,22 @@ def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols):
             cf[base + yhi * ow:base + l_] = 0
             src = (n * c_ + c) * h_ * w_ + off
             for y in range(ylo, yhi):
-                d0 = base + y * ow
-                s0 = src + (y * sh - ph + i * dh) * w_
-                for xo in range(xlo):
-                    cf[d0 + xo] = 0
+                d0 = U(base + y * ow)
+                s0 = U(src + (y * sh - ph + i * dh) * w_ + xlo * sw)
+                # unsigned offsets: Numba tests every signed index for a negative value,
+                # and with a computed offset that test stays in the loop and stops it
+                # from vectorising (7x slower)
+                for t in range(U(xlo)):
+                    cf[d0 + t] = 0
+                d1 = d0 + U(xlo)
                 if sw == 1:                            # branch-free, unit-stride interior
-                    for xo in range(xlo, xhi):
-                        cf[d0 + xo] = xf[s0 + xo]
+                    for t in range(U(xhi - xlo)):
+                        cf[d1 + t] = xf[s0 + t]
                 else:
-                    for xo in range(xlo, xhi):
-                        cf[d0 + xo] = xf[s0 + xo * sw]
-                for xo in range(xhi, ow):
-                    cf[d0 + xo] = 0
+                    for t in range(U(xhi - xlo)):
+                        cf[d1 + t] = xf[s0 + t * U(sw)]
+                for t in range(U(xhi), U(ow)):
+                    cf[d0 + t] = 0
     return cols
 
 
@@ -100,14 +105,14 @@ def col2im_numba(cols, c_, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                 src = ((c * k2 + i * kw + j) * n_ + n) * l_
                 dst = p * h_ * w_ + j * dw - pw
                 for y in range(ylo, yhi):
-                    s0 = src + y * ow
-                    d0 = dst + (y * sh - ph + i * dh) * w_
+                    s0 = U(src + y * ow + xlo)                 # unsigned: see im2col
+                    d0 = U(dst + (y * sh - ph + i * dh) * w_ + xlo * sw)
                     if sw == 1:
-                        for xo in range(xlo, xhi):
-                            xf[d0 + xo] += cf[s0 + xo]
+                        for t in range(U(xhi - xlo)):
+                            xf[d0 + t] += cf[s0 + t]
                     else:
-                        for xo in range(xlo, xhi):
-                            xf[d0 + xo * sw] += cf[s0 + xo]
+                        for t in range(U(xhi - xlo)):
+                            xf[d0 + t * U(sw)] += cf[s0 + t]
     return x
 
 

@@ -13,13 +13,20 @@ whose gradients add into the same pixel, are never written by two threads.
 Direct loops beat im2col-style approaches here: pooling does O(1) work per input
 element, so the only cost is memory traffic, and a direct loop reads x once.
 """
-import math
-
+import numba
 import numpy as np
 from numba import prange
 
 from . import pick
 from .threads import parallel_kernel
+
+
+@numba.njit(cache=True)
+def _tap_range(start, count, step, size):
+    """Taps t in [lo, hi) of a window whose positions start + t*step lie inside [0, size)."""
+    lo = 0 if start >= 0 else (-start + step - 1) // step
+    hi = count if start + (count - 1) * step < size else (size - 1 - start) // step + 1
+    return min(lo, count), max(min(hi, count), 0)
 
 
 @parallel_kernel
@@ -28,27 +35,85 @@ def max_pool_numba(x, hs, hn, dh, ws, wn, dw):
     oh, ow = hs.shape[0], ws.shape[0]
     out = np.empty((p_, oh, ow), x.dtype)
     idx = np.empty((p_, oh, ow), np.int64)
+    # each window's taps inside the image, computed once: no bounds test in the scan
+    hlo, hhi = np.empty(oh, np.int64), np.empty(oh, np.int64)
+    wlo, whi = np.empty(ow, np.int64), np.empty(ow, np.int64)
+    for y in range(oh):
+        hlo[y], hhi[y] = _tap_range(hs[y], hn[y], dh, h_)
+    for xo in range(ow):
+        wlo[xo], whi[xo] = _tap_range(ws[xo], wn[xo], dw, w_)
     for p in prange(p_):
         for y in range(oh):
             for xo in range(ow):
-                best = -np.inf
-                arg = -1
-                for i in range(hn[y]):
+                if hlo[y] >= hhi[y] or wlo[xo] >= whi[xo]:      # only padding: empty window
+                    out[p, y, xo] = -np.inf
+                    idx[p, y, xo] = -1
+                    continue
+                hi0 = hs[y] + hlo[y] * dh
+                wi0 = ws[xo] + wlo[xo] * dw
+                best = x[p, hi0, wi0]
+                arg = hi0 * w_ + wi0
+                for i in range(hlo[y], hhi[y]):
                     hi = hs[y] + i * dh
-                    if hi < 0 or hi >= h_:
-                        continue
-                    for j in range(wn[xo]):
+                    for j in range(wlo[xo], whi[xo]):
                         wi = ws[xo] + j * dw
-                        if wi < 0 or wi >= w_:
-                            continue
                         v = x[p, hi, wi]
-                        # first maximum in scan order; NaN wins and sticks (as np.argmax)
-                        if arg < 0 or v > best or (math.isnan(v) and not math.isnan(best)):
-                            best = v
-                            arg = hi * w_ + wi
+                        # first maximum in scan order; NaN wins and sticks (as np.argmax).
+                        # Selects, not branches: on real activations a branch on v > best
+                        # mispredicts about every other window (2x slower)
+                        take = (v > best) | ((v != v) & (best == best))
+                        best = v if take else best
+                        arg = hi * w_ + wi if take else arg
                 out[p, y, xo] = best
                 idx[p, y, xo] = arg
     return out, idx
+
+
+@parallel_kernel
+def max_pool_2x2_numba(x, oh, ow):
+    """max_pool_numba for 2x2 windows at stride 2 without padding or dilation (the usual
+    ``MaxPool2d(2)``): the same outputs and indices, with the four taps written out, so
+    that the loop over a row's windows vectorises (2x faster on LeNet's pools and W7)."""
+    p_, h_, w_ = x.shape
+    out = np.empty((p_, oh, ow), x.dtype)
+    idx = np.empty((p_, oh, ow), np.int64)
+    for p in prange(p_):
+        for y in range(oh):
+            r0, r1 = x[p, 2 * y], x[p, 2 * y + 1]
+            orow, irow = out[p, y], idx[p, y]
+            base = 2 * y * w_
+            for xo in range(ow):
+                # scan order a, b (top row), c, d; first maximum wins, a NaN wins and sticks
+                best = r0[2 * xo]
+                arg = base + 2 * xo
+                v = r0[2 * xo + 1]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                arg = base + 2 * xo + 1 if take else arg
+                v = r1[2 * xo]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                arg = base + w_ + 2 * xo if take else arg
+                v = r1[2 * xo + 1]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                arg = base + w_ + 2 * xo + 1 if take else arg
+                orow[xo] = best
+                irow[xo] = arg
+    return out, idx
+
+
+def _is_2x2_stride_2(hs, hn, dh, ws, wn, dw):
+    return all(len(s) and dil == 1 and (n == 2).all() and (s == 2 * np.arange(len(s))).all()
+               for s, n, dil in ((hs, hn, dh), (ws, wn, dw)))
+
+
+def max_pool_kernels(x, hs, hn, dh, ws, wn, dw):
+    """The 2x2 / stride-2 kernel where it applies, else the general one."""
+    if _is_2x2_stride_2(hs, hn, dh, ws, wn, dw) and 2 * len(hs) <= x.shape[1] \
+            and 2 * len(ws) <= x.shape[2]:
+        return max_pool_2x2_numba(x, len(hs), len(ws))
+    return max_pool_numba(x, hs, hn, dh, ws, wn, dw)
 
 
 @parallel_kernel
@@ -155,7 +220,7 @@ def scatter_add_reference(g, idx, size):
     return out
 
 
-max_pool = pick(max_pool_numba, max_pool_reference)
+max_pool = pick(max_pool_kernels, max_pool_reference)
 avg_pool = pick(avg_pool_numba, avg_pool_reference)
 avg_pool_adjoint = pick(avg_pool_adjoint_numba, avg_pool_adjoint_reference)
 scatter_add = pick(scatter_add_numba, scatter_add_reference)

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..function import Primitive
 from ..kernels import rowwise, special
+from ..kernels.activation import relu_grad, relu_with_mask
 from .binary import where
 from .formula import FormulaPrimitive, sum_keepdim
 from .half import half_as_float32
@@ -18,12 +19,19 @@ _KINK = dict(away=(0, 0.05))
 class Relu(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(~(x <= 0))        # NaN passes its gradient, as in PyTorch
-        return np.maximum(x, 0)
+        y, positive = relu_with_mask(x)         # NaN passes its gradient, as in PyTorch
+        ctx.save_for_backward(positive)
+        return y
 
     def formula(ctx, m, g, positive):
         # dx = g [not x <= 0]; selected, not multiplied, so an infinite g gives 0 (PyTorch)
         return m.where(positive, g, 0.0)
+
+    @staticmethod
+    def vjp(ctx, g):
+        positive, = ctx.saved_arrays
+        return relu_grad(g, positive)          # the same select as a kernel: np.where
+                                               # mispredicts on a ReLU mask (kernels/activation.py)
 
 
 @op(Relu, samples=unary_samples(**_KINK), ref=lambda x: np.maximum(x, 0), method=True)

@@ -9,18 +9,20 @@ and the VJPs of the last two are again these three primitives (see each backward
 so any order of derivative through a convolution stays on the fast kernels.
 
 The primitives work on 1-d (N, C, L) and 2-d (N, C, H, W) arrays; 1-d is run as
-2-d with H = 1.  Geometry ``geo = (sh, sw, ph, pw, dh, dw, groups)`` where ph/pw are
-the *top/left* padding; bottom/right padding is implied by the output size, which
+2-d with H = 1.  The geometry is a ``ConvGeometry`` (strides, top/left padding,
+dilations, groups); bottom/right padding is implied by the output size, which
 is how asymmetric ``padding='same'`` (even kernels) is expressed.
 Bias is added with ordinary tensor ops (its gradient is a sum; not worth a kernel).
-The array work, and which algorithm runs for which shape, is in conv_algorithms.py.
+The array work, and which algorithm runs for which shape, is in
+autograd/kernels/conv_drivers.py.
 """
 import numpy as np
 
 from ..function import Primitive
 from ..kernels.conv import col2im
+from ..kernels.conv_drivers import (ConvGeometry, batch_columns, conv_forward, conv_input_grad,
+                                    conv_weight_grad)
 from ..tensor import Tensor
-from .conv_algorithms import batch_columns, conv_forward, conv_input_grad, conv_weight_grad
 from .half import via_float32
 from .registry import SampleInput, make, op
 
@@ -115,10 +117,9 @@ class Fold(Primitive):
     @staticmethod
     def forward(ctx, cols, in_hw, k_hw, geo, out_hw):
         ctx.args = (k_hw, geo, out_hw)
-        sh, sw, ph, pw, dh, dw, _ = geo
         c_ = cols.shape[1] // (k_hw[0] * k_hw[1])
         return col2im(np.ascontiguousarray(cols.transpose(1, 0, 2)), c_, *in_hw, *k_hw,
-                      sh, sw, ph, pw, dh, dw, *out_hw)
+                      *geo[:6], *out_hw)
 
     @staticmethod
     def backward(ctx, g):
@@ -196,8 +197,9 @@ def _conv_geometry(name, x, w, stride, padding, dilation, groups, nd):
     out = tuple(_out_size(n, k, s, p0 + p1, d)
                 for n, k, s, (p0, _), (_, p1), d in zip(sizes, ks, stride, pads, pads, dilation))
     if nd == 1:
-        return (1, stride[0], 0, pads[0][0], 1, dilation[0], groups), (1,) + out
-    return (stride[0], stride[1], pads[0][0], pads[1][0], dilation[0], dilation[1], groups), out
+        return ConvGeometry(1, stride[0], 0, pads[0][0], 1, dilation[0], groups), (1,) + out
+    return ConvGeometry(stride[0], stride[1], pads[0][0], pads[1][0], dilation[0], dilation[1],
+                        groups), out
 
 
 def _add_bias(name, y, bias):
@@ -397,7 +399,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         if min(out) < 1:
             raise ValueError(f"{name}: output size {out} is not positive (input "
                              f"{tuple(x.shape)}, weight {tuple(weight.shape)}, padding {p})")
-        geo = (s[0], s[1], p[0], p[1], d[0], d[1], groups)
+        geo = ConvGeometry(s[0], s[1], p[0], p[1], d[0], d[1], groups)
         return _add_bias(name, ConvolutionTranspose.apply(x, weight, geo, out), bias)
     return _batched(name, input, 2, run)
 
@@ -412,7 +414,7 @@ def _unfold_geometry(name, x, kernel_size, dilation, padding, stride, in_hw):
     if min(out) < 1:
         raise ValueError(f"{name}: kernel {k} (dilation {d}) is larger than the padded input "
                          f"{tuple(in_hw)} with padding {p} (input {tuple(x.shape)})")
-    return k, (s[0], s[1], p[0], p[1], d[0], d[1], 1), out
+    return k, ConvGeometry(s[0], s[1], p[0], p[1], d[0], d[1], 1), out
 
 
 @op(Unfold, Fold, samples=_unfold_samples, ref=unfold_reference)

@@ -284,6 +284,8 @@ def lp_pool2d_reference(x, norm_type, kernel_size, stride=None, ceil_mode=False)
 # -- samples (small: the registry sweep runs gradgradcheck on each) ------------------------
 def _max_pool2d_samples(rng):
     yield SampleInput((make(rng, (2, 3, 4, 4)), 2), {}, "k2")
+    yield SampleInput((make(rng, (1, 2, 5, 7)), 2), {}, "k2-odd")             # 2x2 kernel
+    yield SampleInput((make(rng, (1, 2, 5, 7)), 2), dict(ceil_mode=True), "k2-ceil")
     yield SampleInput((make(rng, (1, 2, 6, 5)), 3), dict(stride=2, padding=1, ceil_mode=True),
                       "pad-ceil")
     yield SampleInput((make(rng, (2, 5, 5), noncontig=True), (2, 3)),
@@ -299,6 +301,8 @@ def _max_pool1d_samples(rng):
 
 def _avg_pool2d_samples(rng):
     yield SampleInput((make(rng, (2, 3, 4, 4)), 2), {}, "k2")
+    yield SampleInput((make(rng, (1, 2, 5, 7)), 2), {}, "k2-odd")             # 2x2 kernel
+    yield SampleInput((make(rng, (1, 2, 5, 7)), 2), dict(ceil_mode=True), "k2-ceil")
     yield SampleInput((make(rng, (1, 2, 6, 5)), 3),
                       dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False),
                       "pad-ceil-exclude")

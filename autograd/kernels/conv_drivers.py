@@ -1,27 +1,43 @@
-"""Array-level convolution: the algorithm chosen per shape, and its NumPy drivers.
+"""Array-level convolution: the algorithm chosen per shape, and its drivers.
 
-``conv_forward``, ``conv_input_grad`` and ``conv_weight_grad`` take arrays (2-d form, geometry
-``geo = (sh, sw, ph, pw, dh, dw, groups)`` as in autograd/ops/conv.py) and each runs one
-of four algorithms, chosen by ``choose_algorithm`` for the correlation it computes:
+``conv_forward``, ``conv_input_grad`` and ``conv_weight_grad`` take arrays (2-d form, the
+geometry a ``ConvGeometry``) and each runs one of four algorithms, chosen by
+``choose_algorithm`` for the correlation it computes:
 Winograd F(2x2, 3x3), a GEMM per image for 1x1 convolutions, the direct kernels for
 grouped convolutions with few channels per group, or im2col + GEMM.  The thresholds
 below were set from ``python -m tools.bench_kernels --conv``.  BLAS is always called
 from here, never from inside a Numba parallel region.
 """
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.conv import col2im, im2col
-from ..kernels.conv_direct import conv_direct, conv_direct_transpose, conv_direct_weight_grad
-from ..kernels.winograd import (grad_transform, input_transform, output_transform,
-                                weight_grad_untransform, weight_transform)
+from .conv import col2im, im2col
+from .conv_direct import conv_direct, conv_direct_transpose, conv_direct_weight_grad
+from .winograd import (grad_transform, input_transform, output_transform,
+                       weight_grad_untransform, weight_transform)
+
+
+class ConvGeometry(NamedTuple):
+    """A 2-d convolution's geometry.  The padding is the top / left one: the bottom / right
+    padding is implied by the output size, which is how asymmetric ``padding='same'``
+    (even kernels) is expressed.  Unpacks in this order into the kernels' arguments."""
+    stride_h: int
+    stride_w: int
+    pad_top: int
+    pad_left: int
+    dilation_h: int
+    dilation_w: int
+    groups: int
+
 
 _local = threading.local()
 
 
-# The per-thread scratch kept alive between calls is capped (it was up to 75 MB): larger
-# requests get a fresh array that is freed after the call.  Winograd runs the batch in
+# The bound: each Python thread keeps at most WORKSPACE_BYTES (32 MB) of scratch alive
+# between calls (unbounded, it grew to 75 MB, W6's im2col columns); a larger request gets
+# a fresh array that is freed after the call.  Winograd runs the batch in
 # chunks of images whose V and M take at most WINOGRAD_CHUNK_BYTES, which also keeps
 # them closer in cache between transform and GEMM: measured (CPU time, 1 thread, x
 # 32x64x32x32, best of 3 runs) forward / dx / dw 38.3 / 37.1 / 43.9 ms on the whole batch
@@ -35,8 +51,9 @@ WINOGRAD_MIN_CHUNK_TILES = 2048    # but never so few tiles that the 16 GEMMs tu
 
 
 def _workspace(shape, dtype):
-    """A reused (per thread) scratch array for the columns matrix.  Fresh 10-100 MB
-    arrays cost as much in page faults as the GEMM itself; cols never outlive the call."""
+    """A reused (per thread, at most WORKSPACE_BYTES) scratch array for the columns matrix.
+    Fresh 10-30 MB arrays cost as much in page faults as the GEMM itself; cols never
+    outlive the call."""
     n = int(np.prod(shape))
     dtype = np.dtype(dtype)
     if n * dtype.itemsize > WORKSPACE_BYTES:
@@ -49,10 +66,9 @@ def _workspace(shape, dtype):
 
 def batch_columns(x, kh, kw, geo, oh, ow):
     """im2col of the whole batch into the workspace: (C*kh*kw, N, OH*OW)."""
-    sh, sw, ph, pw, dh, dw, _ = geo
     n_, c_ = x.shape[:2]
     ws = _workspace((c_ * kh * kw, n_, oh * ow), x.dtype)
-    return im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws)
+    return im2col(np.ascontiguousarray(x), kh, kw, *geo[:6], oh, ow, ws)
 
 
 # -- Winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
@@ -91,8 +107,8 @@ def choose_algorithm(cg, o_, kh, kw, geo, dtype, n_, corr_hw, in_hw, out_hw):
     """The algorithm for one convolution.  cg: input channels per group; corr_hw: the
     output size of the correlation that would run (the input size, for dx); in_hw /
     out_hw: the forward conv's input and output sizes."""
-    sh, sw, ph, pw, _, _, groups = geo
-    one_by_one = (kh == kw == 1 and ph == pw == 0 and groups == 1
+    sh, sw, groups = geo.stride_h, geo.stride_w, geo.groups
+    one_by_one = (kh == kw == 1 and geo.pad_top == geo.pad_left == 0 and groups == 1
                   and out_hw == ((in_hw[0] - 1) // sh + 1, (in_hw[1] - 1) // sw + 1))
     applies = {"im2col": True, "direct": True, "gemm_1x1": one_by_one,
                "winograd": _winograd_applies(kh, kw, geo, dtype)}
@@ -134,7 +150,7 @@ def winograd_conv(x, w, ph, pw, oh, ow):
         ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
         v = input_transform(x[chunk], ph, pw, th, tw, ws[:16 * c_ * t_].reshape(16, c_, t_))
         m = np.matmul(u, v, out=ws[16 * c_ * t_:].reshape(16, o_, t_))
-        y[chunk] = output_transform(m, nc, th, tw)[:, :, :oh, :ow]
+        output_transform(m, y[chunk])
     return y
 
 
@@ -214,7 +230,7 @@ PER_IMAGE_GEMM_MAX_OUT = 16
 
 def conv_forward(x, w, geo, oh, ow):
     """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
-    groups = geo[6]
+    groups = geo.groups
     n_ = x.shape[0]
     o_, cg, kh, kw = w.shape
     if w.dtype != x.dtype:
@@ -222,11 +238,11 @@ def conv_forward(x, w, geo, oh, ow):
         x = x.astype(w.dtype)
     algo = choose_algorithm(cg, o_, kh, kw, geo, x.dtype, n_, (oh, ow), x.shape[2:], (oh, ow))
     if algo == "winograd":
-        return winograd_conv(x, w, geo[2], geo[3], oh, ow)
+        return winograd_conv(x, w, geo.pad_top, geo.pad_left, oh, ow)
     if algo == "direct":
         return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow)
     if algo == "gemm_1x1":
-        return gemm_1x1_forward(x, w, geo[0], geo[1])
+        return gemm_1x1_forward(x, w, geo.stride_h, geo.stride_w)
     k = cg * kh * kw
     cols = batch_columns(x, kh, kw, geo, oh, ow)                  # (groups*k, N, L)
     if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
@@ -284,7 +300,7 @@ def conv_input_grad(g, w, geo, h_, w_):
 
 def conv_weight_grad(x, g, geo, kh, kw):
     """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w."""
-    groups = geo[6]
+    groups = geo.groups
     n_, c_ = x.shape[:2]
     o_, oh, ow = g.shape[1:]
     dtype = np.result_type(x, g)
@@ -295,10 +311,10 @@ def conv_weight_grad(x, g, geo, kh, kw):
                                        np.ascontiguousarray(x, dtype), *geo, kh, kw)
     if algo == "gemm_1x1":
         return gemm_1x1_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
-                                    geo[0], geo[1])
+                                    geo.stride_h, geo.stride_w)
     if algo == "winograd":
         return winograd_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
-                                    geo[2], geo[3])
+                                    geo.pad_top, geo.pad_left)
     k = c_ // groups * kh * kw
     cols = batch_columns(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)  # (groups*k, N, L)
     if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
