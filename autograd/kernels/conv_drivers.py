@@ -36,15 +36,13 @@ _local = threading.local()
 
 
 # The bound: each Python thread keeps at most WORKSPACE_BYTES (32 MB) of scratch alive
-# between calls (unbounded, it grew to 75 MB, W6's im2col columns); a larger request gets
-# a fresh array that is freed after the call.  Winograd runs the batch in
-# chunks of images whose V and M take at most WINOGRAD_CHUNK_BYTES, which also keeps
-# them closer in cache between transform and GEMM: measured (CPU time, 1 thread, x
-# 32x64x32x32, best of 3 runs) forward / dx / dw 38.3 / 37.1 / 43.9 ms on the whole batch
-# (67 MB), 28.7 / 28.9 / 34.2 with 16 MB chunks and 29.0 / 27.7 / 33.9 with 4 MB; the
-# larger chunks mean fewer hand-overs between the thread pools (each chunk is three
-# parallel regions and 16 BLAS calls), which on a loaded machine cost more than a little
-# cache.  2 MB chunks were slower (thinner GEMMs).
+# between calls (unbounded, W6's im2col columns kept 75 MB); a larger request gets a
+# fresh array that is freed after the call.  Winograd runs the batch in chunks of
+# images whose V and M take at most WINOGRAD_CHUNK_BYTES, which also keeps them closer
+# in cache between transform and GEMM.  16 MB chunks ran as fast as 4 MB ones and
+# faster than the whole batch; larger chunks mean fewer hand-overs between the thread
+# pools (each chunk is three parallel regions and 16 BLAS calls), and 2 MB chunks make
+# the GEMMs too thin (README, "Kernels", for the measurements).
 WORKSPACE_BYTES = 32 << 20
 WINOGRAD_CHUNK_BYTES = 16 << 20
 WINOGRAD_MIN_CHUNK_TILES = 2048    # but never so few tiles that the 16 GEMMs turn thin
@@ -74,24 +72,18 @@ def batch_columns(x, kh, kw, geo, oh, ow):
 # -- Winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
 # Serves the forward, the input gradient (a 3x3 stride-1 correlation of g with the
 # flipped, transposed weights) and the weight gradient (the adjoint in the transformed
-# weights).  Chosen by measurement (2 cores, float32 and float64): on x 32x64x32x32,
-# w 64x64x3x3 each of the three takes ~40-45 ms against ~55-65 ms with im2col
-# (tools.bench conv2d_fwd 65 -> 45 ms, conv2d_fwd_bwd 181 -> 133 ms, medians of 5);
-# with few channels or little work (C*O*N*OH*OW below ~4M) the extra Numba passes and
-# their hand-offs to BLAS cost as much as the GEMM saves, so those stay on im2col.
-# Of the remaining time, ~10 ms per call is BLAS slowed by the Numba (OpenMP) threads
-# still spinning after the transform (GOMP_SPINCOUNT=1000 removes it).
-# With few 2x2 tiles the 16 GEMMs are too thin for BLAS: ResNet-18's 512-channel 4x4
-# layer at batch 16 (64 tiles) ran 13.5 / 21.5 / 14.6 ms (forward / dx / dw, 1 thread)
-# on im2col against 16.7 / 24.2 / 20.8 on Winograd; at 8x8 (256 tiles) Winograd wins
-# 12.0 / 13.5 / 14.4 against 16.4 / 20.5 / 16.0.
+# weights).  Chosen by measurement (README, "Kernels"): on W6's shape each of the
+# three beats im2col by about a third; with few channels or little work (C*O*N*OH*OW
+# below ~4M) the extra Numba passes and their hand-offs to BLAS cost as much as the
+# GEMM saves, so those stay on im2col.  With few 2x2 tiles the 16 GEMMs are too thin
+# for BLAS: ResNet-18's 512-channel 4x4 layer at batch 16 (64 tiles) is faster on
+# im2col, its 8x8 layer (256 tiles) on Winograd.
 WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_WORK = 1 << 22
 WINOGRAD_MIN_TILES = 128
 # Grouped convs with at most this many input channels per group (depthwise: 1) run the
-# direct kernels; measured (1 thread, x 16x64x32x32, 3x3): depthwise 5.9 / 6.8 / 7.4 ms
-# (forward / dx / dw) against 17.5 / 30.8 / 15.7 with im2col and per-group GEMMs; at 2
-# channels per group 18 / 18 / 19 against 23 / 25 / 24; from 4 on the GEMMs win.
+# direct kernels: depthwise they are 2-5x faster than im2col with per-group GEMMs, at
+# 2 channels per group still faster, from 4 on the GEMMs win (README, "Kernels").
 DIRECT_MAX_GROUP_CHANNELS = 2
 ALGORITHMS = ("im2col", "winograd", "gemm_1x1", "direct")
 FORCE_ALGORITHM = None        # tests pin one algorithm; it is used wherever it applies
@@ -221,10 +213,9 @@ def _per_image_weight_grad(g3, cols_n):
 
 # -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
 # With few output channels the whole-batch GEMM (O x K) @ (K x N*L) runs far below the
-# BLAS rate; one GEMM per image is faster and needs no transpose of y or g: measured
-# (1 thread) on LeNet's 1 -> 6 5x5 conv at batch 64, forward 0.35 against 0.96 ms, dx
-# 0.37 against 1.0, dw 0.39 against 1.43; its 6 -> 16 conv about even; at 128 outputs
-# (ResNet) the single GEMM wins the forward (5.4 against 6.3 ms).
+# BLAS rate; one GEMM per image is faster and needs no transpose of y or g: about 3x
+# on LeNet's 1 -> 6 conv, even on its 6 -> 16 conv, while at 128 outputs (ResNet) the
+# single GEMM wins (README, "Kernels").
 PER_IMAGE_GEMM_MAX_OUT = 16
 
 
@@ -289,7 +280,7 @@ def conv_input_grad(g, w, geo, h_, w_):
                   out=cols.transpose(1, 0, 2))
         return col2im(cols, cg, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     # contiguous W^T: NumPy's batched matmul falls back to a slow non-BLAS loop on a
-    # transposed operand (measured 9 ms instead of <1 ms for LeNet's second conv)
+    # transposed operand (about 10x slower on LeNet's second conv)
     wt = np.ascontiguousarray(np.asarray(w, dtype).reshape(groups, o_ // groups, k)
                               .transpose(0, 2, 1))
     cols = _workspace((groups, k, n_ * oh * ow), dtype)
