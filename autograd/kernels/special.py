@@ -1,7 +1,7 @@
-"""Special functions NumPy lacks (erf), and the exact GELU built on it, as Numba
-kernels with NumPy references.  GELU's kernels read each element once; the
-composed NumPy form makes about ten passes over the activation, each with a
-temporary array."""
+"""Special functions NumPy lacks (erf), and the exact GELU's forward built on it, as
+Numba kernels with NumPy references.  The GELU kernel reads each element once and
+also returns Phi(x), which the gradient reads (g (Phi + x phi)); the gradient itself
+is left to NumPy, whose exp is vectorised and Numba's is not."""
 import math
 
 import numba
@@ -77,46 +77,25 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @parallel_kernel
-def _gelu_flat(x, out, single):
+def _gelu_flat(x, out, cdf, single):
     for i in numba.prange(x.size):
         v = x[i]
-        out[i] = v * (0.5 * (1.0 + _erf(v * _INV_SQRT_2, single)))       # x Phi(x)
-
-
-@parallel_kernel
-def _gelu_backward_flat(x, g, out, single):
-    for i in numba.prange(x.size):
-        v = x[i]
-        cdf = 0.5 * (1.0 + _erf(v * _INV_SQRT_2, single))
-        out[i] = g[i] * (cdf + v * (_INV_SQRT_2PI * math.exp(-0.5 * v * v)))  # g (Phi + x phi)
-
-
-def _flat_kernel(kernel, *arrays):
-    """Run an elementwise kernel on C-contiguous copies (or views) of float arrays."""
-    arrays = [np.require(a, a.dtype, "C") for a in arrays]
-    out = np.empty_like(arrays[0])
-    kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1), out.dtype == np.float32)
-    return out
+        c = 0.5 * (1.0 + _erf(v * _INV_SQRT_2, single))                  # Phi(x)
+        cdf[i] = c
+        out[i] = v * c                                                     # x Phi(x)
 
 
 def gelu_numba(x):
-    """Exact GELU, x Phi(x), of a float array."""
-    return _flat_kernel(_gelu_flat, x)
-
-
-def gelu_backward_numba(x, g):
-    """g * dGELU/dx = g (Phi(x) + x phi(x)), for float arrays of one shape and dtype."""
-    return _flat_kernel(_gelu_backward_flat, x, g)
+    """Exact GELU of a float array, x Phi(x), and Phi(x) (which its gradient reads)."""
+    x = np.require(x, x.dtype, "C")
+    out, cdf = np.empty_like(x), np.empty_like(x)
+    _gelu_flat(x.reshape(-1), out.reshape(-1), cdf.reshape(-1), x.dtype == np.float32)
+    return out, cdf
 
 
 def gelu_reference(x):
-    return x * (0.5 * (1.0 + erf_reference(x * _INV_SQRT_2)))
-
-
-def gelu_backward_reference(x, g):
     cdf = 0.5 * (1.0 + erf_reference(x * _INV_SQRT_2))
-    return g * (cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * x * x)))
+    return x * cdf, cdf
 
 
 gelu = pick(gelu_numba, gelu_reference)
-gelu_backward = pick(gelu_backward_numba, gelu_backward_reference)

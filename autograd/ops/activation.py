@@ -9,7 +9,6 @@ from ..kernels import rowwise, special
 from ..kernels.activation import relu_grad, relu_with_mask
 from .binary import where
 from .formula import FormulaPrimitive, sum_keepdim
-from .half import half_as_float32
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
 
@@ -115,24 +114,30 @@ class Gelu(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, approximate):
         ctx.approximate = approximate
-        ctx.save_for_backward(x)
         if approximate == "tanh":
+            ctx.save_for_backward(x)
             return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
-        return _gelu_kernel(x)
+        y, cdf = _gelu_kernel(x)
+        ctx.save_for_backward(x, cdf)           # Phi(x), a constant for vjp (backward recomputes it)
+        return y
 
-    def formula(ctx, m, g, x):
+    def formula(ctx, m, g, x, *_):
         return (_gelu_tanh_grad if ctx.approximate == "tanh" else _gelu_grad)(m, g, x), None
 
     @staticmethod
     def vjp(ctx, g):
         if ctx.approximate == "tanh":
             return FormulaPrimitive.vjp(ctx, g)
-        x, = ctx.saved_arrays
-        return _gelu_backward_kernel(x, g), None        # the exact one: a fused kernel
+        x, cdf = ctx.saved_arrays
+        return g * (cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * x * x))), None   # g (Phi + x phi)
 
 
-_gelu_kernel = half_as_float32(special.gelu)
-_gelu_backward_kernel = half_as_float32(special.gelu_backward)
+def _gelu_kernel(x):
+    """(x Phi(x), Phi(x)); float16 through float32."""
+    if x.dtype == np.float16:
+        y, cdf = special.gelu(x.astype(np.float32))
+        return y.astype(np.float16), cdf.astype(np.float16)
+    return special.gelu(x)
 
 
 def _gelu_grad(m, g, x):          # on tensors (the differentiable VJP); arrays use the kernel

@@ -35,9 +35,7 @@ def via_float32(fn):
 
 
 def half_as_float32(kernel):
-    """The array-level form, for a kernel called on float16 arrays: run it in float32."""
-    def run(*arrays):
-        if arrays[0].dtype != _HALF:
-            return kernel(*arrays)
-        return kernel(*[a.astype(np.float32) for a in arrays]).astype(_HALF)
+    """The array-level form, for a kernel called on one float16 array: run it in float32."""
+    def run(x):
+        return kernel(x.astype(np.float32)).astype(_HALF) if x.dtype == _HALF else kernel(x)
     return run
