@@ -6,18 +6,21 @@ import math
 
 import numba
 import numpy as np
+from numba import uint64 as U
+from numba.extending import overload
 
 from . import pick
 from .threads import parallel_kernel
 
 
-# erf to float32 precision in a few multiply-adds (libm's erf costs ~14 ns an element,
-# and a GELU calls it twice per element a step): x p(x^2 / 2 - 1) for |x| < 2 (relative
-# error <= 1e-8), sign(x) (1 - exp(-x^2) q(|x| - 3)) for 2 <= |x| < 4 (absolute error
-# <= 1e-9), +-1 beyond (erfc(4) = 1.5e-8 is below float32's resolution at 1).  p and q
-# are Chebyshev fits, highest degree first: `python -m tools.fit_erf` refits them.
+# erf to float32 precision in multiply-adds and selects, no branch and no exp, so the
+# loops vectorise (libm's erf costs ~14 ns an element): x p(x^2 / 2 - 1) for |x| < 2
+# (relative error <= 1e-8), sign(x) (1 - q(|x| - 3)) for 2 <= |x| <= 4 with q ~ erfc
+# (absolute error <= 1e-9), |x| clamped at 4 beyond (erfc(4) = 1.5e-8 is below
+# float32's resolution at 1).  p and q are Chebyshev fits, highest degree first:
+# `python -m tools.fit_erf` refits them.
 _P = (-1.5101699921245909e-05, 7.824951779608206e-05, -0.0003339735948923689, 0.0013993724662436692, -0.005235390881473161, 0.017130400823958978, -0.04866268513260446, 0.11947888054052908, -0.2611118655585842, 0.6749332412149289)
-_Q = (-2.4008688371714364e-05, 9.471502012164888e-05, -0.00032179806474222535, 0.0012158768047120152, -0.004480086471681337, 0.015885822638717004, -0.05437221044101278, 0.17900110546131062)
+_Q = (9.467147874607791e-06, -2.211728966309201e-05, -1.189712697693081e-05, 0.00014112260157236935, -0.0003918769024596302, 0.0007350006868826085, -0.0010161499000417937, 0.0010450755329269117, -0.0007891516479987785, 0.00041770306286133924, -0.00013925119621478797, 2.209125638211987e-05)
 
 
 @numba.njit(cache=True, inline="always")
@@ -28,29 +31,35 @@ def _horner(coefficients, u):
     return p
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _erf_float32(v):
-    a = abs(v)
-    if a < 2.0:
-        return v * _horner(_P, 0.5 * a * a - 1.0)
-    if a < 4.0:
-        r = 1.0 - math.exp(-a * a) * _horner(_Q, a - 3.0)
-        return r if v > 0 else -r
-    if a >= 4.0:
-        return 1.0 if v > 0 else -1.0
-    return v                                                 # NaN
+    a = min(abs(v), 4.0)
+    near = v * _horner(_P, 0.5 * a * a - 1.0)
+    far = 1.0 - _horner(_Q, a - 3.0)
+    e = near if a < 2.0 else (far if v > 0 else -far)
+    return e if v == v else v                                # NaN stays NaN
 
 
-@numba.njit(cache=True)
-def _erf(v, single):
-    """erf(v): the float32-precision form for float32 arrays (``single``), else libm's."""
-    return _erf_float32(v) if single else math.erf(v)
+def _erf(v):
+    """erf of one element inside a kernel: the form above for float32, libm's for
+    float64.  Chosen by type when Numba compiles the caller (see the overload), so no
+    branch is left in the loop and it vectorises."""
+    return math.erf(v)
 
 
+@overload(_erf)
+def _erf_by_type(v):
+    if v == numba.types.float32:
+        return lambda v: _erf_float32(v)
+    return lambda v: math.erf(v)
+
+
+# The loops index with unsigned integers: a signed index keeps Numba's negative-index
+# test in the serial twin's loop, which then does not vectorise (kernels/conv.py).
 @parallel_kernel
-def _erf_flat(flat, out, single):
-    for i in numba.prange(flat.size):
-        out[i] = _erf(flat[i], single)
+def _erf_flat(flat, out):
+    for i in numba.prange(U(flat.size)):
+        out[i] = _erf(flat[i])
 
 
 def erf_numba(x):
@@ -58,7 +67,7 @@ def erf_numba(x):
     # np.require, not ascontiguousarray: the latter turns 0-d arrays into 1-d ones.
     x = np.require(x, x.dtype if x.dtype.kind == "f" else np.float64, "C")
     out = np.empty_like(x)
-    _erf_flat(x.reshape(-1), out.reshape(-1), x.dtype == np.float32)
+    _erf_flat(x.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -77,10 +86,10 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @parallel_kernel
-def _gelu_flat(x, out, cdf, single):
-    for i in numba.prange(x.size):
+def _gelu_flat(x, out, cdf, inv_sqrt2):
+    for i in numba.prange(U(x.size)):
         v = x[i]
-        c = 0.5 * (1.0 + _erf(v * _INV_SQRT_2, single))                  # Phi(x)
+        c = 0.5 * (1.0 + _erf(v * inv_sqrt2))        # Phi(x); inv_sqrt2 in x's dtype
         cdf[i] = c
         out[i] = v * c                                                     # x Phi(x)
 
@@ -89,7 +98,7 @@ def gelu_numba(x):
     """Exact GELU of a float array, x Phi(x), and Phi(x) (which its gradient reads)."""
     x = np.require(x, x.dtype, "C")
     out, cdf = np.empty_like(x), np.empty_like(x)
-    _gelu_flat(x.reshape(-1), out.reshape(-1), cdf.reshape(-1), x.dtype == np.float32)
+    _gelu_flat(x.reshape(-1), out.reshape(-1), cdf.reshape(-1), x.dtype.type(_INV_SQRT_2))
     return out, cdf
 
 
