@@ -5,6 +5,7 @@
 """
 import numpy as _np
 
+from .kernels import allocator as _allocator  # noqa: F401  (keeps freed arrays for reuse)
 from .kernels.threads import get_num_threads, set_num_threads
 from . import dtypes
 from .dtypes import dtype, set_default_dtype
