@@ -185,8 +185,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
         root_grads = [g.array for g in root_grads]
     sent = None if create_graph else {id(g): 2 for g in root_grads}
     for t, g in zip(roots, root_grads):
-        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums,
-              create_graph, sent)
+        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums, sent)
 
     nodes = reachable_nodes(roots)
     if targets is not None:
@@ -216,7 +215,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                                         [_as_tensor(g) for g in in_grads])
             for edge, g in zip(node._edges, in_grads):
                 if edge is not None and g is not None:
-                    _send(edge[0], edge[1], g, buffers, leaf_sums, create_graph, sent)
+                    _send(edge[0], edge[1], g, buffers, leaf_sums, sent)
             if not retain_graph:
                 node.release()
             if finishers is not None:
@@ -293,7 +292,7 @@ def _accumulate_leaf(leaf, g, create_graph, sent):
             hook(leaf)
 
 
-def _send(dst, nr, g, buffers, leaf_sums, create_graph, sent):
+def _send(dst, nr, g, buffers, leaf_sums, sent):
     if sent is not None:
         sent[id(g)] = sent.get(id(g), 0) + 1
     if isinstance(dst, Tensor):
