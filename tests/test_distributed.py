@@ -25,6 +25,8 @@ import nn.distributed as dist
 from autograd.data import DataLoader, DistributedSampler, TensorDataset
 from nn.parallel import DistributedDataParallel
 
+from conftest import missing
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed_worker.py"
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
@@ -37,11 +39,8 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_
 @pytest.fixture
 def mpi():
     if not HAVE_MPI:
-        reason = ("mpi4py or mpiexec is not installed: pip install -e '.[distributed]' "
-                  "(tools/test.sh installs it)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("mpi4py or mpiexec is not installed: pip install -e '.[distributed]' "
+                "(tools/test.sh installs it)", os.environ)
 
 
 def launch(n, *argv, check=True):

@@ -18,7 +18,7 @@ need_apt() {  # need_apt COMMAND PACKAGE WHAT-HAPPENS-WITHOUT-IT
         echo "note: '$1' not found; $3"
     fi
 }
-need_apt dot graphviz "rendering tests will use the built-in SVG layout"
+need_apt dot graphviz "the Graphviz rendering tests will fail (the library itself falls back to its built-in SVG layout)"
 need_apt chromium chromium "the browser tests will skip (and fail under CI=true)"
 set +e
 "$PY" -m pytest "$@"
