@@ -14,13 +14,20 @@ from .threads import parallel_kernel
 
 
 # erf to float32 precision in multiply-adds and selects, no branch and no exp, so the
-# loops vectorise (libm's erf costs ~14 ns an element): x p(x^2 / 2 - 1) for |x| < 2
+# loops vectorise (libm's erf is a scalar call per element): x p(x^2 / 2 - 1) for |x| < 2
 # (relative error <= 1e-8), sign(x) (1 - q(|x| - 3)) for 2 <= |x| <= 4 with q ~ erfc
 # (absolute error <= 1e-9), |x| clamped at 4 beyond (erfc(4) = 1.5e-8 is below
 # float32's resolution at 1).  p and q are Chebyshev fits, highest degree first:
 # `python -m tools.fit_erf` refits them.
-_P = (-1.5101699921245909e-05, 7.824951779608206e-05, -0.0003339735948923689, 0.0013993724662436692, -0.005235390881473161, 0.017130400823958978, -0.04866268513260446, 0.11947888054052908, -0.2611118655585842, 0.6749332412149289)
-_Q = (9.467147874607791e-06, -2.211728966309201e-05, -1.189712697693081e-05, 0.00014112260157236935, -0.0003918769024596302, 0.0007350006868826085, -0.0010161499000417937, 0.0010450755329269117, -0.0007891516479987785, 0.00041770306286133924, -0.00013925119621478797, 2.209125638211987e-05)
+_P = (
+    -1.5101699921245909e-05, 7.824951779608206e-05, -0.0003339735948923689,
+    0.0013993724662436692, -0.005235390881473161, 0.017130400823958978,
+    -0.04866268513260446, 0.11947888054052908, -0.2611118655585842, 0.6749332412149289)
+_Q = (
+    9.467147874607791e-06, -2.211728966309201e-05, -1.189712697693081e-05,
+    0.00014112260157236935, -0.0003918769024596302, 0.0007350006868826085,
+    -0.0010161499000417937, 0.0010450755329269117, -0.0007891516479987785,
+    0.00041770306286133924, -0.00013925119621478797, 2.209125638211987e-05)
 
 
 @numba.njit(cache=True, inline="always")
@@ -54,8 +61,8 @@ def _erf_by_type(v):
     return lambda v: math.erf(v)
 
 
-# The loops index with unsigned integers: a signed index keeps Numba's negative-index
-# test in the serial twin's loop, which then does not vectorise (kernels/conv.py).
+# The loops index with unsigned integers, as kernels/conv.py does: a signed index can
+# keep Numba's negative-index test inside a loop and stop it from vectorising.
 @parallel_kernel
 def _erf_flat(flat, out):
     for i in numba.prange(U(flat.size)):
