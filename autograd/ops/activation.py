@@ -9,6 +9,7 @@ from ..kernels import rowwise, special
 from ..kernels.activation import relu_grad, relu_with_mask
 from .binary import where
 from .formula import FormulaPrimitive, sum_keepdim
+from .half import half_as_float32
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
 
@@ -141,12 +142,7 @@ class Gelu(FormulaPrimitive):
         return t, None
 
 
-def _gelu_kernel(x):
-    """(x Phi(x), Phi(x)); float16 through float32."""
-    if x.dtype == np.float16:
-        y, cdf = special.gelu(x.astype(np.float32))
-        return y.astype(np.float16), cdf.astype(np.float16)
-    return special.gelu(x)
+_gelu_kernel = half_as_float32(special.gelu)      # (x Phi(x), Phi(x))
 
 
 def _gelu_grad(m, g, x):          # on tensors (the differentiable VJP); arrays use the kernel
