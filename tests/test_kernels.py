@@ -243,7 +243,7 @@ def test_erf_kernel_matches_reference(shape, dtype):
         np.testing.assert_allclose(out, erf_reference(arr), rtol=1e-6 if dtype == np.float32 else 1e-12)
 
 
-# -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
+# -- Winograd F(4x4, 3x3) -----------------------------------------------------------------------
 from autograd.kernels import winograd as kwg  # noqa: E402
 import autograd.ops.conv as oc  # noqa: E402
 import autograd.kernels.conv_drivers as ca  # noqa: E402
@@ -262,27 +262,27 @@ def _wino_case(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", range(10))
-def test_winograd_transforms_match_reference(seed, dtype):
+def test_winograd_transforms_match_reference(seed, dtype, kernel_twin):
     rng = np.random.default_rng(200 + seed)
     n, c, o, h, w, ph, pw, oh, ow = _wino_case(rng)
     if seed % 3 == 0:                  # padding beyond 2 reads as a negative offset (dx use)
         ph, pw = ph - 3, pw - 1
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    th, tw = (oh + 3) // 4, (ow + 3) // 4
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    shape = (16, c, n * th * tw)
+    shape = (36, c, n * th * tw)
     out = np.full(shape, np.nan, dtype)                    # every entry must be written
     v = kwg.input_transform_numba(x, ph, pw, th, tw, out)
     assert v is out
     ref = kwg.input_transform_reference(x, ph, pw, th, tw, np.empty(shape, dtype))
     np.testing.assert_allclose(v, ref, **_tol(dtype))
-    m = rng.standard_normal((16, o, n * th * tw)).astype(dtype)
+    m = rng.standard_normal((36, o, n * th * tw)).astype(dtype)
     out = np.full((n, o, oh, ow), np.nan, dtype)             # every entry must be written
     y = kwg.output_transform_numba(m, out)
     assert y is out
     np.testing.assert_allclose(y, kwg.output_transform_reference(m, np.empty_like(out)),
                                **_tol(dtype))
     g = rng.standard_normal((n, o, oh, ow)).astype(dtype)
-    shape = (16, o, n * th * tw)
+    shape = (36, o, n * th * tw)
     gt = kwg.grad_transform_numba(g, th, tw, np.full(shape, np.nan, dtype))
     np.testing.assert_allclose(gt, kwg.grad_transform_reference(g, th, tw, np.empty(shape, dtype)),
                                **_tol(dtype))

@@ -3,7 +3,7 @@
 ``conv_forward``, ``conv_input_grad`` and ``conv_weight_grad`` take arrays (2-d form, the
 geometry a ``ConvGeometry``) and each runs one of four algorithms, chosen by
 ``choose_algorithm`` for the correlation it computes:
-Winograd F(2x2, 3x3), a GEMM per image for 1x1 convolutions, the direct kernels for
+Winograd F(4x4, 3x3), a GEMM per image for 1x1 convolutions, the direct kernels for
 grouped convolutions with few channels per group, or im2col + GEMM.  The thresholds
 below were set from ``python -m tools.bench_kernels --conv``.  BLAS is always called
 from here, never from inside a Numba parallel region.
@@ -45,7 +45,7 @@ _local = threading.local()
 # the GEMMs too thin (README, "Kernels", for the measurements).
 WORKSPACE_BYTES = 32 << 20
 WINOGRAD_CHUNK_BYTES = 16 << 20
-WINOGRAD_MIN_CHUNK_TILES = 2048    # but never so few tiles that the 16 GEMMs turn thin
+WINOGRAD_MIN_CHUNK_TILES = 512     # but never so few tiles that the GEMMs turn thin
 
 
 def _workspace(shape, dtype):
@@ -69,18 +69,18 @@ def batch_columns(x, kh, kw, geo, oh, ow):
     return im2col(np.ascontiguousarray(x), kh, kw, *geo[:6], oh, ow, ws)
 
 
-# -- Winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
+# -- Winograd F(4x4, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
 # Serves the forward, the input gradient (a 3x3 stride-1 correlation of g with the
 # flipped, transposed weights) and the weight gradient (the adjoint in the transformed
 # weights).  Chosen by measurement (README, "Kernels"): on W6's shape each of the
-# three beats im2col by about a third; with few channels or little work (C*O*N*OH*OW
+# three takes 40-45% of im2col's time; with few channels or little work (C*O*N*OH*OW
 # below ~4M) the extra Numba passes and their hand-offs to BLAS cost as much as the
-# GEMM saves, so those stay on im2col.  With few 2x2 tiles the 16 GEMMs are too thin
-# for BLAS: ResNet-18's 512-channel 4x4 layer at batch 16 (64 tiles) is faster on
-# im2col, its 8x8 layer (256 tiles) on Winograd.
+# GEMM saves, so those stay on im2col.  With few 4x4 tiles the 36 GEMMs are too thin
+# for BLAS: ResNet-18's 512-channel 4x4 layer at batch 16 (16 tiles) is 2-5x faster on
+# im2col, its 8x8 layer (64 tiles) faster on Winograd.
 WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_WORK = 1 << 22
-WINOGRAD_MIN_TILES = 128
+WINOGRAD_MIN_TILES = 32
 # Grouped convs with at most this many input channels per group (depthwise: 1) run the
 # direct kernels: depthwise they are 2-5x faster than im2col with per-group GEMMs, at
 # 2 channels per group still faster, from 4 on the GEMMs win (README, "Kernels").
@@ -110,7 +110,7 @@ def choose_algorithm(cg, o_, kh, kw, geo, dtype, n_, corr_hw, in_hw, out_hw):
         return "direct"
     if one_by_one:
         return "gemm_1x1"
-    tiles = n_ * ((corr_hw[0] + 1) // 2) * ((corr_hw[1] + 1) // 2)
+    tiles = n_ * ((corr_hw[0] + 3) // 4) * ((corr_hw[1] + 3) // 4)
     if (applies["winograd"] and min(cg, o_) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES
             and cg * o_ * n_ * corr_hw[0] * corr_hw[1] >= WINOGRAD_MIN_WORK):
         return "winograd"
@@ -119,7 +119,7 @@ def choose_algorithm(cg, o_, kh, kw, geo, dtype, n_, corr_hw, in_hw, out_hw):
 
 def _image_chunks(n_, c_, o_, tiles, dtype):
     """Slices of the batch whose transformed input and product fit the workspace."""
-    per_image = 16 * (c_ + o_) * tiles * np.dtype(dtype).itemsize
+    per_image = 36 * (c_ + o_) * tiles * np.dtype(dtype).itemsize
     step = max(WINOGRAD_CHUNK_BYTES // max(per_image, 1), -(-WINOGRAD_MIN_CHUNK_TILES // tiles))
     step = max(1, min(n_, step))
     return [slice(n0, min(n_, n0 + step)) for n0 in range(0, n_, step)]
@@ -132,16 +132,15 @@ def winograd_conv(x, w, ph, pw, oh, ow):
     stay within the workspace (and in cache between the transform and the GEMM)."""
     n_, c_ = x.shape[:2]
     o_ = w.shape[0]
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    th, tw = (oh + 3) // 4, (ow + 3) // 4
     x = np.ascontiguousarray(x)
-    u = weight_transform(np.ascontiguousarray(w))                 # (16, O, C)
+    u = weight_transform(np.ascontiguousarray(w))                 # (36, O, C)
     y = np.empty((n_, o_, oh, ow), x.dtype)
     for chunk in _image_chunks(n_, c_, o_, th * tw, x.dtype):
-        nc = chunk.stop - chunk.start
-        t_ = nc * th * tw
-        ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
-        v = input_transform(x[chunk], ph, pw, th, tw, ws[:16 * c_ * t_].reshape(16, c_, t_))
-        m = np.matmul(u, v, out=ws[16 * c_ * t_:].reshape(16, o_, t_))
+        t_ = (chunk.stop - chunk.start) * th * tw
+        ws = _workspace((36 * (c_ + o_) * t_,), x.dtype)
+        v = input_transform(x[chunk], ph, pw, th, tw, ws[:36 * c_ * t_].reshape(36, c_, t_))
+        m = np.matmul(u, v, out=ws[36 * c_ * t_:].reshape(36, o_, t_))
         output_transform(m, y[chunk])
     return y
 
@@ -151,16 +150,16 @@ def winograd_weight_grad(x, g, ph, pw):
     G~ = A g A^T per output tile, summed over chunks of images, then dw = G^T dU G."""
     n_, c_ = x.shape[:2]
     o_, oh, ow = g.shape[1:]
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    th, tw = (oh + 3) // 4, (ow + 3) // 4
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
-    du = np.zeros((16, o_, c_), x.dtype)
+    du = np.zeros((36, o_, c_), x.dtype)
     part = np.empty((o_, c_), x.dtype)
     for chunk in _image_chunks(n_, c_, o_, th * tw, x.dtype):
         t_ = (chunk.stop - chunk.start) * th * tw
-        ws = _workspace((16 * (c_ + o_) * t_,), x.dtype)
-        v = input_transform(x[chunk], ph, pw, th, tw, ws[:16 * c_ * t_].reshape(16, c_, t_))
-        gt = grad_transform(g[chunk], th, tw, ws[16 * c_ * t_:].reshape(16, o_, t_))
-        for k in range(16):     # 2-d calls: batched matmul on a transposed operand skips BLAS
+        ws = _workspace((36 * (c_ + o_) * t_,), x.dtype)
+        v = input_transform(x[chunk], ph, pw, th, tw, ws[:36 * c_ * t_].reshape(36, c_, t_))
+        gt = grad_transform(g[chunk], th, tw, ws[36 * c_ * t_:].reshape(36, o_, t_))
+        for k in range(36):     # 2-d calls: batched matmul on a transposed operand skips BLAS
             du[k] += np.matmul(gt[k], v[k].T, out=part)
     return weight_grad_untransform(du)
 
