@@ -125,16 +125,16 @@ def _image_chunks(n_, c_, o_, tiles, dtype):
     return [slice(n0, min(n_, n0 + step)) for n0 in range(0, n_, step)]
 
 
-def winograd_conv(x, w, ph, pw, oh, ow):
-    """3x3 stride-1 correlation of x (N, C, H, W) with w (O, C, 3, 3), top/left
-    padding (ph, pw) (may be negative), output (N, O, oh, ow); see kernels/winograd.py.
-    Runs a chunk of images at a time, so the transformed input V and the product M
-    stay within the workspace (and in cache between the transform and the GEMM)."""
+def winograd_conv(x, u, ph, pw, oh, ow):
+    """3x3 stride-1 correlation of x (N, C, H, W) with the weights whose transform is
+    u (36, O, C) (kernels/winograd.py; a transposed view is fine), top/left padding
+    (ph, pw) (may be negative), output (N, O, oh, ow).  Runs a chunk of images at a
+    time, so the transformed input V and the product M stay within the workspace (and
+    in cache between the transform and the GEMM)."""
     n_, c_ = x.shape[:2]
-    o_ = w.shape[0]
+    o_ = u.shape[1]
     th, tw = (oh + 3) // 4, (ow + 3) // 4
     x = np.ascontiguousarray(x)
-    u = weight_transform(np.ascontiguousarray(w))                 # (36, O, C)
     y = np.empty((n_, o_, oh, ow), x.dtype)
     for chunk in _image_chunks(n_, c_, o_, th * tw, x.dtype):
         t_ = (chunk.stop - chunk.start) * th * tw
@@ -216,6 +216,11 @@ def _per_image_weight_grad(g3, cols_n):
 # on LeNet's 1 -> 6 conv, even on its 6 -> 16 conv, while at 128 outputs (ResNet) the
 # single GEMM wins (README, "Kernels").
 PER_IMAGE_GEMM_MAX_OUT = 16
+# ... except the weight gradient once it has this many weights: LeNet's 6 -> 16 5x5
+# conv (2400 weights, batch 64) took 1.6 ms over 64 per-image GEMMs and 0.4 ms as one
+# (K, N*L) @ (N*L, O) product, while its 1 -> 6 conv (150) is faster per image (0.6
+# against 1.0 ms).
+ONE_GEMM_MIN_WEIGHTS = 1024
 
 
 def conv_forward(x, w, geo, oh, ow):
@@ -228,7 +233,8 @@ def conv_forward(x, w, geo, oh, ow):
         x = x.astype(w.dtype)
     algo = choose_algorithm(cg, o_, kh, kw, geo, x.dtype, n_, (oh, ow), x.shape[2:], (oh, ow))
     if algo == "winograd":
-        return winograd_conv(x, w, geo.pad_top, geo.pad_left, oh, ow)
+        return winograd_conv(x, weight_transform(np.ascontiguousarray(w)), geo.pad_top,
+                             geo.pad_left, oh, ow)
     if algo == "direct":
         return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow)
     if algo == "gemm_1x1":
@@ -266,10 +272,10 @@ def conv_input_grad(g, w, geo, h_, w_):
         return gemm_1x1_input_grad(g.astype(dtype, copy=False), np.asarray(w, dtype), sh, sw,
                                    h_, w_)
     if algo == "winograd":
-        # stride 1: dx is a 3x3 correlation of g with the flipped, transposed weights
-        wf = np.asarray(w, dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        return winograd_conv(g.astype(dtype, copy=False), wf, kh - 1 - ph, kw - 1 - pw,
-                             h_, w_)
+        # stride 1: dx is a 3x3 correlation of g with the flipped, transposed weights,
+        # transformed as they are (a (36, C, O) view; no copy of w)
+        u = weight_transform(np.ascontiguousarray(w, dtype), flip=True).transpose(0, 2, 1)
+        return winograd_conv(g.astype(dtype, copy=False), u, kh - 1 - ph, kw - 1 - pw, h_, w_)
     k = cg * kh * kw
     if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
         # one GEMM per image, straight into the (k, N, L) columns: no transpose of g
@@ -278,10 +284,9 @@ def conv_input_grad(g, w, geo, h_, w_):
                   g.astype(dtype, copy=False).reshape(n_, o_, oh * ow),
                   out=cols.transpose(1, 0, 2))
         return col2im(cols, cg, h_, w_, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-    # contiguous W^T: NumPy's batched matmul falls back to a slow non-BLAS loop on a
-    # transposed operand (about 10x slower on LeNet's second conv)
-    wt = np.ascontiguousarray(np.asarray(w, dtype).reshape(groups, o_ // groups, k)
-                              .transpose(0, 2, 1))
+    # W^T as a view: NumPy (2.4) hands the transposed operand to BLAS as it is; a
+    # contiguous copy of ResNet's 512 x 4608 weights took as long as the GEMM
+    wt = np.asarray(w, dtype).reshape(groups, o_ // groups, k).transpose(0, 2, 1)
     cols = _workspace((groups, k, n_ * oh * ow), dtype)
     np.matmul(wt, _g_matrix(g.astype(dtype, copy=False), groups), out=cols)
     return col2im(cols.reshape(groups * k, n_, oh * ow), cg * groups, h_, w_, kh, kw,
@@ -307,9 +312,13 @@ def conv_weight_grad(x, g, geo, kh, kw):
                                     geo.pad_top, geo.pad_left)
     k = c_ // groups * kh * kw
     cols = batch_columns(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)  # (groups*k, N, L)
-    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT and o_ * k < ONE_GEMM_MIN_WEIGHTS:
         g3 = np.ascontiguousarray(g, dtype).reshape(n_, o_, oh * ow)
         return _per_image_weight_grad(g3, cols.transpose(1, 0, 2)).reshape(o_, c_, kh, kw)
     cols = cols.reshape(groups, k, n_ * oh * ow)
+    if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
+        # dW^T = cols (K, N*L) @ G^T (N*L, O): BLAS splits the K rows between threads
+        gm = _g_matrix(g.astype(dtype, copy=False), 1)[0]
+        return np.ascontiguousarray(np.matmul(cols[0], gm.T).T).reshape(o_, c_, kh, kw)
     dw_ = np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1))
     return dw_.reshape(o_, c_ // groups, kh, kw)

@@ -56,11 +56,14 @@ GG = np.einsum("ai,bj->abij", G, G).reshape(36, 9)      # G (x) G
 _2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
-def weight_transform(w):
-    """w (O, C, 3, 3) -> U (36, O, C) = G w G^T per (o, c), in w's dtype."""
+def weight_transform(w, flip=False):
+    """w (O, C, 3, 3) -> U (36, O, C) = G w G^T per (o, c), in w's dtype; with flip, of
+    w rotated by 180 degrees (w[:, :, ::-1, ::-1], the input gradient's weights)."""
     o_, c_ = w.shape[:2]
-    # U[(a, b), (o, c)] = sum_ij G[a, i] G[b, j] w[o, c, i, j]: one (36, 9) @ (9, O*C) GEMM
-    u = np.matmul(GG.astype(w.dtype), w.reshape(o_ * c_, 9).T)
+    # U[(a, b), (o, c)] = sum_ij G[a, i] G[b, j] w[o, c, i, j]: one (36, 9) @ (9, O*C) GEMM;
+    # the rotation reverses the 9 taps, so it reverses GG's columns
+    gg = GG[:, ::-1] if flip else GG
+    u = np.matmul(gg.astype(w.dtype), w.reshape(o_ * c_, 9).T)
     return u.reshape(36, o_, c_)
 
 
@@ -232,8 +235,8 @@ def grad_transform_reference(g, th, tw, out):
 def weight_grad_untransform(du):
     """du (36, O, C) -> dw (O, C, 3, 3) = G^T du G per (o, c): the adjoint of weight_transform."""
     _, o_, c_ = du.shape
-    dw = np.matmul(GG.T.astype(du.dtype), du.reshape(36, o_ * c_))      # (9, O*C)
-    return np.ascontiguousarray(dw.T).reshape(o_, c_, 3, 3)
+    dw = np.matmul(du.reshape(36, o_ * c_).T, GG.astype(du.dtype))      # (O*C, 9)
+    return dw.reshape(o_, c_, 3, 3)
 
 
 input_transform = pick(input_transform_numba, input_transform_reference)

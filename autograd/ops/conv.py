@@ -12,7 +12,7 @@ The primitives work on 1-d (N, C, L) and 2-d (N, C, H, W) arrays; 1-d is run as
 2-d with H = 1.  The geometry is a ``ConvGeometry`` (strides, top/left padding,
 dilations, groups); bottom/right padding is implied by the output size, which
 is how asymmetric ``padding='same'`` (even kernels) is expressed.
-Bias is added with ordinary tensor ops (its gradient is a sum; not worth a kernel).
+The convolution and its transpose take the bias (added in place on the output).
 The array work, and which algorithm runs for which shape, is in
 autograd/kernels/conv_drivers.py.
 """
@@ -42,40 +42,62 @@ def _like_input(y, ndim):
     return y[:, :, 0, :] if ndim == 3 else y
 
 
+def _plus_bias(y, b):
+    """y (N, O, ...) + b (O,) broadcast over the batch and spatial axes, in place on the
+    fresh output unless b's dtype would promote it."""
+    if b is None:
+        return y
+    b = b.reshape((1, -1) + (1,) * (y.ndim - 2))
+    if np.result_type(y, b) != y.dtype:
+        return y + b
+    y += b
+    return y
+
+
+def _bias_grad(ctx, g):
+    """db = g summed over the batch and spatial axes, when the bias needs it."""
+    return g.sum(dim=(0,) + tuple(range(2, g.ndim))) if ctx.needs_input_grad[2] else None
+
+
 class Convolution(Primitive):
-    """y = A_w x.  VJP: dx = A_w^T g (a transposed convolution); dw = B_x^T g."""
+    """y = A_w x + b.  VJP: dx = A_w^T g (a transposed convolution); dw = B_x^T g;
+    db = g summed over all but the channel axis.  The bias is added in place on the
+    output (one node and no extra pass, as PyTorch's convolution takes its bias)."""
 
     @staticmethod
-    def forward(ctx, x, w, geo, out_hw):
+    def forward(ctx, x, w, b, geo, out_hw):
         ctx.geo = geo
         ctx.save_for_backward(x, w)
-        return _like_input(conv_forward(_as4d(x), _as4d(w), geo, *out_hw), x.ndim)
+        y = _plus_bias(conv_forward(_as4d(x), _as4d(w), geo, *out_hw), b)
+        return _like_input(y, x.ndim)
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         nx, nw = ctx.needs_input_grad[:2]
-        dx = ConvolutionTranspose.apply(g, w, ctx.geo, _spatial(x)) if nx else None
+        dx = ConvolutionTranspose.apply(g, w, None, ctx.geo, _spatial(x)) if nx else None
         dw = ConvolutionWeightGrad.apply(x, g, ctx.geo, _spatial(w)) if nw else None
-        return dx, dw, None, None
+        return dx, dw, _bias_grad(ctx, g), None, None
 
 
 class ConvolutionTranspose(Primitive):
-    """z = A_w^T g.  VJP: dg = A_w dz = conv(dz, w); dw = B_dz^T g = weight_grad(dz, g)."""
+    """z = A_w^T g + b.  VJP: dg = A_w dz = conv(dz, w); dw = B_dz^T g = weight_grad(dz, g);
+    db = dz summed over all but the channel axis."""
 
     @staticmethod
-    def forward(ctx, g, w, geo, out_hw):
+    def forward(ctx, g, w, b, geo, out_hw):
         ctx.geo = geo
         ctx.save_for_backward(g, w)
-        return _like_input(conv_input_grad(_as4d(g), _as4d(w), geo, *out_hw), g.ndim)
+        z = _plus_bias(conv_input_grad(_as4d(g), _as4d(w), geo, *out_hw), b)
+        return _like_input(z, g.ndim)
 
     @staticmethod
     def backward(ctx, dz):
         g, w = ctx.saved_tensors
         ng, nw = ctx.needs_input_grad[:2]
-        dg = Convolution.apply(dz, w, ctx.geo, _spatial(g)) if ng else None
+        dg = Convolution.apply(dz, w, None, ctx.geo, _spatial(g)) if ng else None
         dw = ConvolutionWeightGrad.apply(dz, g, ctx.geo, _spatial(w)) if nw else None
-        return dg, dw, None, None
+        return dg, dw, _bias_grad(ctx, dz), None, None
 
 
 class ConvolutionWeightGrad(Primitive):
@@ -91,8 +113,8 @@ class ConvolutionWeightGrad(Primitive):
     def backward(ctx, h):
         x, g = ctx.saved_tensors
         nx, ng = ctx.needs_input_grad[:2]
-        dx = ConvolutionTranspose.apply(g, h, ctx.geo, _spatial(x)) if nx else None
-        dg = Convolution.apply(x, h, ctx.geo, _spatial(g)) if ng else None
+        dx = ConvolutionTranspose.apply(g, h, None, ctx.geo, _spatial(x)) if nx else None
+        dg = Convolution.apply(x, h, None, ctx.geo, _spatial(g)) if ng else None
         return dx, dg, None, None
 
 
@@ -202,13 +224,11 @@ def _conv_geometry(name, x, w, stride, padding, dilation, groups, nd):
                         groups), out
 
 
-def _add_bias(name, y, bias):
-    if bias is None:
-        return y
-    if not isinstance(bias, Tensor) or bias.shape != (y.shape[1],):
-        raise ValueError(f"{name}: bias must be a 1-d tensor of {y.shape[1]} elements, got "
+def _check_bias(name, bias, channels):
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (channels,)):
+        raise ValueError(f"{name}: bias must be a 1-d tensor of {channels} elements, got "
                          f"{getattr(bias, 'shape', bias)}")
-    return y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return bias
 
 
 def _batched(name, x, nd, fn):
@@ -351,7 +371,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d cross-correlation over (N, C, H, W), weight (out, in/groups, kH, kW), as in PyTorch."""
     def run(x):
         geo, out_hw = _conv_geometry("conv2d", x, weight, stride, padding, dilation, groups, 2)
-        return _add_bias("conv2d", Convolution.apply(x, weight, geo, out_hw), bias)
+        b = _check_bias("conv2d", bias, weight.shape[0])
+        return Convolution.apply(x, weight, b, geo, out_hw)
     return _batched("conv2d", input, 2, run)
 
 
@@ -362,7 +383,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d cross-correlation over (N, C, L), weight (out, in/groups, k)."""
     def run(x):
         geo, out_hw = _conv_geometry("conv1d", x, weight, stride, padding, dilation, groups, 1)
-        return _add_bias("conv1d", Convolution.apply(x, weight, geo, out_hw), bias)
+        b = _check_bias("conv1d", bias, weight.shape[0])
+        return Convolution.apply(x, weight, b, geo, out_hw)
     return _batched("conv1d", input, 1, run)
 
 
@@ -400,7 +422,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             raise ValueError(f"{name}: output size {out} is not positive (input "
                              f"{tuple(x.shape)}, weight {tuple(weight.shape)}, padding {p})")
         geo = ConvGeometry(s[0], s[1], p[0], p[1], d[0], d[1], groups)
-        return _add_bias(name, ConvolutionTranspose.apply(x, weight, geo, out), bias)
+        b = _check_bias(name, bias, weight.shape[1] * groups)
+        return ConvolutionTranspose.apply(x, weight, b, geo, out)
     return _batched(name, input, 2, run)
 
 
