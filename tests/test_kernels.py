@@ -448,6 +448,27 @@ def test_conv_algorithms_agree_with_reference_where_picked(shape, algo, kernel_t
                                rtol=1e-4, atol=1e-4 * np.sqrt(n * oh * ow))
 
 
+@pytest.mark.parametrize("shape", [(4, 1, 6, 14, 14, 5, 1, 2, 1), (3, 6, 16, 9, 9, 5, 1, 0, 1),
+                                   (2, 4, 20, 7, 6, 3, 2, 1, 1), (2, 8, 8, 6, 6, 3, 1, 1, 2)])
+def test_weight_grad_reuses_forward_columns(shape):
+    """The im2col columns the forward keeps give the weight gradient computed afresh
+    (per-image, one thin GEMM, whole-batch and grouped layouts); other algorithms keep none."""
+    n, c, o, h, w, k, s, p, groups = shape
+    geo = ca.ConvGeometry(s, s, p, p, 1, 1, groups)
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((o, c // groups, k, k))
+    g = rng.standard_normal((n, o, oh, ow))
+    y, cols = ca.conv_forward_and_columns(x, wt, geo, oh, ow, True)
+    assert cols is not None and ca.conv_forward_and_columns(x, wt, geo, oh, ow, False)[1] is None
+    np.testing.assert_array_equal(y, ca.conv_forward(x, wt, geo, oh, ow))
+    np.testing.assert_allclose(ca.conv_weight_grad(x, g, geo, k, k, cols),
+                               ca.conv_weight_grad(x, g, geo, k, k), rtol=1e-12, atol=1e-12)
+    geo1 = ca.ConvGeometry(1, 1, 0, 0, 1, 1, 1)
+    assert ca.conv_forward_and_columns(x, rng.standard_normal((o, c, 1, 1)), geo1, h, w, True)[1] is None
+
+
 @pytest.mark.parametrize("algo", ca.ALGORITHMS)
 def test_forced_algorithm_gradcheck(algo, monkeypatch):
     """conv2d with each algorithm forced (where it applies), float64: forward against the

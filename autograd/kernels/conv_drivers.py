@@ -62,11 +62,13 @@ def _workspace(shape, dtype):
     return buf[:n * dtype.itemsize].view(dtype).reshape(shape)
 
 
-def batch_columns(x, kh, kw, geo, oh, ow):
-    """im2col of the whole batch into the workspace: (C*kh*kw, N, OH*OW)."""
+def batch_columns(x, kh, kw, geo, oh, ow, fresh=False):
+    """im2col of the whole batch into the workspace (a new array if fresh, for columns
+    that outlive the call): (C*kh*kw, N, OH*OW)."""
     n_, c_ = x.shape[:2]
-    ws = _workspace((c_ * kh * kw, n_, oh * ow), x.dtype)
-    return im2col(np.ascontiguousarray(x), kh, kw, *geo[:6], oh, ow, ws)
+    shape = (c_ * kh * kw, n_, oh * ow)
+    out = np.empty(shape, x.dtype) if fresh else _workspace(shape, x.dtype)
+    return im2col(np.ascontiguousarray(x), kh, kw, *geo[:6], oh, ow, out)
 
 
 # -- Winograd F(4x4, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 ------------------
@@ -225,6 +227,12 @@ ONE_GEMM_MIN_WEIGHTS = 1024
 
 def conv_forward(x, w, geo, oh, ow):
     """Y[g] = W[g] (Og, Kg) @ cols[g] (Kg, N*L), then (O, N, L) -> (N, O, L)."""
+    return conv_forward_and_columns(x, w, geo, oh, ow, False)[0]
+
+
+def conv_forward_and_columns(x, w, geo, oh, ow, keep_columns):
+    """(y, cols): conv_forward's y and, if keep_columns and im2col ran, its columns of
+    x, for conv_weight_grad to reuse (else None)."""
     groups = geo.groups
     n_ = x.shape[0]
     o_, cg, kh, kw = w.shape
@@ -234,21 +242,21 @@ def conv_forward(x, w, geo, oh, ow):
     algo = choose_algorithm(cg, o_, kh, kw, geo, x.dtype, n_, (oh, ow), x.shape[2:], (oh, ow))
     if algo == "winograd":
         return winograd_conv(x, weight_transform(np.ascontiguousarray(w)), geo.pad_top,
-                             geo.pad_left, oh, ow)
+                             geo.pad_left, oh, ow), None
     if algo == "direct":
-        return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow)
+        return conv_direct(np.ascontiguousarray(x), np.ascontiguousarray(w), *geo, oh, ow), None
     if algo == "gemm_1x1":
-        return gemm_1x1_forward(x, w, geo.stride_h, geo.stride_w)
+        return gemm_1x1_forward(x, w, geo.stride_h, geo.stride_w), None
     k = cg * kh * kw
-    cols = batch_columns(x, kh, kw, geo, oh, ow)                  # (groups*k, N, L)
+    cols = batch_columns(x, kh, kw, geo, oh, ow, keep_columns)     # (groups*k, N, L)
     if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
         # thin W: one GEMM per image on a strided view of cols, already (N, O, L)
         y = np.matmul(np.ascontiguousarray(w).reshape(o_, k), cols.transpose(1, 0, 2))
-        return y.reshape(n_, o_, oh, ow)
+        return y.reshape(n_, o_, oh, ow), cols if keep_columns else None
     y = np.matmul(np.ascontiguousarray(w).reshape(groups, o_ // groups, k),
                   cols.reshape(groups, k, n_ * oh * ow))
     return np.ascontiguousarray(y.reshape(o_, n_, oh * ow).transpose(1, 0, 2)).reshape(
-        n_, o_, oh, ow)
+        n_, o_, oh, ow), cols if keep_columns else None
 
 
 def _g_matrix(g, groups):
@@ -293,8 +301,10 @@ def conv_input_grad(g, w, geo, h_, w_):
                   sh, sw, ph, pw, dh, dw, oh, ow)
 
 
-def conv_weight_grad(x, g, geo, kh, kw):
-    """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w."""
+def conv_weight_grad(x, g, geo, kh, kw, cols=None):
+    """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w.
+    cols: the forward's im2col columns of x if it kept them (conv_forward's
+    conv_forward_and_columns), which saves computing them again."""
     groups = geo.groups
     n_, c_ = x.shape[:2]
     o_, oh, ow = g.shape[1:]
@@ -311,7 +321,8 @@ def conv_weight_grad(x, g, geo, kh, kw):
         return winograd_weight_grad(x.astype(dtype, copy=False), g.astype(dtype, copy=False),
                                     geo.pad_top, geo.pad_left)
     k = c_ // groups * kh * kw
-    cols = batch_columns(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)  # (groups*k, N, L)
+    if cols is None:
+        cols = batch_columns(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)  # (groups*k, N, L)
     if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT and o_ * k < ONE_GEMM_MIN_WEIGHTS:
         g3 = np.ascontiguousarray(g, dtype).reshape(n_, o_, oh * ow)
         return _per_image_weight_grad(g3, cols.transpose(1, 0, 2)).reshape(o_, c_, kh, kw)

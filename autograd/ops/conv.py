@@ -20,8 +20,8 @@ import numpy as np
 
 from ..function import Primitive
 from ..kernels.conv import col2im
-from ..kernels.conv_drivers import (ConvGeometry, batch_columns, conv_forward, conv_input_grad,
-                                    conv_weight_grad)
+from ..kernels.conv_drivers import (ConvGeometry, batch_columns, conv_forward,
+                                    conv_forward_and_columns, conv_input_grad, conv_weight_grad)
 from ..tensor import Tensor
 from .half import via_float32
 from .registry import SampleInput, make, op
@@ -62,22 +62,36 @@ def _bias_grad(ctx, g):
 class Convolution(Primitive):
     """y = A_w x + b.  VJP: dx = A_w^T g (a transposed convolution); dw = B_x^T g;
     db = g summed over all but the channel axis.  The bias is added in place on the
-    output (one node and no extra pass, as PyTorch's convolution takes its bias)."""
+    output (one node and no extra pass, as PyTorch's convolution takes its bias).
+    When the weight needs a gradient and im2col ran, its columns are saved for the
+    array VJP's dw (LeNet: two of its four im2col passes a step)."""
 
     @staticmethod
     def forward(ctx, x, w, b, geo, out_hw):
         ctx.geo = geo
-        ctx.save_for_backward(x, w)
-        y = _plus_bias(conv_forward(_as4d(x), _as4d(w), geo, *out_hw), b)
-        return _like_input(y, x.ndim)
+        y, cols = conv_forward_and_columns(_as4d(x), _as4d(w), geo, *out_hw,
+                                           ctx.needs_input_grad[1])
+        ctx.save_for_backward(x, w, cols)
+        return _like_input(_plus_bias(y, b), x.ndim)
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
+        x, w, _ = ctx.saved_tensors
         nx, nw = ctx.needs_input_grad[:2]
         dx = ConvolutionTranspose.apply(g, w, None, ctx.geo, _spatial(x)) if nx else None
         dw = ConvolutionWeightGrad.apply(x, g, ctx.geo, _spatial(w)) if nw else None
         return dx, dw, _bias_grad(ctx, g), None, None
+
+    @staticmethod
+    def vjp(ctx, g):
+        x, w, cols = ctx.saved_arrays
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        g4 = _as4d(g)
+        dx = _like_input(conv_input_grad(g4, _as4d(w), ctx.geo, *_spatial(x)), x.ndim) if nx else None
+        dw = (_like_input(conv_weight_grad(_as4d(x), g4, ctx.geo, *_spatial(w), cols), w.ndim)
+              if nw else None)
+        db = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nb else None
+        return dx, dw, db, None, None
 
 
 class ConvolutionTranspose(Primitive):
