@@ -502,6 +502,42 @@ def test_gelu_kernels_match_references(shape, dtype):
         np.testing.assert_allclose(cdf, cdf_ref, **tol)
 
 
+@pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (3, 4, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_grad_kernel_matches_reference(shape, dtype, kernel_twin):
+    from autograd.kernels.special import gelu_grad_numba, gelu_grad_reference, gelu_reference
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    cdf = gelu_reference(x)[1]
+    tol = dict(rtol=1e-5, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+    for a, c, b in ((x, cdf, g), (x.T, cdf.T, g.T)):
+        out = gelu_grad_numba(a, c, b)
+        assert out.shape == a.shape and out.dtype == dtype
+        np.testing.assert_allclose(out, gelu_grad_reference(a, c, b), **tol)
+
+
+def test_float32_exp_is_accurate_and_keeps_nan_and_infinities():
+    """exp(-u) in float32 (the GELU gradient's phi) against float64's exp: within two
+    float32 roundings wherever the result is a normal float32, zero past u = 87."""
+    import numba
+    from autograd.kernels.special import _exp_neg
+
+    @numba.njit
+    def run(u):
+        out = np.empty_like(u)
+        for i in range(u.size):
+            out[i] = _exp_neg(u[i])
+        return out
+    u = np.concatenate([np.linspace(0, 87, 400001), [1e-30, 86.99, 87.5, 200.0, np.inf, np.nan]])
+    got = run(u.astype(np.float32)).astype(np.float64)
+    want = np.exp(-u.astype(np.float32).astype(np.float64))
+    normal = u <= 87
+    np.testing.assert_allclose(got[normal], want[normal], rtol=2.5e-7, atol=0)
+    assert (got[-4:-1] == 0).all() and np.isnan(got[-1])
+    np.testing.assert_allclose(run(u[:50]), np.exp(-u[:50]), rtol=1e-15)      # float64: libm
+
+
 def test_float32_erf_is_accurate_over_every_branch_and_keeps_nan_and_infinities():
     from autograd.kernels.special import erf_numba, erf_reference
     x = np.concatenate([np.linspace(-6, 6, 200001), [0.0, -0.0, 1e-30, -1e-30, 1.9999999, 2.0,

@@ -130,19 +130,11 @@ class Gelu(FormulaPrimitive):
         if ctx.approximate == "tanh":
             return FormulaPrimitive.vjp(ctx, g)
         x, cdf = ctx.saved_arrays
-        # g (Phi + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi): NumPy's vectorised
-        # exp, in place in one temporary (a fresh array per pass costs page faults)
-        t = np.asarray(np.multiply(x, x, dtype=np.result_type(x, g)))   # 0-d stays an array
-        t *= -0.5
-        np.exp(t, out=t)
-        t *= _INV_SQRT_2PI
-        t *= x
-        t += cdf
-        t *= g
-        return t, None
+        return _gelu_grad_kernel(x, cdf, g), None
 
 
 _gelu_kernel = half_as_float32(special.gelu)      # (x Phi(x), Phi(x))
+_gelu_grad_kernel = half_as_float32(special.gelu_grad)
 
 
 def _gelu_grad(m, g, x):          # on tensors (the differentiable VJP); arrays use the kernel

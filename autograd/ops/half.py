@@ -35,11 +35,11 @@ def via_float32(fn):
 
 
 def half_as_float32(kernel):
-    """The array-level form, for a kernel called on one float16 array: run it in float32
-    (each array it returns comes back in float16)."""
-    def run(x):
+    """The array-level form, for a kernel called on arrays whose first is float16: run
+    it in float32 (each array it returns comes back in float16)."""
+    def run(x, *more):
         if x.dtype != _HALF:
-            return kernel(x)
-        out = kernel(x.astype(np.float32))
+            return kernel(x, *more)
+        out = kernel(*(a.astype(np.float32) for a in (x, *more)))
         return tuple(o.astype(_HALF) for o in out) if isinstance(out, tuple) else out.astype(_HALF)
     return run
