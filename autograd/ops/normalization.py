@@ -23,6 +23,7 @@ from ..grad_mode import current_scope
 from ..kernels import rowwise
 from ..kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ..tensor import Tensor
+from .formula import sum_rows
 from .half import via_float32
 from .registry import SampleInput, make, op
 
@@ -45,8 +46,8 @@ class LayerNorm(Primitive):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         rows = np.ascontiguousarray(g).reshape(xhat.shape)
         dx = rowwise.layer_norm_backward(rows, xhat, rstd, w_row) if need_x else None
-        dw = (rows * xhat).sum(0).reshape(ctx.norm_shape) if need_w else None
-        db = rows.sum(0).reshape(ctx.norm_shape) if need_b else None
+        dw = sum_rows(rows * xhat).reshape(ctx.norm_shape) if need_w else None
+        db = sum_rows(rows).reshape(ctx.norm_shape) if need_b else None
         return (None if dx is None else dx.reshape(x.shape), dw, db, None, None)
 
     @staticmethod
