@@ -42,15 +42,17 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     (N*num_heads, L, S), key_padding_mask is (N, S).  Returns (output, weights) with
     weights averaged over heads when average_attn_weights."""
     self_attention = query is key and key is value
+    # Batch first inside: the heads are then views of the projections, (N, heads, L, hd),
+    # and their gradients come back contiguous (the sequence-first layout copied both).
     unbatched = query.ndim == 2
     if unbatched:
-        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
         if key_padding_mask is not None:
             key_padding_mask = _mask_array(key_padding_mask)[None]
-    elif batch_first:
+    elif not batch_first:
         query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-    L, N, E = query.shape
-    S = key.shape[0]
+    N, L, E = query.shape
+    S = key.shape[1]
     if E % num_heads:
         raise ValueError(f"multi_head_attention{_where()}: embed_dim {E} not divisible by "
                          f"num_heads {num_heads}")
@@ -65,8 +67,8 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
         bq, bk, bv = in_proj_bias.chunk(3, 0) if in_proj_bias is not None else (None,) * 3
         q, k, v = linear(query, wq, bq), linear(key, wk, bk), linear(value, wv, bv)
 
-    def heads(t, n):   # (n, N, E) -> (N, heads, n, hd)
-        return t.reshape(n, N, num_heads, hd).permute(1, 2, 0, 3)
+    def heads(t, n):   # (N, n, E) -> (N, heads, n, hd)
+        return t.reshape(N, n, num_heads, hd).permute(0, 2, 1, 3)
     q, k, v = heads(q, L), heads(k, S), heads(v, S)
 
     additive = np.zeros((1, 1, 1, 1), query.dtype)
@@ -95,12 +97,12 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
         out, weights = _attention_with_weights(q, k, v, additive, dropout_p, training)
     else:               # the fused primitive, one node (PyTorch's fast path, too)
         out = scaled_dot_product_attention(q, k, v, additive, dropout_p if training else 0.0)
-    out = out.permute(2, 0, 1, 3).reshape(L, N, E)
+    out = out.permute(0, 2, 1, 3).reshape(N, L, E)
     out = linear(out, out_proj_weight, out_proj_bias)
-    if batch_first and not unbatched:
-        out = out.transpose(0, 1)
     if unbatched:
-        out = out.squeeze(1)
+        out = out.squeeze(0)
+    elif not batch_first:
+        out = out.transpose(0, 1)
     if not need_weights:
         return out, None
     if average_attn_weights:
