@@ -204,9 +204,9 @@ def test_rowwise_kernels_match_reference(shape, dtype):
     w, b = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
     target = rng.integers(0, shape[1], shape[0])
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-    y, ly = bench_kr.softmax_numba(x), bench_kr.log_softmax_numba(x)
+    y, ly = kr.softmax_numba(x), bench_kr.log_softmax_numba(x)
     _, xhat, rstd = kr.layer_norm_reference(x, w, b, 1e-5)
-    cases = [(bench_kr, "softmax", (x,)), (bench_kr, "log_softmax", (x,)),
+    cases = [(kr, "softmax", (x,)), (bench_kr, "log_softmax", (x,)),
              (kr, "softmax_backward", (y, g)), (bench_kr, "log_softmax_backward", (ly, g)),
              (kr, "layer_norm", (x, w, b, 1e-5)), (kr, "layer_norm_backward", (g, xhat, rstd, w)),
              (bench_kr, "cross_entropy", (x, target))]
@@ -221,14 +221,18 @@ def test_rowwise_kernels_match_reference(shape, dtype):
         np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_softmax_extreme_rows():
-    x = np.array([[1000.0, 0.0, -1000.0], [-np.inf, 0.0, -np.inf], [-np.inf] * 3])
-    for fn in (bench_kr.softmax_numba, bench_kr.softmax_reference):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_extreme_rows(dtype, kernel_twin):
+    x = np.array([[1000.0, 0.0, -1000.0], [-np.inf, 0.0, -np.inf], [-np.inf] * 3,
+                  [1.0, np.nan, 0.0], [np.inf, 0.0, 1.0]], dtype)
+    for fn in (kr.softmax_numba, kr.softmax_reference):
         with np.errstate(invalid="ignore"):
             y = fn(x)
+        assert y.dtype == dtype
         np.testing.assert_allclose(y[:2], [[1, 0, 0], [0, 1, 0]], atol=1e-300)
-        assert np.isnan(y[2]).all()          # 0/0, as in PyTorch
-    ly = bench_kr.log_softmax_numba(x[:2])
+        assert np.isnan(y[2:]).all()       # 0/0, a NaN, inf - inf: NaN rows, as in PyTorch
+    x = x[:2].astype(np.float64)
+    ly = bench_kr.log_softmax_numba(x)
     np.testing.assert_allclose(ly[0], [0.0, -1000.0, -2000.0])
 
 

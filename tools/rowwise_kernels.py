@@ -1,9 +1,11 @@
-"""Fused row-wise kernels that lost to NumPy: softmax, log-softmax (and its backward),
+"""Fused row-wise kernels that lost to NumPy: log-softmax (and its backward) and
 cross-entropy from logits.
 
-Numba has no SIMD exp here (no SVML) while NumPy's exp is vectorised, so the library
-keeps NumPy for these; ``python -m tools.bench_kernels`` times them against their
-references beside the row kernels the library does use (autograd/kernels/rowwise.py).
+They call libm's scalar exp and log per element (Numba has no SVML here) while
+NumPy's are vectorised, so the library keeps NumPy for these;
+``python -m tools.bench_kernels`` times them against their references beside the
+row kernels the library does use (autograd/kernels/rowwise.py; its softmax won once
+it ran on the vectorising float32 exp of autograd/kernels/special.py).
 Same conventions as those: C-contiguous 2-d arrays (rows, n), along the last axis.
 
   log_softmax  dx = g - exp(y) * sum(g)
@@ -15,27 +17,6 @@ import numpy as np
 from numba import prange
 
 from autograd.kernels.threads import parallel_kernel
-
-
-@parallel_kernel
-def softmax_numba(x):
-    r_, n_ = x.shape
-    y = np.empty_like(x)
-    for r in prange(r_):
-        m = -np.inf
-        for j in range(n_):
-            m = max(m, x[r, j])
-        if m == -np.inf:           # an all -inf row: avoid inf - inf
-            m = 0.0
-        s = 0.0
-        for j in range(n_):
-            e = math.exp(x[r, j] - m)
-            y[r, j] = e
-            s += e
-        inv = 1.0 / s
-        for j in range(n_):
-            y[r, j] *= inv
-    return y
 
 
 @parallel_kernel
@@ -97,11 +78,6 @@ def cross_entropy_numba(x, target):
 def _max(x):
     m = x.max(axis=1, keepdims=True)
     return np.where(np.isneginf(m), 0, m)
-
-
-def softmax_reference(x):
-    e = np.exp(x - _max(x))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def log_softmax_reference(x):

@@ -22,10 +22,10 @@ import numpy as np
 from numba import prange
 
 from . import pick
-from .threads import parallel_kernel
+from .threads import reduction_kernel
 
 
-@parallel_kernel
+@reduction_kernel
 def batch_norm_forward_numba(x, w, b, mean, var, eps, train):
     """y = (x - mean) * rstd * w + b for x (N, C, S); with ``train`` the batch
     statistics are computed first and written into mean, var (float64, (C,))."""
@@ -55,7 +55,7 @@ def batch_norm_forward_numba(x, w, b, mean, var, eps, train):
     return y
 
 
-@parallel_kernel
+@reduction_kernel
 def batch_norm_backward_numba(g, x, mean, var, w, eps, train):
     """Returns (dx, dw, db) for g, x (N, C, S); see the module docstring."""
     n_, c_, s_ = x.shape

@@ -1,12 +1,14 @@
-"""Fused row-wise kernels: layer norm (forward and backward) and softmax's backward.
+"""Fused row-wise kernels: softmax, its backward, and layer norm (forward and backward).
 
 Each works on a C-contiguous 2-d array (rows, n) along the last axis (callers move
 the reduced axis last and flatten the rest).  NumPy needs 4-6 full passes over
 memory with temporaries for these; a fused kernel reads each row once into cache,
 so it wins when rows are large enough that the passes are memory-bound.  These are
 the ones that beat NumPy in ``python -m tools.bench_kernels`` (README, Benchmarks);
-the softmax, log-softmax and cross-entropy kernels lost to NumPy's vectorised exp
-and live in tools/rowwise_kernels.py for that comparison.
+softmax does since it runs on the float32 exp of kernels/special.py, while the
+log-softmax and cross-entropy kernels (libm's exp and log) still lose to NumPy's
+vectorised ones and live in tools/rowwise_kernels.py for that comparison.  They
+are reduction kernels (threads.py): their row sums and maxima vectorise.
 
 VJPs (g = dL/dy, per row):
   softmax      dx = y * (g - sum(g * y))
@@ -19,10 +21,35 @@ import numpy as np
 from numba import prange
 
 from . import pick
-from .threads import parallel_kernel
+from .special import _exp_neg
+from .threads import reduction_kernel
 
 
-@parallel_kernel
+@reduction_kernel
+def softmax_numba(x):
+    """Each row's softmax in one kernel: its maximum, exp(x - max) on the float32 exp
+    that vectorises (kernels/special.py) summed on the way, then one scaling pass.  An
+    all -inf row gives NaN (0 / 0), as PyTorch's does."""
+    r_, n_ = x.shape
+    y = np.empty_like(x)
+    for r in prange(r_):
+        m = x.dtype.type(-np.inf)
+        for j in range(n_):
+            m = max(m, x[r, j])
+        if m == -np.inf:
+            m = x.dtype.type(0)
+        s = 0.0
+        for j in range(n_):
+            e = _exp_neg(m - x[r, j])
+            y[r, j] = e
+            s += e
+        inv = x.dtype.type(1.0 / s) if s > 0 else x.dtype.type(np.nan)
+        for j in range(n_):
+            y[r, j] *= inv
+    return y
+
+
+@reduction_kernel
 def softmax_backward_numba(y, g):
     r_, n_ = y.shape
     dx = np.empty_like(y)
@@ -35,7 +62,7 @@ def softmax_backward_numba(y, g):
     return dx
 
 
-@parallel_kernel
+@reduction_kernel
 def layer_norm_numba(x, w, b, eps):
     """Returns (y, xhat, rstd); w, b are (n,) arrays (ones/zeros when absent)."""
     r_, n_ = x.shape
@@ -60,7 +87,7 @@ def layer_norm_numba(x, w, b, eps):
     return y, xhat, rstd
 
 
-@parallel_kernel
+@reduction_kernel
 def layer_norm_backward_numba(g, xhat, rstd, w):
     """dx only; dw = sum_rows(g * xhat) and db = sum_rows(g) are plain NumPy sums."""
     r_, n_ = g.shape
@@ -80,6 +107,10 @@ def layer_norm_backward_numba(g, xhat, rstd, w):
 
 
 # -- NumPy references ------------------------------------------------------------------------
+def softmax_reference(x):
+    m = x.max(axis=1, keepdims=True)
+    e = np.exp(x - np.where(np.isneginf(m), 0, m))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def softmax_backward_reference(y, g):
@@ -100,6 +131,7 @@ def layer_norm_backward_reference(g, xhat, rstd, w):
 
 
 # What the library uses.
+softmax = pick(softmax_numba, softmax_reference)
 softmax_backward = pick(softmax_backward_numba, softmax_backward_reference)
 layer_norm = pick(layer_norm_numba, layer_norm_reference)
 layer_norm_backward = pick(layer_norm_backward_numba, layer_norm_backward_reference)

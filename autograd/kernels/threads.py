@@ -29,6 +29,7 @@ pools.  The default is the number of cores this process may run on (capped by
 ``NUMBA_NUM_THREADS`` when that is exported).
 """
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -154,17 +155,20 @@ class Kernel:
     are there for tests that hold each against the NumPy reference.
     """
 
-    def __init__(self, fn):
+    def __init__(self, fn, reassociate=False):
         self.py_func = fn
         self.__name__, self.__qualname__, self.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-        self.parallel = numba.njit(cache=True, parallel=True)(fn)
+        # reassociate: LLVM may reorder float additions and maxima, which a reduction loop
+        # needs to vectorise (sums come out in a different, still deterministic, order)
+        fastmath = {"reassoc"} if reassociate else False
+        self.parallel = numba.njit(cache=True, parallel=True, fastmath=fastmath)(fn)
         # A separately named copy: Numba's on-disk cache is keyed by qualified name, and the
         # two compilations must not overwrite each other's entries.  error_model="numpy"
         # is what parallel=True implies (1/0 gives inf, not ZeroDivisionError).
         twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
                                   fn.__defaults__, fn.__closure__)
         twin.__qualname__ = fn.__qualname__ + "_serial"
-        self.serial = numba.njit(cache=True, error_model="numpy")(twin)
+        self.serial = numba.njit(cache=True, error_model="numpy", fastmath=fastmath)(twin)
 
     @property
     def signatures(self):
@@ -184,3 +188,5 @@ class Kernel:
 
 
 parallel_kernel = Kernel     # the decorator: ``@parallel_kernel`` over a prange kernel
+# ... and ``@reduction_kernel`` over one whose loops sum or take maxima (see Kernel)
+reduction_kernel = functools.partial(Kernel, reassociate=True)
