@@ -416,7 +416,7 @@ def test_direct_conv_kernels_match_reference(seed, dtype):
 
 # -- every convolution algorithm, on the shapes where it is picked and on forced shapes ----------
 # (n, c, o, h, w, k, stride, padding, groups): the algorithm choose_algorithm picks for each
-# (im2col runs one GEMM per image up to ca.PER_IMAGE_GEMM_MAX_OUT outputs, one for the batch above)
+# (im2col runs one GEMM per image for few outputs and weights, ca._per_image_gemms, else one)
 PICKED = [((8, 32, 32, 24, 24, 3, 1, 1, 1), "winograd"),        # 3x3 stride 1, many channels
           ((2, 16, 24, 6, 5, 1, 2, 0, 1), "gemm_1x1"),          # ResNet's strided shortcut
           ((3, 16, 16, 9, 7, 3, 2, 1, 1), "im2col"),            # strided 3x3
