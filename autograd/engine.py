@@ -216,6 +216,17 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
             for edge, g in zip(node._edges, in_grads):
                 if edge is not None and g is not None:
                     _send(edge[0], edge[1], g, buffers, leaf_sums, sent)
+            if sent is not None:
+                # The node has run: the sends that filled its buffer no longer hold its
+                # gradients.  Without this, an array freed here and a later one at the
+                # same address (ids are reused) would count as one array sent twice, and
+                # a leaf would copy a gradient it alone holds (ResNet-18: 60 parameter
+                # gradients a step).  Entries the hooks marked stay above 1; arrays
+                # summed in the buffer were never counted and stay so.
+                for g in grads:
+                    c = sent.get(id(g))
+                    if c:
+                        sent[id(g)] = c - 1
             if not retain_graph:
                 node.release()
             if finishers is not None:

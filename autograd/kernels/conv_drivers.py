@@ -161,7 +161,7 @@ def winograd_weight_grad(x, g, ph, pw):
         ws = _workspace((36 * (c_ + o_) * t_,), x.dtype)
         v = input_transform(x[chunk], ph, pw, th, tw, ws[:36 * c_ * t_].reshape(36, c_, t_))
         gt = grad_transform(g[chunk], th, tw, ws[36 * c_ * t_:].reshape(36, o_, t_))
-        for k in range(36):     # 2-d calls: batched matmul on a transposed operand skips BLAS
+        for k in range(36):     # 2-d calls through one (O, C) scratch: no (36, O, C) temporary
             du[k] += np.matmul(gt[k], v[k].T, out=part)
     return weight_grad_untransform(du)
 
@@ -199,17 +199,22 @@ def gemm_1x1_weight_grad(x, g, sh, sw):
     n_, c_ = xs.shape[:2]
     o_ = g.shape[1]
     return _per_image_weight_grad(np.ascontiguousarray(g).reshape(n_, o_, -1),
-                                  xs.reshape(n_, c_, -1)).reshape(o_, c_, 1, 1)
+                                  xs.reshape(n_, c_, -1), (o_, c_, 1, 1))
 
 
-def _per_image_weight_grad(g3, cols_n):
-    """sum_n g3[n] (O, L) @ cols_n[n]^T (L, K), one 2-d GEMM per image (NumPy's batched
-    matmul on a transposed operand skips BLAS)."""
-    dw_ = np.zeros((g3.shape[1], cols_n.shape[1]), np.result_type(g3, cols_n))
+# The weight-gradient drivers return an array of the weight's shape that owns its data
+# (written through a 2-d view, never reshaped afterwards): a view would make the engine
+# copy it before keeping it as .grad (ResNet-18: 44 MB a step).
+def _per_image_weight_grad(g3, cols_n, shape):
+    """sum_n g3[n] (O, L) @ cols_n[n]^T (L, K) as an array of ``shape``, one 2-d GEMM
+    per image accumulated in place (a batched matmul would first materialise all N
+    (O, K) products)."""
+    dw = np.zeros(shape, np.result_type(g3, cols_n))
+    dw_ = dw.reshape(g3.shape[1], cols_n.shape[1])
     part = np.empty_like(dw_)
     for n in range(g3.shape[0]):
         dw_ += np.matmul(g3[n], cols_n[n].T, out=part)
-    return dw_
+    return dw
 
 
 # -- NumPy drivers on 4-d arrays: one BLAS call per group for the whole batch ---------
@@ -327,11 +332,14 @@ def conv_weight_grad(x, g, geo, kh, kw, cols=None):
         cols = batch_columns(x.astype(dtype, copy=False), kh, kw, geo, oh, ow)  # (groups*k, N, L)
     if _per_image_gemms(groups, o_, k):
         g3 = np.ascontiguousarray(g, dtype).reshape(n_, o_, oh * ow)
-        return _per_image_weight_grad(g3, cols.transpose(1, 0, 2)).reshape(o_, c_, kh, kw)
+        return _per_image_weight_grad(g3, cols.transpose(1, 0, 2), (o_, c_, kh, kw))
     cols = cols.reshape(groups, k, n_ * oh * ow)
+    dw = np.empty((o_, c_ // groups, kh, kw), dtype)
     if groups == 1 and o_ <= PER_IMAGE_GEMM_MAX_OUT:
         # dW^T = cols (K, N*L) @ G^T (N*L, O): BLAS splits the K rows between threads
         gm = _g_matrix(g.astype(dtype, copy=False), 1)[0]
-        return np.ascontiguousarray(np.matmul(cols[0], gm.T).T).reshape(o_, c_, kh, kw)
-    dw_ = np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1))
-    return dw_.reshape(o_, c_ // groups, kh, kw)
+        np.copyto(dw.reshape(o_, k), np.matmul(cols[0], gm.T).T)
+        return dw
+    np.matmul(_g_matrix(g.astype(dtype, copy=False), groups), cols.transpose(0, 2, 1),
+              out=dw.reshape(groups, o_ // groups, k))
+    return dw

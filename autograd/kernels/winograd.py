@@ -235,8 +235,9 @@ def grad_transform_reference(g, th, tw, out):
 def weight_grad_untransform(du):
     """du (36, O, C) -> dw (O, C, 3, 3) = G^T du G per (o, c): the adjoint of weight_transform."""
     _, o_, c_ = du.shape
-    dw = np.matmul(du.reshape(36, o_ * c_).T, GG.astype(du.dtype))      # (O*C, 9)
-    return dw.reshape(o_, c_, 3, 3)
+    dw = np.empty((o_, c_, 3, 3), du.dtype)       # owns its data (see conv_drivers)
+    np.matmul(du.reshape(36, o_ * c_).T, GG.astype(du.dtype), out=dw.reshape(o_ * c_, 9))
+    return dw
 
 
 input_transform = pick(input_transform_numba, input_transform_reference)
