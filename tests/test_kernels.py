@@ -578,3 +578,42 @@ def test_relu_kernels_match_reference(shape, dtype):
         out = kact.relu_grad_numba(gg, pp)
         assert out.dtype == dtype and out.shape == gg.shape
         np.testing.assert_array_equal(out, kact.relu_grad_reference(gg, pp))
+
+
+# -- batched products split across threads ------------------------------------------------------
+from autograd.kernels import batched as kbat  # noqa: E402
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batched_matmul_matches_numpy(threads, monkeypatch):
+    """Split along the first batch axis (views, uneven parts) or handed to NumPy whole
+    (one thread, few or large matrices, broadcast batch dims): always np.matmul's result."""
+    monkeypatch.setattr(kbat, "get_num_threads", lambda: threads)
+    rng = np.random.default_rng(threads)
+    base = rng.standard_normal((7, 9, 4, 5)).astype(np.float32)         # (N, L, H, hd)
+    q = base.transpose(0, 2, 1, 3)                                      # heads as a view
+    k = rng.standard_normal((7, 4, 9, 5)).astype(np.float32)
+    cases = [(q, k.mT), (q.astype(np.float64), k.mT), (q[:2], k[:2].mT), (q, k[:1].mT),
+             (rng.standard_normal((3, 300, 64)), rng.standard_normal((3, 64, 300)))]
+    for a, b in cases:
+        got = kbat.matmul(a, b)
+        want = np.matmul(a, b)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_batched_matmul_works_in_a_forked_child(monkeypatch):
+    """The helper threads do not survive fork: a child makes its own."""
+    import multiprocessing as mp
+    monkeypatch.setattr(kbat, "get_num_threads", lambda: 2)
+    a = np.ones((8, 4, 3)); b = np.ones((8, 3, 2))
+    kbat.matmul(a, b)                                   # the parent's helpers exist now
+    ctx = mp.get_context("fork")
+    p = ctx.Process(target=_batched_in_child, args=(a, b))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0, "the child hung or failed"
+
+
+def _batched_in_child(a, b):
+    np.testing.assert_allclose(kbat.matmul(a, b), 3.0)

@@ -11,9 +11,10 @@ boolean or causal mask becomes 0 / -inf), ``keep`` the dropout mask scaled by
 ``backward`` (under ``create_graph``) recomputes P on the tape from Q, K and the bias,
 since P depends on them, and runs the same formula on tensors.
 
-The products are NumPy's batched ``matmul`` on the stacked (..., L, E) arrays: on the
-ViT-tiny shapes (batch 32, 4 heads, 65 tokens, head dim 32) it beat einsum and a loop
-of 2-d products (README, "Kernels").
+The products are NumPy's batched ``matmul`` on the stacked (..., L, E) arrays, the
+batch split across the threads (kernels/batched.py: OpenBLAS runs each small product on
+one thread): on the ViT-tiny shapes (batch 32, 4 heads, 65 tokens, head dim 32) that
+beat einsum and a loop of 2-d products (README, "Kernels").
 """
 import math
 
@@ -22,7 +23,7 @@ import numpy as np
 from ..creation import default_generator
 from ..function import Primitive
 from ..grad_mode import current_scope
-from ..kernels import rowwise
+from ..kernels import batched, rowwise
 from ..tensor import Tensor
 from .activation import softmax
 from .formula import sum_keepdim, sum_to_shape, tensor_namespace
@@ -33,44 +34,50 @@ from .registry import SampleInput, make, op
 class ScaledDotProductAttention(Primitive):
     @staticmethod
     def forward(ctx, q, k, v, bias, keep, scale):
-        s = np.matmul(q, k.mT)
+        s = batched.matmul(q, k.mT)
         s *= scale
         s = s if bias is None else s + bias
         p = _softmax_rows(s)
         ctx.scale = scale
         ctx.save_for_backward(q, k, v, bias, keep, p)
-        return np.matmul(p if keep is None else p * keep, v)
+        return batched.matmul(p if keep is None else p * keep, v)
 
     @staticmethod
     def vjp(ctx, g):
         q, k, v, bias, keep, p = ctx.saved_arrays
-        return _grads(ctx, np, g, q, k, v, bias, keep, p, _softmax_vjp_rows)
+        return _grads(ctx, np, g, q, k, v, bias, keep, p, _softmax_vjp_rows, batched.matmul)
 
     @staticmethod
     def backward(ctx, g):
         q, k, v, bias, keep, _ = ctx.saved_tensors
         s = q @ k.mT * ctx.scale
         p = softmax(s if bias is None else s + bias, -1)
-        return _grads(ctx, tensor_namespace(), g, q, k, v, bias, keep, p, _softmax_vjp)
+        return _grads(ctx, tensor_namespace(), g, q, k, v, bias, keep, p, _softmax_vjp,
+                      _tensor_matmul)
 
 
-def _grads(ctx, m, g, q, k, v, bias, keep, p, softmax_vjp):
-    """The VJP above, for arrays (m = NumPy) or tensors; one gradient per forward input."""
+def _tensor_matmul(a, b):
+    return a @ b
+
+
+def _grads(ctx, m, g, q, k, v, bias, keep, p, softmax_vjp, mm):
+    """The VJP above, for arrays (m = NumPy, mm the threaded batched product) or tensors
+    (mm = @); one gradient per forward input."""
     need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
     dv = None
     if need_v:
         a = p if keep is None else p * keep
-        dv = sum_to_shape(m, a.mT @ g, v.shape)                  # dV = A^T dO
+        dv = sum_to_shape(m, mm(a.mT, g), v.shape)               # dV = A^T dO
     dq = dk = dbias = None
     if need_q or need_k or need_bias:
-        dp = g @ v.mT                                             # dA = dO V^T
+        dp = mm(g, v.mT)                                          # dA = dO V^T
         if keep is not None:
             dp = dp * keep                                        # dP = dA * keep
         ds = softmax_vjp(p, dp)                                   # dS = P (dP - rowsum(dP P))
         dbias = sum_to_shape(m, ds, bias.shape) if need_bias else None
         ds = ds * ctx.scale
-        dq = sum_to_shape(m, ds @ k, q.shape) if need_q else None        # dQ = dS K scale
-        dk = sum_to_shape(m, ds.mT @ q, k.shape) if need_k else None     # dK = dS^T Q scale
+        dq = sum_to_shape(m, mm(ds, k), q.shape) if need_q else None        # dQ = dS K scale
+        dk = sum_to_shape(m, mm(ds.mT, q), k.shape) if need_k else None     # dK = dS^T Q scale
     return dq, dk, dv, dbias, None, None
 
 
