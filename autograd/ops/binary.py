@@ -51,12 +51,6 @@ def _describe(x):
     return f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
 
 
-def edge_shape(edge):
-    """The shape of the tensor an edge leads to (an input that needs a gradient)."""
-    dst, nr = edge
-    return dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
-
-
 class Broadcasting(FormulaPrimitive):
     """A binary op whose VJP formulas ``da``/``db`` ``(m, g, *saved)`` give the gradient
     of the broadcast result; each is summed back to its input's shape.  The two
@@ -65,9 +59,17 @@ class Broadcasting(FormulaPrimitive):
     def formula(ctx, m, g, *saved):
         needs = ctx.needs_input_grad
         edges = ctx.next_functions
-        da = sum_to_shape(m, ctx.da(m, g, *saved), edge_shape(edges[-2])) if needs[-2] else None
-        db = sum_to_shape(m, ctx.db(m, g, *saved), edge_shape(edges[-1])) if needs[-1] else None
+        da = _summed(m, ctx.da(m, g, *saved), edges[-2]) if needs[-2] else None
+        db = _summed(m, ctx.db(m, g, *saved), edges[-1]) if needs[-1] else None
         return (da, db) if len(needs) == 2 else (None, da, db)
+
+
+def _summed(m, d, edge):
+    """d summed back to the shape of the input the edge leads to (the adjoint of
+    broadcasting); most binary ops broadcast nothing, so the shapes are compared first."""
+    dst, nr = edge
+    shape = dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
+    return d if d.shape == shape else sum_to_shape(m, d, shape)
 
 
 class Add(Broadcasting):
