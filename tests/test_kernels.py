@@ -470,7 +470,8 @@ def test_weight_grad_reuses_forward_columns(shape):
     np.testing.assert_allclose(ca.conv_weight_grad(x, g, geo, k, k, cols),
                                ca.conv_weight_grad(x, g, geo, k, k), rtol=1e-12, atol=1e-12)
     geo1 = ca.ConvGeometry(1, 1, 0, 0, 1, 1, 1)
-    assert ca.conv_forward_and_columns(x, rng.standard_normal((o, c, 1, 1)), geo1, h, w, True)[1] is None
+    w1 = rng.standard_normal((o, c, 1, 1))
+    assert ca.conv_forward_and_columns(x, w1, geo1, h, w, True)[1] is None
 
 
 @pytest.mark.parametrize("algo", ca.ALGORITHMS)
@@ -525,13 +526,13 @@ def test_float32_exp_is_accurate_and_keeps_nan_and_infinities():
     """exp(-u) in float32 (the GELU gradient's phi) against float64's exp: within two
     float32 roundings wherever the result is a normal float32, zero past u = 87."""
     import numba
-    from autograd.kernels.special import _exp_neg
+    from autograd.kernels.special import exp_neg
 
     @numba.njit
     def run(u):
         out = np.empty_like(u)
         for i in range(u.size):
-            out[i] = _exp_neg(u[i])
+            out[i] = exp_neg(u[i])
         return out
     u = np.concatenate([np.linspace(0, 87, 400001), [1e-30, 86.99, 87.5, 200.0, np.inf, np.nan]])
     got = run(u.astype(np.float32)).astype(np.float64)

@@ -22,19 +22,19 @@ from .threads import get_num_threads
 SPLIT_MIN_BATCH = 8
 SPLIT_MAX_MACS = 1 << 20
 
-_pool = None
+_pool = (0, None)           # (number of helper threads, their executor)
 
 
 def _helpers(n):
     global _pool
-    if _pool is None or _pool._max_workers != n:
-        _pool = ThreadPoolExecutor(n, thread_name_prefix="autograd-bmm")
-    return _pool
+    if _pool[0] != n:
+        _pool = (n, ThreadPoolExecutor(n, thread_name_prefix="autograd-bmm"))
+    return _pool[1]
 
 
 def _forget_helpers():
     global _pool
-    _pool = None
+    _pool = (0, None)
 
 
 os.register_at_fork(after_in_child=_forget_helpers)

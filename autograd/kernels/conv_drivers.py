@@ -310,8 +310,8 @@ def conv_input_grad(g, w, geo, h_, w_):
 
 def conv_weight_grad(x, g, geo, kh, kw, cols=None):
     """dW[g] = G[g] (Og, N*L) @ cols[g]^T (N*L, Kg): the adjoint of conv_forward in w.
-    cols: the forward's im2col columns of x if it kept them (conv_forward's
-    conv_forward_and_columns), which saves computing them again."""
+    cols: the forward's im2col columns of x if it kept them (conv_forward_and_columns),
+    which saves computing them again."""
     groups = geo.groups
     n_, c_ = x.shape[:2]
     o_, oh, ow = g.shape[1:]

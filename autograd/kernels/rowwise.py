@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from . import pick
-from .special import _exp_neg
+from .special import exp_neg
 from .threads import reduction_kernel
 
 
@@ -40,7 +40,7 @@ def softmax_numba(x):
             m = x.dtype.type(0)
         s = 0.0
         for j in range(n_):
-            e = _exp_neg(m - x[r, j])
+            e = exp_neg(m - x[r, j])
             y[r, j] = e
             s += e
         inv = x.dtype.type(1.0 / s) if s > 0 else x.dtype.type(np.nan)

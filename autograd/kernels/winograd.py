@@ -131,9 +131,10 @@ def output_transform_numba(m, y):
         for n in range(n_):
             t0 = U(n * tiles)
             for i in range(6):
+                r = 6 * i
                 for s in range(U(tiles)):
-                    m0, m1, m2 = m[6 * i, o, t0 + s], m[6 * i + 1, o, t0 + s], m[6 * i + 2, o, t0 + s]
-                    m3, m4, m5 = m[6 * i + 3, o, t0 + s], m[6 * i + 4, o, t0 + s], m[6 * i + 5, o, t0 + s]
+                    m0, m1, m2 = m[r, o, t0 + s], m[r + 1, o, t0 + s], m[r + 2, o, t0 + s]
+                    m3, m4, m5 = m[r + 3, o, t0 + s], m[r + 4, o, t0 + s], m[r + 5, o, t0 + s]
                     f[i, 0, s] = m0 + m1 + m2 + m3 + m4
                     f[i, 1, s] = m1 - m2 + _2 * (m3 - m4)
                     f[i, 2, s] = m1 + m2 + _4 * (m3 + m4)

@@ -17,6 +17,7 @@ one thread): on the ViT-tiny shapes (batch 32, 4 heads, 65 tokens, head dim 32) 
 beat einsum and a loop of 2-d products (README, "Kernels").
 """
 import math
+import operator
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from ..function import Primitive
 from ..grad_mode import current_scope
 from ..kernels import batched, rowwise
 from ..tensor import Tensor
-from .activation import softmax
+from .activation import softmax, softmax_rows
 from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
@@ -37,7 +38,7 @@ class ScaledDotProductAttention(Primitive):
         s = batched.matmul(q, k.mT)
         s *= scale
         s = s if bias is None else s + bias
-        p = _softmax_rows(s)
+        p = softmax_rows(s)            # float16 never gets here: the op runs it in float32
         ctx.scale = scale
         ctx.save_for_backward(q, k, v, bias, keep, p)
         return batched.matmul(p if keep is None else p * keep, v)
@@ -53,11 +54,7 @@ class ScaledDotProductAttention(Primitive):
         s = q @ k.mT * ctx.scale
         p = softmax(s if bias is None else s + bias, -1)
         return _grads(ctx, tensor_namespace(), g, q, k, v, bias, keep, p, _softmax_vjp,
-                      _tensor_matmul)
-
-
-def _tensor_matmul(a, b):
-    return a @ b
+                      operator.matmul)
 
 
 def _grads(ctx, m, g, q, k, v, bias, keep, p, softmax_vjp, mm):
@@ -83,12 +80,6 @@ def _grads(ctx, m, g, q, k, v, bias, keep, p, softmax_vjp, mm):
 
 def _softmax_vjp(p, dp):
     return p * (dp - sum_keepdim(tensor_namespace(), dp * p, -1))
-
-
-def _softmax_rows(s):
-    """Softmax over the last axis of the fresh scores, on the fused row kernel (float16
-    never gets here: the public op runs it in float32)."""
-    return rowwise.softmax(s.reshape(-1, s.shape[-1])).reshape(s.shape)
 
 
 def _softmax_vjp_rows(p, dp):

@@ -87,7 +87,8 @@ class Convolution(Primitive):
         x, w, cols = ctx.saved_arrays
         nx, nw, nb = ctx.needs_input_grad[:3]
         g4 = _as4d(g)
-        dx = _like_input(conv_input_grad(g4, _as4d(w), ctx.geo, *_spatial(x)), x.ndim) if nx else None
+        dx = (_like_input(conv_input_grad(g4, _as4d(w), ctx.geo, *_spatial(x)), x.ndim)
+              if nx else None)
         dw = (_like_input(conv_weight_grad(_as4d(x), g4, ctx.geo, *_spatial(w), cols), w.ndim)
               if nw else None)
         db = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nb else None

@@ -68,19 +68,22 @@ def sum_to_shape(m, g, shape):
         axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
                                           if s == 1 and g.shape[lead + i] != 1)
         if axes == tuple(range(len(axes))):        # leading axes only: a bias, an embedding
-            return sum_rows(g.reshape(math.prod(g.shape[:len(axes)]), math.prod(shape))
-                            ).reshape(shape)
+            return sum_rows(g.reshape(math.prod(g.shape[:len(axes)]), math.prod(shape)), shape)
         return g.sum(axis=axes, keepdims=True).reshape(shape)
     return m.sum_to(g, shape)
 
 
-def sum_rows(a):
-    """The sum of the rows of a 2-d array (its column sums), as the GEMV 1^T A: BLAS
-    runs it 2-5x faster than NumPy's sum(0) on a bias's (tokens, features) gradient
-    (2080 x 512 float32: 0.25 -> 0.12 ms).  float16 and integers take sum(0)."""
+def sum_rows(a, shape):
+    """The sum of the rows of a 2-d array (its column sums) in ``shape``, as the GEMV
+    1^T A: BLAS runs it 2-5x faster than NumPy's sum(0) on a bias's (tokens, features)
+    gradient (2080 x 512 float32: 0.25 -> 0.12 ms).  The result owns its data, so the
+    engine can keep it as a parameter's .grad without a copy.  float16 and integers
+    take sum(0)."""
     if a.dtype != np.float32 and a.dtype != np.float64:
-        return a.sum(0)
-    return np.ones(a.shape[0], a.dtype) @ a
+        return a.sum(0).reshape(shape)
+    out = np.empty(shape, a.dtype)
+    np.matmul(np.ones(a.shape[0], a.dtype), a, out=out.reshape(-1))
+    return out
 
 
 def sum_keepdim(m, x, dim):

@@ -46,8 +46,8 @@ class LayerNorm(Primitive):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         rows = np.ascontiguousarray(g).reshape(xhat.shape)
         dx = rowwise.layer_norm_backward(rows, xhat, rstd, w_row) if need_x else None
-        dw = sum_rows(rows * xhat).reshape(ctx.norm_shape) if need_w else None
-        db = sum_rows(rows).reshape(ctx.norm_shape) if need_b else None
+        dw = sum_rows(rows * xhat, ctx.norm_shape) if need_w else None
+        db = sum_rows(rows, ctx.norm_shape) if need_b else None
         return (None if dx is None else dx.reshape(x.shape), dw, db, None, None)
 
     @staticmethod
