@@ -17,7 +17,7 @@ matters because the GEMMs have K = C (64 in ResNet's first stage), where OpenBLA
 at about half its large-matrix rate.  On W6 the forward went from 13.5 to about 10 ms
 (README, "Kernels").  The price is accuracy: the constants reach 8 (A) and 1/24 (G),
 so float32 results differ from the exact sum by about 1e-5 of the output's scale,
-a few times F(2x2, 3x3)'s (the tests bound both against the float64 direct sum).
+a few times F(2x2, 3x3)'s (the tests bound it against the float64 direct sum).
 
 Points 0, +-1, +-2 and infinity:
     B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
