@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from .function import _INPUT, _OUTPUT, Primitive
+from .function import _INPUT, Primitive
 from .grad_mode import STATE, no_grad
 from .tensor import Tensor
 
@@ -139,8 +139,7 @@ def _save_dirty_as_outputs(node, outs):
         if kind is _INPUT:
             j = next((j for j, o in enumerate(outs) if o is obj and o.grad_fn is node), None)
             if j is not None:
-                node._saved_outputs[j] = (obj.array, obj._version)
-                saved[k] = (_OUTPUT, j, obj._version.value)
+                saved[k] = node._save_output(j, obj)
     node._saved = saved
 
 

@@ -22,6 +22,7 @@ from .grad_mode import STATE
 from .tensor import Tensor
 
 _tape_position = itertools.count()
+_new = object.__new__
 
 
 class TensorMeta(NamedTuple):
@@ -50,6 +51,12 @@ class Primitive:
     # calls it whenever the gradient itself need not be recorded (no create_graph);
     # ``backward`` stays the differentiable VJP, on Tensors.
     vjp = None
+    # Node state, set per instance only when it differs (most ops save nothing, have
+    # one differentiable output and no hooks): the hot path writes fewer attributes.
+    _to_save = _non_diff = None
+    _saved = _saved_outputs = None
+    _tensor_hooks = None
+    _released = False
 
     # -- ctx API used inside forward/backward ---------------------------------
     def save_for_backward(self, *arrays):
@@ -74,7 +81,7 @@ class Primitive:
     def _unpack_saved(self, as_arrays):
         saved = self._saved
         if saved is None:
-            if getattr(self, "_released", False):
+            if self._released:
                 raise RuntimeError(
                     f"{self.name()}: trying to backward through the graph a second time "
                     "(or to read saved tensors after they were freed). Saved values are "
@@ -88,15 +95,17 @@ class Primitive:
                 continue
             if kind is _OUTPUT:      # one of this node's own outputs, see _resolve_saved
                 data, counter = self._saved_outputs[obj]
+                now = counter.value
             else:
-                data, counter = obj.array, obj._version
-            if counter.value != version:
+                data, counter = obj.array, obj._vc
+                now = 0 if counter is None else counter.value
+            if now != version:
                 t = obj if kind is _INPUT else None
                 name = f" '{t.name}'" if t is not None and t.name else ""
                 raise RuntimeError(
                     f"{self.name()}: one of the variables needed for gradient computation "
                     f"has been modified by an in-place operation: saved tensor {k}{name} "
-                    f"(shape {tuple(data.shape)}, {data.dtype}) is at version {counter.value}; "
+                    f"(shape {tuple(data.shape)}, {data.dtype}) is at version {now}; "
                     f"expected version {version}. Use an out-of-place op or clone() "
                     "before modifying it.")
             if as_arrays:
@@ -145,7 +154,7 @@ class Primitive:
         ``saved_tensors``); ``value`` is the saved array itself: read it, never write."""
         saved = self._saved
         if saved is None:
-            return None if getattr(self, "_released", False) else ()
+            return None if self._released else ()
         out = []
         for kind, obj, _version in saved:
             if kind is _OUTPUT:
@@ -166,6 +175,16 @@ class Primitive:
         ``detect_anomaly()``; None otherwise."""
         return getattr(self, "_trace", None)
 
+    def _save_output(self, nr, t):
+        """Keep output ``nr`` (the tensor ``t``) for backward; returns its saved entry.
+        The node stores the data and the counter, not the Tensor (output -> node ->
+        output would be a reference cycle), so it shares t's counter from now on."""
+        if self._saved_outputs is None:
+            self._saved_outputs = {}
+        counter = t._version
+        self._saved_outputs[nr] = (t.array, counter)
+        return (_OUTPUT, nr, counter.value)
+
     def release(self):
         self._saved = None
         self._saved_outputs = None
@@ -175,9 +194,9 @@ class Primitive:
     @classmethod
     def apply(cls, *args):
         # The hot path of the whole library: every op, and every op inside a VJP,
-        # comes through here.  Hence the plain loops and local variables.
-        ctx = cls.__new__(cls)
-        ctx._to_save = ctx._non_diff = None
+        # comes through here.  Hence the plain loops, the local variables and the
+        # one- and two-argument cases spelled out (W1 runs 200 tiny ops a step).
+        ctx = _new(cls)
         if STATE.grad_enabled:
             arrays = []
             needs = []
@@ -185,9 +204,11 @@ class Primitive:
             for a in args:
                 if isinstance(a, Tensor):
                     arrays.append(a.array)
-                    r = a._requires_grad
-                    any_needs = any_needs or r
-                    needs.append(r)
+                    if a._requires_grad:
+                        needs.append(True)
+                        any_needs = True
+                    else:
+                        needs.append(False)
                 else:
                     arrays.append(a)
                     needs.append(False)
@@ -228,14 +249,34 @@ def _record(ctx, args, arrays, needs, out):
         else:
             edges.append((a, 0))
     ctx._edges = edges
-    single = type(out) is not tuple
-    outs = (out,) if single else out
+    if type(out) is np.ndarray and ctx._non_diff is None:     # one output: most ops
+        t = _fresh(out) if out.base is None else _wrap_output(out, args, arrays)
+        if out.dtype.kind == "f":
+            t._requires_grad = True
+            t.grad_fn = ctx
+        ctx._out_meta = ((out.shape, out.dtype),)
+        res = (t,)
+        outs = (out,)
+    else:
+        res, outs = _record_outputs(ctx, args, arrays, out)
+    if ctx._to_save is not None:
+        ctx._saved = _resolve_saved(ctx, args, arrays, outs, res)
+        ctx._to_save = None
+    if STATE.anomaly:
+        _anomaly_forward_check(ctx, res)
+    if STATE.forward_observer is not None:
+        STATE.forward_observer(ctx, args, res)
+    return res[0] if type(out) is not tuple else res
+
+
+def _record_outputs(ctx, args, arrays, out):
+    """The general case of `_record`: several outputs, or some non-differentiable."""
+    outs = (out,) if type(out) is not tuple else out
     non_diff = ctx._non_diff
     res = []
     meta = []
     for i, o in enumerate(outs):
-        # a fresh array (the usual case) needs no search for the input it views
-        t = Tensor._make(o) if type(o) is np.ndarray and o.base is None else _wrap_output(o, args, arrays)
+        t = _wrap_output(o, args, arrays)
         d = t.array
         if d.dtype.kind == "f" and not (non_diff and any(o is nd for nd in non_diff)):
             t._requires_grad = True
@@ -243,14 +284,8 @@ def _record(ctx, args, arrays, needs, out):
             t._output_nr = i
         res.append(t)
         meta.append((d.shape, d.dtype))
-    ctx._out_meta = meta
-    ctx._saved = _resolve_saved(ctx, args, arrays, outs, res) if ctx._to_save else None
-    ctx._to_save = None
-    if STATE.anomaly:
-        _anomaly_forward_check(ctx, res)
-    if STATE.forward_observer is not None:
-        STATE.forward_observer(ctx, args, res)
-    return res[0] if single else tuple(res)
+    ctx._out_meta = tuple(meta)
+    return tuple(res), outs
 
 
 def _memory(a):
@@ -259,6 +294,16 @@ def _memory(a):
     if a.size == 0 or all(a.strides):
         return a.nbytes
     return a.itemsize * math.prod(n for n, step in zip(a.shape, a.strides) if step)
+
+
+def _fresh(a):
+    """A Tensor around ``a`` with no history: `Tensor._make`, inlined for the hot path."""
+    t = _new(Tensor)
+    t.array = a
+    t._requires_grad = False
+    t.grad_fn = t._vc = None
+    t._output_nr = 0
+    return t
 
 
 def _wrap_output(o, args, arrays):
@@ -271,7 +316,7 @@ def _wrap_output(o, args, arrays):
         for a, arr in zip(args, arrays):
             if isinstance(a, Tensor) and (base is arr or base is arr.base):
                 return Tensor._make(o, None, 0, a._version, a._base if a._base is not None else a)
-    return Tensor._make(o)
+    return _fresh(o)
 
 
 _INPUT, _OUTPUT, _CONST = "input", "output", "const"
@@ -279,34 +324,37 @@ _INPUT, _OUTPUT, _CONST = "input", "output", "const"
 
 def _resolve_saved(ctx, args, arrays, outs, res):
     """Map what forward saved back to tensors: inputs and outputs by identity (so
-    backward sees graph-connected tensors), anything else as a constant."""
+    backward sees graph-connected tensors), anything else as a constant.  Each input
+    is saved with its version (see `_version_of`)."""
     saved = []
-    saved_outputs = {}
     for s in ctx._to_save:
         if s is None:            # e.g. mul's operand whose gradient is not needed
             saved.append((_CONST, None, None))
             continue
         for a, arr in zip(args, arrays):
             if s is arr and isinstance(a, Tensor):
-                saved.append((_INPUT, a, a._version.value))
+                saved.append((_INPUT, a, _version_of(a)))
                 break
         else:
             for j, o in enumerate(outs):
                 if s is o:
                     t = res[j]
                     if t.grad_fn is ctx:
-                        # Store the data, not the Tensor: output -> node -> output
-                        # would be a reference cycle.
-                        saved_outputs[j] = (t.array, t._version)
-                        saved.append((_OUTPUT, j, t._version.value))
+                        saved.append(ctx._save_output(j, t))
                     else:
-                        saved.append((_INPUT, t, t._version.value))
+                        saved.append((_INPUT, t, _version_of(t)))
                     break
             else:   # a Python scalar or an array computed in forward: a constant
-                const = Tensor._make(s) if isinstance(s, np.ndarray) else s
+                const = _fresh(s) if isinstance(s, np.ndarray) else s
                 saved.append((_CONST, const, None))
-    ctx._saved_outputs = saved_outputs
     return saved
+
+
+def _version_of(t):
+    """A tensor's version.  Its counter is made on first use (an in-place write, a
+    view), and a tensor without one has never been written: version 0."""
+    vc = t._vc
+    return 0 if vc is None else vc.value
 
 
 def _user_frame():
