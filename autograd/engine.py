@@ -23,6 +23,7 @@ one; only ``create_graph=True`` replays on Tensors through the differentiable
 its array gradients wrapped as Tensors, with recording off.  Hooks and captured
 gradients always see Tensors.
 """
+import sys
 from operator import attrgetter
 
 import numpy as np
@@ -176,16 +177,13 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 node_targets.setdefault((id(t.grad_fn), t._output_nr), []).append(i)
     captured = [None] * (len(targets) if targets is not None else 0)
 
-    buffers = {}      # id(node) -> per-output gradient list
+    buffers = {}      # node -> its per-output gradient list
     leaf_sums = {}    # id(leaf) -> [leaf, summed gradient]
-    # id(array) -> how many times it was sent; None under create_graph.  A leaf may keep
-    # as its .grad an array sent once (nobody else holds it) instead of a copy; the
-    # roots' gradients are the caller's, so they start above that.
     if not create_graph:
         root_grads = [g.array for g in root_grads]
-    sent = None if create_graph else {id(g): 2 for g in root_grads}
     for t, g in zip(roots, root_grads):
-        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums, sent)
+        _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums)
+    root_grads = g = None            # see _finish_leaf: the engine holds no stray references
 
     nodes = reachable_nodes(roots)
     if targets is not None:
@@ -194,59 +192,48 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     # need every leaf sum at the end.  A leaf whose last user is skipped (it got no
     # gradient) is finished after the loop.
     finishers = _leaf_last_users(nodes) if accumulate and targets is None else None
+    observer = STATE.backward_observer
     with set_grad_enabled(create_graph):
         for node in nodes:
-            grads = buffers.pop(id(node), None)
+            grads = buffers.pop(node, None)
             if grads is None:
                 continue
-            grads = _complete(node, grads, create_graph)
-            hooks = getattr(node, "_tensor_hooks", None)
-            if hooks:
-                grads = _run_tensor_hooks(node, hooks, grads, create_graph)
-                if sent is not None:       # hooks and retained grads may hold these arrays
-                    sent.update((id(g), 2) for g in grads if g is not None)
+            if len(grads) != 1 or grads[0] is None:     # most ops: one output, reached
+                grads = _complete(node, grads, create_graph)
+            if node._tensor_hooks:
+                grads = _run_tensor_hooks(node, node._tensor_hooks, grads, create_graph)
             if node_targets:
                 for nr, g in enumerate(grads):
                     for i in node_targets.get((id(node), nr), ()):
                         captured[i] = _as_tensor(g)
             in_grads = _call_vjp(node, grads, create_graph)
-            if STATE.backward_observer is not None:
-                STATE.backward_observer(node, [_as_tensor(g) for g in grads],
-                                        [_as_tensor(g) for g in in_grads])
+            if observer is not None:
+                observer(node, [_as_tensor(g) for g in grads], [_as_tensor(g) for g in in_grads])
             for edge, g in zip(node._edges, in_grads):
-                if edge is not None and g is not None:
-                    _send(edge[0], edge[1], g, buffers, leaf_sums, sent)
-            if sent is not None:
-                # The node has run: the sends that filled its buffer no longer hold its
-                # gradients.  Without this, an array freed here and a later one at the
-                # same address (ids are reused) would count as one array sent twice, and
-                # a leaf would copy a gradient it alone holds (ResNet-18: 60 parameter
-                # gradients a step).  Entries the hooks marked stay above 1; arrays
-                # summed in the buffer were never counted and stay so.
-                for g in grads:
-                    c = sent.get(id(g))
-                    if c:
-                        sent[id(g)] = c - 1
+                if g is not None:
+                    _send(edge[0], edge[1], g, buffers, leaf_sums)
             if not retain_graph:
                 node.release()
             if finishers is not None:
-                for leaf in finishers.pop(id(node), ()):
-                    entry = leaf_sums.pop(id(leaf), None)
-                    if entry is not None:
-                        _accumulate_leaf(leaf, _run_leaf_hooks(leaf, entry[1]), create_graph, sent)
+                done = finishers.pop(id(node), None)
+                if done is not None:
+                    grads = in_grads = g = None
+                    for leaf in done:
+                        if id(leaf) in leaf_sums:
+                            _finish_leaf(leaf_sums, leaf, create_graph)
 
-    for leaf, g in leaf_sums.values():
-        g = _run_leaf_hooks(leaf, g)
+    for key in list(leaf_sums):
+        leaf = leaf_sums[key][0]
         if targets is not None:
             positions = leaf_targets.get(id(leaf))
             if positions is None:
                 continue
             if not accumulate:
+                g = _run_leaf_hooks(leaf, leaf_sums.pop(key)[1])
                 for i in positions:
                     captured[i] = _as_tensor(g)
                 continue
-        if accumulate:
-            _accumulate_leaf(leaf, g, create_graph, sent)
+        _finish_leaf(leaf_sums, leaf, create_graph)
     if targets is not None and accumulate:
         done = set()
         for t in targets:            # non-leaf inputs= of backward(): accumulate too
@@ -293,19 +280,30 @@ def _run_leaf_hooks(leaf, g):
     return _run_hooks(leaf._hooks, g) if leaf._hooks else g
 
 
-def _accumulate_leaf(leaf, g, create_graph, sent):
-    """Accumulate the (hooked) sum ``g``; the array is kept, not copied, when it was sent
-    once and no hook could have kept it."""
-    owned = sent is not None and not leaf._hooks and sent.get(id(g), 0) <= 1
+def _refs_of_a_local():
+    a = np.empty(0)
+    return sys.getrefcount(a)
+
+
+# What sys.getrefcount reports for an array that only one local variable holds (2 on
+# CPython: the variable and the call's argument), measured once rather than assumed.
+_SOLE = _refs_of_a_local()
+
+
+def _finish_leaf(leaf_sums, leaf, create_graph):
+    """Run the leaf's hooks on its summed gradient, accumulate it into ``.grad`` and
+    run the post-accumulate hooks.  As in PyTorch, the array itself becomes ``.grad``
+    when nothing else refers to it (no hook, caller, retained grad or pending node
+    kept it; the replay drops its own references first), else a copy does."""
+    g = _run_leaf_hooks(leaf, leaf_sums.pop(id(leaf))[1])
+    owned = not create_graph and sys.getrefcount(g) <= _SOLE
     _accumulate(leaf, g, create_graph, owned)
     if leaf._post_accumulate_grad_hooks:
         for hook in leaf._post_accumulate_grad_hooks:
             hook(leaf)
 
 
-def _send(dst, nr, g, buffers, leaf_sums, sent):
-    if sent is not None:
-        sent[id(g)] = sent.get(id(g), 0) + 1
+def _send(dst, nr, g, buffers, leaf_sums):
     if isinstance(dst, Tensor):
         entry = leaf_sums.get(id(dst))
         if entry is None:
@@ -313,19 +311,15 @@ def _send(dst, nr, g, buffers, leaf_sums, sent):
         else:
             entry[1] = entry[1] + g
         return
-    buf = buffers.get(id(dst))
+    buf = buffers.get(dst)
     if buf is None:
-        buf = buffers[id(dst)] = [None] * len(dst._out_meta)
-        buf.append(dst)           # keep the node alive while its gradients wait
+        buf = buffers[dst] = [None] * len(dst._out_meta)
     # Two gradients of one tensor have its shape and dtype (see _call_vjp), so they
     # add directly: arrays, or Tensors recorded under create_graph.
     buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
 def _complete(node, grads, create_graph):
-    grads.pop()                    # the node itself, see _send
-    if len(grads) == 1 and grads[0] is not None:      # most ops: one output, reached
-        return grads
     for nr, g in enumerate(grads):
         if g is None and node.materialize_grads:
             shape, dtype = node._out_meta[nr]

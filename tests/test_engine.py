@@ -446,11 +446,22 @@ def test_anomaly_mode_names_the_op_and_line():
             total.backward()
 
 
-def test_a_leaf_keeps_a_fresh_gradient_without_copying_but_never_aliases():
+def _vjp_arrays(monkeypatch):
+    """Weak references to every gradient array a VJP returns during a backward."""
+    made = []
+
+    def observe(node, grads_out, grads_in):
+        made.extend(weakref.ref(g.array) for g in grads_in if g is not None)
+    monkeypatch.setattr(STATE, "backward_observer", observe)
+    return made
+
+
+def test_a_leaf_keeps_a_fresh_gradient_without_copying_but_never_aliases(monkeypatch):
+    made = _vjp_arrays(monkeypatch)
     x = leaf(3)
     w = leaf(3)
     (x * w).sum().backward()
-    assert x.grad.numpy().base is None                   # the VJP's own array, kept
+    assert any(r() is x.grad.numpy() for r in made)      # the VJP's own array, kept
     # Shared arrays are copied: one gradient feeding two leaves (z = x + y passes g to both),
     # the caller's own gradient, and an array a hook kept.
     a, b = leaf(2), leaf(2)
@@ -467,3 +478,17 @@ def test_a_leaf_keeps_a_fresh_gradient_without_copying_but_never_aliases():
     h2 = c + 0.0
     h2.sum().backward()                                  # accumulates into c.grad in place
     np.testing.assert_allclose(kept[0].numpy(), [2.0, 2.0])
+
+
+def test_every_parameter_of_a_training_step_keeps_its_gradient_without_a_copy(monkeypatch):
+    # Each parameter is used once, so its gradient is an array one VJP made and nothing
+    # else holds; copying it would cost a model's size in memory traffic every step.
+    from nn import Linear, ReLU, Sequential
+    model = Sequential(Linear(6, 5), ReLU(), Linear(5, 3))
+    x = ag.tensor(np.random.default_rng(0).standard_normal((4, 6)))
+    for _ in range(2):
+        made = _vjp_arrays(monkeypatch)
+        model.zero_grad()
+        ag.nn.functional.cross_entropy(model(x), ag.tensor([0, 1, 2, 0])).backward()
+        for name, p in model.named_parameters():
+            assert any(r() is p.grad.numpy() for r in made), name
