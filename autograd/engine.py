@@ -121,20 +121,17 @@ def _root_grads(tensors, grad_tensors, who):
 
 def reachable_nodes(roots):
     """Nodes reachable from the ``roots`` tensors, in decreasing tape position."""
-    seen = set()
-    nodes = []
+    seen = set()          # nodes hash by identity
     stack = [t.grad_fn for t in roots if t.grad_fn is not None]
     while stack:
         node = stack.pop()
-        if id(node) in seen:
+        if node in seen:
             continue
-        seen.add(id(node))
-        nodes.append(node)
+        seen.add(node)
         for edge in node._edges:
             if edge is not None and not isinstance(edge[0], Tensor):
                 stack.append(edge[0])
-    nodes.sort(key=_by_position, reverse=True)
-    return nodes
+    return sorted(seen, key=_by_position, reverse=True)
 
 
 def walk(outputs):
@@ -215,7 +212,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
             if not retain_graph:
                 node.release()
             if finishers is not None:
-                done = finishers.pop(id(node), None)
+                done = finishers.pop(node, None)
                 if done is not None:
                     grads = in_grads = g = None
                     for leaf in done:
@@ -246,8 +243,8 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
 
 
 def _leaf_last_users(nodes):
-    """id(node) -> the leaves whose gradient sum is complete once that node has run:
-    for each leaf, the node of lowest tape position among its users."""
+    """node -> the leaves whose gradient sum is complete once that node has run: for
+    each leaf, the node of lowest tape position among its users."""
     last = {}
     for node in nodes:                     # decreasing position: the last user wins
         for edge in node._edges:
@@ -255,7 +252,7 @@ def _leaf_last_users(nodes):
                 last[id(edge[0])] = (node, edge[0])
     users = {}
     for node, leaf in last.values():
-        users.setdefault(id(node), []).append(leaf)
+        users.setdefault(node, []).append(leaf)
     return users
 
 
@@ -358,8 +355,10 @@ def _call_vjp(node, grads, create_graph):
         raise RuntimeError(
             f"{cls.__name__}.backward returned {len(out)} gradient(s), expected {len(edges)} "
             "(one per argument of forward, None for arguments that need no gradient)")
+    checked = create_graph or STATE.anomaly
     result = []
-    for i, (g, edge) in enumerate(zip(out, edges)):
+    for i, g in enumerate(out):
+        edge = edges[i]
         if g is None or edge is None:
             result.append(None)
             continue
@@ -369,27 +368,36 @@ def _call_vjp(node, grads, create_graph):
             shape, dtype = want.shape, want.dtype
         else:
             shape, dtype = dst._out_meta[nr]
-        if create_graph:
-            if not isinstance(g, Tensor):
-                g = _first_order_only(node, np.asarray(g))
-            array = g.array
-        elif type(g) is np.ndarray:
-            array = g
+        if not checked and type(g) is np.ndarray and g.shape == shape and g.dtype is dtype:
+            result.append(g)        # the usual case: an array of the input's shape and dtype
         else:
-            array = g = g.array if isinstance(g, Tensor) else np.asarray(g)
-        if array.shape != shape:
-            raise RuntimeError(
-                f"{cls.__name__}.backward returned a gradient of shape {tuple(array.shape)} for "
-                f"input {i}, but that input has shape {tuple(shape)}")
-        if array.dtype is not dtype and array.dtype != dtype:
-            g = g.to(dtype) if create_graph else g.astype(dtype)
-        if STATE.anomaly and not np.isfinite(array).all():
-            raise FloatingPointError(
-                f"detect_anomaly: {node.name()} returned NaN/Inf in the gradient of input {i} "
-                f"(module '{node.scope or '<top>'}'); the op was called at "
-                f"{getattr(node, '_trace', '<not recorded: enable detect_anomaly during forward>')}")
-        result.append(g)
+            result.append(_conform(node, i, g, shape, dtype, create_graph))
     return result
+
+
+def _conform(node, i, g, shape, dtype, create_graph):
+    """Gradient ``g`` of input ``i`` as the engine passes it on (a Tensor under
+    create_graph, else an array) in the input's dtype; a wrong shape is the VJP's bug."""
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = _first_order_only(node, np.asarray(g))
+        array = g.array
+    elif type(g) is np.ndarray:
+        array = g
+    else:
+        array = g = g.array if isinstance(g, Tensor) else np.asarray(g)
+    if array.shape != shape:
+        raise RuntimeError(
+            f"{type(node).__name__}.backward returned a gradient of shape {tuple(array.shape)} "
+            f"for input {i}, but that input has shape {tuple(shape)}")
+    if array.dtype != dtype:
+        g = g.to(dtype) if create_graph else g.astype(dtype)
+    if STATE.anomaly and not np.isfinite(array).all():
+        raise FloatingPointError(
+            f"detect_anomaly: {node.name()} returned NaN/Inf in the gradient of input {i} "
+            f"(module '{node.scope or '<top>'}'); the op was called at "
+            f"{getattr(node, '_trace', '<not recorded: enable detect_anomaly during forward>')}")
+    return g
 
 
 class _FirstOrderBackward(Primitive):

@@ -320,20 +320,24 @@ def _wrap_output(o, args, arrays):
 
 
 _INPUT, _OUTPUT, _CONST = "input", "output", "const"
+_NOTHING = (_CONST, None, None)
 
 
 def _resolve_saved(ctx, args, arrays, outs, res):
     """Map what forward saved back to tensors: inputs and outputs by identity (so
     backward sees graph-connected tensors), anything else as a constant.  Each input
-    is saved with its version (see `_version_of`)."""
+    is saved with its version: a tensor's counter is made on first use (an in-place
+    write, a view), and one without a counter has never been written: version 0."""
     saved = []
     for s in ctx._to_save:
         if s is None:            # e.g. mul's operand whose gradient is not needed
-            saved.append((_CONST, None, None))
+            saved.append(_NOTHING)
             continue
-        for a, arr in zip(args, arrays):
-            if s is arr and isinstance(a, Tensor):
-                saved.append((_INPUT, a, _version_of(a)))
+        for i, arr in enumerate(arrays):
+            if s is arr and isinstance(args[i], Tensor):
+                a = args[i]
+                vc = a._vc
+                saved.append((_INPUT, a, 0 if vc is None else vc.value))
                 break
         else:
             for j, o in enumerate(outs):
@@ -342,7 +346,8 @@ def _resolve_saved(ctx, args, arrays, outs, res):
                     if t.grad_fn is ctx:
                         saved.append(ctx._save_output(j, t))
                     else:
-                        saved.append((_INPUT, t, _version_of(t)))
+                        vc = t._vc
+                        saved.append((_INPUT, t, 0 if vc is None else vc.value))
                     break
             else:   # a Python scalar or an array computed in forward: a constant
                 const = _fresh(s) if isinstance(s, np.ndarray) else s
@@ -350,17 +355,10 @@ def _resolve_saved(ctx, args, arrays, outs, res):
     return saved
 
 
-def _version_of(t):
-    """A tensor's version.  Its counter is made on first use (an in-place write, a
-    view), and a tensor without one has never been written: version 0."""
-    vc = t._vc
-    return 0 if vc is None else vc.value
-
-
 def _user_frame():
     """The innermost stack frame outside this package (the user's call site)."""
     pkg = __name__.rsplit(".", 1)[0]
-    f = sys._getframe(1)
+    f = sys._getframe(0)      # this frame is in the package (or, compiled, has none)
     while f is not None and f.f_globals.get("__name__", "").split(".")[0] in (pkg, "nn", "optim"):
         f = f.f_back
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"

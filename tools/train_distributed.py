@@ -56,8 +56,11 @@ class DistributedRun:
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.seed = args.seed
         if args.batch_size % self.world_size:
-            raise SystemExit(f"error: --batch-size {args.batch_size} (the global batch) must divide "
-                             f"by the {self.world_size} ranks")
+            # Every rank finds this alike, so each leaves the group and exits with the
+            # message: an MPI abort could end the run before any rank's message got out.
+            dist.destroy_process_group()
+            raise SystemExit(f"[rank {self.rank}] error: --batch-size {args.batch_size} (the global "
+                             f"batch) must divide by the {self.world_size} ranks")
         self.writer = self.rank == 0
         if not self.writer:
             args.no_progress = True

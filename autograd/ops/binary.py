@@ -36,6 +36,9 @@ def _shape(x):
 
 def elementwise(ctx, name, ufunc, a, b):
     """Shared forward: promote, apply, explain broadcast and type errors."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype \
+            and a.shape == b.shape:
+        return ufunc(a, b)       # nothing to promote or broadcast: most calls
     try:
         x, y = promote(a, b)
         return ufunc(x, y)
@@ -58,18 +61,23 @@ class Broadcasting(FormulaPrimitive):
 
     def formula(ctx, m, g, *saved):
         needs = ctx.needs_input_grad
-        edges = ctx.next_functions
-        da = _summed(m, ctx.da(m, g, *saved), edges[-2]) if needs[-2] else None
-        db = _summed(m, ctx.db(m, g, *saved), edges[-1]) if needs[-1] else None
+        edges = ctx._edges
+        da = db = None
+        if needs[-2]:
+            da = ctx.da(m, g, *saved)
+            if da.shape != _shape_at(edges[-2]):      # most binary ops broadcast nothing
+                da = sum_to_shape(m, da, _shape_at(edges[-2]))
+        if needs[-1]:
+            db = ctx.db(m, g, *saved)
+            if db.shape != _shape_at(edges[-1]):
+                db = sum_to_shape(m, db, _shape_at(edges[-1]))
         return (da, db) if len(needs) == 2 else (None, da, db)
 
 
-def _summed(m, d, edge):
-    """d summed back to the shape of the input the edge leads to (the adjoint of
-    broadcasting); most binary ops broadcast nothing, so the shapes are compared first."""
+def _shape_at(edge):
+    """The shape of the input an edge leads to (a leaf, or a node's output)."""
     dst, nr = edge
-    shape = dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
-    return d if d.shape == shape else sum_to_shape(m, d, shape)
+    return dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
 
 
 class Add(Broadcasting):

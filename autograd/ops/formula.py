@@ -31,7 +31,9 @@ class FormulaPrimitive(Primitive):
 
     @staticmethod
     def vjp(ctx, *grads):
-        return ctx.formula(np, *grads, *ctx.saved_arrays)
+        if ctx._saved is None and not ctx._released:      # saved nothing (add, neg, ...)
+            return ctx.formula(np, *grads)
+        return ctx.formula(np, *grads, *ctx._unpack_saved(True))
 
 
 _NAMESPACE = None
