@@ -1,28 +1,41 @@
-"""Fused row-wise kernels: softmax, its backward, and layer norm (forward and backward).
+"""Fused row-wise kernels: softmax, log-softmax and layer norm, forward and backward.
 
 Each works on a C-contiguous 2-d array (rows, n) along the last axis (callers move
 the reduced axis last and flatten the rest).  NumPy needs 4-6 full passes over
 memory with temporaries for these; a fused kernel reads each row once into cache,
 so it wins when rows are large enough that the passes are memory-bound.  These are
 the ones that beat NumPy in ``python -m tools.bench_kernels`` (README, Benchmarks);
-softmax does since it runs on the float32 exp of kernels/special.py, while the
-log-softmax and cross-entropy kernels (libm's exp and log) still lose to NumPy's
-vectorised ones and live in tools/rowwise_kernels.py for that comparison.  They
-are reduction kernels (threads.py): their row sums and maxima vectorise.
+softmax and log-softmax do since they run on the float32 exp of kernels/special.py
+(log-softmax takes libm's log once per row), while a cross-entropy kernel on libm's
+exp and log still loses to NumPy and lives in tools/rowwise_kernels.py for that
+comparison.  They are reduction kernels (threads.py): their row sums and maxima
+vectorise.
 
 VJPs (g = dL/dy, per row):
   softmax      dx = y * (g - sum(g * y))
+  log_softmax  dx = g - exp(y) * sum(g)
   layer_norm   xhat = (x - mu) * rstd, y = xhat * w + b;
                dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w
 """
 import math
 
+import numba
 import numpy as np
 from numba import prange
 
 from . import pick
 from .special import exp_neg
 from .threads import reduction_kernel
+
+
+@numba.njit(cache=True, inline="always")
+def _row_max(x, r, n_):
+    """Row r's maximum, the shift of exp(x - max); 0 for an all -inf row, where any
+    shift gives 0 / 0 (NaN), as in PyTorch, and -inf would give NaN from inf - inf."""
+    m = x.dtype.type(-np.inf)
+    for j in range(n_):
+        m = max(m, x[r, j])
+    return x.dtype.type(0) if m == -np.inf else m
 
 
 @reduction_kernel
@@ -33,11 +46,7 @@ def softmax_numba(x):
     r_, n_ = x.shape
     y = np.empty_like(x)
     for r in prange(r_):
-        m = x.dtype.type(-np.inf)
-        for j in range(n_):
-            m = max(m, x[r, j])
-        if m == -np.inf:
-            m = x.dtype.type(0)
+        m = _row_max(x, r, n_)
         s = 0.0
         for j in range(n_):
             e = exp_neg(m - x[r, j])
@@ -59,6 +68,37 @@ def softmax_backward_numba(y, g):
             s += g[r, j] * y[r, j]
         for j in range(n_):
             dx[r, j] = y[r, j] * (g[r, j] - s)
+    return dx
+
+
+@reduction_kernel
+def log_softmax_numba(x):
+    """Each row's x - max - log(sum(exp(x - max))): the exp on the vectorising float32
+    form (kernels/special.py), libm's log once per row.  An all -inf row gives NaN."""
+    r_, n_ = x.shape
+    y = np.empty_like(x)
+    for r in prange(r_):
+        m = _row_max(x, r, n_)
+        s = 0.0
+        for j in range(n_):
+            s += exp_neg(m - x[r, j])
+        shift = x.dtype.type(m + math.log(s)) if s > 0 else x.dtype.type(np.nan)
+        for j in range(n_):
+            y[r, j] = x[r, j] - shift
+    return y
+
+
+@reduction_kernel
+def log_softmax_backward_numba(y, g):
+    """dx = g - exp(y) sum(g); y <= 0, so exp(y) is the float32 form's exp(-(-y))."""
+    r_, n_ = y.shape
+    dx = np.empty_like(y)
+    for r in prange(r_):
+        s = 0.0
+        for j in range(n_):
+            s += g[r, j]
+        for j in range(n_):
+            dx[r, j] = g[r, j] - exp_neg(-y[r, j]) * s
     return dx
 
 
@@ -117,6 +157,16 @@ def softmax_backward_reference(y, g):
     return y * (g - (g * y).sum(axis=1, keepdims=True))
 
 
+def log_softmax_reference(x):
+    m = x.max(axis=1, keepdims=True)
+    z = x - np.where(np.isneginf(m), 0, m)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def log_softmax_backward_reference(y, g):
+    return g - np.exp(y) * g.sum(axis=1, keepdims=True)
+
+
 def layer_norm_reference(x, w, b, eps):
     mu = x.mean(axis=1, keepdims=True)
     rstd = 1.0 / np.sqrt(((x - mu) ** 2).mean(axis=1, keepdims=True) + eps)
@@ -133,5 +183,7 @@ def layer_norm_backward_reference(g, xhat, rstd, w):
 # What the library uses.
 softmax = pick(softmax_numba, softmax_reference)
 softmax_backward = pick(softmax_backward_numba, softmax_backward_reference)
+log_softmax = pick(log_softmax_numba, log_softmax_reference)
+log_softmax_backward = pick(log_softmax_backward_numba, log_softmax_backward_reference)
 layer_norm = pick(layer_norm_numba, layer_norm_reference)
 layer_norm_backward = pick(layer_norm_backward_numba, layer_norm_backward_reference)

@@ -208,16 +208,28 @@ def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta, threshold)
 
 
+def on_rows(kernel, *arrays):
+    """A fused row kernel (kernels/rowwise.py) over the last axis of same-shape arrays:
+    faster than NumPy's passes (tools.bench_kernels)."""
+    shape = arrays[0].shape
+    rows = [np.ascontiguousarray(a).reshape(-1, shape[-1]) for a in arrays]
+    return kernel(*rows).reshape(shape)
+
+
+def _fused(x, dim):
+    """Whether ``dim`` of ``x`` is its last and the row kernels take its dtype."""
+    return x.ndim and dim == x.ndim - 1 and x.dtype != np.float16
+
+
 def softmax_rows(x):
-    """Softmax over the last axis of a float32/64 array, on the fused row kernel (faster
-    than NumPy's passes: tools.bench_kernels)."""
-    return rowwise.softmax(np.ascontiguousarray(x).reshape(-1, x.shape[-1])).reshape(x.shape)
+    """Softmax over the last axis of a float32/64 array (also used by attention)."""
+    return on_rows(rowwise.softmax, x)
 
 
 class Softmax(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, dim):
-        if x.ndim and dim == x.ndim - 1 and x.dtype != np.float16:
+        if _fused(x, dim):
             y = softmax_rows(x)
         else:
             z = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -232,25 +244,36 @@ class Softmax(FormulaPrimitive):
     @staticmethod
     def vjp(ctx, g):
         y, = ctx.saved_arrays
-        if y.ndim and ctx.dim == y.ndim - 1 and y.dtype != np.float16:
-            # Rows along the last dim: the fused kernel (faster than NumPy: tools.bench_kernels).
-            n = y.shape[-1]
-            rows = rowwise.softmax_backward(y.reshape(-1, n), np.ascontiguousarray(g).reshape(-1, n))
-            return rows.reshape(y.shape), None
+        if _fused(y, ctx.dim):
+            return on_rows(rowwise.softmax_backward, y, g), None
         return ctx.formula(np, g, y)
+
+
+def log_softmax_array(x, dim):
+    """log(softmax(x)) along ``dim`` of an array, as x - max - log(sum(exp(x - max)))."""
+    if _fused(x, dim):
+        return on_rows(rowwise.log_softmax, x)
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
 
 
 class LogSoftmax(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, dim):
-        shifted = x - x.max(axis=dim, keepdims=True)
-        y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        y = log_softmax_array(x, dim)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
 
     def formula(ctx, m, g, y):                                  # dx = g - softmax * sum(g)
         return g - m.exp(y) * sum_keepdim(m, g, ctx.dim), None
+
+    @staticmethod
+    def vjp(ctx, g):
+        y, = ctx.saved_arrays
+        if _fused(y, ctx.dim):
+            return on_rows(rowwise.log_softmax_backward, y, g), None
+        return ctx.formula(np, g, y)
 
 
 def _softmax_samples(rng):

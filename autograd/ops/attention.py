@@ -26,7 +26,7 @@ from ..function import Primitive
 from ..grad_mode import current_scope
 from ..kernels import batched, rowwise
 from ..tensor import Tensor
-from .activation import softmax, softmax_rows
+from .activation import on_rows, softmax, softmax_rows
 from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
@@ -83,9 +83,7 @@ def _softmax_vjp(p, dp):
 
 
 def _softmax_vjp_rows(p, dp):
-    n = p.shape[-1]
-    rows = rowwise.softmax_backward(p.reshape(-1, n), np.ascontiguousarray(dp).reshape(-1, n))
-    return rows.reshape(dp.shape)
+    return on_rows(rowwise.softmax_backward, p, dp)
 
 
 # -- the public op --------------------------------------------------------------------------

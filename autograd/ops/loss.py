@@ -22,7 +22,7 @@ Binary cross entropy clamps its logs at -100, so its value stays finite at p in
 import numpy as np
 
 from ..tensor import Tensor
-from .activation import softmax
+from .activation import log_softmax_array, softmax
 from .formula import FormulaPrimitive, sum_keepdim
 from .registry import SampleInput, make, op
 
@@ -33,8 +33,12 @@ def _coefficients(x, target, weight, ignore_index, label_smoothing):
     """The (N, C) coefficients a_ic of the module docstring, and w[t_i] per row (0 if ignored)."""
     n, c = x.shape
     valid = target != ignore_index
-    t = np.where(valid, target, 0)
-    wt = (np.ones(n, x.dtype) if weight is None else weight[t]) * valid
+    if valid.all():          # nothing ignored: the usual case, two passes fewer
+        t = target
+        wt = np.ones(n, x.dtype) if weight is None else weight[t]
+    else:
+        t = np.where(valid, target, 0)
+        wt = (np.ones(n, x.dtype) if weight is None else weight[t]) * valid
     coef = np.zeros_like(x)
     coef[np.arange(n), t] = (1 - label_smoothing) * wt
     if label_smoothing:
@@ -52,8 +56,11 @@ def _reduce(ctx, loss, wt, reduction, dtype):
         ctx.scale = 1
         return np.asarray(total, dtype=dtype)
     denom = wt.sum(dtype=dtype)
+    if denom:
+        ctx.scale = 1 / denom
+        return np.asarray(total / denom, dtype=dtype)
     # Every target ignored: 0/0 = nan, as in PyTorch, with a zero gradient (no row counted).
-    ctx.scale = 1 / denom if denom else 0.0
+    ctx.scale = 0.0
     with np.errstate(invalid="ignore"):
         return np.asarray(total / denom, dtype=dtype)
 
@@ -65,14 +72,19 @@ def _scaled(g, d, scale):
 class CrossEntropy(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
-        shifted = x - x.max(axis=1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        logp = log_softmax_array(x, 1)
         coef, wt = _coefficients(x, target, weight, ignore_index, label_smoothing)
-        ctx.save_for_backward(x, coef)       # coef: a constant, counted in the saved bytes
+        # coef and logp are constants, counted in the saved bytes; PyTorch's log_softmax
+        # keeps its (N, C) output too.
+        ctx.save_for_backward(x, coef, logp)
         return _reduce(ctx, -(coef * logp).sum(axis=1), wt, reduction, x.dtype)
 
-    def formula(ctx, m, g, x, coef):
-        return (_cross_entropy_grad(m, g, x, coef, ctx.scale),) + (None,) * 5
+    def formula(ctx, m, g, x, coef, logp):
+        # softmax(x) = exp(logp) on arrays; on tensors it is recomputed from x, so that
+        # the gradient is itself differentiable (create_graph).
+        p = np.exp(logp) if m is np else softmax(x, 1)
+        dx = sum_keepdim(m, coef, 1) * p - coef          # (sum_c a_ic) softmax(x_i) - a_i
+        return (_scaled(g, dx, ctx.scale),) + (None,) * 5
 
 
 class NllLoss(FormulaPrimitive):
@@ -86,18 +98,6 @@ class NllLoss(FormulaPrimitive):
 
     def formula(ctx, m, g, coef):
         return (_scaled(g, -coef, ctx.scale),) + (None,) * 4                  # dx = -a_i
-
-
-def _cross_entropy_grad(m, g, x, coef, scale):
-    p = _softmax_rows(m, x)
-    return _scaled(g, sum_keepdim(m, coef, 1) * p - coef, scale)  # (sum_c a_ic) softmax(x_i) - a_i
-
-
-def _softmax_rows(m, x):
-    if m is np:
-        e = np.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    return softmax(x, 1)
 
 
 def _cross_entropy_samples(rng):
@@ -136,10 +136,11 @@ def _check(name, input, target, weight, ignore_index, reduction):
     if t.shape != (n,):
         raise ValueError(f"{name}: expected target of shape ({n},) for input "
                          f"{tuple(input.shape)}, got {tuple(t.shape)}")
-    valid = t != ignore_index
-    if valid.any() and (t[valid].min() < 0 or t[valid].max() >= c):
-        raise IndexError(f"{name}: target {t[valid].min()}..{t[valid].max()} out of "
-                         f"bounds for {c} classes")
+    if t.size and (t.min() < 0 or t.max() >= c):       # out of range, or ignore_index
+        valid = t[t != ignore_index]
+        if valid.size and (valid.min() < 0 or valid.max() >= c):
+            raise IndexError(f"{name}: target {valid.min()}..{valid.max()} out of "
+                             f"bounds for {c} classes")
     if weight is None:
         return t, None
     w = (weight.array if isinstance(weight, Tensor) else np.asarray(weight)).astype(input.dtype)
