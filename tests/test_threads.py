@@ -153,3 +153,19 @@ def test_workqueue_layer_serialises_launches_instead_of_aborting():
     out = _python(code, NUMBA_THREADING_LAYER="workqueue")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["workqueue", "workqueue"]
+
+
+def test_a_streaming_kernel_starts_the_pool_at_four_times_the_grain(monkeypatch):
+    from autograd.kernels import activation, rowwise
+    monkeypatch.setattr(threads, "_num_threads", 2)
+    ran = []
+    for kernel, name in ((activation._select_flat, "select"), (rowwise.softmax_backward_numba, "softmax")):
+        for twin in ("serial", "parallel"):
+            fn = getattr(kernel, twin)
+            monkeypatch.setattr(kernel, twin, lambda *a, fn=fn, tag=(name, twin): ran.append(tag) or fn(*a))
+    n = 2 * threads.PARALLEL_MIN_WORK            # above the grain, below a streaming kernel's
+    g = np.ones(n, np.float32)
+    activation._select_flat(g, np.ones(n, np.bool_), np.empty_like(g))
+    rowwise.softmax_backward_numba(g.reshape(-1, 64), g.reshape(-1, 64))
+    activation._select_flat(*(np.ones(4 * n, t) for t in (np.float32, np.bool_, np.float32)))
+    assert ran == [("select", "serial"), ("softmax", "parallel"), ("select", "parallel")]

@@ -11,10 +11,10 @@ import numpy as np
 from numba import prange
 
 from . import pick
-from .threads import parallel_kernel
+from .threads import streaming_kernel
 
 
-@parallel_kernel
+@streaming_kernel
 def _relu_flat(x, y, positive):
     for i in prange(x.size):
         v = x[i]
@@ -37,7 +37,7 @@ def relu_with_mask_reference(x):
     return np.maximum(x, 0), ~(x <= 0)
 
 
-@parallel_kernel
+@streaming_kernel
 def _select_flat(g, positive, out):
     for i in prange(g.size):
         out[i] = g[i] if positive[i] else 0

@@ -29,10 +29,10 @@ import numpy as np
 from numba import prange
 
 from . import pick
-from .threads import parallel_kernel
+from .threads import parallel_kernel, streaming_kernel
 
 
-@parallel_kernel
+@streaming_kernel
 def sgd_numba(param, grad, buf, lr, weight_decay, momentum, keep, nesterov, maximize,
               first_step):
     """``buf`` is the momentum buffer (any array when momentum == 0: it is not touched);

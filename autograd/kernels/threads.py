@@ -44,6 +44,11 @@ import numba
 # microseconds, while on a busy machine a parallel region of that size can cost
 # milliseconds; 32k keeps the small-kernel win where it is large and safe.
 PARALLEL_MIN_WORK = 32768
+# Streaming kernels (a few flops per element read: ReLU, its gradient, the SGD step)
+# finish a 32k-element pass in 5-7 us on one thread, less than a parallel region costs:
+# on 2 cores their parallel twins first win at 128k (ReLU on 32k: 7.4 serial, 13.2 us
+# parallel; at 128k 32 against 25; SGD alike).  So their grain is 4 x PARALLEL_MIN_WORK.
+STREAMING_GRAIN = 4
 
 
 def _pick_threading_layer():
@@ -150,13 +155,14 @@ class Kernel:
     """One Numba kernel compiled twice from one Python function: multi-threaded (its
     ``prange`` loops spread over the pool) and serial (``prange`` runs as ``range``).
 
-    A call runs the serial twin when the first argument has fewer than
+    A call runs the serial twin when the first argument has fewer than ``grain`` x
     ``PARALLEL_MIN_WORK`` elements or one thread is set; ``.parallel`` and ``.serial``
     are there for tests that hold each against the NumPy reference.
     """
 
-    def __init__(self, fn, reassociate=False):
+    def __init__(self, fn, reassociate=False, grain=1):
         self.py_func = fn
+        self.grain = grain
         self.__name__, self.__qualname__, self.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         # reassociate: LLVM may reorder float additions and maxima, which a reduction loop
         # needs to vectorise (sums come out in a different, still deterministic, order)
@@ -176,7 +182,7 @@ class Kernel:
 
     def __call__(self, *args):
         n = _num_threads
-        if n == 1 or args[0].size < PARALLEL_MIN_WORK:
+        if n == 1 or args[0].size < PARALLEL_MIN_WORK * self.grain:
             return self.serial(*args)
         if getattr(_applied, "n", None) != n:        # Numba's thread count is per thread
             numba.set_num_threads(n)
@@ -190,3 +196,5 @@ class Kernel:
 parallel_kernel = Kernel     # the decorator: ``@parallel_kernel`` over a prange kernel
 # ... and ``@reduction_kernel`` over one whose loops sum or take maxima (see Kernel)
 reduction_kernel = functools.partial(Kernel, reassociate=True)
+# ... and ``@streaming_kernel`` over one with little work per element (see STREAMING_GRAIN)
+streaming_kernel = functools.partial(Kernel, grain=STREAMING_GRAIN)
