@@ -25,8 +25,9 @@ from .ops.binary import (add, allclose, div, eq, equal, floor_divide, ge, gt, is
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean,
                             min, norm, prod, std, sum, var)
 from .ops.shape import (broadcast_to, cat, chunk, clone, concatenate, expand, flatten, flip,
-                        pad, permute, repeat, reshape, split, squeeze, stack, sum_to, transpose,
-                        tril, triu, unbind, unsqueeze)
+                        permute, repeat, reshape, split, squeeze, stack, sum_to, transpose, tril,
+                        triu, unbind, unsqueeze)
+from .ops.pad import pad
 from .ops.indexing import (argsort, gather, index_add, index_select, masked_fill, nonzero, scatter,
                            scatter_add, sort, topk)
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer

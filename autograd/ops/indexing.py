@@ -12,7 +12,8 @@ from ..kernels.index import index_add_rows
 from ..tensor import Tensor, tensor_method
 from .binary import where
 from .registry import SampleInput, make, op
-from .shape import normalize_dim, pad
+from .pad import pad
+from .shape import normalize_dim
 
 
 def _index_array(i):
