@@ -492,3 +492,37 @@ def test_every_parameter_of_a_training_step_keeps_its_gradient_without_a_copy(mo
         ag.nn.functional.cross_entropy(model(x), ag.tensor([0, 1, 2, 0])).backward()
         for name, p in model.named_parameters():
             assert any(r() is p.grad.numpy() for r in made), name
+
+
+def test_gradient_sums_never_write_into_an_array_held_elsewhere():
+    # Sums of gradients run in place when the engine alone holds the running total; an
+    # array a VJP also kept (here in `kept`) must come through unchanged.
+    kept = []
+
+    class Keep(ag.Primitive):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+        @staticmethod
+        def vjp(ctx, g):
+            out = np.full_like(g, 1.0)
+            kept.append(out)
+            return out
+
+    x = leaf(3)
+    (Keep.apply(x) + Keep.apply(x) + Keep.apply(x) * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0, 3.0])     # Keep passes 1, whatever g is
+    for a in kept:
+        np.testing.assert_allclose(a, [1.0, 1.0, 1.0])
+    # and with nothing kept, the sum of many gradients is still right
+    w = leaf(2)
+    total = w * 0.0
+    for k in range(1, 6):
+        total = total + w * float(k)
+    total.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [15.0, 15.0])

@@ -179,6 +179,20 @@ def test_softmax_extreme_rows(dtype, kernel_twin):
         np.testing.assert_allclose(dx, [[-2.0, 1.0, 1.0], [1.0, -2.0, 1.0]], atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_kernel_matches_reference(dtype):
+    from autograd.kernels.special import sigmoid_numba, sigmoid_reference
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(997) * 12, [0.0, -0.0, 80.0, -80.0, np.inf, -np.inf,
+                                                        np.nan]]).astype(dtype)
+    for arr in (x, x[::3], x[:0], x[5]):
+        out, ref = sigmoid_numba(arr), sigmoid_reference(arr)
+        assert out.shape == np.shape(arr) and out.dtype == dtype
+        np.testing.assert_allclose(out, ref, rtol=4e-7 if dtype == np.float32 else 1e-14, atol=0)
+    np.testing.assert_array_equal(sigmoid_numba(x[-3:]), np.array([1.0, 0.0, np.nan], dtype))
+    assert sigmoid_reference(np.array([1, -2])).dtype == np.float64   # ints: as exp's
+
+
 @pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (3, 4, 5)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_erf_kernel_matches_reference(shape, dtype):

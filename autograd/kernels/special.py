@@ -1,6 +1,6 @@
 """Special functions NumPy lacks (erf), a float32 exp(-u) that vectorises, and the
-exact GELU's forward and gradient built on them, as Numba kernels with NumPy
-references.  The GELU forward reads each element once and also returns Phi(x),
+logistic function and the exact GELU's forward and gradient built on them, as Numba
+kernels with NumPy references.  The GELU forward reads each element once and also returns Phi(x),
 which the gradient reads (g (Phi + x phi)); the gradient is one pass too."""
 import math
 
@@ -135,6 +135,36 @@ def erf_reference(x):
 
 
 erf = pick(erf_numba, erf_reference)
+
+
+@parallel_kernel
+def _sigmoid_flat(x, out):
+    one = x.dtype.type(1)                  # not the literal 1, which would widen float32
+    for i in numba.prange(U(x.size)):
+        v = x[i]
+        e = exp_neg(abs(v))                # exp(-|x|) <= 1: neither branch overflows
+        r = one / (one + e)
+        out[i] = r if v >= 0 else e * r    # 1 / (1 + e^-x), or e^x / (1 + e^x); NaN stays
+
+
+def sigmoid_numba(x):
+    """The logistic function of a float32/64 array on the vectorising exp (NumPy's
+    stable form takes six passes: 4096 elements 16 us, this kernel about 2)."""
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        return sigmoid_reference(x)
+    x = np.require(x, x.dtype, "C")
+    out = np.empty_like(x)
+    _sigmoid_flat(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def sigmoid_reference(x):
+    e = np.exp(-np.abs(x))
+    y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y     # ints: as exp's
+
+
+sigmoid = pick(sigmoid_numba, sigmoid_reference)
 
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)

@@ -9,6 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..device import CPU, check_device, to_arguments
 from ..function import Primitive
+from ..kernels import special
 from ..kernels.special import erf as _erf
 from ..tensor import Tensor, tensor_method
 from .binary import where
@@ -49,12 +50,6 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
     return cls, public
 
 
-def _sigmoid(x):
-    # exp of -|x| only, so neither branch overflows for large |x|.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
-
-
 def _rsqrt(x):
     return 1.0 / np.sqrt(x)
 
@@ -82,7 +77,8 @@ Cos, cos = unary("cos", np.cos, lambda m, g, x: -g * m.sin(x), "x")             
 Tan, tan = unary("tan", np.tan, lambda m, g, y: g * (y * y + 1.0), "y",             # g (1 + tan^2 x)
                  unary_samples(low=-1.2, high=1.2))
 Tanh, tanh = unary("tanh", np.tanh, lambda m, g, y: g * (1.0 - y * y), "y")          # g (1 - tanh^2 x)
-Sigmoid, sigmoid = unary("sigmoid", _sigmoid, lambda m, g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
+sigmoid_array = half_as_float32(special.sigmoid)   # on arrays (also for the LSTM cell)
+Sigmoid, sigmoid = unary("sigmoid", sigmoid_array, lambda m, g, y: g * y * (1.0 - y), "y",  # g s (1 - s)
                          unary_samples(low=-4, high=4), ref=lambda x: 1 / (1 + np.exp(-x)))
 erf_array = half_as_float32(_erf)     # erf on arrays, float16 through float32 (also for GELU)
 Erf, erf = unary("erf", erf_array, lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)

@@ -9,6 +9,7 @@ import numpy as np
 from ..dtypes import is_int
 from ..function import Primitive
 from ..tensor import Tensor, tensor_method
+from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op, unary_samples
 
 
@@ -25,7 +26,7 @@ def _sizes(args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
-class Reshape(Primitive):
+class Reshape(FormulaPrimitive):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -35,8 +36,7 @@ class Reshape(Primitive):
             raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
                              f"elements) into shape {tuple(shape)}") from None
 
-    @staticmethod
-    def backward(ctx, g):
+    def formula(ctx, m, g):
         return g.reshape(ctx.in_shape), None        # dx = g, in x's shape
 
 
@@ -348,9 +348,21 @@ def _stack_samples(rng):
     yield SampleInput(([make(rng, (3,)), make(rng, (3,)), make(rng, (3,))],), dict(dim=-1), "dim-1")
 
 
-@op(Cat, Reshape, samples=_stack_samples, ref=lambda xs, dim: np.stack(xs, dim))
+class Stack(FormulaPrimitive):
+    """One node for the whole stack, as in PyTorch (an RNN stacks one output a step)."""
+
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.dim = dim
+        return np.stack(xs, dim)
+
+    def formula(ctx, m, g):                    # dx_i = g's slice i along dim
+        return (None,) + (tuple(np.moveaxis(g, ctx.dim, 0)) if m is np else unbind(g, ctx.dim))
+
+
+@op(Stack, samples=_stack_samples, ref=lambda xs, dim: np.stack(xs, dim))
 def stack(tensors, dim=0):
-    tensors = list(tensors)
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
     d = normalize_dim(dim, tensors[0].ndim + 1, "stack")
@@ -358,7 +370,7 @@ def stack(tensors, dim=0):
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: expects each tensor to be equal size, but got "
                              f"{tuple(tensors[0].shape)} at entry 0 and {tuple(t.shape)} at entry {i}")
-    return cat([unsqueeze(t, d) for t in tensors], d)
+    return Stack.apply(d, *tensors)
 
 
 class Split(Primitive):
@@ -420,10 +432,27 @@ def chunk(input, chunks, dim=0):
     return split(input, max(1, -(-n // chunks)), dim)
 
 
-@tensor_method
+class Unbind(FormulaPrimitive):
+    """The slices along a dim, as views, from one node (PyTorch's UnbindBackward)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return tuple(np.moveaxis(x, dim, 0))
+
+    def formula(ctx, m, *gs):                  # dx = the slices' gradients stacked
+        return (np.stack(gs, ctx.dim) if m is np else stack(gs, ctx.dim)), None
+
+
+def _unbind_samples(rng):
+    yield SampleInput((make(rng, (3, 2)),), {}, "dim0")
+    yield SampleInput((make(rng, (2, 4, 3), noncontig=True), 1), {}, "dim1")
+
+
+@op(Unbind, samples=_unbind_samples, method=True,
+    ref=lambda x, dim=0: tuple(np.moveaxis(x, dim, 0)))
 def unbind(input, dim=0):
-    d = normalize_dim(dim, input.ndim, "unbind")
-    return tuple(squeeze(p, d) for p in split(input, 1, d))
+    return Unbind.apply(input, normalize_dim(dim, input.ndim, "unbind"))
 
 
 class Flip(Primitive):

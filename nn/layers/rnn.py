@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from autograd import dtypes
+from autograd.ops.recurrent import lstm_cell
 from autograd.ops.shape import cat, stack
 
 from .. import functional as F
@@ -42,11 +43,9 @@ def _relu_step(xw, state, w_hh, b_hh, w_hr=None):
 
 def _lstm_step(xw, state, w_hh, b_hh, w_hr=None):
     """i, f, g, o = split(xw + h W_hh^T + b_hh); c' = s(f) c + s(i) tanh(g);
-    h' = s(o) tanh(c'), projected by W_hr when proj_size > 0."""
-    h, c = state
-    i, f, g, o = (xw + F.linear(h, w_hh, b_hh)).chunk(4, -1)
-    c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-    h = F.sigmoid(o) * F.tanh(c)
+    h' = s(o) tanh(c') (one fused node: autograd/ops/recurrent.py), projected by
+    W_hr when proj_size > 0."""
+    h, c = lstm_cell(xw + F.linear(state[0], w_hh, b_hh), state[1])
     return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
