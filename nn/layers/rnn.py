@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from autograd import dtypes
-from autograd.ops.recurrent import lstm_cell
+from autograd.ops.recurrent import gru_cell, lstm_cell
 from autograd.ops.shape import cat, stack
 
 from .. import functional as F
@@ -51,14 +51,9 @@ def _lstm_step(xw, state, w_hh, b_hh, w_hr=None):
 
 def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
     """r = s(x_r + h_r), z = s(x_z + h_z), n = tanh(x_n + r * h_n); h' = (1 - z) n + z h,
-    where h_* = h W_hh^T + b_hh (the reset gate scales b_hn too, as in PyTorch)."""
-    h = state[0]
-    xr, xz, xn = xw.chunk(3, -1)
-    hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, -1)
-    r = F.sigmoid(xr + hr)
-    z = F.sigmoid(xz + hz)
-    n = F.tanh(xn + r * hn)
-    return ((1 - z) * n + z * h,)
+    where h_* = h W_hh^T + b_hh (the reset gate scales b_hn too, as in PyTorch); one
+    fused node (autograd/ops/recurrent.py)."""
+    return (gru_cell(xw, F.linear(state[0], w_hh, b_hh), state[0]),)
 
 
 _STEPS = {"RNN_TANH": _tanh_step, "RNN_RELU": _relu_step, "LSTM": _lstm_step, "GRU": _gru_step}
