@@ -175,3 +175,15 @@ BAD = [
 def test_bad_input_raises_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (2, 5, 7), (0, 3, 2, 2), (3, 2)])
+def test_channel_sums_are_the_bias_gradient(shape, dtype):
+    from autograd.ops.formula import channel_sums
+    a = (np.random.default_rng(len(shape)).standard_normal(shape) * 4).astype(dtype)
+    for arr in (a, np.swapaxes(a, 0, -1).copy().swapaxes(0, -1)):      # and non-contiguous
+        got = channel_sums(arr)
+        assert got.shape == (shape[1],) and got.dtype == dtype
+        np.testing.assert_allclose(got, arr.sum(axis=(0,) + tuple(range(2, arr.ndim))),
+                                   rtol=1e-5 if dtype == np.float32 else 1e-12)

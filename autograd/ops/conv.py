@@ -23,6 +23,7 @@ from ..kernels.conv import col2im
 from ..kernels.conv_drivers import (ConvGeometry, batch_columns, conv_forward,
                                     conv_forward_and_columns, conv_input_grad, conv_weight_grad)
 from ..tensor import Tensor
+from .formula import channel_sums
 from .half import via_float32
 from .registry import SampleInput, make, op
 
@@ -91,7 +92,7 @@ class Convolution(Primitive):
               if nx else None)
         dw = (_like_input(conv_weight_grad(_as4d(x), g4, ctx.geo, *_spatial(w), cols), w.ndim)
               if nw else None)
-        db = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nb else None
+        db = channel_sums(g) if nb else None
         return dx, dw, db, None, None
 
 
