@@ -58,3 +58,16 @@ def test_the_issue_example():
     assert (ag.tensor(2.0, dtype=ag.float64) * ag.ones(3)).dtype == ag.float32
     assert (ag.tensor(2.0, dtype=ag.float64) * ag.ones(3, dtype=ag.int64)).dtype == ag.float64
     assert (ag.ones(3, dtype=ag.int64) * 2.5).dtype == ag.float32
+
+
+def test_unary_math_on_integers_gives_the_default_float_as_pytorch():
+    ints = np.array([1, -2, 0])
+    for name in ("exp", "log1p", "sqrt", "sin", "tanh", "sigmoid", "erf", "expm1", "rsqrt"):
+        ours = getattr(ag.tensor(np.abs(ints) + 1), name)()
+        theirs = getattr(torch.tensor(np.abs(ints) + 1), name)()
+        assert str(ours.dtype) == str(theirs.dtype) == "torch.float32", name
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, err_msg=name)
+    for name in ("neg", "abs", "sign", "floor", "ceil"):
+        ours, theirs = getattr(ag.tensor(ints), name)(), getattr(torch.tensor(ints), name)()
+        assert str(ours.dtype) == str(theirs.dtype) == "torch.int64", name
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=name)

@@ -21,12 +21,16 @@ POSITIVE = dict(low=0.3, high=3.0)
 KINK_AT_0 = dict(away=(0, 0.05))
 
 
-def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, method=True):
+def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, method=True,
+          keeps_ints=False):
     """Define, register and attach a one-input elementwise primitive.
 
     ``forward`` maps an array to an array; ``vjp(m, g, s)`` returns dL/dx from
     g = dL/dy and the saved s: the input x (``saves="x"``), the output y
     (``saves="y"``) or None; ``m`` is NumPy or autograd (see formula.py).
+    Integer and bool inputs become the default float dtype first, as in PyTorch
+    (exp of an int tensor is float32, not NumPy's float64), unless ``keeps_ints``
+    (neg, abs, sign, floor, ceil keep them).
     Returns the Primitive subclass and the public function.
     """
     def fwd(ctx, x):
@@ -43,6 +47,8 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
                 "__doc__": f"Elementwise {name}."})
 
     def public(input):
+        if not keeps_ints and isinstance(input, Tensor) and input.array.dtype.kind in "biu":
+            input = input.to(dtypes.get_default_dtype())
         return cls.apply(input)
     public.__name__ = public.__qualname__ = name
     public.__doc__ = f"Elementwise {name} of ``input`` (differentiable)."
@@ -58,11 +64,11 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _AWAY_FROM_INTEGERS = dict(away=(np.arange(-3, 4), 0.05))
 
 # Each VJP gives dL/dx in terms of g = dL/dy and the saved x or y; m is NumPy or autograd.
-Neg, neg = unary("neg", np.negative, lambda m, g, _: -g, method=("neg", "__neg__"))
+Neg, neg = unary("neg", np.negative, lambda m, g, _: -g, method=("neg", "__neg__"), keeps_ints=True)
 Abs, abs = unary("abs", np.abs, lambda m, g, x: g * sgn(m, x), "x",                  # g sign(x)
-                 unary_samples(**KINK_AT_0), method=("abs", "__abs__"))
+                 unary_samples(**KINK_AT_0), method=("abs", "__abs__"), keeps_ints=True)
 Sign, sign = unary("sign", lambda x: sgn(np, x), lambda m, g, _: m.zeros_like(g),   # piecewise constant
-                   samples=unary_samples(**KINK_AT_0))
+                   samples=unary_samples(**KINK_AT_0), keeps_ints=True)
 Exp, exp = unary("exp", np.exp, lambda m, g, y: g * y, "y")                          # g e^x
 Expm1, expm1 = unary("expm1", np.expm1, lambda m, g, y: g * (y + 1.0), "y")          # g e^x
 Log, log = unary("log", np.log, lambda m, g, x: g / x, "x", unary_samples(**POSITIVE))   # g / x
@@ -84,8 +90,10 @@ erf_array = half_as_float32(_erf)     # erf on arrays, float16 through float32 (
 Erf, erf = unary("erf", erf_array, lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
                  ref=np.vectorize(math.erf))
 # Rounding is piecewise constant: zero gradient almost everywhere (PyTorch's choice).
-Floor, floor = unary("floor", np.floor, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS))
-Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS))
+Floor, floor = unary("floor", np.floor, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS),
+                     keeps_ints=True)
+Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS),
+                   keeps_ints=True)
 
 
 @op(samples=unary_samples(), ref=np.square, method=True)
