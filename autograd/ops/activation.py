@@ -226,7 +226,21 @@ def softmax_rows(x):
     return on_rows(rowwise.softmax, x)
 
 
-class Softmax(FormulaPrimitive):
+class _RowsVJP(FormulaPrimitive):
+    """Softmax and log-softmax save their output y; along the last dim their array VJP
+    is the fused row kernel ``rows_vjp(y, g)`` (kernels/rowwise.py)."""
+
+    @staticmethod
+    def vjp(ctx, g):
+        y, = ctx.saved_arrays
+        if _fused(y, ctx.dim):
+            return on_rows(ctx.rows_vjp, y, g), None
+        return ctx.formula(np, g, y)
+
+
+class Softmax(_RowsVJP):
+    rows_vjp = staticmethod(rowwise.softmax_backward)
+
     @staticmethod
     def forward(ctx, x, dim):
         if _fused(x, dim):
@@ -241,13 +255,6 @@ class Softmax(FormulaPrimitive):
     def formula(ctx, m, g, y):                                  # dx = y (g - <g, y>)
         return y * (g - sum_keepdim(m, g * y, ctx.dim)), None
 
-    @staticmethod
-    def vjp(ctx, g):
-        y, = ctx.saved_arrays
-        if _fused(y, ctx.dim):
-            return on_rows(rowwise.softmax_backward, y, g), None
-        return ctx.formula(np, g, y)
-
 
 def log_softmax_array(x, dim):
     """log(softmax(x)) along ``dim`` of an array, as x - max - log(sum(exp(x - max)))."""
@@ -257,7 +264,9 @@ def log_softmax_array(x, dim):
     return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
 
 
-class LogSoftmax(FormulaPrimitive):
+class LogSoftmax(_RowsVJP):
+    rows_vjp = staticmethod(rowwise.log_softmax_backward)
+
     @staticmethod
     def forward(ctx, x, dim):
         y = log_softmax_array(x, dim)
@@ -267,13 +276,6 @@ class LogSoftmax(FormulaPrimitive):
 
     def formula(ctx, m, g, y):                                  # dx = g - softmax * sum(g)
         return g - m.exp(y) * sum_keepdim(m, g, ctx.dim), None
-
-    @staticmethod
-    def vjp(ctx, g):
-        y, = ctx.saved_arrays
-        if _fused(y, ctx.dim):
-            return on_rows(rowwise.log_softmax_backward, y, g), None
-        return ctx.formula(np, g, y)
 
 
 def _softmax_samples(rng):
