@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .grad_mode import STATE
-from .tensor import Tensor
+from .tensor import Tensor, version_of
 
 _tape_position = itertools.count()
 _new = object.__new__
@@ -97,8 +97,7 @@ class Primitive:
                 data, counter = self._saved_outputs[obj]
                 now = counter.value
             else:
-                data, counter = obj.array, obj._vc
-                now = 0 if counter is None else counter.value
+                data, now = obj.array, version_of(obj)
             if now != version:
                 t = obj if kind is _INPUT else None
                 name = f" '{t.name}'" if t is not None and t.name else ""
@@ -250,7 +249,8 @@ def _record(ctx, args, arrays, needs, out):
             edges.append((a, 0))
     ctx._edges = edges
     if type(out) is np.ndarray and ctx._non_diff is None:     # one output: most ops
-        t = _fresh(out) if out.base is None else _wrap_output(out, args, arrays)
+        # a fresh array (the usual case) needs no search for the input it views
+        t = Tensor._make(out) if out.base is None else _wrap_output(out, args, arrays)
         if out.dtype.kind == "f":
             t._requires_grad = True
             t.grad_fn = ctx
@@ -296,16 +296,6 @@ def _memory(a):
     return a.itemsize * math.prod(n for n, step in zip(a.shape, a.strides) if step)
 
 
-def _fresh(a):
-    """A Tensor around ``a`` with no history: `Tensor._make`, inlined for the hot path."""
-    t = _new(Tensor)
-    t.array = a
-    t._requires_grad = False
-    t.grad_fn = t._vc = None
-    t._output_nr = 0
-    return t
-
-
 def _wrap_output(o, args, arrays):
     if type(o) is not np.ndarray:
         o = np.asarray(o)
@@ -316,7 +306,7 @@ def _wrap_output(o, args, arrays):
         for a, arr in zip(args, arrays):
             if isinstance(a, Tensor) and (base is arr or base is arr.base):
                 return Tensor._make(o, None, 0, a._version, a._base if a._base is not None else a)
-    return _fresh(o)
+    return Tensor._make(o)
 
 
 _INPUT, _OUTPUT, _CONST = "input", "output", "const"
@@ -326,8 +316,7 @@ _NOTHING = (_CONST, None, None)
 def _resolve_saved(ctx, args, arrays, outs, res):
     """Map what forward saved back to tensors: inputs and outputs by identity (so
     backward sees graph-connected tensors), anything else as a constant.  Each input
-    is saved with its version: a tensor's counter is made on first use (an in-place
-    write, a view), and one without a counter has never been written: version 0."""
+    is saved with its version (`version_of`: no counter is made for it)."""
     saved = []
     for s in ctx._to_save:
         if s is None:            # e.g. mul's operand whose gradient is not needed
@@ -336,8 +325,7 @@ def _resolve_saved(ctx, args, arrays, outs, res):
         for i, arr in enumerate(arrays):
             if s is arr and isinstance(args[i], Tensor):
                 a = args[i]
-                vc = a._vc
-                saved.append((_INPUT, a, 0 if vc is None else vc.value))
+                saved.append((_INPUT, a, version_of(a)))
                 break
         else:
             for j, o in enumerate(outs):
@@ -346,11 +334,10 @@ def _resolve_saved(ctx, args, arrays, outs, res):
                     if t.grad_fn is ctx:
                         saved.append(ctx._save_output(j, t))
                     else:
-                        vc = t._vc
-                        saved.append((_INPUT, t, 0 if vc is None else vc.value))
+                        saved.append((_INPUT, t, version_of(t)))
                     break
             else:   # a Python scalar or an array computed in forward: a constant
-                const = _fresh(s) if isinstance(s, np.ndarray) else s
+                const = Tensor._make(s) if isinstance(s, np.ndarray) else s
                 saved.append((_CONST, const, None))
     return saved
 

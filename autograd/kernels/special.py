@@ -1,7 +1,8 @@
 """Special functions NumPy lacks (erf), a float32 exp(-u) that vectorises, and the
 logistic function and the exact GELU's forward and gradient built on them, as Numba
-kernels with NumPy references.  The GELU forward reads each element once and also returns Phi(x),
-which the gradient reads (g (Phi + x phi)); the gradient is one pass too."""
+kernels with NumPy references.  The GELU forward reads each element once and also
+returns Phi(x), which the gradient reads (g (Phi + x phi)); the gradient is one pass
+too."""
 import math
 
 import numba
@@ -117,13 +118,17 @@ def _erf_flat(flat, out):
         out[i] = _erf(flat[i])
 
 
+def _map_flat(kernel, x):
+    """out[i] = f(x[i]) by a flat kernel, for a C-contiguous array; ``x`` comes from
+    np.require, not ascontiguousarray, which turns 0-d arrays into 1-d ones."""
+    out = np.empty_like(x)
+    kernel(x.reshape(-1), out.reshape(-1))
+    return out
+
+
 def erf_numba(x):
     x = np.asarray(x)
-    # np.require, not ascontiguousarray: the latter turns 0-d arrays into 1-d ones.
-    x = np.require(x, x.dtype if x.dtype.kind == "f" else np.float64, "C")
-    out = np.empty_like(x)
-    _erf_flat(x.reshape(-1), out.reshape(-1))
-    return out
+    return _map_flat(_erf_flat, np.require(x, x.dtype if x.dtype.kind == "f" else np.float64, "C"))
 
 
 _erf_scalar = np.vectorize(math.erf, otypes=[np.float64])
@@ -149,13 +154,11 @@ def _sigmoid_flat(x, out):
 
 def sigmoid_numba(x):
     """The logistic function of a float32/64 array on the vectorising exp (NumPy's
-    stable form takes six passes: 4096 elements 16 us, this kernel about 2)."""
+    stable form takes six passes: 4096 float32 elements 16.5 -> 7.4 us, 1M 8.4 -> 0.73
+    ms at 2 threads)."""
     if x.dtype != np.float32 and x.dtype != np.float64:
         return sigmoid_reference(x)
-    x = np.require(x, x.dtype, "C")
-    out = np.empty_like(x)
-    _sigmoid_flat(x.reshape(-1), out.reshape(-1))
-    return out
+    return _map_flat(_sigmoid_flat, np.require(x, x.dtype, "C"))
 
 
 def sigmoid_reference(x):

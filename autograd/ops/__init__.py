@@ -1,4 +1,5 @@
 """Primitive ops, one module per family; importing this attaches Tensor methods."""
 from . import registry  # noqa: F401  (first: every module registers into it)
 from . import shape, reduction, elementwise, binary, indexing, inplace, linalg, activation  # noqa: F401
-from . import conv, pool, normalization, loss, pointwise, rearrange, dropout, attention, pad, recurrent  # noqa: F401
+from . import conv, pool, normalization, loss, pointwise, rearrange, dropout  # noqa: F401
+from . import attention, pad, recurrent  # noqa: F401

@@ -90,10 +90,10 @@ erf_array = half_as_float32(_erf)     # erf on arrays, float16 through float32 (
 Erf, erf = unary("erf", erf_array, lambda m, g, x: g * _TWO_OVER_SQRT_PI * m.exp(-(x * x)), "x",  # g 2/sqrt(pi) e^(-x^2)
                  ref=np.vectorize(math.erf))
 # Rounding is piecewise constant: zero gradient almost everywhere (PyTorch's choice).
-Floor, floor = unary("floor", np.floor, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS),
-                     keeps_ints=True)
-Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: m.zeros_like(g), samples=unary_samples(**_AWAY_FROM_INTEGERS),
-                   keeps_ints=True)
+Floor, floor = unary("floor", np.floor, lambda m, g, _: m.zeros_like(g),
+                     samples=unary_samples(**_AWAY_FROM_INTEGERS), keeps_ints=True)
+Ceil, ceil = unary("ceil", np.ceil, lambda m, g, _: m.zeros_like(g),
+                   samples=unary_samples(**_AWAY_FROM_INTEGERS), keeps_ints=True)
 
 
 @op(samples=unary_samples(), ref=np.square, method=True)

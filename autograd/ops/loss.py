@@ -33,12 +33,11 @@ def _coefficients(x, target, weight, ignore_index, label_smoothing):
     """The (N, C) coefficients a_ic of the module docstring, and w[t_i] per row (0 if ignored)."""
     n, c = x.shape
     valid = target != ignore_index
-    if valid.all():          # nothing ignored: the usual case, two passes fewer
-        t = target
-        wt = np.ones(n, x.dtype) if weight is None else weight[t]
-    else:
-        t = np.where(valid, target, 0)
-        wt = (np.ones(n, x.dtype) if weight is None else weight[t]) * valid
+    ignored = not valid.all()          # usually nothing is: two passes fewer
+    t = np.where(valid, target, 0) if ignored else target
+    wt = np.ones(n, x.dtype) if weight is None else weight[t]
+    if ignored:
+        wt = wt * valid
     coef = np.zeros_like(x)
     coef[np.arange(n), t] = (1 - label_smoothing) * wt
     if label_smoothing:
