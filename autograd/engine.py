@@ -121,7 +121,15 @@ def _root_grads(tensors, grad_tensors, who):
 
 def reachable_nodes(roots):
     """Nodes reachable from the ``roots`` tensors, in decreasing tape position."""
+    return _traverse(roots)[0]
+
+
+def _traverse(roots):
+    """`reachable_nodes`, and the map node -> the leaves whose gradient sum is complete
+    once that node has run: for each leaf, the node of lowest tape position among its
+    users.  One walk finds both (a second pass over the edges costs 1 us a node)."""
     seen = set()          # nodes hash by identity
+    last = {}             # id(leaf) -> (its user of lowest position, leaf)
     stack = [t.grad_fn for t in roots if t.grad_fn is not None]
     while stack:
         node = stack.pop()
@@ -129,9 +137,19 @@ def reachable_nodes(roots):
             continue
         seen.add(node)
         for edge in node._edges:
-            if edge is not None and not isinstance(edge[0], Tensor):
-                stack.append(edge[0])
-    return sorted(seen, key=_by_position, reverse=True)
+            if edge is None:
+                continue
+            dst = edge[0]
+            if not isinstance(dst, Tensor):
+                stack.append(dst)
+                continue
+            user = last.get(id(dst))
+            if user is None or node._seq < user[0]._seq:
+                last[id(dst)] = (node, dst)
+    users = {}
+    for node, leaf in last.values():
+        users.setdefault(node, []).append(leaf)
+    return sorted(seen, key=_by_position, reverse=True), users
 
 
 def walk(outputs):
@@ -182,13 +200,14 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
         _send(t.grad_fn if t.grad_fn is not None else t, t._output_nr, g, buffers, leaf_sums)
     root_grads = g = None            # see _finish_leaf: the engine holds no stray references
 
-    nodes = reachable_nodes(roots)
+    nodes, finishers = _traverse(roots)
     if targets is not None:
         nodes = _prune(nodes, leaf_targets, node_targets)
     # Leaves are finished early only by backward() without inputs=; the other paths
     # need every leaf sum at the end.  A leaf whose last user is skipped (it got no
     # gradient) is finished after the loop.
-    finishers = _leaf_last_users(nodes) if accumulate and targets is None else None
+    if not accumulate or targets is not None:
+        finishers = None
     observer = STATE.backward_observer
     with set_grad_enabled(create_graph):
         for node in nodes:
@@ -209,8 +228,8 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
             for edge, g in zip(node._edges, in_grads):
                 if g is not None:
                     _send(edge[0], edge[1], g, buffers, leaf_sums)
-            if not retain_graph:
-                node.release()
+            if not retain_graph and node._saved is not None:
+                node.release()      # a node that saved nothing can run again, as in PyTorch
             if finishers is not None:
                 done = finishers.pop(node, None)
                 if done is not None:
@@ -240,20 +259,6 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 if g is not None:
                     _accumulate(t, g if create_graph else g.array, create_graph)
     return captured
-
-
-def _leaf_last_users(nodes):
-    """node -> the leaves whose gradient sum is complete once that node has run: for
-    each leaf, the node of lowest tape position among its users."""
-    last = {}
-    for node in nodes:                     # decreasing position: the last user wins
-        for edge in node._edges:
-            if edge is not None and isinstance(edge[0], Tensor):
-                last[id(edge[0])] = (node, edge[0])
-    users = {}
-    for node, leaf in last.values():
-        users.setdefault(node, []).append(leaf)
-    return users
 
 
 def _as_tensor(g):

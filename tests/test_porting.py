@@ -426,3 +426,31 @@ def test_lstm_language_model_with_custom_optimizer_sampler_and_checkpoint_matche
     assert ours.keys() == theirs.keys() and "lstm.weight_hh_l1" in ours
     for k in theirs:
         np.testing.assert_allclose(ours[k], theirs[k], rtol=2e-4, atol=2e-6, err_msg=k)
+
+
+SECOND_BACKWARD = '''
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = (x + x).sum()          # add and sum save nothing for backward
+y.backward()
+y.backward()               # so their nodes run again without retain_graph
+grad = x.grad.numpy().copy()
+z = x.exp().sum()          # exp saves its output, which backward frees
+z.backward()
+try:
+    z.backward()
+    error = None
+except RuntimeError as e:
+    error = str(e)
+'''
+
+
+def test_a_second_backward_through_nodes_that_saved_nothing_runs_as_in_pytorch():
+    results = []
+    for torch in (autograd, torch_ref):
+        scope = {"torch": torch}
+        exec(SECOND_BACKWARD, scope)
+        results.append(scope)
+    ours, theirs = results
+    np.testing.assert_allclose(ours["grad"], theirs["grad"])
+    np.testing.assert_allclose(ours["grad"], [4.0, 4.0, 4.0])
+    assert "second time" in theirs["error"] and "second time" in ours["error"]

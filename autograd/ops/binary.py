@@ -38,7 +38,8 @@ def elementwise(ctx, name, ufunc, a, b):
     """Shared forward: promote, apply, explain broadcast and type errors."""
     if type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype \
             and a.shape == b.shape:
-        return ufunc(a, b)       # nothing to promote or broadcast: most calls
+        ctx.broadcast = False    # nothing to promote or broadcast: most calls
+        return ufunc(a, b)
     try:
         x, y = promote(a, b)
         return ufunc(x, y)
@@ -59,17 +60,19 @@ class Broadcasting(FormulaPrimitive):
     of the broadcast result; each is summed back to its input's shape.  The two
     operands are the last inputs (``where`` has its condition first)."""
 
+    # False when forward saw two arrays of one shape (`elementwise` sets it): most
+    # calls, whose VJPs then skip looking up the inputs' shapes
+    broadcast = True
+
     def formula(ctx, m, g, *saved):
         needs = ctx.needs_input_grad
-        edges = ctx._edges
-        da = db = None
-        if needs[-2]:
-            da = ctx.da(m, g, *saved)
-            if da.shape != _shape_at(edges[-2]):      # most binary ops broadcast nothing
+        da = ctx.da(m, g, *saved) if needs[-2] else None
+        db = ctx.db(m, g, *saved) if needs[-1] else None
+        if ctx.broadcast:
+            edges = ctx._edges
+            if da is not None:
                 da = sum_to_shape(m, da, _shape_at(edges[-2]))
-        if needs[-1]:
-            db = ctx.db(m, g, *saved)
-            if db.shape != _shape_at(edges[-1]):
+            if db is not None:
                 db = sum_to_shape(m, db, _shape_at(edges[-1]))
         return (da, db) if len(needs) == 2 else (None, da, db)
 
