@@ -300,3 +300,17 @@ def test_kl_div_target_gradient_at_zero_is_finite_where_pytorch_gives_nan():
     tt = torch.tensor(KL_T, requires_grad=True)
     TF.kl_div(torch.tensor(x.array), tt, reduction="sum").backward()
     assert torch.isnan(tt.grad[0, 0])
+
+
+def test_float32_probabilities_below_the_smallest_normal_are_subnormal_not_zero():
+    """e^-87.2 is still a normal float32 and e^-103 the last subnormal: softmax gives
+    them as PyTorch does, and sigmoid gives the exactly rounded value (PyTorch's own
+    sigmoid flushes to 0 below -88.7; NumPy's gives the subnormal)."""
+    x = np.array([[0.0, -87.2, -88.0, -90.0, -100.0, -103.0]], np.float32)
+    ours = F.softmax(ag.tensor(x), dim=1).numpy()
+    theirs = TF.softmax(torch.tensor(x), dim=1).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=2.0 ** -148)
+    assert (ours > 0).all() and (theirs > 0).all()
+    exact = (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    np.testing.assert_allclose(ag.tensor(x).sigmoid().numpy(), exact, rtol=1e-6, atol=2.0 ** -148)
+    assert (exact > 0).all()
