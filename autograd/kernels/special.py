@@ -11,7 +11,7 @@ from numba import uint64 as U
 from numba.extending import overload
 
 from . import pick
-from .threads import parallel_kernel
+from .threads import polynomial_kernel
 
 
 # erf to float32 precision in multiply-adds and selects, no branch and no exp, so the
@@ -116,7 +116,7 @@ def _exp_neg_by_type(u):
 
 # The loops index with unsigned integers, as kernels/conv.py does: a signed index can
 # keep Numba's negative-index test inside a loop and stop it from vectorising.
-@parallel_kernel
+@polynomial_kernel
 def _erf_flat(flat, out):
     for i in numba.prange(U(flat.size)):
         out[i] = _erf(flat[i])
@@ -146,7 +146,7 @@ def erf_reference(x):
 erf = pick(erf_numba, erf_reference)
 
 
-@parallel_kernel
+@polynomial_kernel
 def _sigmoid_flat(x, out):
     one = x.dtype.type(1)                  # not the literal 1, which would widen float32
     for i in numba.prange(U(x.size)):
@@ -177,7 +177,7 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@parallel_kernel
+@polynomial_kernel
 def _gelu_flat(x, out, cdf, inv_sqrt2):
     for i in numba.prange(U(x.size)):
         v = x[i]
@@ -199,7 +199,7 @@ def gelu_reference(x):
     return x * cdf, cdf
 
 
-@parallel_kernel
+@polynomial_kernel
 def _gelu_grad_flat(x, cdf, g, out, inv_sqrt_2pi):
     for i in numba.prange(U(x.size)):
         v = x[i]
