@@ -200,7 +200,7 @@ reduction_kernel = functools.partial(Kernel, reassociate=True)
 # ... and ``@streaming_kernel`` over one with little work per element (see STREAMING_GRAIN)
 streaming_kernel = functools.partial(Kernel, grain=STREAMING_GRAIN)
 # ... and ``@polynomial_kernel`` over one that evaluates polynomials (special.py): fused
-# multiply-adds ran its loops 1.4-2x faster (GELU on 1M float32, one thread: 3.0 -> 1.7
-# ms).  Not the default: the optimizer steps and convolutions keep NumPy's two
-# roundings, so they match their references step for step.
+# multiply-adds ran its loops 1.4-2x faster (GELU on 1M float32, one thread: 2.9 ->
+# 1.7-2.0 ms).  Not the default: the optimizer steps and convolutions keep NumPy's
+# two roundings, so they match their references step for step.
 polynomial_kernel = functools.partial(Kernel, contract=True)

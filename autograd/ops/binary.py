@@ -38,7 +38,7 @@ def elementwise(ctx, name, ufunc, a, b):
     """Shared forward: promote, apply, explain broadcast and type errors."""
     if type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype \
             and a.shape == b.shape:
-        ctx.broadcast = False    # nothing to promote or broadcast: most calls
+        ctx._broadcast = False   # nothing to promote or broadcast: most calls
         return ufunc(a, b)
     try:
         x, y = promote(a, b)
@@ -62,13 +62,13 @@ class Broadcasting(FormulaPrimitive):
 
     # False when forward saw two arrays of one shape (`elementwise` sets it): most
     # calls, whose VJPs then skip looking up the inputs' shapes
-    broadcast = True
+    _broadcast = True
 
     def formula(ctx, m, g, *saved):
         needs = ctx.needs_input_grad
         da = ctx.da(m, g, *saved) if needs[-2] else None
         db = ctx.db(m, g, *saved) if needs[-1] else None
-        if ctx.broadcast:
+        if ctx._broadcast:
             edges = ctx._edges
             if da is not None:
                 da = sum_to_shape(m, da, _shape_at(edges[-2]))
