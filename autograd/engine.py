@@ -183,6 +183,10 @@ def _prune(nodes, leaf_targets, node_targets):
 def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     if retain_graph is None:
         retain_graph = create_graph
+    record = create_graph
+    # Inside a forward-mode dual level the VJPs run on Tensors, so that tangents reach
+    # the gradients (forward over reverse); they are recorded only under create_graph.
+    create_graph = create_graph or STATE.dual_level is not None
     # target -> the positions it holds in `targets` (a tensor may be listed twice)
     leaf_targets, node_targets = {}, {}
     if targets is not None:
@@ -210,7 +214,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     if not accumulate or targets is not None:
         finishers = None
     observer = STATE.backward_observer
-    with set_grad_enabled(create_graph):
+    with set_grad_enabled(record):
         for node in nodes:
             grads = buffers.pop(node, None)
             if grads is None:

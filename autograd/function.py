@@ -51,6 +51,10 @@ class Primitive:
     # calls it whenever the gradient itself need not be recorded (no create_graph);
     # ``backward`` stays the differentiable VJP, on Tensors.
     vjp = None
+    # The tangent rule for forward mode (forward_ad.py): ``jvp(ctx, *tangents)`` returns
+    # one tangent Tensor (or None) per output from one Tensor (or None) per input; or
+    # ``forward_ad.derived_jvp``, which derives it from ``backward``.  None: no rule.
+    jvp = None
     # Node state, set per instance only when it differs (most ops save nothing, have
     # one differentiable output and no hooks): the hot path writes fewer attributes.
     _to_save = _non_diff = None
@@ -216,7 +220,10 @@ class Primitive:
             needs = [False] * len(args)
             any_needs = False
         ctx.needs_input_grad = needs
+        if STATE.dual_level is not None:      # forward-mode AD (forward_ad.py)
+            return STATE.dual_level.apply(cls, ctx, args, arrays, needs, any_needs)
         out = cls.forward(ctx, *arrays)
+        # _finish, written out (one call fewer per op)
         if not any_needs:
             if type(out) is tuple:
                 return tuple([_wrap_output(o, args, arrays) for o in out])
@@ -233,6 +240,15 @@ class Primitive:
 
     def __repr__(self):
         return f"<{self.name()}>"
+
+
+def _finish(ctx, args, arrays, needs, any_needs, out):
+    """The outputs of ``forward`` as Tensors, recorded as a tape node if an input needs grad."""
+    if not any_needs:
+        if type(out) is tuple:
+            return tuple([_wrap_output(o, args, arrays) for o in out])
+        return _wrap_output(out, args, arrays)
+    return _record(ctx, args, arrays, needs, out)
 
 
 def _record(ctx, args, arrays, needs, out):

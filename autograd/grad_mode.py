@@ -18,6 +18,9 @@ class _State(threading.local):
         # Called as observer(node, args, outputs) after each op is recorded on the
         # tape (args as passed to apply); used by gradcheck_tape.
         self.forward_observer = None
+        # The open forward-mode level (forward_ad._Level) or None; Primitive.apply hands
+        # every op to it while it is open.
+        self.dual_level = None
 
 
 STATE = _State()

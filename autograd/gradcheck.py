@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from . import forward_ad
 from .engine import grad as _grad
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
@@ -132,10 +133,12 @@ def _fail(raise_exception, message, **info):
 
 
 def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
-              fast_mode=False, what="gradient"):
-    """Check ``fn``'s VJPs against central differences for every input that requires
-    grad and every floating output.  Returns True, or raises ``GradcheckError``
-    (False with ``raise_exception=False``)."""
+              fast_mode=False, check_forward_ad=False, check_backward_ad=True, what="gradient"):
+    """Check ``fn``'s derivatives against central differences for every input that
+    requires grad and every floating output: the VJPs (reverse mode, unless
+    ``check_backward_ad=False``) and, with ``check_forward_ad=True``, the JVPs (forward
+    mode, one column of the Jacobian per input element).  Returns True, or raises
+    ``GradcheckError`` (False with ``raise_exception=False``)."""
     inputs = _as_tuple(inputs)
     x_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not x_idx:
@@ -149,42 +152,73 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     out_idx = _differentiable(outs)
     if not out_idx:
         raise ValueError("gradcheck: fn returned no floating-point tensor output")
-    if fast_mode:
-        ok = _fast_check(fn, inputs, outs, x_idx, out_idx, eps, atol, rtol)
-        if ok is True:
-            return True
-        if not raise_exception:
-            return False
-        # Report with the full Jacobians (affordable for the sizes gradcheck is run on).
+    checks = []
+    if check_backward_ad:
+        if fast_mode:
+            ok = _fast_check(fn, inputs, outs, x_idx, out_idx, eps, atol, rtol)
+            if ok is not True and not raise_exception:
+                return False
+            # Report a failure with the full Jacobians (affordable at gradcheck's sizes).
+        if not fast_mode or ok is not True:
+            checks.append((what, "VJP", _analytical_jacobians(outs, inputs, x_idx, out_idx)))
+    if check_forward_ad:
+        checks.append((f"forward-mode {what}", "JVP", _forward_jacobians(fn, inputs, outs, x_idx, out_idx)))
+    if not checks:
+        return True
     out_sizes = [outs[j].array.size for j in out_idx]
-    analytical = _analytical_jacobians(outs, inputs, x_idx, out_idx)
     numerical = _numerical_jacobians(fn, inputs, x_idx, out_idx, out_sizes, eps)
-    for jp, j in enumerate(out_idx):
-        for col, i in enumerate(x_idx):
-            A, N = analytical[jp][col], numerical[jp][col]
-            if A.size == 0 or np.allclose(A, N, atol=atol, rtol=rtol):
-                continue
-            bad = np.abs(A - N) - (atol + rtol * np.abs(N))
-            row, c = np.unravel_index(np.argmax(bad), A.shape)
-            steps, fwd, bwd, kink = _diagnose(fn, inputs, i, jp, out_idx, c, row, eps)
-            verdict = ("looks like a kink: the one-sided differences disagree, so the function is "
-                       "not differentiable at this input (move the sample away from it)"
-                       if kink else
-                       "looks like a wrong VJP: the function is smooth here (one-sided "
-                       "differences agree) but the analytical value differs")
-            in_pos = tuple(int(v) for v in np.unravel_index(c, inputs[i].shape)) if inputs[i].ndim else ()
-            out_pos = tuple(int(v) for v in np.unravel_index(row, outs[j].shape)) if outs[j].ndim else ()
-            msg = (f"{what} check failed for output {j} w.r.t. input {i}: worst element "
-                   f"d out{list(out_pos)} / d in{list(in_pos)}: analytical {A[row, c]:.6g}, "
-                   f"numerical {N[row, c]:.6g} (atol={atol}, rtol={rtol}).\n"
-                   f"  Diagnosis: {verdict}.\n"
-                   f"  Central differences at other steps: "
-                   + ", ".join(f"h={h:g}: {v:.6g}" for h, v in steps.items())
-                   + f"; one-sided: forward {fwd:.6g}, backward {bwd:.6g}.\n"
-                   f"  Worst elements (flat indices):\n{_table(A, N, atol, rtol)}")
-            return _fail(raise_exception, msg, input_index=i, output_index=j,
-                         analytical=A, numerical=N)
+    for kind, rule, analytical in checks:
+        for jp, j in enumerate(out_idx):
+            for col, i in enumerate(x_idx):
+                A, N = analytical[jp][col], numerical[jp][col]
+                if A.size == 0 or np.allclose(A, N, atol=atol, rtol=rtol):
+                    continue
+                msg = _mismatch(fn, inputs, outs, i, j, jp, out_idx, A, N, eps, atol, rtol, kind, rule)
+                return _fail(raise_exception, msg, input_index=i, output_index=j,
+                             analytical=A, numerical=N)
     return True
+
+
+def _forward_jacobians(fn, inputs, outs, x_idx, out_idx):
+    """jac[j][i] by forward mode: column k is the tangent of output j when input i
+    carries the k-th unit tangent."""
+    jac = [[np.zeros((outs[j].array.size, inputs[i].array.size)) for i in x_idx] for j in out_idx]
+    for col, i in enumerate(x_idx):
+        x = inputs[i]
+        for k in range(x.array.size):
+            seed = np.zeros(x.shape, x.array.dtype)
+            seed.reshape(-1)[k] = 1
+            args = list(inputs)
+            with forward_ad.dual_level(), enable_grad():
+                args[i] = forward_ad.make_dual(x, Tensor._make(seed))
+                new = _outputs(fn, args)
+                for jp, j in enumerate(out_idx):
+                    t = forward_ad.unpack_dual(new[j]).tangent
+                    if t is not None:
+                        jac[jp][col][:, k] = np.asarray(t.array, dtype=np.float64).reshape(-1)
+    return jac
+
+
+def _mismatch(fn, inputs, outs, i, j, jp, out_idx, A, N, eps, atol, rtol, kind, rule):
+    """The report of a failed check: the worst element, the diagnosis, the worst few."""
+    bad = np.abs(A - N) - (atol + rtol * np.abs(N))
+    row, c = np.unravel_index(np.argmax(bad), A.shape)
+    steps, fwd, bwd, kink = _diagnose(fn, inputs, i, jp, out_idx, c, row, eps)
+    verdict = ("looks like a kink: the one-sided differences disagree, so the function is "
+               "not differentiable at this input (move the sample away from it)"
+               if kink else
+               f"looks like a wrong {rule}: the function is smooth here (one-sided "
+               "differences agree) but the analytical value differs")
+    in_pos = tuple(int(v) for v in np.unravel_index(c, inputs[i].shape)) if inputs[i].ndim else ()
+    out_pos = tuple(int(v) for v in np.unravel_index(row, outs[j].shape)) if outs[j].ndim else ()
+    return (f"{kind} check failed for output {j} w.r.t. input {i}: worst element "
+            f"d out{list(out_pos)} / d in{list(in_pos)}: analytical {A[row, c]:.6g}, "
+            f"numerical {N[row, c]:.6g} (atol={atol}, rtol={rtol}).\n"
+            f"  Diagnosis: {verdict}.\n"
+            f"  Central differences at other steps: "
+            + ", ".join(f"h={h:g}: {v:.6g}" for h, v in steps.items())
+            + f"; one-sided: forward {fwd:.6g}, backward {bwd:.6g}.\n"
+            f"  Worst elements (flat indices):\n{_table(A, N, atol, rtol)}")
 
 
 def _fast_check(fn, inputs, outs, x_idx, out_idx, eps, atol, rtol):

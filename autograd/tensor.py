@@ -40,6 +40,7 @@ class Tensor:
     _hooks = None
     _post_accumulate_grad_hooks = None
     _retains_grad = False
+    _fw = None              # (dual level, tangent) under forward-mode AD (forward_ad.py)
 
     # Make NumPy defer to our reflected operators (np_array * tensor -> Tensor).
     __array_ufunc__ = None

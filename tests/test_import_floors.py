@@ -15,10 +15,15 @@ FLOORS = [
     ("autograd.dtypes", 2), ("autograd.grad_mode", 2), ("autograd.tensor", 2),
     ("autograd.function", 2), ("autograd.custom_function", 2), ("autograd.engine", 2),
     ("autograd.device", 2), ("autograd.creation", 2), ("autograd.serialization", 2),
-    ("autograd.graph", 2),
+    ("autograd.graph", 2), ("autograd.forward_ad", 2),
     ("autograd.hub", 2),
     ("autograd.ops", 3),
+    # faces over the ops (torch.linalg, torch.special), mixed precision
+    ("autograd.linalg", 3.5), ("autograd.special", 3.5), ("autograd.amp", 3.5),
     ("autograd.gradcheck", 4), ("autograd.tape_check", 4),
+    # the transforms and tools that run ops: above them, below the viewers
+    ("autograd.functional", 4.2), ("autograd.func", 4.3), ("autograd.profiler", 4.2),
+    ("autograd.compile", 4.5),
     ("autograd.viz", 5),
     ("autograd.data", 6), ("autograd.utils", 6),
     ("autograd", 6.5),          # the package face: everything in autograd, nothing above

@@ -12,11 +12,14 @@ from .formula import FormulaPrimitive, sum_keepdim
 from .half import half_as_float32
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
+from ..forward_ad import derived_jvp
 
 _KINK = dict(away=(0, 0.05))
 
 
 class Relu(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x):
         y, positive = relu_with_mask(x)         # NaN passes its gradient, as in PyTorch
@@ -40,6 +43,8 @@ def relu(input):
 
 
 class LeakyRelu(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, slope):
         scale = np.where(x > 0, 1, slope).astype(x.dtype)
@@ -59,6 +64,8 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 class Elu(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, alpha):
         positive = ~(x <= 0)                    # NaN takes the identity branch, as in PyTorch
@@ -80,6 +87,8 @@ def elu(input, alpha=1.0):
 
 
 class Hardtanh(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, lo, hi):
         # Open interval, and NaN passes its gradient: PyTorch's hardtanh_backward
@@ -111,6 +120,7 @@ class Gelu(FormulaPrimitive):
     dy/dx = Phi(x) + x phi(x) with phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
     tanh: y = x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3), and
     dy/dx = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, approximate):
@@ -177,6 +187,8 @@ op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
 
 
 class Softplus(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, beta, threshold):
         bx = x * beta
@@ -229,6 +241,7 @@ def softmax_rows(x):
 class _RowsVJP(FormulaPrimitive):
     """Softmax and log-softmax save their output y; along the last dim their array VJP
     is the fused row kernel ``rows_vjp(y, g)`` (kernels/rowwise.py)."""
+    jvp = derived_jvp
 
     @staticmethod
     def vjp(ctx, g):

@@ -30,9 +30,12 @@ from .activation import on_rows, softmax, softmax_rows
 from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 
 class ScaledDotProductAttention(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, q, k, v, bias, keep, scale):
         s = batched.matmul(q, k.mT)

@@ -10,6 +10,7 @@ from .. import dtypes
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, binary_samples, make, op, unary_samples
 from .formula import FormulaPrimitive, sum_to_shape
+from ..forward_ad import derived_jvp
 
 
 def promote(a, b):
@@ -59,6 +60,7 @@ class Broadcasting(FormulaPrimitive):
     """A binary op whose VJP formulas ``da``/``db`` ``(m, g, *saved)`` give the gradient
     of the broadcast result; each is summed back to its input's shape.  The two
     operands are the last inputs (``where`` has its condition first)."""
+    jvp = derived_jvp
 
     # False when forward saw two arrays of one shape (`elementwise` sets it): most
     # calls, whose VJPs then skip looking up the inputs' shapes
@@ -265,6 +267,8 @@ def _power(x, c):
 
 
 class PowScalar(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, c):
         ctx.save_for_backward(x)

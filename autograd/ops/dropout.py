@@ -6,9 +6,12 @@ import numpy as np
 
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 
 class Dropout(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, mask):
         ctx.save_for_backward(mask)

@@ -16,6 +16,7 @@ from .binary import where
 from .formula import FormulaPrimitive, sgn
 from .half import half_as_float32
 from .registry import SampleInput, op, unary_samples
+from ..forward_ad import derived_jvp
 
 POSITIVE = dict(low=0.3, high=3.0)
 KINK_AT_0 = dict(away=(0, 0.05))
@@ -42,9 +43,11 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
     def formula(ctx, m, g, saved=None):
         return vjp(m, g, saved)
 
+    # A diagonal Jacobian is its own transpose, so the tangent rule is the VJP's
+    # formula applied to the tangent: J v = J^T v.
     cls = type(name[0].upper() + name[1:], (FormulaPrimitive,),
                {"forward": staticmethod(fwd), "formula": formula, "__module__": __name__,
-                "__doc__": f"Elementwise {name}."})
+                "jvp": FormulaPrimitive.__dict__["backward"], "__doc__": f"Elementwise {name}."})
 
     def public(input):
         if not keeps_ints and isinstance(input, Tensor) and input.array.dtype.kind in "biu":
@@ -103,6 +106,8 @@ def square(input):
 
 
 class Reciprocal(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x):
         y = np.reciprocal(x)
@@ -121,6 +126,8 @@ def reciprocal(input):
 
 
 class Round(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, decimals):
         return np.round(x, decimals)
@@ -136,6 +143,8 @@ def round(input, decimals=0):
 
 
 class Clamp(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, lo, hi):
         y = np.clip(x, lo, hi)
@@ -171,6 +180,8 @@ clip = clamp
 
 
 class Cast(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.in_dtype = x.dtype

@@ -14,6 +14,7 @@ from .binary import where
 from .registry import SampleInput, make, op
 from .pad import pad
 from .shape import normalize_dim
+from ..forward_ad import derived_jvp
 
 
 def _index_array(i):
@@ -47,6 +48,8 @@ def _describe(idx):
 
 
 class GetItem(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, idx, basic):
         ctx.in_shape, ctx.idx, ctx.basic = x.shape, idx, basic
@@ -62,6 +65,7 @@ class GetItem(Primitive):
 
 class IndexAddZeros(Primitive):
     """zeros(shape) with g added at idx: the VJP of ``x[idx]``."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, g, shape, idx, basic):
@@ -123,6 +127,7 @@ def index_add_zeros(grad, shape, idx, basic):
 
 class IndexPut(Primitive):
     """``out = x.copy(); out[idx] = v`` — the out-of-place core of ``x[idx] = v``."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, v, idx):
@@ -169,6 +174,8 @@ def _put_ref(x, v, idx):
 
 
 class Gather(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dim, index):
         ctx.in_shape, ctx.dim = x.shape, dim
@@ -201,6 +208,8 @@ def _block(index_shape):
 
 
 class ScatterAdd(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dim, index, src):
         ctx.dim, ctx.src_shape = dim, src.shape
@@ -284,6 +293,7 @@ def scatter_add(input, dim, index, src):
 
 class Scatter(Primitive):
     """``out = x.copy(); out[index along dim] = src`` (an array, or a number)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, dim, index, src):
@@ -350,6 +360,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
 
 class IndexAdd(Primitive):
     """``out = x.copy(); out[..., index[i], ...] += source[..., i, ...]`` along ``dim``."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, dim, index, source):

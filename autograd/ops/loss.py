@@ -25,6 +25,7 @@ from ..tensor import Tensor
 from .activation import log_softmax_array, softmax
 from .formula import FormulaPrimitive, sum_keepdim
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -69,6 +70,8 @@ def _scaled(g, d, scale):
 
 
 class CrossEntropy(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
         logp = log_softmax_array(x, 1)
@@ -88,6 +91,7 @@ class CrossEntropy(FormulaPrimitive):
 
 class NllLoss(FormulaPrimitive):
     """loss_i = -sum_c a_ic x_ic on log-probabilities x (no smoothing: e = 0)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction):
@@ -187,6 +191,8 @@ _EPSILON = 1e-12          # PyTorch's floor of p (1 - p) in the VJP
 
 
 class BinaryCrossEntropy(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, p, t):
         ctx.save_for_backward(p, t)

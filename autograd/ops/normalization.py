@@ -26,9 +26,12 @@ from ..tensor import Tensor
 from .formula import sum_rows
 from .half import via_float32
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 
 class LayerNorm(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, w, b, normalized_ndim, eps):
         n = math.prod(x.shape[x.ndim - normalized_ndim:])
@@ -116,6 +119,7 @@ class BatchNorm(Primitive):
     VJP (sums over batch and spatial dims, m values per channel):
       train: dx = w * rstd * (g - sum(g) / m - xhat * sum(g * xhat) / m)
       eval:  dx = w * rstd * g;   both: dw = sum(g * xhat), db = sum(g)"""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, w, b, stats, training, eps):

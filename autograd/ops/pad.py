@@ -11,6 +11,7 @@ import numpy as np
 from ..dtypes import is_int
 from ..function import Primitive
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 
 def _pad_widths(pad, ndim, name):
@@ -33,6 +34,8 @@ def _crop_pad(x, widths, value):
 
 
 class ConstantPad(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, widths, value):
         ctx.widths = widths
@@ -47,6 +50,8 @@ class ConstantPad(Primitive):
 
 
 class ReflectPad(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, widths):
         ctx.widths = widths
@@ -60,6 +65,7 @@ class ReflectPad(Primitive):
 class ReflectPadAdjoint(Primitive):
     """The transpose of reflect padding: fold the reflected borders back onto the
     cells they copy.  Linear, so its VJP is reflect padding again."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, g, widths):

@@ -21,6 +21,7 @@ from ..kernels.pool import avg_pool, avg_pool_adjoint, max_pool, scatter_add
 from ..tensor import Tensor
 from .half import via_float32
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 
 def _planes(a, nd):
@@ -31,6 +32,8 @@ def _planes(a, nd):
 
 
 class MaxPool(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, nd, win):
         x3, lead = _planes(x, nd)
@@ -48,6 +51,8 @@ class MaxPool(Primitive):
 
 
 class PoolScatter(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, g, idx, in_sp):
         ctx.save_for_backward(idx)
@@ -65,6 +70,8 @@ class PoolScatter(Primitive):
 
 
 class PoolGather(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, h, idx, nd):
         ctx.save_for_backward(idx)
@@ -81,6 +88,7 @@ class PoolGather(Primitive):
 
 class AvgPool(Primitive):
     """y = mean over windows (sum / divisor).  Linear: dx = AvgPoolAdjoint(g)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, win, div):
@@ -96,6 +104,7 @@ class AvgPool(Primitive):
 
 class AvgPoolAdjoint(Primitive):
     """dx[window] += g / divisor.  Linear: its VJP is AvgPool."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, g, win, div, in_sp):

@@ -24,6 +24,7 @@ import numpy as np
 from .elementwise import sigmoid_array
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op
+from ..forward_ad import derived_jvp
 
 
 def _parts(x, k):
@@ -46,6 +47,8 @@ def _activations(m, gates):
 
 
 class LSTMCell(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, gates, c):
         ctx.save_for_backward(gates, c)
@@ -98,6 +101,8 @@ def _gru_gates(m, xw, hw):
 
 
 class GRUCell(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, xw, hw, h):
         ctx.save_for_backward(xw, hw, h)

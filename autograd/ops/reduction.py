@@ -16,6 +16,7 @@ from .binary import where
 from .formula import FormulaPrimitive, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
+from ..forward_ad import derived_jvp
 
 
 def reduce_dims(dim, ndim, name):
@@ -62,6 +63,8 @@ def _np_kwargs(dim, keepdim):
 
 
 class Sum(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -82,6 +85,8 @@ def sum(input, dim=None, keepdim=False, dtype=None):
 
 
 class Mean(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         if x.dtype.kind != "f":
@@ -118,6 +123,8 @@ def _var_array(x, dims, correction, keepdim):
 
 
 class Var(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim):
         ctx.save_for_backward(x)
@@ -135,6 +142,8 @@ class Var(Primitive):
 
 
 class Std(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim):
         ctx.dims, ctx.keepdim = dims, keepdim
@@ -191,6 +200,7 @@ class Amax(Primitive):
     """max/min over dims; ties share the gradient evenly (PyTorch's amax/amin).  A NaN
     is the extremum of its slice, and its gradient goes to the NaN(s), as PyTorch's
     max() does (PyTorch's amax spreads NaN over the slice instead, see README)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, dims, keepdim, is_min):
@@ -213,6 +223,7 @@ class Amax(Primitive):
 class MaxDim(Primitive):
     """max/min along one dim returning (values, indices); the gradient goes to the
     index returned (the first extremum, as PyTorch's CPU kernels do)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, dim, keepdim, is_min):
@@ -326,6 +337,8 @@ argmin = _arg("argmin", np.argmin)
 
 
 class LogSumExp(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         m = x.max(axis=dims, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
@@ -364,6 +377,8 @@ def logsumexp(input, dim, keepdim=False):
 
 
 class Prod(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         y = x.prod(axis=dims, keepdims=keepdim)
@@ -410,6 +425,7 @@ def prod(input, dim=None, keepdim=False):
 class Norm(FormulaPrimitive):
     """The vector p-norm ``(sum |x|^p)^(1/p)`` over dims for finite p (p = 0 counts the
     non-zero elements), with PyTorch's VJP: 0, not 0/0, at a zero vector or element."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, dims, keepdim, p):
@@ -480,6 +496,8 @@ def norm(input, p=2, dim=None, keepdim=False):
 
 
 class Cumsum(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim

@@ -11,6 +11,7 @@ from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op, unary_samples
+from ..forward_ad import derived_jvp
 
 
 def normalize_dim(dim, ndim, name):
@@ -27,6 +28,8 @@ def _sizes(args):
 
 
 class Reshape(FormulaPrimitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -129,6 +132,8 @@ def unsqueeze(input, dim):
 
 
 class Permute(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
@@ -185,6 +190,8 @@ def t(input):
 
 
 class Expand(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -196,6 +203,8 @@ class Expand(Primitive):
 
 
 class SumTo(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -275,6 +284,8 @@ def sum_to(input, shape):
 
 
 class Repeat(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, reps):
         ctx.in_shape = x.shape
@@ -310,6 +321,8 @@ tensor_method(repeat)
 
 
 class Cat(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim = dim
@@ -350,6 +363,7 @@ def _stack_samples(rng):
 
 class Stack(FormulaPrimitive):
     """One node for the whole stack, as in PyTorch (an RNN stacks one output a step)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, dim, *xs):
@@ -374,6 +388,8 @@ def stack(tensors, dim=0):
 
 
 class Split(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, sizes, dim):
         ctx.dim = dim
@@ -434,6 +450,7 @@ def chunk(input, chunks, dim=0):
 
 class Unbind(FormulaPrimitive):
     """The slices along a dim, as views, from one node (PyTorch's UnbindBackward)."""
+    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x, dim):
@@ -456,6 +473,8 @@ def unbind(input, dim=0):
 
 
 class Flip(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
@@ -481,6 +500,8 @@ tensor_method(flip)
 
 
 class Triangle(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, diagonal, upper):
         ctx.diagonal, ctx.upper = diagonal, upper
@@ -514,6 +535,8 @@ def _matrices(input, name):
 
 
 class Copy(Primitive):
+    jvp = derived_jvp
+
     @staticmethod
     def forward(ctx, x, contiguous_only):
         return np.ascontiguousarray(x) if contiguous_only else x.copy()
