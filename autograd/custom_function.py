@@ -51,6 +51,10 @@ class Function(Primitive):
 
         def forward(ctx, *arrays):
             args = tuple(Tensor._make(a) if isinstance(a, np.ndarray) else a for a in arrays)
+            # which inputs are tensors, for jvp's zero tangents (not the arrays: the
+            # node must not keep inputs alive that backward does not need)
+            ctx._input_meta = [(a.shape, a.dtype) if isinstance(a, np.ndarray) else None
+                               for a in arrays]
             with no_grad():
                 if separate:
                     out = user_forward(*args)
@@ -61,6 +65,10 @@ class Function(Primitive):
 
         forward.__qualname__ = f"{cls.__qualname__}.forward"
         cls.forward = staticmethod(forward)
+        for name, wrap in (("backward", _trimmed_backward), ("jvp", _user_jvp)):
+            if name in cls.__dict__:
+                rule = cls.__dict__[name]
+                setattr(cls, name, staticmethod(wrap(cls, getattr(rule, "__func__", rule))))
 
     @classmethod
     def apply(cls, *args):
@@ -75,6 +83,27 @@ class Function(Primitive):
     @staticmethod
     def setup_context(ctx, inputs, output):
         """Override (with ``forward(*args)``) to save what backward needs."""
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """Override to use the Function under forward-mode AD (autograd.forward_ad):
+        one tangent per forward input in, one per output out, as in PyTorch."""
+        raise NotImplementedError(
+            f"{type(ctx).__name__}: You must implement the jvp function for custom "
+            "autograd.Function to use it with forward mode AD.")
+
+    def save_for_forward(self, *tensors):
+        """Keep tensors for ``jvp``, which reads them as ``ctx.saved_tensors`` (PyTorch)."""
+        self._for_forward = tensors
+
+    @property
+    def saved_tensors(self):
+        if self._in_jvp:
+            return tuple(self._for_forward or ())
+        return self._unpack_saved(False)
+
+    _in_jvp = False
+    _for_forward = None
 
     # ctx API: Tensors in, recognised by their arrays
     def save_for_backward(self, *tensors):
@@ -141,6 +170,38 @@ def _save_dirty_as_outputs(node, outs):
             if j is not None:
                 saved[k] = node._save_output(j, obj)
     node._saved = saved
+
+
+def _trimmed_backward(cls, backward):
+    """PyTorch lets ``backward`` return more values than forward had inputs when the
+    extra ones are None; they are dropped here, and any other count is an error."""
+    @functools.wraps(backward)
+    def trimmed(ctx, *grads):
+        out = backward(ctx, *grads)
+        n = len(ctx.needs_input_grad)
+        if isinstance(out, tuple) and len(out) > n:
+            if any(g is not None for g in out[n:]):
+                raise RuntimeError(
+                    f"function {cls.__name__}Backward returned an incorrect number of gradients "
+                    f"(expected {n}, got {len(out)}): the extra ones must be None")
+            out = out[:n]
+        return out
+    return trimmed
+
+
+def _user_jvp(cls, jvp):
+    """Call a user's ``jvp`` as PyTorch does: an input without a tangent gets zeros
+    (None stays for non-tensor inputs), and ``saved_tensors`` gives ``save_for_forward``'s."""
+    @functools.wraps(jvp)
+    def rule(ctx, *tangents):
+        tangents = [t if t is not None or meta is None else Tensor._make(np.zeros(*meta))
+                    for meta, t in zip(ctx._input_meta, tangents)]
+        ctx._in_jvp = True
+        try:
+            return jvp(ctx, *tangents)
+        finally:
+            ctx._in_jvp = False
+    return rule
 
 
 def once_differentiable(backward):

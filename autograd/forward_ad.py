@@ -105,6 +105,11 @@ def _propagate(level, cls, ctx, args, arrays, out, res, tangents, any_needs):
         if t.array.dtype != o.array.dtype:
             t = t.to(o.array.dtype)
         o._fw = (level, t)
+        if o.grad_fn is ctx and ctx._saved_outputs is not None and i in ctx._saved_outputs:
+            # backward rebuilds a saved output from the node: it needs the tangent too
+            if ctx._out_tangents is None:
+                ctx._out_tangents = {}
+            ctx._out_tangents[i] = o._fw
 
 
 def derived_jvp(ctx, *tangents):

@@ -60,6 +60,7 @@ class Primitive:
     _to_save = _non_diff = None
     _saved = _saved_outputs = None
     _tensor_hooks = None
+    _out_tangents = None     # output nr -> (dual level, tangent), see _saved_output
     _released = False
 
     # -- ctx API used inside forward/backward ---------------------------------
@@ -114,7 +115,7 @@ class Primitive:
             if as_arrays:
                 out.append(data)
             else:
-                out.append(Tensor._make(data, self, obj, counter) if kind is _OUTPUT else obj)
+                out.append(self._saved_output(data, obj, counter) if kind is _OUTPUT else obj)
         return tuple(out)
 
     # -- node API: the public, read-only view of a tape node ---------------------
@@ -177,6 +178,14 @@ class Primitive:
         """'file:line' of the user's code that ran the op, recorded only under
         ``detect_anomaly()``; None otherwise."""
         return getattr(self, "_trace", None)
+
+    def _saved_output(self, data, nr, counter):
+        """Output ``nr`` rebuilt for ``backward``, with its forward-mode tangent if it had
+        one (forward over reverse: forward_ad.py)."""
+        t = Tensor._make(data, self, nr, counter)
+        if self._out_tangents is not None and nr in self._out_tangents:
+            t._fw = self._out_tangents[nr]
+        return t
 
     def _save_output(self, nr, t):
         """Keep output ``nr`` (the tensor ``t``) for backward; returns its saved entry.

@@ -191,3 +191,20 @@ def test_nn_and_optim_use_no_engine_privates():
                 found += [f"{path}:{n.lineno} imports {a.name} from {n.module}"
                           for a in n.names if _private(a.name)]
     assert not found, "\n".join(found)
+
+
+def test_only_the_core_reads_a_nodes_edges():
+    """A node's ``_edges`` are the engine's (function.py records them, engine.py replays
+    them); ops, viewers and everything above read ``next_functions``, or what forward
+    saved, instead."""
+    core = {os.path.join("autograd", "function.py"), os.path.join("autograd", "engine.py")}
+    readers = []
+    for top in ("autograd", "nn", "optim", "tools"):
+        for folder, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                path = os.path.relpath(os.path.join(folder, name), ROOT)
+                if name.endswith(".py") and path not in core:
+                    tree = ast.parse(open(os.path.join(ROOT, path)).read())
+                    readers += [f"{path}:{n.lineno}" for n in ast.walk(tree)
+                                if isinstance(n, ast.Attribute) and n.attr == "_edges"]
+    assert not readers, readers

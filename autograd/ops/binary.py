@@ -39,8 +39,8 @@ def elementwise(ctx, name, ufunc, a, b):
     """Shared forward: promote, apply, explain broadcast and type errors."""
     if type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype \
             and a.shape == b.shape:
-        ctx._broadcast = False   # nothing to promote or broadcast: most calls
-        return ufunc(a, b)
+        return ufunc(a, b)      # nothing to promote or broadcast: most calls
+    ctx._shapes = (_shape(a), _shape(b))
     try:
         x, y = promote(a, b)
         return ufunc(x, y)
@@ -62,27 +62,21 @@ class Broadcasting(FormulaPrimitive):
     operands are the last inputs (``where`` has its condition first)."""
     jvp = derived_jvp
 
-    # False when forward saw two arrays of one shape (`elementwise` sets it): most
-    # calls, whose VJPs then skip looking up the inputs' shapes
-    _broadcast = True
+    # The operands' shapes, set by forward only where it may have broadcast or promoted
+    # (`elementwise`): most calls see two arrays of one shape and dtype and skip the sums
+    _shapes = None
 
     def formula(ctx, m, g, *saved):
         needs = ctx.needs_input_grad
         da = ctx.da(m, g, *saved) if needs[-2] else None
         db = ctx.db(m, g, *saved) if needs[-1] else None
-        if ctx._broadcast:
-            edges = ctx._edges
+        shapes = ctx._shapes
+        if shapes is not None:
             if da is not None:
-                da = sum_to_shape(m, da, _shape_at(edges[-2]))
+                da = sum_to_shape(m, da, shapes[0])
             if db is not None:
-                db = sum_to_shape(m, db, _shape_at(edges[-1]))
+                db = sum_to_shape(m, db, shapes[1])
         return (da, db) if len(needs) == 2 else (None, da, db)
-
-
-def _shape_at(edge):
-    """The shape of the input an edge leads to (a leaf, or a node's output)."""
-    dst, nr = edge
-    return dst.array.shape if isinstance(dst, Tensor) else dst._out_meta[nr][0]
 
 
 class Add(Broadcasting):
@@ -103,6 +97,8 @@ class Sub(Broadcasting):
 
 
 class Mul(Broadcasting):
+    saved_names = ("self", "other")         # PyTorch's _saved_self, _saved_other
+
     @staticmethod
     def forward(ctx, a, b):
         need_a, need_b = ctx.needs_input_grad
@@ -114,6 +110,8 @@ class Mul(Broadcasting):
 
 
 class Div(Broadcasting):
+    saved_names = ("self", "other")
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)   # a: db's VJP only
@@ -132,6 +130,8 @@ def _base(m, a, one):
 
 
 class Pow(Broadcasting):
+    saved_names = ("self", "exponent", "result", None, None)
+
     @staticmethod
     def forward(ctx, a, b):
         out = elementwise(ctx, "pow", np.power, a, b)
@@ -203,6 +203,7 @@ class Where(Broadcasting):
     def forward(ctx, cond, a, b):
         x, y = promote(a, b)
         ctx.save_for_backward(cond)
+        ctx._shapes = (_shape(a), _shape(b))
         try:
             return np.where(cond, x, y)
         except ValueError:
@@ -268,6 +269,7 @@ def _power(x, c):
 
 class PowScalar(FormulaPrimitive):
     jvp = derived_jvp
+    saved_names = {"self": 0, "exponent": "c"}      # the exponent is a Python number
 
     @staticmethod
     def forward(ctx, x, c):
