@@ -45,6 +45,10 @@ from .viz.tape_view import tape
 from .tape_check import gradcheck_tape
 from .device import accelerator, cuda, device
 from .serialization import CheckpointError, load, save
+# Linear algebra (issue 28): the torch.linalg face and PyTorch's top-level forms
+from . import linalg
+from .ops.matrix_functions import matrix_exp, matrix_power
+from .ops.solve import cholesky_solve, det, inverse, logdet, slogdet
 
 
 # The dtypes as PyTorch's `torch.dtype` objects (they print as torch.float32 and compare
