@@ -40,6 +40,7 @@ from .creation import (Generator, arange, as_tensor, empty, empty_like, eye, fro
 from .tensor import Size
 from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import forward_ad, functional
 from .viz import backprop_frames, record_gradients, to_dot
 from .viz.tape_view import tape
 from .tape_check import gradcheck_tape
@@ -49,6 +50,9 @@ from .serialization import CheckpointError, load, save
 from . import linalg
 from .ops.matrix_functions import matrix_exp, matrix_power
 from .ops.solve import cholesky_solve, det, inverse, logdet, slogdet
+
+# saved-tensor hooks, checkpointing and the profiler (torch.autograd.graph, .profiler)
+from . import graph
 
 
 # The dtypes as PyTorch's `torch.dtype` objects (they print as torch.float32 and compare
