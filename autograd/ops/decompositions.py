@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..creation import zeros_like
 from ..forward_ad import derived_jvp
 from ..function import Primitive
 from ..grad_mode import STATE
@@ -178,9 +179,14 @@ class Eigh(Primitive):
         ctx.save_for_backward(w, v)
         return w, v
 
+    materialize_grads = False      # values alone (gV None) skip the gaps: finite at ties
+
     @staticmethod
     def backward(ctx, gw, gv):
         w, v = ctx.saved_tensors
+        gw = zeros_like(w) if gw is None else gw
+        if gv is None:
+            return (v * gw.unsqueeze(-2)) @ v.mT, None       # dA = V diag(gw) V^T
         # dA = V (diag(gw) + skew(V^T gV) / E) V^T, E_ij = w_j - w_i (1 on the diagonal),
         # skew(X) = (X - X^T) / 2: the gauge-invariant part of gV
         vgv = v.mT @ gv
@@ -249,11 +255,18 @@ class SVD(Primitive):
         ctx.save_for_backward(u, s, vh)
         return u, s, vh
 
+    materialize_grads = False      # values alone (gU, gVh None) skip the gaps
+
     @staticmethod
     def backward(ctx, gu, gs, gvh):
         u, s, vh = ctx.saved_tensors
         m, n = u.shape[-2], vh.shape[-1]
         k = s.shape[-1]
+        gs = zeros_like(s) if gs is None else gs
+        if gu is None and gvh is None:                      # dA = U diag(gS) V^T
+            return (u[..., :, :k] * gs.unsqueeze(-2)) @ vh[..., :k, :], None
+        gu = zeros_like(u) if gu is None else gu
+        gvh = zeros_like(vh) if gvh is None else gvh
         # full_matrices: the columns past k span a free subspace; their gradient is
         # ignored (PyTorch)
         u, gu, vh, gvh = u[..., :, :k], gu[..., :, :k], vh[..., :k, :], gvh[..., :k, :]

@@ -295,7 +295,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
 # -- vectors and diagonals -------------------------------------------------------------
 def _cross_samples(rng):
     yield SampleInput((make(rng, (4, 3)), make(rng, (4, 3))), {}, "rows")
-    yield SampleInput((make(rng, (3, 2)), make(rng, (2, 3, 1))), dict(dim=1), "dim1-broadcast")
+    yield SampleInput((make(rng, (1, 3, 2)), make(rng, (2, 3, 1))), dict(dim=1), "dim1-broadcast")
 
 
 def _cross_ref(a, b, dim=-1):
@@ -307,18 +307,19 @@ def _cross_ref(a, b, dim=-1):
 def cross(input, other, *, dim=-1):
     """The cross product of 3-vectors along dim; the other dims broadcast."""
     name = "linalg.cross"
+    if input.ndim != other.ndim:
+        raise ValueError(f"{name}: inputs must have the same number of dimensions, got shapes "
+                         f"{tuple(input.shape)} and {tuple(other.shape)}")
     try:
         shape = np.broadcast_shapes(input.shape, other.shape)
     except ValueError:
         raise ValueError(f"{name}: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
                          "be broadcast together") from None
     d = normalize_dim(dim, len(shape), name)
-    # each input's own size at that dim (shapes aligned from the right), not broadcast
-    own = [t.shape[d - len(shape) + t.ndim] if d - len(shape) + t.ndim >= 0 else 1
-           for t in (input, other)]
-    if own != [3, 3]:
+    if input.shape[d] != 3 or other.shape[d] != 3:
         raise ValueError(f"{name}: input {tuple(input.shape)} and other {tuple(other.shape)} "
-                         f"must both have size 3 in dim {dim}, got {own[0]} and {own[1]}")
+                         f"must both have size 3 in dim {dim}, got {input.shape[d]} and "
+                         f"{other.shape[d]}")
     a0, a1, a2 = input.expand(*shape).unbind(d)
     b0, b1, b2 = other.expand(*shape).unbind(d)
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)

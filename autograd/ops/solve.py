@@ -324,15 +324,20 @@ def _cholesky_solve_samples(rng):
 
 
 def _cholesky_solve_ref(b, l, upper=False):
-    l = np.swapaxes(np.triu(l), -1, -2) if upper else np.tril(l)
+    l = np.swapaxes(l, -1, -2) if upper else l
     return np.linalg.solve(l @ np.swapaxes(l, -1, -2), b)
 
 
-@op(SolveTriangular, samples=_cholesky_solve_samples, ref=_cholesky_solve_ref, method=True)
+@op(Solve, samples=_cholesky_solve_samples, ref=_cholesky_solve_ref, method=True)
 def cholesky_solve(input, input2, upper=False):
     """X with A X = input, A = L L^T given its Cholesky factor L = input2 (or A = U^T U
-    with upper=True): two triangular solves."""
-    check_square("cholesky_solve", input2, "input2")
+    with upper=True).  A is formed from all of input2, as PyTorch's gradient (-(gB X^T +
+    X gB^T) L, not confined to the triangle) does; PyTorch's forward reads the triangle
+    only, so the values differ where input2 is not triangular (README)."""
+    name = "cholesky_solve"
+    check_square(name, input2, "input2")
+    check_matrix(name, input, "input")
+    check_same_dtype(name, input, input2)
+    batch_shape(name, input2, input)
     L = input2.mT if upper else input2
-    y = solve_triangular(L, input, upper=False)
-    return solve_triangular(L.mT, y, upper=True)
+    return solve(L @ L.mT, input)
