@@ -33,6 +33,18 @@ from .ops.indexing import (argsort, gather, index_add, index_select, masked_fill
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
 from .ops.pointwise import addcdiv, addcmul, lerp
 from .ops.rearrange import repeat_interleave, roll
+# Layout, diagonals, more indexing and products (issue 27, part B)
+from .ops.layout import (adjoint, as_strided, atleast_1d, atleast_2d, atleast_3d, block_diag,
+                         broadcast_shapes, broadcast_tensors, cartesian_prod, column_stack,
+                         combinations, dsplit, dstack, fliplr, flipud, hsplit, hstack, meshgrid,
+                         moveaxis, movedim, narrow, ravel, rot90, row_stack, select,
+                         select_scatter, slice_scatter, split_with_sizes, swapaxes, swapdims,
+                         tensor_split, tile, tril_indices, triu_indices, unflatten, vsplit, vstack)
+from .ops.diagonal import diag, diag_embed, diagflat, diagonal, diagonal_scatter
+from .ops.indexing_more import (index_copy, index_fill, index_put, index_reduce, masked_scatter,
+                                masked_select, put, scatter_reduce, take, take_along_dim)
+from .ops.products import (addbmm, addmm, addmv, addr, baddbmm, cdist, chain_matmul, cross, inner,
+                           kron, mv, pdist, tensordot, trace, vdot)
 from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
 from .creation import (Generator, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                        full_like, linspace, manual_seed, multinomial, ones, ones_like, rand,

@@ -160,7 +160,9 @@ def _setitem_samples(rng):
     yield SampleInput((make(rng, (4, 3)), make(rng, (2, 3)), np.array([3, 0])), {}, "int-array")
 
 
-@op(IndexPut, samples=_setitem_samples, ref=lambda x, v, idx: _put_ref(x, v, idx))
+# Registered as "setitem" (it is ``x[idx] = v``'s core): "index_put" is PyTorch's
+# index_put(input, indices, values, accumulate), in indexing_more.py.
+@op(IndexPut, samples=_setitem_samples, ref=lambda x, v, idx: _put_ref(x, v, idx), name="setitem")
 def index_put(input, value, idx):
     """Out-of-place ``input[idx] = value``; ``x[idx] = v`` on a tensor uses it in place."""
     idx, _ = convert_index(idx)
