@@ -61,7 +61,8 @@ from .serialization import CheckpointError, load, save
 # Linear algebra (issue 28): the torch.linalg face and PyTorch's top-level forms
 from . import linalg
 from .ops.matrix_functions import matrix_exp, matrix_power
-from .ops.solve import cholesky_solve, det, inverse, logdet, slogdet
+from .ops.decompositions import det
+from .ops.solve import cholesky_solve, inverse, logdet, slogdet
 
 # saved-tensor hooks, checkpointing and the profiler (torch.autograd.graph, .profiler)
 from . import graph

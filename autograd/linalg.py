@@ -2,13 +2,13 @@
 ``import autograd as torch``).  The primitives live in autograd/ops/ (solve.py,
 decompositions.py, matrix_functions.py; errors in linalg_errors.py); README, "Linear
 algebra", lists the ops, the gauge conventions and the known differences."""
-from .ops.decompositions import (cholesky, eigh, eigvalsh, lstsq, pinv, qr, svd,  # noqa: F401
+from .ops.decompositions import (cholesky, det, eigh, eigvalsh, lstsq, pinv, qr, svd,  # noqa: F401
                                  svdvals)
 from .ops.linalg import matmul  # noqa: F401
 from .ops.linalg_errors import LinAlgError  # noqa: F401
 from .ops.matrix_functions import (cross, diagonal, matrix_exp, matrix_norm,  # noqa: F401
                                    matrix_power, multi_dot, norm, vecdot, vector_norm)
-from .ops.solve import det, inv, slogdet, solve, solve_triangular  # noqa: F401
+from .ops.solve import inv, slogdet, solve, solve_triangular  # noqa: F401
 
 __all__ = ["LinAlgError", "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
            "lstsq", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "multi_dot", "norm",

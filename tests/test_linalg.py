@@ -297,3 +297,21 @@ def test_errors(call, error, pattern):
 
 def test_linalg_error_is_a_runtime_error():
     assert issubclass(linalg.LinAlgError, RuntimeError)
+
+
+def _cofactor_matrix(a):
+    """adj(A)^T by minors: C_ij = (-1)^(i+j) det(A without row i and column j)."""
+    n = a.shape[0]
+    return np.array([[(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(a, i, 0), j, 1))
+                      for j in range(n)] for i in range(n)])
+
+
+@pytest.mark.parametrize("matrix", [np.diag([1.0, 2.0, 0.0]),
+                                    np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 0.0], [0.5, 1.0, 0.0]]),
+                                    np.zeros((3, 3))])
+def test_det_gradient_at_singular_matrices_is_the_cofactor_matrix(matrix):
+    """Where LU meets a zero pivot, det's gradient comes from the SVD (PyTorch 2.13 gives
+    0 there; README, known differences)."""
+    x = ag.tensor(matrix, requires_grad=True)
+    linalg.det(x).backward()
+    np.testing.assert_allclose(x.grad.array, _cofactor_matrix(matrix), atol=1e-12)

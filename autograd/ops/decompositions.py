@@ -26,12 +26,13 @@ from ..function import Primitive
 from ..grad_mode import STATE
 from ..tensor import Tensor, tensor_method
 from .binary import where
-from .linalg_errors import (batch_shape, check_float, check_matrix, check_same_dtype,
+from .linalg_errors import (LinAlgError, batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)
 from .reduction import amax
 from .registry import SampleInput, make, op
 from .shape import cat
-from .solve import SolveTriangular, diag_embed, is_vector_rhs, eye_like, solve_triangular
+from .solve import (SolveTriangular, diag_embed, eye_like, is_vector_rhs, matrix_trace, solve,
+                    solve_triangular, square_samples)
 
 
 def _tracked(A):
@@ -212,12 +213,16 @@ def _eigh_gauge_op(x):
     return _eigh_gauge(x)
 
 
+def _check_uplo(name, A, UPLO):
+    check_square(name, A)
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"{name}: UPLO must be 'L' or 'U', got {UPLO!r}")
+
+
 def eigh(A, UPLO="L"):
     """(eigenvalues ascending, eigenvectors as columns) of symmetric A, read from its
     lower (UPLO='L') or upper triangle.  Gauge and repeated eigenvalues: module docstring."""
-    check_square("linalg.eigh", A)
-    if UPLO not in ("L", "U"):
-        raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    _check_uplo("linalg.eigh", A, UPLO)
     return EigResult(*Eigh.apply(A, UPLO))
 
 
@@ -230,9 +235,7 @@ def _eigvalsh_of_symmetric(x):
 def eigvalsh(A, UPLO="L"):
     """The eigenvalues of symmetric A, ascending (eigh's values; vectors are computed
     only when a derivative may be needed)."""
-    check_square("linalg.eigvalsh", A)
-    if UPLO not in ("L", "U"):
-        raise ValueError(f"linalg.eigvalsh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    _check_uplo("linalg.eigvalsh", A, UPLO)
     if _tracked(A):
         return Eigh.apply(A, UPLO)[0]
     return Tensor._make(np.linalg.eigvalsh(A.array, UPLO=UPLO))
@@ -336,6 +339,58 @@ def svdvals(A):
         return SVD.apply(A, False)[1]
     return Tensor._make(lapack("linalg.svdvals", lambda x: np.linalg.svd(x, compute_uv=False),
                                "the SVD did not converge", A.array))
+
+
+# -- determinant -------------------------------------------------------------------
+class Det(Primitive):
+    @staticmethod
+    def forward(ctx, a):
+        d = np.asarray(np.linalg.det(a))
+        ctx.save_for_backward(a, d)
+        return d
+
+    @staticmethod
+    def backward(ctx, g):
+        a, d = ctx.saved_tensors
+        try:           # d det A / dA = det(A) A^{-T}, by a solve
+            return solve(a.mT, diag_embed((g * d).unsqueeze(-1).expand(*a.shape[:-1])))
+        except LinAlgError:
+            return _cofactors(a) * g.unsqueeze(-1).unsqueeze(-1)
+
+    @staticmethod
+    def jvp(ctx, da):
+        a, d = ctx.saved_tensors
+        try:           # d det = det(A) tr(A^{-1} dA)
+            return d * matrix_trace(solve(a, da))
+        except LinAlgError:
+            return (_cofactors(a) * da).sum((-2, -1))
+
+
+def _cofactors(a):
+    """The cofactor matrix adj(A)^T = d det A / dA, also where A is singular (where
+    det(A) A^{-T} is 0 * inf): with A = U S V^T it is det(U V^T) U diag(prod_{j != i} s_j)
+    V^T.  At a singular A its own derivative misses the terms of prod at zeros (README)."""
+    u, s, vh = svd(a)
+    sign = np.sign(np.linalg.det(u.array) * np.linalg.det(vh.array))    # +-1: a constant
+    n = s.shape[-1]
+    others = where(Tensor._make(np.eye(n, dtype=bool)), 1.0, s.unsqueeze(-2)).prod(-1)
+    return (u * (others * Tensor._make(sign).unsqueeze(-1)).unsqueeze(-2)) @ vh
+
+
+def _det_samples(rng):
+    yield from square_samples(rng)
+    singular = make(rng, (2, 3, 3), requires_grad=False)
+    singular.array[..., :, 2] = 0.0                   # LU meets an exact zero pivot
+    singular.requires_grad = True
+    yield SampleInput((singular,), {}, "singular", gradgrad=False)
+
+
+@op(Det, samples=_det_samples, ref=np.linalg.det, name="linalg.det", method="det")
+def det(A):
+    """det A; its gradient is det(A) A^{-T}, and the cofactor matrix where A is
+    singular (from the SVD)."""
+    check_square("linalg.det", A)
+    return Det.apply(A)
 
 
 # -- least squares and the pseudo-inverse --------------------------------------------

@@ -47,7 +47,7 @@ def square_matrices(rng, shape, noncontig=False):
     return t
 
 
-def _square_samples(rng):
+def square_samples(rng):
     yield SampleInput((square_matrices(rng, (3, 3)),), {}, "3x3")
     yield SampleInput((square_matrices(rng, (2, 3, 3)),), {}, "batched")
     yield SampleInput((square_matrices(rng, (3, 3), noncontig=True),), {}, "noncontig")
@@ -73,7 +73,7 @@ class Inv(Primitive):
         return -(x @ da @ x)                       # dX = -X dA X
 
 
-@op(Inv, samples=_square_samples, ref=np.linalg.inv, name="linalg.inv", method="inverse")
+@op(Inv, samples=square_samples, ref=np.linalg.inv, name="linalg.inv", method="inverse")
 def inv(A):
     """The inverse of each square matrix in A (LinAlgError if one is singular)."""
     check_square("linalg.inv", A)
@@ -109,7 +109,7 @@ class SignLogAbsDet(NamedTuple):
     logabsdet: Tensor
 
 
-@op(Slogdet, samples=_square_samples, ref=lambda a: tuple(np.linalg.slogdet(a)),
+@op(Slogdet, samples=square_samples, ref=lambda a: tuple(np.linalg.slogdet(a)),
     name="linalg.slogdet", method="slogdet", output_index=1)
 def slogdet(A):
     """(sign, log|det A|) of each matrix; sign is 0 and log|det| -inf when A is singular."""
@@ -117,37 +117,12 @@ def slogdet(A):
     return SignLogAbsDet(*Slogdet.apply(A))
 
 
-class Det(Primitive):
-    @staticmethod
-    def forward(ctx, a):
-        d = np.asarray(np.linalg.det(a))
-        ctx.save_for_backward(a, d)
-        return d
-
-    @staticmethod
-    def backward(ctx, g):
-        a, d = ctx.saved_tensors
-        # d det A / dA = det(A) A^{-T}, by a solve (singular A: LinAlgError, see README)
-        return solve(a.mT, diag_embed((g * d).unsqueeze(-1).expand(*a.shape[:-1])))
-
-    @staticmethod
-    def jvp(ctx, da):
-        a, d = ctx.saved_tensors
-        return d * matrix_trace(solve(a, da))      # d det = det(A) tr(A^{-1} dA)
-
-
-@op(Det, samples=_square_samples, ref=np.linalg.det, name="linalg.det", method="det")
-def det(A):
-    check_square("linalg.det", A)
-    return Det.apply(A)
-
-
 def _logdet_ref(a):
     sign, logabs = np.linalg.slogdet(a)
     return np.where(sign < 0, np.nan, logabs)
 
 
-@op(Slogdet, samples=_square_samples, ref=_logdet_ref, method=True)
+@op(Slogdet, samples=square_samples, ref=_logdet_ref, method=True)
 def logdet(input):
     """log det A: nan where det A < 0 and -inf where it is 0, as in PyTorch."""
     check_square("logdet", input, "input")
