@@ -282,7 +282,7 @@ NOT_PD = np.stack([spd((3, 3)), spd((3, 3)), -np.eye(3)])  # batch element 2
     (lambda: linalg.qr(_f64(3, 3), mode="full"), ValueError, r"linalg.qr: mode must be"),
     (lambda: linalg.eigh(_f64(3, 3), UPLO="X"), ValueError, r"linalg.eigh: UPLO must be 'L' or 'U'"),
     (lambda: linalg.matrix_power(_f64(3, 3), 1.5), TypeError, r"linalg.matrix_power: n must be an integer"),
-    (lambda: linalg.cross(_f64(2, 4), _f64(2, 4)), ValueError, r"linalg.cross: .*size 3 in dim -1, got 4 and 4"),
+    (lambda: linalg.cross(_f64(2, 4), _f64(2, 4)), ValueError, r"cross: inputs dimension -1 must have length 3"),
     (lambda: linalg.multi_dot([_f64(2, 3)]), ValueError, r"linalg.multi_dot: expected at least 2"),
     (lambda: linalg.multi_dot([_f64(2, 3), _f64(4, 2)]), ValueError, r"linalg.multi_dot: tensors 0 and 1 cannot be multiplied"),
     (lambda: linalg.inv(ag.tensor(SINGULAR)), linalg.LinAlgError, r"linalg.inv: \(Batch element 1\): the input matrix is singular"),

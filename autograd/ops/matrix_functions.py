@@ -7,11 +7,12 @@ import numpy as np
 from ..function import Primitive
 from ..tensor import Tensor
 from .decompositions import svdvals
-from .linalg import einsum
+from .diagonal import diagonal as _diagonal
+from .products import cross as _cross
 from .linalg_errors import check_float, check_matrix, check_square
 from .reduction import amax, amin, norm as _vector_p_norm
 from .registry import SampleInput, make, op
-from .shape import cat, normalize_dim, stack
+from .shape import cat, normalize_dim
 from .solve import Inv, eye_like, inv, square_matrices
 from ..creation import zeros_like
 
@@ -293,62 +294,19 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
 
 
 # -- vectors and diagonals -------------------------------------------------------------
-def _cross_samples(rng):
-    yield SampleInput((make(rng, (4, 3)), make(rng, (4, 3))), {}, "rows")
-    yield SampleInput((make(rng, (1, 3, 2)), make(rng, (2, 3, 1))), dict(dim=1), "dim1-broadcast")
-
-
-def _cross_ref(a, b, dim=-1):
-    shape = np.broadcast_shapes(a.shape, b.shape)
-    return np.cross(np.broadcast_to(a, shape), np.broadcast_to(b, shape), axis=dim)
-
-
-@op(samples=_cross_samples, ref=_cross_ref, name="linalg.cross")
 def cross(input, other, *, dim=-1):
-    """The cross product of 3-vectors along dim; the other dims broadcast."""
-    name = "linalg.cross"
+    """The cross product of 3-vectors along dim (default the last), the other dims
+    broadcast; torch.cross's rule, with linalg's default dim and equal ndims (PyTorch)."""
     if input.ndim != other.ndim:
-        raise ValueError(f"{name}: inputs must have the same number of dimensions, got shapes "
-                         f"{tuple(input.shape)} and {tuple(other.shape)}")
-    try:
-        shape = np.broadcast_shapes(input.shape, other.shape)
-    except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
-                         "be broadcast together") from None
-    d = normalize_dim(dim, len(shape), name)
-    if input.shape[d] != 3 or other.shape[d] != 3:
-        raise ValueError(f"{name}: input {tuple(input.shape)} and other {tuple(other.shape)} "
-                         f"must both have size 3 in dim {dim}, got {input.shape[d]} and "
-                         f"{other.shape[d]}")
-    a0, a1, a2 = input.expand(*shape).unbind(d)
-    b0, b1, b2 = other.expand(*shape).unbind(d)
-    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+        raise ValueError(f"linalg.cross: inputs must have the same number of dimensions, got "
+                         f"shapes {tuple(input.shape)} and {tuple(other.shape)}")
+    return _cross(input, other, dim)
 
 
-def _diagonal_samples(rng):
-    yield SampleInput((make(rng, (3, 4)),), {}, "main")
-    yield SampleInput((make(rng, (2, 3, 4)),), dict(offset=1), "offset")
-    yield SampleInput((make(rng, (4, 2, 3)),), dict(offset=-1, dim1=0, dim2=2), "dims")
-
-
-@op(samples=_diagonal_samples, name="linalg.diagonal",
-    ref=lambda a, offset=0, dim1=-2, dim2=-1: np.diagonal(a, offset, dim1, dim2))
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
     """The diagonal (offset above it, below if negative) of the matrices over dim1, dim2,
-    as the last dim."""
-    name = "linalg.diagonal"
-    d1, d2 = normalize_dim(dim1, A.ndim, name), normalize_dim(dim2, A.ndim, name)
-    if d1 == d2:
-        raise ValueError(f"{name}: dim1 and dim2 name the same dimension ({dim1}, {dim2})")
-    M = A.permute(*[i for i in range(A.ndim) if i not in (d1, d2)], d1, d2)
-    rows, cols = M.shape[-2:]
-    if offset >= 0:
-        k = max(0, min(rows, cols - offset))
-        M = M[..., :k, offset:offset + k]
-    else:
-        k = max(0, min(rows + offset, cols))
-        M = M[..., -offset:-offset + k, :k]
-    return einsum("...ii->...i", M)
+    as the last dim: torch.diagonal with linalg's defaults."""
+    return _diagonal(A, offset, dim1, dim2)
 
 
 @op(samples=lambda rng: [SampleInput((make(rng, (2, 3)), make(rng, (3,))), {}, "broadcast")],

@@ -14,7 +14,7 @@ import numpy as np
 from ..creation import eye
 from ..function import Primitive
 from ..tensor import Tensor, tensor_method
-from .linalg import einsum
+from .diagonal import diag_embed, diagonal
 from .linalg_errors import (batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)
 from .registry import SampleInput, make, op
@@ -28,14 +28,9 @@ def eye_like(A, n=None):
     return eye(A.shape[-1] if n is None else n, dtype=A.dtype)
 
 
-def diag_embed(v):
-    """(..., n) -> (..., n, n) with v on the diagonal."""
-    return v.unsqueeze(-1) * eye_like(v)
-
-
 def matrix_trace(A):
     """The trace of each matrix in a batch."""
-    return einsum("...ii->...", A)
+    return diagonal(A, 0, -2, -1).sum(-1)
 
 
 def square_matrices(rng, shape, noncontig=False):
