@@ -12,8 +12,8 @@ from .dtypes import dtype, set_default_dtype
 from .tensor import Tensor
 from .function import Primitive
 from .custom_function import Function, once_differentiable
-from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
-                        name_scope, no_grad, set_grad_enabled)
+from .grad_mode import (detect_anomaly, enable_grad, inference_mode, is_anomaly_enabled,
+                        is_grad_enabled, name_scope, no_grad, set_grad_enabled)
 from .engine import backward, grad
 from . import ops
 from .ops.elementwise import (abs, ceil, clamp, clip, cos, erf, exp, expm1, floor, log, log1p,
@@ -48,11 +48,14 @@ from .ops.products import (addbmm, addmm, addmv, addr, baddbmm, cdist, chain_mat
 from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
 from .creation import (Generator, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                        full_like, linspace, manual_seed, multinomial, ones, ones_like, rand,
-                       rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+                       rand_like, randint, randn, randn_like, randperm, tensor, Variable, zeros,
+                       zeros_like)
 from .tensor import Size
 from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import forward_ad, functional
+from . import amp
+from .amp import autocast
 from .viz import backprop_frames, record_gradients, to_dot
 from .viz.tape_view import tape
 from .tape_check import gradcheck_tape
@@ -90,8 +93,6 @@ def is_tensor(obj):
 def numel(input):
     return input.numel()
 
-
-inference_mode = no_grad     # PyTorch's faster no_grad; here they are the same mode
 
 __all__ = [n for n in dir() if not n.startswith("_")]
 

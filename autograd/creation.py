@@ -262,3 +262,19 @@ def new_tensor(self, data, dtype=None, requires_grad=False, device=None):
 @tensor_method
 def type_as(self, other):
     return self.to(other.dtype)
+
+
+class _VariableType(type):
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableType):
+    """PyTorch's legacy ``Variable(tensor, requires_grad=False)``.  Since PyTorch 0.4 it
+    makes a Tensor: one without history sharing ``tensor``'s memory; every Tensor is an
+    instance of it."""
+
+    def __new__(cls, data, requires_grad=False, volatile=False):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        return data.detach().requires_grad_(requires_grad)

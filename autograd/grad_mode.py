@@ -21,6 +21,10 @@ class _State(threading.local):
         # The open forward-mode level (forward_ad._Level) or None; Primitive.apply hands
         # every op to it while it is open.
         self.dual_level = None
+        # CPU autocast (autograd/amp): the low dtype the listed ops run in, or None; and
+        # the casts of leaf tensors made in the region (PyTorch's weight cache), or None.
+        self.autocast_dtype = None
+        self.autocast_cache = None
 
 
 STATE = _State()
@@ -141,3 +145,6 @@ class detect_anomaly(_DecoratorContext):
 
 def is_anomaly_enabled():
     return STATE.anomaly
+
+
+inference_mode = no_grad     # PyTorch's faster no_grad; here they are the same mode

@@ -4,7 +4,7 @@
 state_dict keys follow PyTorch, so a model written for PyTorch ports by changing
 imports.  Model zoo in ``nn.models``.
 """
-from . import functional, init, models, utils
+from . import functional, init, models, modules, utils
 from .containers import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict,
                          ParameterList, Sequential, Unflatten)
 from .layers.activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish,

@@ -31,6 +31,7 @@ from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
+from .autocast import lower_precision
 
 
 class ScaledDotProductAttention(Primitive):
@@ -181,6 +182,7 @@ def _samples(rng):
 
 
 @op(ScaledDotProductAttention, samples=_samples, ref=_reference)
+@lower_precision
 @via_float32                  # the backward's softmax kernel has no float16 code
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):

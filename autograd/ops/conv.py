@@ -27,6 +27,7 @@ from .formula import channel_sums
 from .half import via_float32
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
+from .autocast import lower_precision
 
 
 def _as4d(a):
@@ -388,6 +389,7 @@ def _fold_samples(rng):
 # -- public API ------------------------------------------------------------------------------
 @op(Convolution, ConvolutionTranspose, ConvolutionWeightGrad, samples=_conv2d_samples,
     ref=conv2d_reference)
+@lower_precision
 @via_float32
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d cross-correlation over (N, C, H, W), weight (out, in/groups, kH, kW), as in PyTorch."""
@@ -400,6 +402,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 @op(Convolution, ConvolutionTranspose, ConvolutionWeightGrad, samples=_conv1d_samples,
     ref=conv1d_reference)
+@lower_precision
 @via_float32
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d cross-correlation over (N, C, L), weight (out, in/groups, k)."""
@@ -412,6 +415,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 @op(ConvolutionTranspose, Convolution, ConvolutionWeightGrad,
     samples=_conv_transpose2d_samples, ref=conv_transpose2d_reference)
+@lower_precision
 @via_float32
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):

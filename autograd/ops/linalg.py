@@ -8,6 +8,7 @@ from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive, sum_to_shape
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
+from .autocast import lower_precision
 
 
 class MatMul(FormulaPrimitive):
@@ -72,6 +73,7 @@ def _matmul_samples(rng):
 
 
 @op(MatMul, samples=_matmul_samples, ref=np.matmul, method=("matmul", "__matmul__"))
+@lower_precision
 def matmul(input, other):
     if input.ndim == 0 or other.ndim == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
@@ -154,6 +156,7 @@ def _linear_ref(x, w, b=None):
 
 
 @op(Linear, samples=_linear_samples, ref=_linear_ref)
+@lower_precision
 def linear(input, weight, bias=None):
     """y = x W^T + b over the last dim of x; W is (out_features, in_features), or
     (in_features,) for a single output with that dim dropped (as PyTorch)."""

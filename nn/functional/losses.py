@@ -5,6 +5,7 @@ import numpy as np
 import autograd as ag
 from autograd.grad_mode import current_scope
 from autograd.ops.activation import log_softmax, softplus
+from autograd.ops.autocast import float32  # CPU autocast runs the losses in float32
 from autograd.ops.loss import cross_entropy as _cross_entropy_rows
 from autograd.ops.loss import nll_loss as _nll_rows
 from autograd.ops.loss import binary_cross_entropy as _bce
@@ -40,17 +41,20 @@ def _array(t):
     return t.array if isinstance(t, Tensor) else np.asarray(t)
 
 
+@float32
 def mse_loss(input, target, reduction="mean"):
     _same_shape("mse_loss", input, target)
     d = input - target
     return _reduce(d * d, reduction, "mse_loss")
 
 
+@float32
 def l1_loss(input, target, reduction="mean"):
     _same_shape("l1_loss", input, target)
     return _reduce((input - target).abs(), reduction, "l1_loss")
 
 
+@float32
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta."""
     _same_shape("smooth_l1_loss", input, target)
@@ -62,6 +66,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
+@float32
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)  (= delta * smooth_l1 with beta=delta)."""
     _same_shape("huber_loss", input, target)
@@ -71,6 +76,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     return _reduce(loss, reduction, "huber_loss")
 
 
+@float32
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-w [t log x + (1 - t) log(1 - x)], logs clamped at -100 like PyTorch."""
     _same_shape("binary_cross_entropy", input, target)
@@ -84,6 +90,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+@float32
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
                                      pos_weight=None):
     """-w [p t log s(x) + (1 - t) log(1 - s(x))] computed stably as
@@ -107,12 +114,14 @@ def _check_class_weight(name, weight, c, input):
                          f"{tuple(input.shape)}")
 
 
+@float32
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] input[t] per element; 'mean' divides by the sum of w[t] over non-ignored targets."""
     return _on_rows(_nll_rows, "nll_loss", input, target, weight, ignore_index, reduction)
 
 
+@float32
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """log_softmax over dim 1 (dim 0 for unbatched input) followed by NLL, for class
@@ -163,6 +172,7 @@ def _on_rows(fused, name, input, target, weight, ignore_index, reduction, **kw):
     return loss.reshape(expected) if reduction == "none" else loss
 
 
+@float32
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
                       reduce=None, reduction="mean"):
     """Multiclass hinge (Weston & Watkins / Crammer-Singer sum form):
@@ -192,6 +202,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     return _reduce(loss, reduction, "multi_margin_loss")
 
 
+@float32
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """target (log target - input) with input given as log-probabilities; 'batchmean'
     divides the sum by the batch size (the true KL divergence)."""
@@ -208,6 +219,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction, "kl_div")
 
 
+@float32
 def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
                           reduction="mean"):
     """1 - cos(x1, x2) for y = 1, max(0, cos(x1, x2) - margin) for y = -1; cos uses

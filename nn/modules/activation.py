@@ -1,0 +1,3 @@
+"""``torch.nn.modules.activation``'s classes, where tapegrad keeps them."""
+from ..layers.activation import ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink  # noqa: F401
+from ..layers.transformer import MultiheadAttention  # noqa: F401

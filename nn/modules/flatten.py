@@ -1,0 +1,2 @@
+"""``torch.nn.modules.flatten``'s classes, where tapegrad keeps them."""
+from ..containers import Flatten, Unflatten  # noqa: F401

@@ -1,0 +1,3 @@
+"""``torch.nn.modules.linear``'s classes, where tapegrad keeps them."""
+from ..containers import Identity  # noqa: F401
+from ..layers.linear import Bilinear, Linear  # noqa: F401

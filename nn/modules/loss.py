@@ -1,0 +1,2 @@
+"""``torch.nn.modules.loss``'s classes, where tapegrad keeps them."""
+from ..layers.loss import BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss, SmoothL1Loss, _Loss, _WeightedLoss  # noqa: F401

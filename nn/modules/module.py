@@ -1,0 +1,2 @@
+"""``torch.nn.modules.module``'s classes, where tapegrad keeps them."""
+from ..module import Module  # noqa: F401

@@ -1,0 +1,2 @@
+"""``torch.nn.modules.normalization``'s classes, where tapegrad keeps them."""
+from ..layers.normalization import GroupNorm, LayerNorm, LocalResponseNorm  # noqa: F401

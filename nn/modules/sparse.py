@@ -1,0 +1,2 @@
+"""``torch.nn.modules.sparse``'s classes, where tapegrad keeps them."""
+from ..layers.linear import Embedding  # noqa: F401
