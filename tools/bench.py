@@ -144,6 +144,72 @@ def core_workloads():
     }
 
 
+# -- linear algebra (issue 28): fwd+bwd of one op on a batch, float64 -------------------
+def _linalg_inputs(kind, shape):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape)
+    if kind in ("spd", "sym"):
+        a = a @ np.swapaxes(a, -1, -2) / shape[-1] + (np.eye(shape[-1]) if kind == "spd" else 0)
+    elif kind == "square":
+        a = a + shape[-1] ** 0.5 * np.eye(shape[-1])
+    return a
+
+
+def _linalg_workload(fn, kind, shape, rhs=None):
+    """fn(lib, A[, B]) -> outputs, differentiated through sum(out * W) (W fixed)."""
+    def setup():
+        import numpy as np
+        import autograd as ag
+        arrays = [_linalg_inputs(kind, shape)] + ([] if rhs is None else [_linalg_inputs("plain", rhs)])
+        outs = fn(ag, *[ag.tensor(a) for a in arrays])
+        weights = [np.random.default_rng(1).standard_normal(np.shape(o)) for o in outs]
+        state = {"ours": ([ag.tensor(a, requires_grad=True) for a in arrays],
+                          [ag.tensor(w) for w in weights], ag)}
+        torch = _torch()
+        if torch is not None:
+            state["torch"] = ([torch.tensor(a, requires_grad=True) for a in arrays],
+                              [torch.tensor(w) for w in weights], torch)
+        return state
+
+    def run(side):
+        def step(state):
+            xs, ws, lib = state[side]
+            for x in xs:
+                x.grad = None
+            sum((o * w).sum() for o, w in zip(fn(lib, *xs), ws)).backward()
+        return step
+    return setup, run("ours"), run("torch")
+
+
+def _gauge_eigh(lib, a):
+    w, v = lib.linalg.eigh(a)
+    return w, v * v
+
+
+def _gauge_svd(lib, a):
+    u, s, vh = lib.linalg.svd(a, full_matrices=False)
+    return s, u * u, vh * vh
+
+
+def linalg_workloads():
+    """solve, cholesky, eigh and svd on 64 matrices of 64x64, and one 512x512 solve;
+    eigh and svd through gauge-invariant losses (values and squared vectors)."""
+    batch = (64, 64, 64)
+    return {
+        "linalg.solve 64 x (64x64) \\ (64x64), fwd+bwd":
+            _linalg_workload(lambda lib, a, b: (lib.linalg.solve(a, b),), "square", batch, batch),
+        "linalg.cholesky 64 x (64x64), fwd+bwd":
+            _linalg_workload(lambda lib, a: (lib.linalg.cholesky(a),), "spd", batch),
+        "linalg.eigh 64 x (64x64), fwd+bwd":
+            _linalg_workload(_gauge_eigh, "sym", batch),
+        "linalg.svd 64 x (64x64), fwd+bwd":
+            _linalg_workload(_gauge_svd, "plain", batch),
+        "linalg.solve (512x512) \\ (512x512), fwd+bwd":
+            _linalg_workload(lambda lib, a, b: (lib.linalg.solve(a, b),), "square", (512, 512), (512, 512)),
+    }
+
+
 _TORCH = False
 
 
@@ -161,6 +227,7 @@ def _torch():
 
 def all_workloads():
     found = dict(core_workloads())
+    found.update(linalg_workloads())
     for mod in ("tools.bench_kernels", "tools.bench_nn", "tools.bench_train"):
         try:
             module = importlib.import_module(mod)
