@@ -130,7 +130,7 @@ def test_import_compiles_nothing():
 
 # -- fused row-wise kernels -------------------------------------------------------------------
 from autograd.kernels import rowwise as kr  # noqa: E402
-from tools import rowwise_kernels as bench_kr  # noqa: E402  (the kernel that lost to NumPy)
+from tools.measure import rowwise_kernels as bench_kr  # noqa: E402  (the kernel that lost to NumPy)
 
 ROWWISE_SHAPES = [(1, 1), (3, 7), (5, 33), (0, 4)]
 

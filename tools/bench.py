@@ -9,7 +9,7 @@ inputs for both sides, ``ours(state)`` / ``torch(state)`` run one iteration (tor
 may be None), and the optional ``info`` dict can give ``per`` (divide the time by
 this count) with ``unit`` (e.g. ``"us/op"``), or ``flops`` (per iteration, to print
 GFLOP/s).  Other modules contribute workloads through ``workloads()`` functions
-(tools/bench_kernels.py, tools/bench_nn.py, tools/bench_train.py).
+(tools/measure/bench_kernels.py, tools/measure/bench_nn.py, tools/measure/bench_train.py).
 """
 import argparse
 import importlib
@@ -228,7 +228,7 @@ def _torch():
 def all_workloads():
     found = dict(core_workloads())
     found.update(linalg_workloads())
-    for mod in ("tools.bench_kernels", "tools.bench_nn", "tools.bench_train"):
+    for mod in ("tools.measure.bench_kernels", "tools.measure.bench_nn", "tools.measure.bench_train"):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:

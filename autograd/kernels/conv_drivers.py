@@ -5,7 +5,7 @@ geometry a ``ConvGeometry``) and each runs one of four algorithms, chosen by
 ``choose_algorithm`` for the correlation it computes:
 Winograd F(4x4, 3x3), a GEMM per image for 1x1 convolutions, the direct kernels for
 grouped convolutions with few channels per group, or im2col + GEMM.  The thresholds
-below were set from ``python -m tools.bench_kernels --conv``.  BLAS is always called
+below were set from ``python -m tools.measure.bench_kernels --conv``.  BLAS is always called
 from here, never from inside a Numba parallel region.
 """
 import threading

@@ -4,10 +4,10 @@ Each works on a C-contiguous 2-d array (rows, n) along the last axis (callers mo
 the reduced axis last and flatten the rest).  NumPy needs 4-6 full passes over
 memory with temporaries for these; a fused kernel reads each row once into cache,
 so it wins when rows are large enough that the passes are memory-bound.  These are
-the ones that beat NumPy in ``python -m tools.bench_kernels`` (README, Benchmarks);
+the ones that beat NumPy in ``python -m tools.measure.bench_kernels`` (README, Benchmarks);
 softmax and log-softmax do since they run on the float32 exp of kernels/special.py
 (log-softmax takes libm's log once per row), while a cross-entropy kernel on libm's
-exp and log still loses to NumPy and lives in tools/rowwise_kernels.py for that
+exp and log still loses to NumPy and lives in tools/measure/rowwise_kernels.py for that
 comparison.  They are reduction kernels (threads.py): their row sums and maxima
 vectorise.
 

@@ -19,7 +19,7 @@ from .threads import polynomial_kernel
 # (relative error <= 1e-8), sign(x) (1 - q(|x| - 3)) for 2 <= |x| <= 4 with q ~ erfc
 # (absolute error <= 1e-9), |x| clamped at 4 beyond (erfc(4) = 1.5e-8 is below
 # float32's resolution at 1).  p and q are Chebyshev fits, highest degree first:
-# `python -m tools.fit_erf` refits them.
+# `python -m tools.measure.fit_erf` refits them.
 _P = (
     -1.5101699921245909e-05, 7.824951779608206e-05, -0.0003339735948923689,
     0.0013993724662436692, -0.005235390881473161, 0.017130400823958978,

@@ -39,7 +39,7 @@ import numba
 
 # Below this many elements (of a kernel's first argument) a kernel runs on the calling
 # thread alone.  PyTorch uses the same grain (at::internal::GRAIN_SIZE = 32768).  Measured
-# with `python -m tools.bench_threads --grain` (README, "Threads"): on 2 cores the parallel
+# with `python -m tools.measure.bench_threads --grain` (README, "Threads"): on 2 cores the parallel
 # layer norm first beats the serial one at 8k-16k elements on a quiet machine, by a few
 # microseconds, while on a busy machine a parallel region of that size can cost
 # milliseconds; 32k keeps the small-kernel win where it is large and safe.
@@ -98,7 +98,7 @@ def _openblas_controllers():
 
 def _shorten_openblas_wait(controllers):
     # 2**4 cycles: sleep at once.  A ~0.1 ms spin (18) measured no faster on a quiet
-    # machine and degraded more under load (tools.bench_threads, README "Threads").
+    # machine and degraded more under load (tools.measure.bench_threads, README "Threads").
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     for c in controllers:
         lib = c.dynlib

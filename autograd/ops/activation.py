@@ -222,7 +222,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 def on_rows(kernel, *arrays):
     """A fused row kernel (kernels/rowwise.py) over the last axis of same-shape arrays:
-    faster than NumPy's passes (tools.bench_kernels)."""
+    faster than NumPy's passes (tools.measure.bench_kernels)."""
     shape = arrays[0].shape
     rows = [np.ascontiguousarray(a).reshape(-1, shape[-1]) for a in arrays]
     return kernel(*rows).reshape(shape)

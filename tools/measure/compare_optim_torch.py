@@ -1,6 +1,6 @@
 """Side-by-side check of tapegrad's optimizers and LR schedulers against PyTorch.
 
-Not part of the test suite (tests must not need torch): ``python -m tools.compare_optim_torch``
+Not part of the test suite (tests must not need torch): ``python -m tools.measure.compare_optim_torch``
 runs each optimizer configuration for several steps from the same parameters and
 gradients in both libraries and prints the largest difference; each scheduler's lr
 sequence likewise.  Exits non-zero on a mismatch.

@@ -8,7 +8,7 @@ samples wait 1 ms each (like reading files); and over one whose batches are chea
 Worker start-up is included (``persistent_workers`` off), as a user sees it in each
 epoch.
 
-    python -m tools.bench_workers [--samples 512] [--repeats 3] [--step-ms 40]
+    python -m tools.measure.bench_workers [--samples 512] [--repeats 3] [--step-ms 40]
 """
 import argparse
 import time
@@ -67,7 +67,7 @@ def _time_epoch(loader, repeats, step):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tools.bench_workers", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.measure.bench_workers", description=__doc__.split("\n\n")[0])
     p.add_argument("--samples", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--step-ms", type=float, default=40.0)

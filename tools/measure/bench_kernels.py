@@ -8,12 +8,12 @@ Shapes (float32, NCHW):
   conv2d_fwd_bwd      the same, forward + backward to x and w (3x the forward FLOPs)
   max_pool2d_fwd      2x2 window, stride 2, on 32x64x32x32
   max_pool2d_fwd_bwd  the same, forward + backward
-  rowwise (python -m tools.bench_kernels): fused row kernels vs their NumPy references
+  rowwise (python -m tools.measure.bench_kernels): fused row kernels vs their NumPy references
                       on (4096, 1000) and (12608, 384) = ViT-S tokens x width
   lenet_step          one SGD step of LeNet-5 (conv5-pool-conv5-pool-fc120-fc84-fc10,
                       ReLU, log-softmax NLL) on a 64x1x28x28 batch, raw tensors only
   batch_norm_fwd_bwd  training-mode batch norm, forward + backward, on 16x64x32x32
-  conv algorithms (python -m tools.bench_kernels --conv): every applicable convolution
+  conv algorithms (python -m tools.measure.bench_kernels --conv): every applicable convolution
                       algorithm on ResNet-18, LeNet, W6 and depthwise shapes, forward /
                       dx / dw, with the one the library picks and the matmul rate
 """
@@ -218,7 +218,7 @@ ROWWISE_SHAPES = [(4096, 1000), (64 * 197, 384)]
 def rowwise_table(repeat=7):
     import time
     from autograd.kernels import rowwise as R   # the kernels the library uses
-    from tools import rowwise_kernels as B      # the one that lost to NumPy
+    from tools.measure import rowwise_kernels as B      # the one that lost to NumPy
     rng = np.random.default_rng(0)
     for shape in ROWWISE_SHAPES:
         x, g = _rand(shape, 1), _rand(shape, 2)

@@ -1,8 +1,8 @@
 """Data-parallel step times and allreduce costs, for the README's table.
 
-    mpiexec -n 1 python -m tools.bench_distributed           # 1 process (its threads as set)
+    mpiexec -n 1 python -m tools.measure.bench_distributed           # 1 process (its threads as set)
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \\
-        mpiexec -n 2 python -m tools.bench_distributed       # 2 processes x 1 thread
+        mpiexec -n 2 python -m tools.measure.bench_distributed       # 2 processes x 1 thread
 
 For each workload (an MLP 784-256-256-10 step at a global batch of 128, a ResNet-18
 CIFAR step at a global batch of 16) it times, per step, the median and the best of
@@ -92,7 +92,7 @@ def bandwidth(steps):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tools.bench_distributed", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.measure.bench_distributed", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", default=["mlp", "resnet18"], choices=["mlp", "resnet18"])
     p.add_argument("--steps", type=int, default=5)
     args = p.parse_args(argv)

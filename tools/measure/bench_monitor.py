@@ -3,7 +3,7 @@ batch 128) and W3 (LeNet-5, batch 64) of the shared benchmark (``../shared/bench
 its models, data and SGD settings), with no monitor, with a monitor attached between
 recordings, and with one recording every step.
 
-    python -m tools.bench_monitor [--bench-dir ../shared/bench] [--rounds 5] [--steps 20]
+    python -m tools.measure.bench_monitor [--bench-dir ../shared/bench] [--rounds 5] [--steps 20]
 
 Configurations alternate within each round; a figure is the median over rounds of
 the mean step time (2 threads, as the shared benchmark runs).  ``--clock cpu`` times

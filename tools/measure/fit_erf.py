@@ -1,6 +1,6 @@
 """Fit the polynomial coefficients of the float32 erf in autograd/kernels/special.py.
 
-    python -m tools.fit_erf
+    python -m tools.measure.fit_erf
 
 erf(x) = x p(u), u = x^2 / 2 - 1, for |x| < 2 (p: degree 9), and
 erf(x) = sign(x) (1 - q(|x| - 3)) for 2 <= |x| <= 4 (q ~ erfc, degree 11): Chebyshev

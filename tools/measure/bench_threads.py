@@ -1,7 +1,7 @@
 """Thread-pool benchmarks: one workload three ways, and the serial/parallel grain sweep.
 
-    python -m tools.bench_threads W3 W5 W6_fwdbwd LN     # the three-way table
-    python -m tools.bench_threads --grain                 # where parallel kernels start to pay
+    python -m tools.measure.bench_threads W3 W5 W6_fwdbwd LN     # the three-way table
+    python -m tools.measure.bench_threads --grain                 # where parallel kernels start to pay
 
 Three ways, each in a fresh process at ``--threads`` threads (default 2), tapegrad and
 PyTorch alternating:

@@ -3,7 +3,7 @@ gradient.
 
 It calls libm's scalar exp and log per element (Numba has no SVML here) while
 NumPy's are vectorised, so the library does not use it;
-``python -m tools.bench_kernels`` times it against its reference beside the row
+``python -m tools.measure.bench_kernels`` times it against its reference beside the row
 kernels the library does use (autograd/kernels/rowwise.py; softmax and log-softmax
 won once they ran on the vectorising float32 exp of autograd/kernels/special.py).
 Same conventions as those: C-contiguous 2-d arrays (rows, n), along the last axis.
