@@ -61,6 +61,16 @@ from .viz.tape_view import tape
 from .tape_check import gradcheck_tape
 from .device import accelerator, cuda, device
 from .serialization import CheckpointError, load, save
+# The math family (issue 27): inverse trig and hyperbolic functions, special functions,
+# more broadcasting math; and the torch.special face
+from .ops.math_unary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh,
+                             asin, asinh, atan, atanh, cosh, deg2rad, exp2, fix, frac, log10,
+                             log2, logit, nan_to_num, positive, rad2deg, sgn, sinc, sinh, trunc)
+from .ops.math_binary import (arctan2, atan2, clamp_max, clamp_min, copysign, float_power, fmax,
+                              fmin, fmod, frexp, hypot, ldexp, logaddexp, logaddexp2, nextafter,
+                              rsub, true_divide, xlogy)
+from .ops.special_functions import (digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma)
+from . import special
 # Linear algebra (issue 28): the torch.linalg face and PyTorch's top-level forms
 from . import linalg
 from .ops.matrix_functions import matrix_exp, matrix_power
@@ -99,6 +109,10 @@ __all__ = [n for n in dir() if not n.startswith("_")]
 # PyTorch's dtype aliases.  Kept out of __all__: `from autograd import *` must not
 # shadow the builtins float, int and bool.
 long, float, double, int, half, bool, short = int64, float32, float64, int32, float16, bool_, int16
+
+# Compiled mode, torch.compile's contract.  Also kept out of __all__ (it would shadow
+# the builtin compile); the name is the function, the package stays autograd/compile/.
+from .compile import compile  # noqa: E402
 
 # PyTorch-style namespaces, so that `import autograd as torch` serves `torch.nn.Linear`,
 # `torch.optim.SGD`, `torch.utils.data.DataLoader` and `torch.autograd.Function`.  They

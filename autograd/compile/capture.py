@@ -1,0 +1,337 @@
+"""Capture: run a region eagerly once and record what it did as a plan (plan.py).
+
+The recording point is the one ``Primitive.apply`` offers every op, recorded on the tape
+or not: the open forward-mode level (``STATE.dual_level``; forward_ad.py).  While a
+capture runs, a `Capture` stands there; each op is handed to it, it runs the op as
+usual (``cls.apply`` with the level closed) and notes the op's class, where each
+argument came from and the values it produced.  So ops under ``no_grad`` and ops on
+tensors that need no gradient are captured too, which tape observers would miss.
+
+Where an argument came from (`Capture.ref`): a value an earlier op produced, a tensor
+from outside (the region's arguments; parameters, buffers, closure tensors; constants
+the region made), numbers drawn from the global generator (effects.py), or a constant.
+
+What cannot be replayed is a *graph break*: the region's result depended on Python
+seeing data (``.item()``, ``bool()``, ``float()``, ``.tolist()``, ``.numpy()``,
+``np.asarray``, iterating), or it changed state the capture cannot follow (an in-place
+write outside the tape, an unrecognised buffer write, random numbers used outside
+elementwise arithmetic), or it ran a backward.  The call still ran eagerly, so its
+result is right; the region then stays eager.  ``fullgraph=True`` raises instead.
+"""
+import sys
+
+import numpy as np
+
+from .. import creation, engine
+from ..custom_function import Function
+from ..grad_mode import STATE
+from ..ops import normalization
+from ..tensor import Tensor, version_of
+from .effects import DrawRecorder, RecordingGenerator
+from .plan import Counter, Plan, RunningStat, Scratch, Step
+
+_PACKAGES = ("autograd", "nn", "optim")
+
+
+class GraphBreak(RuntimeError):
+    """``fullgraph=True`` and the region cannot be captured whole (see the module docstring)."""
+
+
+def user_site():
+    """'file:line' of the innermost frame outside tapegrad (the user's line)."""
+    f = sys._getframe(1)
+    while f is not None and f.f_globals.get("__name__", "").split(".")[0] in _PACKAGES:
+        f = f.f_back
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"
+
+
+# Tensor methods through which Python reads a tensor's data: each is a graph break.
+_DATA_READS = {
+    "item": "Tensor.item()", "tolist": "Tensor.tolist()", "numpy": "Tensor.numpy()",
+    "__bool__": "bool(tensor)", "__float__": "float(tensor)", "__int__": "int(tensor)",
+    "__index__": "using a tensor as an index", "__iter__": "iterating over a tensor",
+    "__array__": "np.asarray(tensor)",
+    "backward": "backward() inside the region (compile the forward, call backward outside)",
+    "register_hook": "a tensor hook registered inside the region",
+    "retain_grad": "retain_grad() inside the region",
+}
+
+
+class Capture:
+    """Stands in ``STATE.dual_level`` while a region runs; see the module docstring."""
+    index = -1          # forward_ad's API sees no level of its own here
+
+    def __init__(self, name, fullgraph, named, buffers, check):
+        self.name, self.fullgraph, self.check = name, fullgraph, check
+        self.named = named        # (name, tensor): parameters, buffers, closure tensors
+        self.buffers = buffers    # those that need no grad
+        self.nslots = 0
+        self.meta, self.names = {}, {}
+        self.entries = []
+        self.by_id = {}        # id(tensor) -> (tensor, slot, version when first seen)
+        self.by_array = {}     # id(array) -> (array, slot): detach() and .data share it
+        self.nodes = set()     # ids of the tape nodes the region recorded
+        self.inputs = []       # (tensor, slot): the region node's inputs, in order
+        self.scratch = {}      # slot -> (array the capture passed, the step that filled it)
+        self.explained = set()  # ids of tensors whose writes a RunningStat replays
+        self.breaks = []       # (reason, site)
+        self.recorder = DrawRecorder(self._on_draw)
+        self.eager = {}        # check mode: slot -> copy of the eager value
+
+    # -- values -------------------------------------------------------------------
+    def _slot(self, shape, dtype, name=None):
+        s = self.nslots
+        self.nslots += 1
+        self.meta[s] = (tuple(shape), np.dtype(dtype))
+        self.names[s] = name or f"v{s}"
+        return s
+
+    def _on_draw(self, draw):
+        draw.slot = self._slot((), np.float64, f"r{self.nslots}")
+        self.entries.append(draw)
+
+    def add_input(self, t, name):
+        e = self.by_id.get(id(t))
+        if e is not None:
+            return e[1]
+        s = self._slot(t.array.shape, t.array.dtype, name)
+        self.by_id[id(t)] = (t, s, version_of(t))
+        self.by_array.setdefault(id(t.array), (t.array, s))
+        self.inputs.append((t, s))
+        return s
+
+    def graph_break(self, reason):
+        site = user_site()
+        if (reason, site) not in self.breaks:
+            self.breaks.append((reason, site))
+        if self.fullgraph:
+            raise GraphBreak(f"compile({self.name}, fullgraph=True): {reason} at {site}; the "
+                             "region cannot be captured as one graph")
+
+    def ref(self, a):
+        """Where argument ``a`` of an op comes from, as a plan reference."""
+        if isinstance(a, Tensor):
+            e = self.by_id.get(id(a))
+            if e is not None:
+                if version_of(a) != e[2]:
+                    self.graph_break(f"a tensor (shape {tuple(a.shape)}) was written in place "
+                                     "outside the tape, then used")
+                return ("v", e[1])
+            e = self.by_array.get(id(a.array))
+            if e is not None and e[0] is a.array:
+                return ("v", e[1])
+            if not a.requires_grad:
+                drawn = self._drawn(a.array)
+                if drawn is not None:
+                    return drawn
+            if a.grad_fn is not None and id(a.grad_fn) in self.nodes:
+                self.graph_break(f"a tensor the region computed (shape {tuple(a.shape)}) reached "
+                                 "an op by a path outside the tape (an in-place op?)")
+            return ("v", self.add_input(a, self._external_name(a)))
+        if isinstance(a, np.ndarray):
+            drawn = self._drawn(a)
+            if drawn is not None:
+                return drawn
+            rows = self._rows(a)
+            if rows is not None:
+                return rows
+        if isinstance(a, (list, tuple)) and any(isinstance(x, Tensor) for x in a):
+            self.graph_break("a list of tensors passed to one primitive")
+        return ("k", a)
+
+    def _external_name(self, t):
+        for name, b in self.named:
+            if b is t:
+                return name
+        return f"c{self.nslots}"
+
+    def _drawn(self, arr):
+        m = self.recorder.match(arr)
+        if m is None:
+            return None
+        draw, ops, cast = m
+        draw.used = True
+        return ("drawn", (draw.slot, ops, cast))
+
+    def _rows(self, a):
+        """BatchNorm in eval passes its running statistics as rows of one array, copied
+        in Python: rows that equal exactly one buffer are read from it at replay."""
+        if a.ndim != 2 or a.dtype.kind != "f" or not self.buffers:
+            return None
+        rows, linked = [], False
+        for row in a:
+            hits = [(n, t) for n, t in self.buffers
+                    if t.array.shape == row.shape and np.array_equal(t.array, row)]
+            if len({id(t) for _, t in hits}) > 1:
+                self.graph_break("a constant array equals several buffers ("
+                                 + ", ".join(n for n, _ in hits) + "), so which one it was "
+                                 "read from is unknown (e.g. BatchNorm in eval before training)")
+                return None
+            if hits:
+                rows.append((self.add_input(hits[0][1], hits[0][0]), None))
+                linked = True
+            else:
+                rows.append((None, row.copy()))
+        return ("rows", (tuple(rows), a.shape, a.dtype)) if linked else None
+
+    # -- the dispatch point -----------------------------------------------------------
+    def tangent(self, t):
+        return None
+
+    def apply(self, cls, ctx, args, arrays, needs, any_needs):
+        if issubclass(cls, Function):
+            self.graph_break(f"a custom autograd.Function ({cls.__name__})")
+        refs = [self.ref(a) for a in args]
+        consts = [(k, a.copy()) for k, a in enumerate(args)
+                  if refs[k][0] == "k" and isinstance(a, np.ndarray)]
+        self.recorder.in_step = True
+        STATE.dual_level = None
+        try:
+            res = cls.apply(*args)
+        finally:
+            STATE.dual_level = self
+            self.recorder.in_step = False
+        outs = res if type(res) is tuple else (res,)
+        step_slots = []
+        for o in outs:
+            s = self._slot(o.array.shape, o.array.dtype)
+            self.by_id[id(o)] = (o, s, version_of(o))
+            self.by_array.setdefault(id(o.array), (o.array, s))
+            if o.grad_fn is not None:
+                self.nodes.add(id(o.grad_fn))
+            if self.check:
+                self.eager[s] = o.array.copy()
+            step_slots.append(s)
+        step = Step(cls, None, tuple(step_slots), tuple(needs), any_needs,
+                    tuple((o.array.shape, o.array.dtype) for o in outs),
+                    ".".join(STATE.scope), user_site(), type(res) is not tuple)
+        for k, before in consts:        # forward wrote into it: a scratch buffer
+            if not np.array_equal(before, args[k], equal_nan=True):
+                s = self._slot(before.shape, before.dtype, f"scratch{self.nslots}")
+                self.entries.append(Scratch(s, before))
+                self.scratch[s] = (args[k], step)
+                refs[k] = ("v", s)
+        step.args = tuple(refs)
+        self.entries.append(step)
+        return res
+
+    # -- effects outside the tape ---------------------------------------------------
+    def running_stat(self, running, stat, momentum):
+        """Stands for ops.normalization.update_running_stat during a capture: finds the
+        batch statistic ``stat`` in the scratch array of the step before and records
+        the update, so every replay makes it."""
+        _update_running_stat(running, stat, momentum)
+        for s, (a, step) in reversed(list(self.scratch.items())):
+            shape = self.meta[step.args[0][1]][0] if step.args[0][0] == "v" else None
+            for row in range(a.shape[0]):
+                if stat.base is a and stat.shape == a[row].shape and \
+                        stat.__array_interface__["data"][0] == a[row].__array_interface__["data"][0]:
+                    factor = None
+                elif shape is not None and len(shape) >= 2:
+                    count = int(np.prod(shape)) // shape[1]   # values per channel
+                    factor = count / (count - 1)              # the unbiased variance's
+                    if not np.array_equal(a[row] * factor, stat):
+                        continue
+                else:
+                    continue
+                self.entries.append(RunningStat(running, s, row, factor, momentum))
+                self.explained.add(id(running))
+                return
+        self.graph_break("a running statistic updated from values the capture cannot trace")
+
+    def trap(self, name, original):
+        what = _DATA_READS[name]
+
+        def trapped(*args, **kwargs):
+            self.graph_break(what)
+            return original(*args, **kwargs)
+        return trapped
+
+    def trap_backward(self, original):
+        def trapped(*args, **kwargs):
+            self.graph_break("a backward pass (backward() or autograd.grad) inside the region")
+            level, STATE.dual_level = STATE.dual_level, None
+            try:
+                return original(*args, **kwargs)
+            finally:
+                STATE.dual_level = level
+        return trapped
+
+    # -- the whole run ----------------------------------------------------------------
+    def run(self, fn, args, kwargs):
+        """``fn(*args, **kwargs)`` eagerly, captured; returns its result."""
+        real_gen = creation._generator
+        saved = {name: Tensor.__dict__[name] for name in _DATA_READS if name in Tensor.__dict__}
+        real_replay = engine._replay
+        STATE.dual_level = self
+        creation._generator = RecordingGenerator(real_gen, self.recorder, user_site)
+        normalization.update_running_stat = self.running_stat
+        engine._replay = self.trap_backward(real_replay)
+        for name, original in saved.items():
+            setattr(Tensor, name, self.trap(name, original))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for name, original in saved.items():
+                setattr(Tensor, name, original)
+            engine._replay = real_replay
+            normalization.update_running_stat = _update_running_stat
+            if isinstance(creation._generator, RecordingGenerator):   # not reseeded inside
+                creation._generator = real_gen
+            STATE.dual_level = None
+
+    def finish(self, out_leaves, snapshot, modules):
+        """Check what the run changed and build the plan; None after a graph break."""
+        for d in self.recorder.draws:
+            if d.escaped:
+                self.breaks.append((f"random numbers {d.escaped}: they cannot be redrawn at "
+                                    "replay", d.site))
+        for t, s in self.inputs:
+            if version_of(t) != self.by_id[id(t)][2] and id(t) not in self.explained:
+                self.breaks.append((f"the region writes in place into {self.names[s]} (shape "
+                                    f"{tuple(t.shape)}) outside the tape", "<region>"))
+        counters = []
+        for name, t, before in snapshot:
+            if id(t) in self.explained or np.array_equal(t.array, before):
+                continue
+            if t.array.dtype.kind in "iu":
+                counters.append(Counter(t, t.array - before, name))
+            else:
+                self.breaks.append((f"buffer {name} was written outside the tape", "<region>"))
+        for m in modules:
+            if getattr(m, "momentum", 0) is None and getattr(m, "training", False) and \
+                    getattr(m, "num_batches_tracked", None) is not None:
+                self.breaks.append(("BatchNorm with momentum=None reads num_batches_tracked in "
+                                    "Python (its running average cannot be replayed)", "<region>"))
+        outputs = []          # per output leaf: ("node", k) | ("input", tensor) | ("const", v)
+        node_slots, non_diff = [], []
+        for leaf in out_leaves:
+            if not isinstance(leaf, Tensor):
+                outputs.append(("const", leaf))
+                continue
+            e = self.by_id.get(id(leaf))
+            if e is not None and version_of(leaf) != e[2]:
+                self.breaks.append(("the region mutates a tensor it returns", "<region>"))
+            if e is not None and e[1] in {s for _, s in self.inputs}:
+                outputs.append(("input", leaf))
+            elif e is not None:
+                if e[1] not in node_slots:
+                    node_slots.append(e[1])
+                    if not leaf.requires_grad:
+                        non_diff.append(len(node_slots) - 1)
+                outputs.append(("node", node_slots.index(e[1])))
+            elif leaf.grad_fn is not None or self._drawn(leaf.array) is not None:
+                self.breaks.append(("the region returns a tensor made outside the tape",
+                                    "<region>"))
+            else:
+                outputs.append(("copy", leaf))
+        if self.breaks:
+            return None, outputs
+        entries = counters + self.entries
+        plan = Plan(self.name, self.nslots, [s for _, s in self.inputs], entries, node_slots,
+                    self.meta, self.names)
+        plan.non_diff = tuple(non_diff)
+        return plan, outputs
+
+
+_update_running_stat = normalization.update_running_stat

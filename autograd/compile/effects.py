@@ -1,0 +1,198 @@
+"""State a compiled region touches outside the tape, and how a replay redoes it.
+
+Two kinds of state change happen in NumPy, not in primitives, so the tape never sees
+them; a capture must find them, or the replay would freeze them:
+
+- **Random draws** from the global generator (dropout masks, ``rand``/``randn``).
+  During a capture the generator is wrapped by `RecordingGenerator`: each draw comes
+  back as a `Drawn` array, which records the elementwise NumPy arithmetic applied to it
+  (``random(shape) >= p``, ``* scale``) and the final cast.  When a value derived that
+  way reaches a primitive, the plan keeps the *recipe* (draw, then the same ufuncs), so
+  a replay draws fresh numbers, in eager's order, and derives the mask as eager does.
+  A draw used in any other way (indexed, reduced, combined with another array, turned
+  into a Python number) cannot be replayed: the capture reports it as a graph break.
+- **Buffer writes**: BatchNorm's running statistics (``update_running_stat`` in
+  ops/normalization.py) and its batch counter (``num_batches_tracked += 1`` in nn).
+  See capture.py: the first is recorded through a wrapper installed for the capture,
+  the second found by comparing the buffers before and after.
+"""
+import numpy as np
+
+from .. import creation
+
+
+class Drawn(np.ndarray):
+    """An array drawn from the global generator during a capture, or derived from one
+    by elementwise arithmetic with scalars.  ``_origin`` is (draw, ops): the draw
+    record and the ufuncs applied since, each (ufunc, position of the drawn operand,
+    the operands)."""
+    _origin = None
+    _recorder = None
+
+    def __array_finalize__(self, obj):
+        # A view or copy made by anything but `_wrap` (indexing, reshape) is a use the
+        # recipe cannot follow: the draw becomes unreplayable.
+        if isinstance(obj, Drawn) and obj._origin is not None and not obj._recorder.in_step:
+            obj._recorder.escape(obj._origin[0], "viewed or reshaped in NumPy")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        rec = self._recorder
+        plain = [x.view(np.ndarray) if isinstance(x, Drawn) else x for x in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, Drawn) else o
+                                  for o in kwargs["out"])
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if rec is None or rec.in_step:      # inside a primitive: the step is replayed
+            return result
+        drawn = [k for k, x in enumerate(inputs) if isinstance(x, Drawn)]
+        origin = inputs[drawn[0]]._origin
+        scalars_only = all(np.ndim(x) == 0 and not isinstance(x, Drawn)
+                           for k, x in enumerate(inputs) if k != drawn[0])
+        if method != "__call__" or kwargs or len(drawn) != 1 or not scalars_only \
+                or origin is None or not isinstance(result, np.ndarray):
+            if origin is not None:
+                rec.escape(origin[0], f"used in NumPy's {ufunc.__name__}.{method}")
+            return result
+        operands = tuple(None if k == drawn[0] else x for k, x in enumerate(inputs))
+        return rec.wrap(result, (origin[0], origin[1] + ((ufunc, drawn[0], operands),)))
+
+    def __array_function__(self, func, types, args, kwargs):
+        rec = self._recorder
+        if rec is not None and not rec.in_step and self._origin is not None:
+            rec.escape(self._origin[0], f"used in np.{func.__name__}")
+        args = tuple(a.view(np.ndarray) if isinstance(a, Drawn) else a for a in args)
+        return func(*args, **kwargs)
+
+    def astype(self, dtype, *args, **kwargs):
+        # ``rand``'s ``random(shape).astype(float32)``: the cast ends the recipe and the
+        # result is a plain array, so no Drawn reaches a Tensor through the factories.
+        result = self.view(np.ndarray).astype(dtype, *args, **kwargs)
+        if self._recorder is not None and self._origin is not None:
+            self._recorder.derived[id(result)] = (result, self._origin, ("astype", result.dtype))
+        return result
+
+    def __reduce__(self):       # pickling, printing through copies: plain data
+        return self.view(np.ndarray).__reduce__()
+
+
+class Draw:
+    """One call on the global generator: ``method(*args, **kwargs)``; ``slot`` is the
+    plan value holding the raw numbers at replay."""
+    __slots__ = ("method", "args", "kwargs", "slot", "site", "escaped", "used", "value")
+
+    def __init__(self, method, args, kwargs, site):
+        self.method, self.args, self.kwargs, self.site = method, args, kwargs, site
+        self.slot = None
+        self.escaped = None
+        self.used = False
+        self.value = None        # the numbers drawn at capture, for mode="check"
+
+    def run(self, run):
+        if run.given is not None:       # a recomputation: the numbers drawn before
+            run.vals[self.slot] = run.given[self.slot]
+            return
+        out = getattr(creation.default_generator(), self.method)(*self.args, **self.kwargs)
+        run.vals[self.slot] = run.draws[self.slot] = out
+
+    def reads(self):
+        return ()
+
+    def describe(self, name):
+        args = ", ".join([repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()])
+        return f"{name} = generator.{self.method}({args})"
+
+
+def derive(raw, ops, cast):
+    """The value a recipe gives for the numbers ``raw`` (see `Drawn`)."""
+    v = raw
+    for ufunc, pos, operands in ops:
+        args = list(operands)
+        args[pos] = v
+        v = ufunc(*args)
+    if cast is not None:
+        how, dtype = cast
+        v = v.astype(dtype) if how == "astype" else np.asarray(v, dtype=dtype)
+    return v
+
+
+def recipe_text(name, ops, cast):
+    """The recipe as one Python expression over the draw ``name``."""
+    expr = name
+    for ufunc, pos, operands in ops:
+        shown = ", ".join(expr if k == pos else repr(x) for k, x in enumerate(operands))
+        expr = f"np.{ufunc.__name__}({shown})"
+    if cast is not None:
+        expr = f"{expr}.astype({np.dtype(cast[1]).name})"
+    return expr
+
+
+class RecordingGenerator:
+    """Stands for the global generator during a capture: forwards every call and
+    records it (see the module docstring)."""
+
+    def __init__(self, real, recorder, site):
+        self._real, self._recorder, self._site = real, recorder, site
+
+    def __getattr__(self, name):
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+        rec = self._recorder
+
+        def draw(*args, **kwargs):
+            out = attr(*args, **kwargs)
+            record = rec.new_draw(name, args, kwargs, self._site())
+            record.value = out
+            if not isinstance(out, np.ndarray):
+                rec.escape(record, f"generator.{name}() returned a Python number")
+                return out
+            return rec.wrap(out, (record, ()))
+        return draw
+
+
+class DrawRecorder:
+    """The draws of one capture and what became of them."""
+
+    def __init__(self, on_draw):
+        self.draws = []
+        self.derived = {}        # id(plain array) -> (array, origin, cast), from astype
+        self.wrapped = []        # every Drawn made, newest last (kept alive: ids are keys)
+        self.in_step = False
+        self._on_draw = on_draw
+
+    def new_draw(self, method, args, kwargs, site):
+        d = Draw(method, args, kwargs, site)
+        self.draws.append(d)
+        self._on_draw(d)
+        return d
+
+    def escape(self, draw, why):
+        if draw.escaped is None:
+            draw.escaped = why
+
+    def wrap(self, array, origin):
+        out = array.view(Drawn)
+        out._origin, out._recorder = origin, self
+        self.wrapped.append(out)
+        return out
+
+    def match(self, arr):
+        """(draw, ops, cast) if ``arr`` is a value derived from a draw, else None."""
+        if not self.draws:
+            return None
+        if isinstance(arr, Drawn) and arr._origin is not None:
+            return arr._origin + (None,)
+        base = arr.base
+        if isinstance(base, Drawn) and base._origin is not None and base.shape == arr.shape:
+            return base._origin + (("asarray", arr.dtype),)
+        hit = self.derived.get(id(arr))
+        if hit is not None and hit[0] is arr:
+            return hit[1] + (hit[2],)
+        # np.asarray(mask, float32) of a float64 mask: a converted copy, found by value
+        for d in reversed(self.wrapped):
+            if d.shape == arr.shape and np.array_equal(d.view(np.ndarray).astype(arr.dtype), arr):
+                return d._origin + (("astype", arr.dtype),)
+        for a, origin, cast in reversed(list(self.derived.values())):
+            if a.shape == arr.shape and np.array_equal(a.astype(arr.dtype), arr):
+                return origin + (("astype", arr.dtype),)
+        return None

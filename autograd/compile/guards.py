@@ -1,0 +1,116 @@
+"""Guards: what a trace assumed about a call, so that a call which differs retraces.
+
+A call's *signature* is one tuple, a component per guard in `GUARDS`; traces are cached
+by it, so finding one is a dict lookup.  When none matches, the first component that
+differs from the newest trace's names the guard that failed (for the warning when the
+cache is full).  Beyond the signature, each trace checks the tensors it found during
+its capture (closure tensors reached through objects, constants): shape, dtype and
+requires_grad (`externals_hold`).
+"""
+import numpy as np
+
+from .. import dtypes
+from ..grad_mode import STATE
+from ..tensor import Tensor
+
+GUARDS = ("grad mode", "anomaly mode", "default dtype", "arguments", "training flags",
+          "parameters and buffers", "closure and global objects")
+
+
+def is_module(obj):
+    """Duck-typed nn.Module test (nn sits above the compiler, which may not import it)."""
+    return callable(obj) and hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers") \
+        and hasattr(obj, "modules") and hasattr(obj, "training")
+
+
+def flatten(tree):
+    """Leaves of nested tuples, lists and dicts, and the structure to rebuild them."""
+    leaves = []
+
+    def walk(x):
+        if type(x) in (tuple, list):
+            return (type(x), tuple(walk(v) for v in x))
+        if type(x) is dict:
+            return (dict, tuple((k, walk(v)) for k, v in x.items()))
+        leaves.append(x)
+        return None
+    return leaves, walk(tree)
+
+
+def unflatten(spec, leaves):
+    it = iter(leaves)
+
+    def build(s):
+        if s is None:
+            return next(it)
+        kind, items = s
+        if kind is dict:
+            return {k: build(v) for k, v in items}
+        return kind(build(v) for v in items)
+    return build(spec)
+
+
+def leaf_key(x, tensor_ids):
+    """What the guard keeps of one argument: a tensor's shape, dtype, requires_grad and
+    which earlier argument it is (aliasing); a module's identity; a value otherwise."""
+    if isinstance(x, Tensor):
+        first = tensor_ids.setdefault(id(x), len(tensor_ids))
+        return (x.array.shape, x.array.dtype.str, x.requires_grad, first)
+    if is_module(x) or isinstance(x, np.ndarray):
+        return ("id", id(x))
+    try:
+        hash(x)
+    except TypeError:
+        return ("id", id(x))
+    return (type(x), x)
+
+
+def signature(spec, leaves, modules, named, reach):
+    ids = {}
+    return (STATE.grad_enabled, STATE.anomaly, dtypes.get_default_dtype(),
+            (spec, tuple(leaf_key(x, ids) for x in leaves)),
+            tuple(m.training for m in modules),
+            tuple((id(t), t.array.shape, t.array.dtype.str, t.requires_grad) for _, t in named),
+            tuple(id(o) for o in reach))
+
+
+def failing_guard(new, old):
+    """(name, old value, new value) of the first guard that differs."""
+    for name, a, b in zip(GUARDS, old, new):
+        if a != b:
+            return name, a, b
+    return "captured tensors", None, None
+
+
+def externals_hold(externals):
+    """Whether the tensors a capture found still have the shape, dtype and
+    requires_grad it saw."""
+    return all(t.array.shape == shape and t.array.dtype == dtype and t.requires_grad == rg
+               for t, shape, dtype, rg in externals)
+
+
+def describe(trace):
+    """The guards of a trace, one readable line each."""
+    sig = trace.signature
+    lines = [f"grad mode is {'on' if sig[0] else 'off'}",
+             f"anomaly mode is {'on' if sig[1] else 'off'}",
+             f"default dtype is {np.dtype(sig[2]).name}"]
+    for name, key in zip(trace.arg_names, sig[3][1]):
+        if len(key) == 4:
+            shape, dt, rg, _ = key
+            lines.append(f"{name}: shape {shape}, {np.dtype(dt).name}, requires_grad={rg}")
+        elif key[0] == "id":
+            lines.append(f"{name} is the same object")
+        else:
+            lines.append(f"{name} == {key[1]!r}")
+    if sig[4]:
+        lines.append(f"training flags of {len(sig[4])} modules: {sig[4]}")
+    for (name, _), (_, shape, dt, rg) in zip(trace.named, sig[5]):
+        lines.append(f"{name} is the same tensor: shape {shape}, {np.dtype(dt).name}, "
+                     f"requires_grad={rg}")
+    if sig[6]:
+        lines.append(f"{len(sig[6])} closure/global tensors and modules are the same objects")
+    for t, shape, dtype, rg in trace.externals:
+        lines.append(f"a captured tensor keeps shape {shape}, {np.dtype(dtype).name}, "
+                     f"requires_grad={rg}")
+    return lines
