@@ -17,7 +17,7 @@ from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .binary import where
 from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, _block, _check_index,
-                       _check_same_dtype, _gathered_back, _grid, _leading, convert_index, gather,
+                       _check_same_dtype, _check_values, _gathered_back, _grid, _leading, convert_index, gather,
                        getitem, index_add)
 from .inplace import _method as in_place_method
 from .layout import flat_take
@@ -124,6 +124,7 @@ def take_along_dim(input, indices, dim=None):
         raise ValueError(f"take_along_dim: input of shape {tuple(input.shape)} and indices of "
                          f"shape {tuple(indices.shape)} cannot be broadcast outside dim {d}") from None
     with_dim = lambda n: tuple(common[:d] + [n] + common[d + 1:])    # noqa: E731
+    _check_values("take_along_dim", indices, input.shape[d], d, input.shape)
     return gather(expand(input, with_dim(input.shape[d])), d,
                   expand(indices, with_dim(indices.shape[d])).contiguous())
 
@@ -174,18 +175,20 @@ def index_put(input, indices, values, accumulate=False):
     return input + IndexAddZeros.apply(values, input.shape, idx, False)
 
 
-def _along_dim(name, input, dim, index):
-    """The index tuple that picks ``index`` (1-D, in range) along ``dim``."""
+def _along_dim(name, input, dim, index, negative=False):
+    """The index tuple that picks ``index`` (0-d or 1-d, in range; negative values
+    count from the end only where PyTorch allows it: index_fill) along ``dim``."""
     index = _index_tensor(index, name)
     d = normalize_dim(dim, input.ndim, name)
     if index.ndim > 1:
         raise ValueError(f"{name}: index must be 0-d or 1-d, got shape {tuple(index.shape)}")
     n = input.shape[d] if input.ndim else 1
     idx = index.array.reshape(-1).astype(np.int64)
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"{name}: index out of range for dim {d} of size {n}: got min "
-                         f"{idx.min()}, max {idx.max()}")
-    return d, (slice(None),) * d + (idx,)
+    low = -n if negative else 0
+    if idx.size and (idx.min() < low or idx.max() >= n):
+        raise IndexError(f"{name}: index out of range for dim {d} of size {n}: values must be in "
+                         f"[{low}, {n}), got min {idx.min()}, max {idx.max()}")
+    return d, (slice(None),) * d + (np.where(idx < 0, idx + n, idx),)
 
 
 def _index_copy_samples(rng):
@@ -226,10 +229,9 @@ def _index_fill_ref(x, dim, index, value):
 @op(IndexPut, samples=_index_fill_samples, ref=_index_fill_ref, method=True)
 def index_fill(input, dim, index, value):
     """``input`` with ``value`` (a number or a 0-d tensor) at ``index`` along ``dim``."""
-    d, idx = _along_dim("index_fill", input, dim, index)
+    _, idx = _along_dim("index_fill", input, dim, index, negative=True)
     # Each place once: a repeated index would count its place twice in value's gradient.
-    n = input.shape[d] if input.ndim else 1
-    idx = idx[:-1] + (np.unique(np.where(idx[-1] < 0, idx[-1] + n, idx[-1])),)
+    idx = idx[:-1] + (np.unique(idx[-1]),)
     if isinstance(value, Tensor):
         if value.ndim:
             raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
@@ -365,11 +367,15 @@ class ScatterReduce(Primitive):
         elif reduce == "prod":
             dx, dsrc = _prod_grads(g, x, dim, index, src, result, include_self, untouched, at_src)
         else:
-            # The places that hold the extreme share g equally (PyTorch's rule).
-            x_hit = (x.array == result.array) if include_self else untouched.array.astype(bool)
+            # The places that hold the extreme share g equally (PyTorch's rule).  As in
+            # PyTorch, an input equal to the extreme counts as a share even when
+            # include_self=False leaves it out (its own share is then dropped).
+            x_hit = x.array == result.array
             s_hit = src.array[_block(index.shape)] == _at(result.array, dim, index.array)
             ties = x_hit + _count_at(x.shape, dim, index.array, s_hit)
             share = g / Tensor._make(np.maximum(ties, 1).astype(x.dtype))
+            if not include_self:
+                x_hit &= untouched.array.astype(bool)
             dx = share * Tensor._make(x_hit.astype(x.dtype))
             dsrc = at_src(share) * Tensor._make(_padded(s_hit, src.shape).astype(x.dtype))
         return dx, None, None, dsrc, None, None
@@ -463,8 +469,7 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
     if tuple(source.shape) != expected:
         raise ValueError(f"index_reduce: source must have shape {expected} (input {tuple(input.shape)} "
                          f"with dim {d} of size len(index)), got {tuple(source.shape)}")
-    n = input.shape[d]
-    rows = np.where(idx[-1] < 0, idx[-1] + n, idx[-1]).reshape((-1,) + (1,) * (input.ndim - 1 - d))
+    rows = idx[-1].reshape((-1,) + (1,) * (input.ndim - 1 - d))
     return scatter_reduce(input, d, Tensor._make(np.ascontiguousarray(np.broadcast_to(rows, expected))),
                           source, reduce, include_self=include_self)
 
