@@ -35,11 +35,12 @@ from .ops.pointwise import addcdiv, addcmul, lerp
 from .ops.rearrange import repeat_interleave, roll
 # Layout, diagonals, more indexing and products (issue 27, part B)
 from .ops.layout import (adjoint, as_strided, atleast_1d, atleast_2d, atleast_3d, block_diag,
-                         broadcast_shapes, broadcast_tensors, cartesian_prod, column_stack,
-                         combinations, dsplit, dstack, fliplr, flipud, hsplit, hstack, meshgrid,
-                         moveaxis, movedim, narrow, ravel, rot90, row_stack, select,
-                         select_scatter, slice_scatter, split_with_sizes, swapaxes, swapdims,
-                         tensor_split, tile, tril_indices, triu_indices, unflatten, vsplit, vstack)
+                         column_stack, dsplit, dstack, fliplr, flipud, hsplit, hstack, moveaxis,
+                         movedim, narrow, ravel, rot90, row_stack, select, select_scatter,
+                         slice_scatter, split_with_sizes, swapaxes, swapdims, tensor_split, tile,
+                         unflatten, vsplit, vstack)
+from .ops.grids import (broadcast_shapes, broadcast_tensors, cartesian_prod, combinations,
+                        meshgrid, tril_indices, triu_indices)
 from .ops.diagonal import diag, diag_embed, diagflat, diagonal, diagonal_scatter
 from .ops.indexing_more import (index_copy, index_fill, index_put, index_reduce, masked_scatter,
                                 masked_select, put, scatter_reduce, take, take_along_dim)

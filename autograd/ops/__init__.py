@@ -3,4 +3,4 @@ from . import registry  # noqa: F401  (first: every module registers into it)
 from . import shape, reduction, elementwise, binary, indexing, inplace, linalg, activation  # noqa: F401
 from . import conv, pool, normalization, loss, pointwise, rearrange, dropout  # noqa: F401
 from . import attention, pad, recurrent  # noqa: F401
-from . import layout, diagonal, indexing_more, products  # noqa: F401
+from . import layout, grids, diagonal, indexing_more, products  # noqa: F401

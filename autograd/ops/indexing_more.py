@@ -14,7 +14,7 @@ import numpy as np
 
 from ..forward_ad import derived_jvp
 from ..function import Primitive
-from ..tensor import Tensor, tensor_method
+from ..tensor import Tensor
 from .binary import where
 from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, _block, _check_index,
                        _check_same_dtype, _check_values, _gathered_back, _grid, _leading, convert_index, gather,
@@ -22,7 +22,7 @@ from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, _bloc
 from .inplace import _method as in_place_method
 from .layout import flat_take
 from .registry import SampleInput, make, op
-from .shape import Expand, Reshape, expand, normalize_dim, reshape
+from .shape import Expand, expand, normalize_dim, reshape
 
 
 def _index_tensor(index, name):

@@ -1,7 +1,7 @@
 """Layout ops built from the shape and indexing primitives: moving, selecting,
-tiling, stacking and splitting dims, broadcasting, grids, rotations, the index
-grids of triangles, ``as_strided`` and the scatter inverses of ``select`` and
-slicing (the diagonal family is in diagonal.py).
+tiling, stacking and splitting dims, rotations and flips, block diagonals,
+``as_strided``, the matrix transposes H/mH, and the scatter inverses of ``select``
+and slicing (broadcasting and grids are in grids.py, diagonals in diagonal.py).
 
 Each op is a composition of primitives that already carry their VJPs and tangent
 rules (permute, reshape, expand, getitem, cat, split, flip, pad, the setitem core),
@@ -13,23 +13,19 @@ import itertools
 import numpy as np
 
 from ..dtypes import is_int, promote_types
-from ..tensor import Size, Tensor, tensor_method
+from ..tensor import Tensor, tensor_method
 from .indexing import GetItem, IndexPut, getitem
 from .pad import pad
 from .registry import SampleInput, make, op
-from .shape import (Cat, Expand, Flip, Permute, Reshape, Split, cat, expand, flip, normalize_dim,
-                    permute, repeat, reshape, split, stack, sum_to, transpose, unflatten)
+from .shape import (Cat, Flip, Permute, Reshape, Split, cat, flip, normalize_dim, permute, repeat,
+                    reshape, split, sum_to, transpose, unflatten)
 
 
 def _dims(dims):
     return (dims,) if isinstance(dims, int) else tuple(dims)
 
 
-def _as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def _tensors(args, name):
+def tensors_of(args, name):
     """f(a, b, c) or f([a, b, c]) -> a list of Tensors, as PyTorch's varargs ops."""
     if len(args) == 1 and isinstance(args[0], (list, tuple)):
         args = args[0]
@@ -227,7 +223,7 @@ def _stack_samples(rng):
 @op(Cat, Reshape, samples=_stack_samples, ref=np.hstack)
 def hstack(tensors):
     """Tensors joined column-wise: along dim 0 when all are 1-D, else along dim 1."""
-    ts = atleast_1d(_tensors([tensors], "hstack"))
+    ts = atleast_1d(tensors_of([tensors], "hstack"))
     return cat(ts, 0 if ts[0].ndim == 1 else 1)
 
 
@@ -239,7 +235,7 @@ def _vstack_samples(rng):
 @op(Cat, Reshape, samples=_vstack_samples, ref=np.vstack)
 def vstack(tensors):
     """Tensors joined row-wise (dim 0) after ``atleast_2d``."""
-    return cat(atleast_2d(_tensors([tensors], "vstack")), 0)
+    return cat(atleast_2d(tensors_of([tensors], "vstack")), 0)
 
 
 row_stack = vstack
@@ -253,7 +249,7 @@ def _dstack_samples(rng):
 @op(Cat, Reshape, samples=_dstack_samples, ref=np.dstack)
 def dstack(tensors):
     """Tensors joined depth-wise (dim 2) after ``atleast_3d``."""
-    return cat(atleast_3d(_tensors([tensors], "dstack")), 2)
+    return cat(atleast_3d(tensors_of([tensors], "dstack")), 2)
 
 
 def _column_stack_samples(rng):
@@ -264,7 +260,7 @@ def _column_stack_samples(rng):
 @op(Cat, Reshape, samples=_column_stack_samples, ref=np.column_stack)
 def column_stack(tensors):
     """0-d and 1-d tensors become columns (n, 1), then all are joined along dim 1."""
-    ts = _tensors([tensors], "column_stack")
+    ts = tensors_of([tensors], "column_stack")
     return cat([reshape(t, (t.numel(), 1)) if t.ndim <= 1 else t for t in ts], 1)
 
 
@@ -358,128 +354,6 @@ def split_with_sizes(input, split_sizes, dim=0):
     return tuple(split(input, sizes, dim))
 
 
-# -- broadcasting and grids ---------------------------------------------------------------
-def broadcast_shapes(*shapes):
-    """The shape that all ``shapes`` broadcast to, as a Size."""
-    shapes = [(s,) if is_int(s) else tuple(s) for s in shapes]
-    try:
-        return Size(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ValueError(f"broadcast_shapes: shapes {shapes} cannot be broadcast together") from None
-
-
-def _broadcast_tensors_samples(rng):
-    yield SampleInput((make(rng, (3, 1)), make(rng, (4,)), make(rng, ())), {}, "three")
-    yield SampleInput((make(rng, (2, 3)),), {}, "one")
-
-
-@op(Expand, samples=_broadcast_tensors_samples, ref=lambda *xs: tuple(np.broadcast_arrays(*xs)))
-def broadcast_tensors(*tensors):
-    """The tensors expanded to their common broadcast shape (as views)."""
-    ts = _tensors(tensors, "broadcast_tensors")
-    try:
-        shape = np.broadcast_shapes(*(t.shape for t in ts))
-    except ValueError:
-        raise ValueError(f"broadcast_tensors: shapes {[tuple(t.shape) for t in ts]} cannot be "
-                         "broadcast together") from None
-    return tuple(expand(t, shape) for t in ts)
-
-
-def _meshgrid_samples(rng):
-    yield SampleInput((make(rng, (3,)), make(rng, (2,))), {}, "ij")
-    yield SampleInput((make(rng, (3,)), make(rng, (2,)), make(rng, (1,))), dict(indexing="xy"), "xy")
-
-
-@op(Expand, Reshape, samples=_meshgrid_samples,
-    ref=lambda *xs, indexing="ij": tuple(np.meshgrid(*xs, indexing=indexing)))
-def meshgrid(*tensors, indexing="ij"):
-    """Coordinate grids: output i holds tensor i along its dim of the grid, ``indexing``
-    'ij' (matrix) or 'xy' (Cartesian: the first two dims swapped).  PyTorch's default
-    is 'ij' (it warns when indexing is not given)."""
-    ts = _tensors(tensors, "meshgrid")
-    if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
-    if any(t.ndim > 1 for t in ts):
-        raise ValueError(f"meshgrid: expects 0-d or 1-d tensors, got shapes {[tuple(t.shape) for t in ts]}")
-    sizes = [t.numel() for t in ts]
-    axis = list(range(len(ts)))
-    if indexing == "xy" and len(ts) >= 2:
-        axis[0], axis[1] = 1, 0
-        sizes[0], sizes[1] = sizes[1], sizes[0]
-    out = []
-    for t, a in zip(ts, axis):
-        shape = [1] * len(ts)
-        shape[a] = t.numel()
-        out.append(expand(reshape(t, tuple(shape)), tuple(sizes)))
-    return tuple(out)
-
-
-def _cartesian_samples(rng):
-    yield SampleInput((make(rng, (3,)), make(rng, (2,))), {}, "two")
-    yield SampleInput((make(rng, (2,)), make(rng, (2,)), make(rng, (1,))), {}, "three")
-
-
-def _cartesian_ref(*xs):
-    return np.stack([g.reshape(-1) for g in np.meshgrid(*xs, indexing="ij")], 1) if len(xs) > 1 else xs[0]
-
-
-@op(Expand, samples=_cartesian_samples, ref=_cartesian_ref)
-def cartesian_prod(*tensors):
-    """All tuples of one element from each 1-D tensor, as rows, in lexicographic order."""
-    ts = _tensors(tensors, "cartesian_prod")
-    if any(t.ndim != 1 for t in ts):
-        raise ValueError(f"cartesian_prod: expects 1-d tensors, got shapes {[tuple(t.shape) for t in ts]}")
-    if len(ts) == 1:
-        return ts[0]
-    return stack([reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
-
-
-def _combinations_samples(rng):
-    yield SampleInput((make(rng, (4,)),), {}, "r2")
-    yield SampleInput((make(rng, (3,)),), dict(r=2, with_replacement=True), "replacement")
-    yield SampleInput((make(rng, (3,)),), dict(r=1), "r1")
-
-
-def _combination_indices(n, r, with_replacement):
-    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
-    return np.array(list(pick(range(n), r)), np.int64).reshape(-1, r)
-
-
-def _combinations_ref(x, r=2, with_replacement=False):
-    return x[_combination_indices(len(x), r, with_replacement)]
-
-
-@op(GetItem, samples=_combinations_samples, ref=_combinations_ref)
-def combinations(input, r=2, with_replacement=False):
-    """The length-``r`` combinations of a 1-D tensor's elements, one per row (as
-    Python's itertools.combinations, or with replacement)."""
-    if input.ndim != 1:
-        raise ValueError(f"combinations: expects a 1-d tensor, got shape {tuple(input.shape)}")
-    if not is_int(r, 0):
-        raise ValueError(f"combinations: r must be a non-negative integer, got {r!r}")
-    if r == 0:
-        return Tensor._make(np.empty((0,), input.dtype))
-    return getitem(input, _combination_indices(input.shape[0], r, with_replacement))
-
-
-def _triangle_indices(name, np_fn):
-    def fn(row, col, offset=0, *, dtype=None, device=None, layout=None):
-        if not (is_int(row, 0) and is_int(col, 0) and is_int(offset)):
-            raise ValueError(f"{name}: row and col must be non-negative integers and offset an "
-                             f"integer, got row={row!r}, col={col!r}, offset={offset!r}")
-        from ..dtypes import as_dtype
-        dt = np.int64 if dtype is None else as_dtype(dtype)
-        return Tensor._make(np.stack(np_fn(row, offset, col)).astype(dt).reshape(2, -1))
-    fn.__name__ = name
-    fn.__doc__ = (f"The (2, N) coordinates of the {'lower' if name[1] == 'r' else 'upper'} "
-                  "triangle of a row x col matrix, row by row (offset as tril/triu's diagonal).")
-    return fn
-
-
-tril_indices = _triangle_indices("tril_indices", np.tril_indices)
-triu_indices = _triangle_indices("triu_indices", np.triu_indices)
-
-
 # -- rotations and flips -------------------------------------------------------------------
 def _rot90_samples(rng):
     yield SampleInput((make(rng, (2, 3)),), {}, "k1")
@@ -547,7 +421,7 @@ def _block_diag_ref(*xs):
 @op(Cat, samples=_block_diag_samples, ref=_block_diag_ref)
 def block_diag(*tensors):
     """The tensors (0-d, 1-d as a row, or 2-d) as blocks along a matrix's diagonal."""
-    ts = _tensors(tensors, "block_diag")
+    ts = tensors_of(tensors, "block_diag")
     if any(t.ndim > 2 for t in ts):
         raise ValueError(f"block_diag: input tensors must have 2 or fewer dimensions, got shapes "
                          f"{[tuple(t.shape) for t in ts]}")
@@ -634,9 +508,7 @@ def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
 
 
 __all__ = ["adjoint", "as_strided", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
-           "broadcast_shapes", "broadcast_tensors", "cartesian_prod", "column_stack",
-           "combinations", "dsplit", "dstack", "fliplr", "flipud", "hsplit", "hstack", "meshgrid",
-           "moveaxis", "movedim", "narrow", "ravel", "rot90", "row_stack", "select",
-           "select_scatter", "slice_scatter", "split_with_sizes", "swapaxes", "swapdims",
-           "tensor_split", "tile", "tril_indices", "triu_indices", "unflatten", "vsplit",
-           "vstack"]
+           "column_stack", "dsplit", "dstack", "fliplr", "flipud", "hsplit", "hstack", "moveaxis",
+           "movedim", "narrow", "ravel", "rot90", "row_stack", "select", "select_scatter",
+           "slice_scatter", "split_with_sizes", "swapaxes", "swapdims", "tensor_split", "tile",
+           "unflatten", "vsplit", "vstack"]
