@@ -33,6 +33,7 @@ from .ops.indexing import (argsort, gather, index_add, index_select, masked_fill
 from .ops.linalg import bmm, dot, einsum, matmul, mm, outer
 from .ops.pointwise import addcdiv, addcmul, lerp
 from .ops.rearrange import repeat_interleave, roll
+from .ops.search import bucketize, searchsorted
 # Layout, diagonals, more indexing and products (issue 27, part B)
 from .ops.layout import (adjoint, as_strided, atleast_1d, atleast_2d, atleast_3d, block_diag,
                          column_stack, dsplit, dstack, fliplr, flipud, hsplit, hstack, moveaxis,
@@ -55,7 +56,7 @@ from .tensor import Size
 from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import forward_ad, functional
-from . import amp
+from . import amp, backends
 from .amp import autocast
 from .viz import backprop_frames, record_gradients, to_dot
 from .viz.tape_view import tape

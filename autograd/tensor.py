@@ -277,6 +277,15 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __format__(self, spec):
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``); any other tensor
+        takes only the empty spec, as in PyTorch."""
+        if self.array.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError("unsupported format string passed to Tensor.__format__")
+        return str(self)
+
     def __repr__(self):
         prefix = "tensor("
         if self.array.size == 0:

@@ -27,4 +27,5 @@ from .layers.transformer import (MultiheadAttention, Transformer, TransformerDec
 from .module import Module, RemovableHandle
 from .monitor import Monitor
 from .parameter import Buffer, Parameter
+from .parallel import DataParallel
 from autograd.serialization import CheckpointError, load, save  # noqa: F401  (nn.save, as before)

@@ -15,7 +15,7 @@ FLOORS = [
     ("autograd.dtypes", 2), ("autograd.grad_mode", 2), ("autograd.tensor", 2),
     ("autograd.function", 2), ("autograd.custom_function", 2), ("autograd.engine", 2),
     ("autograd.device", 2), ("autograd.creation", 2), ("autograd.serialization", 2),
-    ("autograd.graph", 2), ("autograd.forward_ad", 2),
+    ("autograd.graph", 2), ("autograd.forward_ad", 2), ("autograd.backends", 2),
     ("autograd.hub", 2),
     ("autograd.ops", 3),
     # faces over the ops (torch.linalg, torch.special), mixed precision

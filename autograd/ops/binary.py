@@ -437,5 +437,6 @@ def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
     return bool(np.allclose(_t(input), _t(other), rtol, atol, equal_nan))
 
 
+@tensor_method
 def equal(input, other):
     return bool(np.shape(_t(input)) == np.shape(_t(other)) and np.array_equal(_t(input), _t(other)))

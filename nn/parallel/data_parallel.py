@@ -85,3 +85,24 @@ def _check_same_model(module):
             f"and buffers is {a} (name, shape, dtype) on rank 0 but {b} on rank {rank}; every rank "
             "must build the same model")
 
+
+
+class DataParallel(Module):
+    """``torch.nn.DataParallel`` on a machine without GPUs: ``device_ids`` is empty and
+    the module runs as it is, as PyTorch's does there; ``state_dict`` keys carry the
+    ``module.`` prefix.  For several processes, use DistributedDataParallel."""
+
+    def __init__(self, module, device_ids=None, output_device=None, dim=0):
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"DataParallel: expected an nn.Module, got {type(module).__name__}")
+        if device_ids:
+            raise RuntimeError(f"DataParallel: device_ids {list(device_ids)} name GPUs, but tapegrad "
+                               "runs on the CPU only")
+        self.module = module
+        self.device_ids = []
+        self.output_device = None
+        self.dim = dim
+
+    def forward(self, *inputs, **kwargs):
+        return self.module(*inputs, **kwargs)
