@@ -155,11 +155,16 @@ def test_values_float64(f, arrays):
 
 
 @pytest.mark.parametrize("f,arrays", ALL)
-def test_values_float32(f, arrays):
-    _, outs, _, refs = _both(f, arrays, np.float32)
+def test_values_and_gradients_float32(f, arrays):
+    ours, outs, theirs, refs = _both(f, arrays, np.float32)
     for o, r in zip(outs, refs):
         assert o.dtype == ag.float32
         np.testing.assert_allclose(o.array, r.detach().numpy(), rtol=2e-4, atol=2e-5)
+    ws = [w.astype(np.float32) for w in _weights(refs, 1)]
+    for a, b in zip(ag.grad(_loss(outs, ws, ag), ours),
+                    torch.autograd.grad(_loss(refs, ws, torch), theirs)):
+        assert a.dtype == ag.float32
+        np.testing.assert_allclose(a.array, b.numpy(), rtol=1e-3, atol=1e-4)
 
 
 def _loss(outs, ws, lib):
