@@ -34,6 +34,18 @@ from .tensor import Tensor
 
 _by_position = attrgetter("_seq")
 
+# Called as ``wrapper(call_vjp, node, grads, create_graph)`` in place of each VJP
+# call of a replay, which it must make (``call_vjp(node, grads, create_graph)``) and
+# return the result of; the profiler times VJPs with it.  Read once per replay.
+_vjp_wrapper = None
+
+
+def set_vjp_wrapper(wrapper):
+    """Install ``wrapper`` (or None) around every node's VJP; returns the previous one."""
+    global _vjp_wrapper
+    previous, _vjp_wrapper = _vjp_wrapper, wrapper
+    return previous
+
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate gradients of ``tensors`` into the ``.grad`` of leaves (or of ``inputs``)."""
@@ -214,6 +226,7 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     if not accumulate or targets is not None:
         finishers = None
     observer = STATE.backward_observer
+    around = _vjp_wrapper
     with set_grad_enabled(record):
         for node in nodes:
             grads = buffers.pop(node, None)
@@ -227,9 +240,12 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 for nr, g in enumerate(grads):
                     for i in node_targets.get((id(node), nr), ()):
                         captured[i] = _as_tensor(g)
-            in_grads = _call_vjp(node, grads, create_graph)
+            if around is None:
+                in_grads = _call_vjp(node, grads, create_graph)
+            else:
+                in_grads = around(_call_vjp, node, grads, create_graph)
             if observer is not None:
-                observer(node, [_as_tensor(g) for g in grads], [_as_tensor(g) for g in in_grads])
+                observer(node, [_as_tensor(g) for g in grads], _observed_inputs(node, in_grads))
             for edge, g in zip(node._edges, in_grads):
                 if g is not None:
                     _send(edge[0], edge[1], g, buffers, leaf_sums)
@@ -264,6 +280,14 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
                 if g is not None:
                     _accumulate(t, g if create_graph else g.array, create_graph)
     return captured
+
+
+def _observed_inputs(node, in_grads):
+    """The input gradients a backward observer sees: as Tensors, one per entry of
+    ``next_functions`` (a Tensor argument)."""
+    if node._tensor_args is not None:
+        in_grads = [g for g, is_tensor in zip(in_grads, node._tensor_args) if is_tensor]
+    return [_as_tensor(g) for g in in_grads]
 
 
 def _as_tensor(g):

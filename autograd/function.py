@@ -11,9 +11,11 @@ node: an instance of the subclass that holds the edges to the inputs' nodes, wha
 ``forward`` saved, and the node's tape position ``seq``.  The ctx *is* the node
 (as in PyTorch), so recording an op allocates one object.
 """
+import functools
 import itertools
 import math
 import sys
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +41,9 @@ class SavedTensorInfo(NamedTuple):
     dtype: object        # np.dtype, or None likewise
     nbytes: int          # bytes of the array (0 for a non-array constant)
     value: object        # the saved array (or the constant itself); not a copy
+    # True when a saved-tensor pack hook (autograd.graph) took it: ``value`` and
+    # ``nbytes`` are then what the hook returned, and shape/dtype the original's
+    packed: bool = False
 
 
 class Primitive:
@@ -55,6 +60,10 @@ class Primitive:
     # one tangent Tensor (or None) per output from one Tensor (or None) per input; or
     # ``forward_ad.derived_jvp``, which derives it from ``backward``.  None: no rule.
     jvp = None
+    # PyTorch's names of what forward saved, for ``node._saved_<name>`` (graph.py):
+    # one name (or None) per ``save_for_backward`` argument, or a dict name -> index
+    # or ctx attribute.  None: a one-input op's saved input is "self", its output "result".
+    saved_names = None
     # Node state, set per instance only when it differs (most ops save nothing, have
     # one differentiable output and no hooks): the hot path writes fewer attributes.
     _to_save = _non_diff = None
@@ -62,6 +71,7 @@ class Primitive:
     _tensor_hooks = None
     _out_tangents = None     # output nr -> (dual level, tangent), see _saved_output
     _released = False
+    _tensor_args = None      # which arguments were Tensors, where some were not
 
     # -- ctx API used inside forward/backward ---------------------------------
     def save_for_backward(self, *arrays):
@@ -95,23 +105,19 @@ class Primitive:
             return ()
         out = []
         for k, (kind, obj, version) in enumerate(saved):
-            if kind is _CONST:
-                out.append(obj.array if as_arrays and type(obj) is Tensor else obj)
-                continue
-            if kind is _OUTPUT:      # one of this node's own outputs, see _resolve_saved
+            if kind is _INPUT:
+                data, now = obj.array, version_of(obj)
+            elif kind is _OUTPUT:    # one of this node's own outputs, see _resolve_saved
                 data, counter = self._saved_outputs[obj]
                 now = counter.value
-            else:
-                data, now = obj.array, version_of(obj)
+            elif kind is _CONST:
+                out.append(obj.array if as_arrays and type(obj) is Tensor else obj)
+                continue
+            else:                    # taken by a pack hook (autograd.graph)
+                out.append(obj.unpack(self, k, as_arrays))
+                continue
             if now != version:
-                t = obj if kind is _INPUT else None
-                name = f" '{t.name}'" if t is not None and t.name else ""
-                raise RuntimeError(
-                    f"{self.name()}: one of the variables needed for gradient computation "
-                    f"has been modified by an in-place operation: saved tensor {k}{name} "
-                    f"(shape {tuple(data.shape)}, {data.dtype}) is at version {now}; "
-                    f"expected version {version}. Use an out-of-place op or clone() "
-                    "before modifying it.")
+                _modified_error(self, k, obj if kind is _INPUT else None, data, now, version)
             if as_arrays:
                 out.append(data)
             else:
@@ -142,8 +148,15 @@ class Primitive:
 
     @property
     def next_functions(self):
-        """(node or leaf Tensor or None, output_nr) per forward input."""
-        return self._edges
+        """PyTorch's: one ``(node, output_nr)`` pair per Tensor argument of forward, where
+        the node is the input's ``grad_fn``, an `AccumulateGrad` for a leaf, or None
+        (with 0) for an input that needs no gradient."""
+        edges = self._edges
+        if self._tensor_args is not None:       # PyTorch lists tensor arguments only
+            edges = [e for e, is_tensor in zip(edges, self._tensor_args) if is_tensor]
+        return tuple([_NO_EDGE if e is None else
+                      (accumulate_grad_node(e[0]), 0) if isinstance(e[0], Tensor) else e
+                      for e in edges])
 
     @property
     def output_metadata(self):
@@ -161,6 +174,9 @@ class Primitive:
             return None if self._released else ()
         out = []
         for kind, obj, _version in saved:
+            if kind is _PACKED:
+                out.append(obj.info)
+                continue
             if kind is _OUTPUT:
                 data = self._saved_outputs[obj][0]
                 out.append(SavedTensorInfo("output", obj, data.shape, data.dtype, _memory(data), data))
@@ -229,6 +245,8 @@ class Primitive:
             needs = [False] * len(args)
             any_needs = False
         ctx.needs_input_grad = needs
+        if _op_observer is not None:          # a profiler or saved-tensor hooks
+            return _op_observer(cls, ctx, args, arrays, needs, any_needs)
         if STATE.dual_level is not None:      # forward-mode AD (forward_ad.py)
             return STATE.dual_level.apply(cls, ctx, args, arrays, needs, any_needs)
         out = cls.forward(ctx, *arrays)
@@ -251,6 +269,84 @@ class Primitive:
         return f"<{self.name()}>"
 
 
+def _modified_error(node, k, t, data, now, version):
+    """Saved tensor ``k`` of ``node`` (the input ``t``, or None) changed since it was saved."""
+    name = f" '{t.name}'" if t is not None and t.name else ""
+    raise RuntimeError(
+        f"{node.name()}: one of the variables needed for gradient computation "
+        f"has been modified by an in-place operation: saved tensor {k}{name} "
+        f"(shape {tuple(data.shape)}, {data.dtype}) is at version {now}; "
+        f"expected version {version}. Use an out-of-place op or clone() "
+        "before modifying it.")
+
+
+# -- observing every op: the profiler and saved-tensor hooks ----------------------
+# ``apply`` hands each op to ``_op_observer`` while one is set (one check per op
+# otherwise): the chain of the added wrappers, each called as
+# ``wrapper(run, cls, ctx, args, arrays, needs, any_needs)``, where ``run`` (same
+# arguments but the first) runs the op (the next wrapper, then `_run_op`) and
+# returns its outputs.
+_op_wrappers = []
+_op_observer = None
+
+
+def add_op_wrapper(wrapper):
+    """Run every op applied from now on (any thread) through ``wrapper``, see above."""
+    _op_wrappers.append(wrapper)
+    _chain_op_wrappers()
+
+
+def remove_op_wrapper(wrapper):
+    _op_wrappers.remove(wrapper)
+    _chain_op_wrappers()
+
+
+def _chain_op_wrappers():
+    global _op_observer
+    run = _run_op
+    for w in _op_wrappers:
+        run = functools.partial(w, run)
+    _op_observer = run if _op_wrappers else None
+
+
+def _run_op(cls, ctx, args, arrays, needs, any_needs):
+    """What ``apply`` does after reading its arguments, for the observed path."""
+    if STATE.dual_level is not None:
+        return STATE.dual_level.apply(cls, ctx, args, arrays, needs, any_needs)
+    return _finish(ctx, args, arrays, needs, any_needs, cls.forward(ctx, *arrays))
+
+
+class AccumulateGrad:
+    """What ``next_functions`` shows for a leaf, as in PyTorch: the node that adds the
+    leaf's gradient into ``.grad``.  The engine itself keeps the leaf in the edge;
+    this stands for it, one object per leaf while any reference to it lives."""
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    @staticmethod
+    def name():
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
+
+
+_accumulators = weakref.WeakValueDictionary()     # id(leaf) -> its AccumulateGrad
+_NO_EDGE = (None, 0)
+
+
+def accumulate_grad_node(leaf):
+    """The `AccumulateGrad` of ``leaf`` (the same object while one is referenced: it
+    holds the leaf, so the id cannot be reused meanwhile)."""
+    node = _accumulators.get(id(leaf))
+    if node is None:
+        node = _accumulators[id(leaf)] = AccumulateGrad(leaf)
+    return node
+
+
 def _finish(ctx, args, arrays, needs, any_needs, out):
     """The outputs of ``forward`` as Tensors, recorded as a tape node if an input needs grad."""
     if not any_needs:
@@ -265,14 +361,18 @@ def _record(ctx, args, arrays, needs, out):
     ctx._seq = next(_tape_position)
     ctx._scope = STATE.scope
     edges = []
+    plain = False       # an argument that is not a Tensor (a dim, a flag)
     for a, n in zip(args, needs):
         if not n:
             edges.append(None)
+            plain = plain or not isinstance(a, Tensor)
         elif a.grad_fn is not None:
             edges.append((a.grad_fn, a._output_nr))
         else:
             edges.append((a, 0))
     ctx._edges = edges
+    if plain:
+        ctx._tensor_args = [isinstance(a, Tensor) for a in args]
     if type(out) is np.ndarray and ctx._non_diff is None:     # one output: most ops
         # a fresh array (the usual case) needs no search for the input it views
         t = Tensor._make(out) if out.base is None else _wrap_output(out, args, arrays)
@@ -334,7 +434,7 @@ def _wrap_output(o, args, arrays):
     return Tensor._make(o)
 
 
-_INPUT, _OUTPUT, _CONST = "input", "output", "const"
+_INPUT, _OUTPUT, _CONST, _PACKED = "input", "output", "const", "packed"
 _NOTHING = (_CONST, None, None)
 
 

@@ -151,11 +151,13 @@ def _check_node(node, eps, atol, rtol, directions, rng):
     cls = type(node)
     base = OpCheck(node.sequence_nr(), cls.__name__, node.scope, "", 0.0, 0.0, "pass", node=node)
     inputs, idx = [], []
-    for i, (a, edge) in enumerate(zip(_ARGS_BY_NODE[node], node.next_functions)):
+    edges = iter(node.next_functions)          # one per Tensor argument
+    for i, a in enumerate(_ARGS_BY_NODE[node]):
         if isinstance(a, Tensor):
+            edge = next(edges)
             data = a.array.astype(np.float64) if a.dtype.kind == "f" else a.array.copy()
             t = Tensor._make(data)
-            if edge is not None and data.dtype.kind == "f":
+            if edge[0] is not None and data.dtype.kind == "f":
                 t.requires_grad = True
                 idx.append(i)
             inputs.append(t)

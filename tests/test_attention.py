@@ -22,11 +22,11 @@ def _node_names(out):
     names, stack, seen = [], [out.grad_fn], set()
     while stack:
         node = stack.pop()
-        if node is None or id(node) in seen or isinstance(node, ag.Tensor):
+        if not isinstance(node, ag.Primitive) or id(node) in seen:      # None, or a leaf's AccumulateGrad
             continue
         seen.add(id(node))
         names.append(type(node).__name__)
-        stack.extend(edge[0] for edge in node.next_functions if edge is not None)
+        stack.extend(edge[0] for edge in node.next_functions)
     return names
 
 
@@ -35,7 +35,7 @@ def test_one_node_on_the_tape():
     out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=0.1)
     assert type(out.grad_fn) is ScaledDotProductAttention
     assert _node_names(out) == ["ScaledDotProductAttention"]
-    assert [e[0] for e in out.grad_fn.next_functions[:3]] == [q, k, v]
+    assert [e[0].variable for e in out.grad_fn.next_functions[:3]] == [q, k, v]
 
 
 def test_multihead_attention_without_weights_records_one_attention_node():

@@ -15,7 +15,8 @@ def test_next_functions_sequence_nr_scope_and_output_metadata():
     y = (h * 2.0).sum()
     mul = y.grad_fn.next_functions[0][0]
     tanh = mul.next_functions[0][0]
-    assert tanh is h.grad_fn and tanh.next_functions == [(x, 0)]
+    ((acc, nr),) = tanh.next_functions          # a leaf: its AccumulateGrad, as in PyTorch
+    assert tanh is h.grad_fn and acc.variable is x and nr == 0
     assert y.grad_fn.sequence_nr() > mul.sequence_nr() > tanh.sequence_nr()
     assert tanh.scope == "block.0" and tanh.scope_path == ("block", "0")
     assert mul.scope == "" and mul.scope_path == ()
@@ -104,7 +105,7 @@ def _nodes(out):
         n = stack.pop()
         if n is not None and all(n is not s for s in seen):
             seen.append(n)
-            stack += [e[0] for e in n.next_functions if e is not None and not isinstance(e[0], ag.Tensor)]
+            stack += [e[0] for e in n.next_functions if isinstance(e[0], ag.Primitive)]
     return seen
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine import walk
+from ..function import AccumulateGrad
 from ..tensor import Tensor
 from . import heat
 from .record import grad_order, node_grad_stats
@@ -76,10 +77,12 @@ def saved_entries(node):
     for s in saved:
         if s.value is None:              # a slot forward left empty (its VJP is not needed)
             continue
+        # a value a saved-tensor hook packed: its bytes are those of what the hook kept
+        hook = ", packed by a hook" if s.packed else ""
         if s.output_nr is not None:
-            out.append((f"{s.kind} {s.output_nr} {shape_str(s.shape)} {dtype_str(s.dtype)}", s.nbytes))
+            out.append((f"{s.kind} {s.output_nr} {shape_str(s.shape)} {dtype_str(s.dtype)}{hook}", s.nbytes))
         elif s.shape is not None:
-            out.append((f"{s.kind} {shape_str(s.shape)} {dtype_str(s.dtype)}", s.nbytes))
+            out.append((f"{s.kind} {shape_str(s.shape)} {dtype_str(s.dtype)}{hook}", s.nbytes))
         else:
             out.append((f"{s.kind} {type(s.value).__name__} {s.value!r:.20}", 0))
     return out
@@ -119,8 +122,8 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
     consumers = {}                  # id(leaf) -> set of scopes of the ops using it
     for n in nodes:
         for edge in n.next_functions:
-            if edge is not None and isinstance(edge[0], Tensor):
-                consumers.setdefault(id(edge[0]), set()).add(tuple(n.scope_path))
+            if isinstance(edge[0], AccumulateGrad):
+                consumers.setdefault(id(edge[0].variable), set()).add(tuple(n.scope_path))
 
     depth = collapse
     n_leaves = len(leaves)
@@ -206,7 +209,7 @@ def _orders(nodes):
     for n in nodes:
         k = grad_order(n)
         for edge in n.next_functions:
-            if edge is not None and not isinstance(edge[0], Tensor):
+            if edge[0] is not None and not isinstance(edge[0], AccumulateGrad):
                 k = max(k, eff.get(id(edge[0]), 0))
         eff[id(n)] = k
     return eff
@@ -260,10 +263,11 @@ def _connect(model, nodes, key_of, direction):
     leaving = {}                    # module key -> nodes whose outputs leave it
     for n in nodes:
         dst = key_of[id(n)]
-        for edge in n.next_functions:
-            if edge is None:
+        for src_obj, nr in n.next_functions:
+            if src_obj is None:
                 continue
-            src_obj, nr = edge
+            if isinstance(src_obj, AccumulateGrad):
+                src_obj = src_obj.variable
             src = key_of[id(src_obj)]
             if src == dst:
                 continue

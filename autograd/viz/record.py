@@ -18,8 +18,8 @@ tape, never write to it), so they go when the graph goes.
 import weakref
 from dataclasses import dataclass, field
 
+from ..function import AccumulateGrad
 from ..grad_mode import STATE
-from ..tensor import Tensor
 from .heat import stats_of
 
 _STATS_BY_NODE = weakref.WeakKeyDictionary()   # node -> GradStats per output
@@ -90,10 +90,11 @@ class record_gradients:
         _STATS_BY_NODE[node] = out_stats
         step = Step(node, out_stats) if self.keep_steps else None
         for edge, g in zip(node.next_functions, in_grads):
-            if edge is None or g is None:
-                continue
             dst = edge[0]
-            if isinstance(dst, Tensor):
+            if dst is None or g is None:
+                continue
+            if isinstance(dst, AccumulateGrad):
+                dst = dst.variable
                 entry = self.leaf_sums.get(id(dst))
                 if entry is None:
                     self.leaf_sums[id(dst)] = entry = [dst, g.array.copy()]
@@ -118,7 +119,7 @@ class record_gradients:
                 continue
             _ORDER_BY_NODE[n] = self._pass_order
             for edge in n.next_functions:
-                if edge is not None and not isinstance(edge[0], Tensor):
+                if edge[0] is not None and not isinstance(edge[0], AccumulateGrad):
                     stack.append(edge[0])
 
 
@@ -132,6 +133,6 @@ def _max_order(top):
         seen.add(id(n))
         best = max(best, grad_order(n))
         for edge in n.next_functions:
-            if edge is not None and not isinstance(edge[0], Tensor):
+            if edge[0] is not None and not isinstance(edge[0], AccumulateGrad):
                 stack.append(edge[0])
     return best

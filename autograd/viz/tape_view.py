@@ -9,6 +9,7 @@ hold: this is where a learner sees what the graph costs.
 from dataclasses import dataclass
 
 from ..engine import walk
+from ..function import AccumulateGrad
 from ..tensor import Tensor
 from . import heat
 from .graph import fmt_bytes, saved_bytes, shape_str
@@ -20,11 +21,12 @@ class TapeEntry:
     position: int            # the node's tape position (``sequence_nr()``)
     op: str                  # e.g. "Mul"
     module: str              # dotted module path, "" at top level
-    input_shapes: list       # per forward argument: shape, or None (no gradient needed)
+    input_shapes: list       # per Tensor argument: shape, or None (no gradient needed)
     output_shapes: list
     saved_bytes: object      # int, or None once backward released the saved values
     grad_norm: object        # float, or None when not recorded
     node: object = None
+    packed: bool = False     # a saved-tensor hook (autograd.graph) packed what it saved
 
 
 class Tape(list):
@@ -42,6 +44,7 @@ class Tape(list):
             ins = ", ".join(shape_str(s) if s is not None else "-" for s in e.input_shapes)
             outs = ", ".join(shape_str(s) for s in e.output_shapes)
             saved = "released" if e.saved_bytes is None else fmt_bytes(e.saved_bytes)
+            saved += " (packed)" if e.packed else ""
             grad = "-" if e.grad_norm is None else f"{e.grad_norm:.3e}"
             rows.append([str(e.position), e.op, e.module or "-", ins, outs, saved, grad])
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
@@ -53,7 +56,9 @@ class Tape(list):
         lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
         released = any(e.saved_bytes is None for e in self)
         lines.append(f"{len(self)} ops; saved for backward: {fmt_bytes(self.total_saved_bytes)}"
-                     + (" (some released by backward)" if released else ""))
+                     + (" (some released by backward)" if released else "")
+                     + ("; (packed): a saved-tensor hook holds them, the bytes are what it "
+                        "kept" if any(e.packed for e in self) else ""))
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -75,16 +80,17 @@ def tape(*outputs):
     for n in nodes:
         ins = []
         for edge in n.next_functions:
-            if edge is None:
+            if edge[0] is None:
                 ins.append(None)
-            elif isinstance(edge[0], Tensor):
-                ins.append(tuple(edge[0].shape))
+            elif isinstance(edge[0], AccumulateGrad):
+                ins.append(tuple(edge[0].variable.shape))
             else:
                 ins.append(tuple(edge[0].output_metadata[edge[1]].shape))
         stats = heat.combine(node_grad_stats(n) or ())
         result.append(TapeEntry(n.sequence_nr(), type(n).__name__, n.scope, ins,
                                 [tuple(m.shape) for m in n.output_metadata], saved_bytes(n),
-                                None if stats is None else stats.norm, n))
+                                None if stats is None else stats.norm, n,
+                                any(s.packed for s in n.saved_tensor_info or ())))
         for s in n.saved_tensor_info or ():
             if s.shape is not None:
                 seen[id(s.value)] = s.nbytes
