@@ -1,5 +1,6 @@
 """Matrix decompositions and what is built on them: cholesky, qr, eigh, eigvalsh, svd,
-svdvals, lstsq, pinv (the primitives behind autograd.linalg).
+svdvals, det (whose gradient at a singular matrix needs the SVD), lstsq, pinv (the
+primitives behind autograd.linalg).
 
 Forward is NumPy's LAPACK, batched over the leading dims.  The VJPs are PyTorch's
 (FunctionsManual.cpp), written with the ops so they differentiate again:
@@ -24,7 +25,7 @@ from ..creation import zeros_like
 from ..forward_ad import derived_jvp
 from ..function import Primitive
 from ..grad_mode import STATE
-from ..tensor import Tensor, tensor_method
+from ..tensor import Tensor
 from .binary import where
 from .linalg_errors import (LinAlgError, batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)

@@ -5,7 +5,6 @@ import math
 import numpy as np
 
 from ..function import Primitive
-from ..tensor import Tensor
 from .decompositions import svdvals
 from .diagonal import diagonal as _diagonal
 from .products import cross as _cross
@@ -114,7 +113,7 @@ def matrix_power(A, n):
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise TypeError(f"linalg.matrix_power: n must be an integer, got {n!r}")
     if n == 0:
-        return (A * 0.0 + eye_like(A)).detach()
+        return eye_like(A).expand(*A.shape).clone()
     if n < 0:
         A, n = inv(A), -n
     result = None

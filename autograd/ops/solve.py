@@ -1,5 +1,6 @@
-"""Inverses, determinants and solves: inv, det, slogdet, logdet, solve, solve_triangular,
+"""Inverses, log-determinants and solves: inv, slogdet, logdet, solve, solve_triangular,
 cholesky_solve (the primitives behind autograd.linalg; see README, "Linear algebra").
+det lives in decompositions.py, beside the SVD its gradient needs at singular matrices.
 
 Forward runs NumPy's LAPACK (np.linalg), batched over the leading dims; SciPy is not a
 dependency, so a triangular solve goes through NumPy's LU solve of the triangle
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..creation import eye
 from ..function import Primitive
-from ..tensor import Tensor, tensor_method
+from ..tensor import Tensor
 from .diagonal import diag_embed, diagonal
 from .linalg_errors import (batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)
