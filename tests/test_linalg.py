@@ -285,6 +285,7 @@ NOT_PD = np.stack([spd((3, 3)), spd((3, 3)), -np.eye(3)])  # batch element 2
     (lambda: linalg.vector_norm(_f64(3, 3), ord="fro"), ValueError, r"linalg.vector_norm: ord must be a number"),
     (lambda: linalg.norm(_f64(2, 3, 3), ord=2), ValueError, r"linalg.norm: if dim is not specified but ord is, the input must be 1-D or 2-D"),
     (lambda: linalg.norm(_f64(3, 3), ord="nuc", dim=0), ValueError, r"linalg.norm: ord 'nuc' is a matrix norm"),
+    (lambda: ag.cholesky_solve(_f64(4, 2), _f64(3, 3)), ValueError, r"cholesky_solve: input of shape \(4, 2\) needs 3 rows"),
     (lambda: linalg.qr(_f64(3, 3), mode="full"), ValueError, r"linalg.qr: mode must be"),
     (lambda: linalg.eigh(_f64(3, 3), UPLO="X"), ValueError, r"linalg.eigh: UPLO must be 'L' or 'U'"),
     (lambda: linalg.matrix_power(_f64(3, 3), 1.5), TypeError, r"linalg.matrix_power: n must be an integer"),

@@ -309,6 +309,9 @@ def cholesky_solve(input, input2, upper=False):
     check_square(name, input2, "input2")
     check_matrix(name, input, "input")
     check_same_dtype(name, input, input2)
+    if input.shape[-2] != input2.shape[-1]:
+        raise ValueError(f"{name}: input of shape {tuple(input.shape)} needs {input2.shape[-1]} "
+                         f"rows to match input2 of shape {tuple(input2.shape)}")
     batch_shape(name, input2, input)
     L = input2.mT if upper else input2
     return solve(L @ L.mT, input)
