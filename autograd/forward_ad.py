@@ -82,10 +82,12 @@ def _propagate(level, cls, ctx, args, arrays, out, res, tangents, any_needs):
     ctx._fw_record = STATE.grad_enabled and (
         any_needs or any(t is not None and t._requires_grad for t in tangents))
     STATE.dual_level = None
+    ctx._fw_args = args          # for the rules that re-apply the op (linear_jvp, ...)
     try:
         result = rule(ctx, *tangents)
     finally:
         STATE.dual_level = level
+        del ctx._fw_args
     if not any_needs:
         ctx._saved = None
     if type(result) is not tuple:
@@ -144,6 +146,51 @@ def derived_jvp(ctx, *tangents):
     jv = iter(jv)
     return tuple(next(jv) if g._requires_grad and not any(g is nd for nd in non_diff) else None
                  for g in grads)
+
+
+def _is_float_tensor(a):
+    return isinstance(a, Tensor) and a.array.dtype.kind == "f"
+
+
+def _zeros_like(a):
+    return Tensor._make(np.zeros(a.shape, a.array.dtype))
+
+
+def linear_jvp(ctx, *tangents):
+    """For an op linear in its floating inputs together (reshape, sum, cat, indexing,
+    pooling by averages, ...): J v is the op applied to the tangents."""
+    args = [(t if t is not None else _zeros_like(a)) if _is_float_tensor(a) else a
+            for a, t in zip(ctx._fw_args, tangents)]
+    return type(ctx).apply(*args)
+
+
+def multilinear_jvp(*additive):
+    """The rule of an op linear in each floating input separately (matmul, einsum,
+    convolution in x and w), plus the inputs at positions ``additive`` (a bias):
+    J v = sum_i f(..., v_i, ...), the other inputs kept, each term without the bias."""
+    def rule(ctx, *tangents):
+        cls, args = type(ctx), ctx._fw_args
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            if i in additive:        # the bias's term: its tangent, through the op at x = 0
+                term_args = [t if j == i else _zeros_like(a) if _is_float_tensor(a) else a
+                             for j, a in enumerate(args)]
+            else:
+                term_args = [t if j == i else None if j in additive else a
+                             for j, a in enumerate(args)]
+            term = cls.apply(*term_args)
+            total = term if total is None else total + term
+        return total
+    return rule
+
+
+def elementwise_jvp(ctx, t, *rest):
+    """For a one-input elementwise op (other arguments not differentiable): its
+    Jacobian is diagonal, so its own transpose, and J v = J^T v is its backward of v."""
+    out = type(ctx).backward(ctx, t)
+    return out[0] if type(out) is tuple else out
 
 
 # -- PyTorch's API ---------------------------------------------------------------------

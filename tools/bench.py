@@ -228,7 +228,8 @@ def _torch():
 def all_workloads():
     found = dict(core_workloads())
     found.update(linalg_workloads())
-    for mod in ("tools.measure.bench_kernels", "tools.measure.bench_nn", "tools.measure.bench_train"):
+    for mod in ("tools.measure.bench_kernels", "tools.measure.bench_nn", "tools.measure.bench_train",
+                "tools.measure.bench_functional"):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:

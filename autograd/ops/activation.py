@@ -12,13 +12,13 @@ from .formula import FormulaPrimitive, sum_keepdim
 from .half import half_as_float32
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, elementwise_jvp
 
 _KINK = dict(away=(0, 0.05))
 
 
 class Relu(FormulaPrimitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x):
@@ -43,7 +43,7 @@ def relu(input):
 
 
 class LeakyRelu(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, slope):
@@ -64,7 +64,7 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 class Elu(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, alpha):
@@ -87,7 +87,7 @@ def elu(input, alpha=1.0):
 
 
 class Hardtanh(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -120,7 +120,7 @@ class Gelu(FormulaPrimitive):
     dy/dx = Phi(x) + x phi(x) with phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
     tanh: y = x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3), and
     dy/dx = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2."""
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, approximate):
@@ -187,7 +187,7 @@ op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
 
 
 class Softplus(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, beta, threshold):

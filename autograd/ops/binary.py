@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor, tensor_method
 from .registry import SampleInput, binary_samples, make, op, unary_samples
-from .formula import FormulaPrimitive, sum_to_shape
+from .formula import FormulaPrimitive, sum_to_shape, tensor_namespace
 from ..forward_ad import derived_jvp
 
 
@@ -60,7 +60,20 @@ class Broadcasting(FormulaPrimitive):
     """A binary op whose VJP formulas ``da``/``db`` ``(m, g, *saved)`` give the gradient
     of the broadcast result; each is summed back to its input's shape.  The two
     operands are the last inputs (``where`` has its condition first)."""
-    jvp = derived_jvp
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        # The partial derivatives are elementwise: J v = da(v_a) + db(v_b), each the
+        # VJP formula applied to a tangent (broadcast by the formula's products), and
+        # the sum expanded to the output's shape where a tangent was smaller.
+        m, saved = tensor_namespace(), ctx.saved_tensors
+        ta, tb = tangents[-2:]
+        out = None if ta is None else ctx.da(m, ta, *saved)
+        if tb is not None:
+            t = ctx.db(m, tb, *saved)
+            out = t if out is None else out + t
+        shape = ctx._out_meta[0][0]
+        return out if out.shape == shape else out.expand(shape)
 
     # The operands' shapes, set by forward only where it may have broadcast or promoted
     # (`elementwise`): most calls see two arrays of one shape and dtype and skip the sums

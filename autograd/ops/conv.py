@@ -26,7 +26,7 @@ from ..tensor import Tensor
 from .formula import channel_sums
 from .half import via_float32
 from .registry import SampleInput, make, op
-from ..forward_ad import derived_jvp
+from ..forward_ad import linear_jvp, multilinear_jvp
 from .autocast import lower_precision
 
 
@@ -68,7 +68,7 @@ class Convolution(Primitive):
     output (one node and no extra pass, as PyTorch's convolution takes its bias).
     When the weight needs a gradient and im2col ran, its columns are saved for the
     array VJP's dw (LeNet: two of its four im2col passes a step)."""
-    jvp = derived_jvp
+    jvp = multilinear_jvp(2)     # in x and w; the bias adds
 
     @staticmethod
     def forward(ctx, x, w, b, geo, out_hw):
@@ -102,7 +102,7 @@ class Convolution(Primitive):
 class ConvolutionTranspose(Primitive):
     """z = A_w^T g + b.  VJP: dg = A_w dz = conv(dz, w); dw = B_dz^T g = weight_grad(dz, g);
     db = dz summed over all but the channel axis."""
-    jvp = derived_jvp
+    jvp = multilinear_jvp(2)     # in x and w; the bias adds
 
     @staticmethod
     def forward(ctx, g, w, b, geo, out_hw):
@@ -122,7 +122,7 @@ class ConvolutionTranspose(Primitive):
 
 class ConvolutionWeightGrad(Primitive):
     """v = B_x^T g.  VJP with h = dL/dv: dx = A_h^T g = conv_transpose(g, h); dg = conv(x, h)."""
-    jvp = derived_jvp
+    jvp = multilinear_jvp()
 
     @staticmethod
     def forward(ctx, x, g, geo, k_hw):
@@ -141,7 +141,7 @@ class ConvolutionWeightGrad(Primitive):
 
 class Unfold(Primitive):
     """cols = im2col(x).  VJP: dx = fold(dcols) (col2im is im2col's adjoint)."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, k_hw, geo, out_hw):
@@ -157,7 +157,7 @@ class Unfold(Primitive):
 
 class Fold(Primitive):
     """x = col2im(cols).  VJP: dcols = unfold(dx)."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, cols, in_hw, k_hw, geo, out_hw):

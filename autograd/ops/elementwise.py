@@ -16,7 +16,7 @@ from .binary import where
 from .formula import FormulaPrimitive, sgn
 from .half import half_as_float32
 from .registry import SampleInput, op, unary_samples
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, elementwise_jvp
 
 POSITIVE = dict(low=0.3, high=3.0)
 KINK_AT_0 = dict(away=(0, 0.05))
@@ -106,7 +106,7 @@ def square(input):
 
 
 class Reciprocal(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x):
@@ -126,7 +126,7 @@ def reciprocal(input):
 
 
 class Round(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, decimals):
@@ -143,7 +143,7 @@ def round(input, decimals=0):
 
 
 class Clamp(Primitive):
-    jvp = derived_jvp
+    jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, lo, hi):

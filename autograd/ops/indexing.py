@@ -14,7 +14,7 @@ from .binary import where
 from .registry import SampleInput, make, op
 from .pad import pad
 from .shape import normalize_dim
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, linear_jvp
 
 
 def _index_array(i):
@@ -48,7 +48,7 @@ def _describe(idx):
 
 
 class GetItem(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, idx, basic):
@@ -65,7 +65,7 @@ class GetItem(Primitive):
 
 class IndexAddZeros(Primitive):
     """zeros(shape) with g added at idx: the VJP of ``x[idx]``."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, g, shape, idx, basic):
@@ -176,7 +176,7 @@ def _put_ref(x, v, idx):
 
 
 class Gather(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dim, index):
@@ -210,7 +210,7 @@ def _block(index_shape):
 
 
 class ScatterAdd(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dim, index, src):
@@ -362,7 +362,7 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
 
 class IndexAdd(Primitive):
     """``out = x.copy(); out[..., index[i], ...] += source[..., i, ...]`` along ``dim``."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dim, index, source):

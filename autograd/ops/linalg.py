@@ -7,12 +7,12 @@ from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive, sum_to_shape
 from .registry import SampleInput, make, op
-from ..forward_ad import derived_jvp
+from ..forward_ad import multilinear_jvp
 from .autocast import lower_precision
 
 
 class MatMul(FormulaPrimitive):
-    jvp = derived_jvp
+    jvp = multilinear_jvp()
 
     @staticmethod
     def forward(ctx, a, b):
@@ -104,7 +104,7 @@ class Linear(FormulaPrimitive):
     Leading dims of x are flattened into one (N, in) @ (in, out) GEMM; W^T is a view,
     which BLAS reads as a transposed operand, so nothing is copied.
     """
-    jvp = derived_jvp
+    jvp = multilinear_jvp(2)     # in x and w; the bias adds
 
     @staticmethod
     def forward(ctx, x, w, b=None):
@@ -215,7 +215,7 @@ class Einsum(Primitive):
     summed away, so the gradient is broadcast along them; a letter repeated in operand
     k (a diagonal) gets the gradient on the diagonal only, via an identity matrix.
     """
-    jvp = derived_jvp
+    jvp = multilinear_jvp()
 
     @staticmethod
     def forward(ctx, spec, *ops):

@@ -11,7 +11,7 @@ import numpy as np
 from ..dtypes import is_int
 from ..function import Primitive
 from .registry import SampleInput, make, op
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, linear_jvp
 
 
 def _pad_widths(pad, ndim, name):
@@ -50,7 +50,7 @@ class ConstantPad(Primitive):
 
 
 class ReflectPad(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, widths):
@@ -65,7 +65,7 @@ class ReflectPad(Primitive):
 class ReflectPadAdjoint(Primitive):
     """The transpose of reflect padding: fold the reflected borders back onto the
     cells they copy.  Linear, so its VJP is reflect padding again."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, g, widths):

@@ -21,7 +21,7 @@ from ..kernels.pool import avg_pool, avg_pool_adjoint, max_pool, scatter_add
 from ..tensor import Tensor
 from .half import via_float32
 from .registry import SampleInput, make, op
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, linear_jvp
 
 
 def _planes(a, nd):
@@ -51,7 +51,7 @@ class MaxPool(Primitive):
 
 
 class PoolScatter(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, g, idx, in_sp):
@@ -70,7 +70,7 @@ class PoolScatter(Primitive):
 
 
 class PoolGather(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, h, idx, nd):
@@ -88,7 +88,7 @@ class PoolGather(Primitive):
 
 class AvgPool(Primitive):
     """y = mean over windows (sum / divisor).  Linear: dx = AvgPoolAdjoint(g)."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, win, div):
@@ -104,7 +104,7 @@ class AvgPool(Primitive):
 
 class AvgPoolAdjoint(Primitive):
     """dx[window] += g / divisor.  Linear: its VJP is AvgPool."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, g, win, div, in_sp):

@@ -16,7 +16,7 @@ from .binary import where
 from .formula import FormulaPrimitive, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, linear_jvp
 
 
 def reduce_dims(dim, ndim, name):
@@ -63,7 +63,7 @@ def _np_kwargs(dim, keepdim):
 
 
 class Sum(FormulaPrimitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
@@ -85,7 +85,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
 
 
 class Mean(FormulaPrimitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
@@ -496,7 +496,7 @@ def norm(input, p=2, dim=None, keepdim=False):
 
 
 class Cumsum(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dim):

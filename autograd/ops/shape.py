@@ -11,7 +11,7 @@ from ..function import Primitive
 from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op, unary_samples
-from ..forward_ad import derived_jvp
+from ..forward_ad import derived_jvp, linear_jvp
 
 
 def normalize_dim(dim, ndim, name):
@@ -28,7 +28,7 @@ def _sizes(args):
 
 
 class Reshape(FormulaPrimitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -132,7 +132,7 @@ def unsqueeze(input, dim):
 
 
 class Permute(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dims):
@@ -190,7 +190,7 @@ def t(input):
 
 
 class Expand(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -203,7 +203,7 @@ class Expand(Primitive):
 
 
 class SumTo(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -284,7 +284,7 @@ def sum_to(input, shape):
 
 
 class Repeat(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, reps):
@@ -321,7 +321,7 @@ tensor_method(repeat)
 
 
 class Cat(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, dim, *xs):
@@ -363,7 +363,7 @@ def _stack_samples(rng):
 
 class Stack(FormulaPrimitive):
     """One node for the whole stack, as in PyTorch (an RNN stacks one output a step)."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, dim, *xs):
@@ -388,7 +388,7 @@ def stack(tensors, dim=0):
 
 
 class Split(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, sizes, dim):
@@ -450,7 +450,7 @@ def chunk(input, chunks, dim=0):
 
 class Unbind(FormulaPrimitive):
     """The slices along a dim, as views, from one node (PyTorch's UnbindBackward)."""
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dim):
@@ -473,7 +473,7 @@ def unbind(input, dim=0):
 
 
 class Flip(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, dims):
@@ -500,7 +500,7 @@ tensor_method(flip)
 
 
 class Triangle(Primitive):
-    jvp = derived_jvp
+    jvp = linear_jvp
 
     @staticmethod
     def forward(ctx, x, diagonal, upper):
