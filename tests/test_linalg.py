@@ -348,3 +348,16 @@ def test_forward_mode_tangents(f, arrays):
         want = r.numpy(force=True)
         np.testing.assert_allclose(np.zeros_like(want) if t is None else t.array, want,
                                    rtol=1e-7, atol=1e-9)
+
+
+def test_pinv_with_a_tolerance_per_matrix():
+    """atol as a tensor: the second matrix loses its smallest singular value (1.24).  The
+    values are PyTorch's; the gradient is the derivative of that truncated pseudo-inverse
+    (gradcheck), where PyTorch's VJP, the formula for a fixed-rank A+, differs (README)."""
+    a = full_rank((2, 4, 3), 78)
+    tol = [0.1, 1.5]
+    ours = linalg.pinv(ag.tensor(a), atol=ag.tensor(tol, dtype=ag.float64))
+    ref = torch.linalg.pinv(torch.tensor(a), atol=torch.tensor(tol, dtype=torch.float64))
+    np.testing.assert_allclose(ours.array, ref.numpy(), rtol=1e-10, atol=1e-12)
+    x = ag.tensor(a, requires_grad=True)
+    assert ag.gradgradcheck(lambda m: linalg.pinv(m, atol=ag.tensor(tol, dtype=ag.float64)), [x])

@@ -413,11 +413,14 @@ def _pinv_ref(a, atol=None, rtol=None, hermitian=False):
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
     """The Moore-Penrose pseudo-inverse from the SVD (the eigendecomposition if
     hermitian); singular values below max(atol, rtol * s_max) count as zero.  Defaults
-    as PyTorch: rtol = eps * max(m, n) when neither is given, else 0 if only atol is."""
+    as PyTorch: rtol = eps * max(m, n) when neither is given, else 0 if only atol is.
+    atol and rtol may be tensors of A's batch shape (one tolerance per matrix)."""
     check_matrix("linalg.pinv", A)
     if rtol is None:
         rtol = _default_rtol(A) if atol is None else 0.0
     atol = 0.0 if atol is None else atol
+    # a tolerance per matrix lines up with the column of its singular values
+    atol, rtol = (t.array[..., None] if isinstance(t, Tensor) else t for t in (atol, rtol))
     if hermitian:
         check_square("linalg.pinv", A)
         w, v = eigh(A)
