@@ -8,8 +8,9 @@ as float64 copies, and reports op, module path, worst error and the verdict, so
 the failing layer is named directly.
 
 The check per op is a directional derivative test: for random directions u (on
-the inputs) and v (on the outputs), v . J u from the VJP must match central
-differences of the op's forward.  That costs two forwards and one backward per
+the inputs) and v (on the outputs), v . J u from the VJP, and from the JVP (forward
+mode, where the op has a tangent rule), must match central differences of the op's
+forward.  That costs two forwards and one backward per
 direction whatever the size, so whole models are affordable.  A mismatch is
 retried per input (to name the input whose gradient is wrong) and with one-sided
 differences, which tell a kink (relu at 0, max-pool ties) from a wrong VJP.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import forward_ad
 from .engine import grad as _grad
 from .engine import walk
 from .gradcheck import GradcheckError, is_kink, one_sided_step
@@ -200,6 +202,12 @@ def _check_node(node, eps, atol, rtol, directions, rng):
             if not ok:
                 base.abs_err, base.rel_err = worst[0], worst[1]
                 return _diagnose(base, forward, outs, xs, idx, us, vs, eps, atol, rtol)
+            tangent = _tangent_dot(cls, inputs, idx, us, vs)      # the JVP, in the same direction
+            if tangent is not None and abs(tangent - numeric) > atol + rtol * abs(numeric):
+                base.abs_err, base.rel_err = abs(tangent - numeric), \
+                    abs(tangent - numeric) / max(abs(numeric), abs(tangent), 1e-30)
+                base.result, base.detail = "FAIL", "JVP (forward mode) disagrees with central differences"
+                return base
         base.abs_err, base.rel_err = worst[0], worst[1]
     except Exception as e:          # report and go on: one broken op must not hide the rest
         base.result, base.detail = "error", f"{type(e).__name__}: {e}".splitlines()[0][:120]
@@ -214,6 +222,20 @@ def _analytic(outs, xs, idx, us, vs):
         gs = _grad([o for o, _ in diff], xs, [Tensor._make(v.astype(o.dtype)) for o, v in diff],
                    retain_graph=True, allow_unused=True)
     return float(sum((g.array.astype(np.float64) * us[i]).sum() for i, g in zip(idx, gs) if g is not None))
+
+
+def _tangent_dot(cls, inputs, idx, us, vs):
+    """v . J u by forward mode; None for an op without a tangent rule (a custom
+    Function that defines no jvp)."""
+    args = list(inputs)
+    try:
+        with forward_ad.dual_level(), no_grad():
+            for i in idx:
+                args[i] = forward_ad.make_dual(inputs[i].detach(), Tensor._make(us[i]))
+            tangents = [forward_ad.unpack_dual(o).tangent for o in _as_outputs(cls.apply(*args))]
+    except NotImplementedError:
+        return None
+    return float(sum((t.array.astype(np.float64) * v).sum() for t, v in zip(tangents, vs) if t is not None))
 
 
 def _numeric(forward, us, vs, eps):

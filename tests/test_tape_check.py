@@ -113,3 +113,33 @@ def test_inputs_are_snapshotted_before_later_in_place_writes():
     node = y.grad_fn
     np.testing.assert_array_equal(recorded_inputs(node)[0].array, [1.0, 2.0])
     assert ag.gradcheck_tape(out, print_table=False).ok
+
+
+class SquareWithBadJvp(ag.Function):
+    """x^2: a right VJP (2x) and a planted bug in the JVP (3x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * x * 2.0
+
+    @staticmethod
+    def jvp(ctx, t):
+        x, = ctx.saved_tensors
+        return t * x * 3.0
+
+
+def test_the_jvps_of_the_recorded_ops_are_checked_too():
+    x = ag.tensor(np.random.default_rng(1).standard_normal((5, 3)), dtype=ag.float32)
+    good = ag.gradcheck_tape(mlp(_Square), x, print_table=False)     # no jvp: its VJP only
+    assert good.ok and len(good) == 5
+    report = ag.gradcheck_tape(mlp(SquareWithBadJvp), x, print_table=False)
+    bad = report.failures
+    assert [c.op for c in bad] == ["SquareWithBadJvp"] and "JVP (forward mode)" in bad[0].detail
+    assert ag.gradcheck_tape(mlp(BadSquare), x, print_table=False).failures[0].detail.startswith("wrong gradient")
