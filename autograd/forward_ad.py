@@ -112,6 +112,8 @@ def _propagate(level, cls, ctx, args, arrays, out, res, tangents, any_needs):
             if ctx._out_tangents is None:
                 ctx._out_tangents = {}
             ctx._out_tangents[i] = o._fw
+    if any_needs and STATE.tangent_observer is not None:
+        STATE.tangent_observer(ctx, outs)
 
 
 def derived_jvp(ctx, *tangents):
@@ -233,7 +235,7 @@ def _open_level(who, level):
     return current
 
 
-class _Alias(Primitive):
+class DualView(Primitive):
     """A view of its input with the same gradient: the primal side of make_dual/unpack_dual."""
 
     @staticmethod
@@ -252,7 +254,7 @@ class _Alias(Primitive):
 def _alias_without_tangent(t, level):
     STATE.dual_level = None
     try:
-        return _Alias.apply(t)
+        return DualView.apply(t)
     finally:
         STATE.dual_level = level
 
@@ -278,6 +280,8 @@ def make_dual(tensor, tangent, *, level=None):
                            "unpack_dual it first")
     out = _alias_without_tangent(tensor, current)
     out._fw = (current, tangent)
+    if out.grad_fn is not None and STATE.tangent_observer is not None:
+        STATE.tangent_observer(out.grad_fn, (out,))
     return out
 
 

@@ -24,6 +24,9 @@ class _State(threading.local):
         # CPU autocast (autograd/amp): the low dtype the listed ops run in, or None; and
         # the casts of leaf tensors made in the region (PyTorch's weight cache), or None.
         self.autocast_dtype = None
+        # Called as observer(node, outputs) after forward mode attached the tangents of a
+        # recorded op's outputs (forward_ad.py); used by the graph tools (tangent heat).
+        self.tangent_observer = None
         self.autocast_cache = None
 
 

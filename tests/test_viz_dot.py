@@ -356,3 +356,21 @@ def test_saved_bytes_count_memory_held_not_a_stand_ins_full_size():
     assert "saved constant (40, 50) float32: 4 B" in lines, lines
     assert "saved input (50, 30) float32: 5.9 KiB" in lines, lines
     assert not any("NoneType" in s for s in lines)
+
+
+def test_forward_mode_tangents_are_drawn_as_gradients_are():
+    from autograd import forward_ad
+    from autograd.viz import record_tangents
+    x = ag.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    w = ag.tensor(np.ones((3, 2)), dtype=ag.float32, requires_grad=True)
+    v = ag.tensor([1.0, 0.0, 0.0])
+    with record_tangents(), forward_ad.dual_level():
+        h = forward_ad.make_dual(x, v).tanh()
+        y = (h @ w).sum()
+        tangent_h = forward_ad.unpack_dual(h).tangent
+    src = ag.to_dot(y, show_tangent=True).source
+    assert "tangent RMS (fill)" in src and "|grad|" not in src
+    # the tanh node shows its tangent's norm: (1 - tanh(0.5)^2) * 1
+    assert f"|tangent| {float(np.linalg.norm(tangent_h.numpy())):.2e}" in src
+    assert f"|tangent| {np.linalg.norm(v.numpy()):.2e}" in src       # the dual view of x
+    assert "gradient RMS" not in src

@@ -8,4 +8,4 @@ a table.  All of them read tape nodes through their public node API only.
 """
 from .dot import FORMATS, GraphView, dot_available, to_dot
 from .frames import Frames, backprop_frames
-from .record import record_gradients
+from .record import record_gradients, record_tangents

@@ -98,7 +98,7 @@ class GraphView(graphviz.Digraph):
 
 
 def to_dot(*outputs, params=None, direction="forward", show_saved=False, collapse=None,
-           max_nodes=400, heat_range=None, show_grad=True, title=None):
+           max_nodes=400, heat_range=None, show_grad=True, title=None, show_tangent=False):
     """The graph that computed ``outputs``, as a ``graphviz.Digraph``.
 
     - ops show their name, output shape and dtype; leaves are named from ``params``
@@ -109,6 +109,8 @@ def to_dot(*outputs, params=None, direction="forward", show_saved=False, collaps
       gradient's norm and is filled by log10 of its RMS (legend included); leaves
       use ``.grad``.  NaN/Inf gradients are red.  ``heat_range=(lo, hi)`` fixes
       the scale in decades, to compare graphs.
+    - ``show_tangent=True`` shows forward mode instead: each node's tangent norm and
+      heat, from an evaluation on dual tensors inside ``record_tangents()``.
     - ``show_saved=True`` lists what each op saved for backward, with bytes.
     - ops are clustered by module path (``name_scope``); ``collapse=N`` draws each
       module at depth N as one box.  Graphs over ``max_nodes`` are collapsed
@@ -119,7 +121,7 @@ def to_dot(*outputs, params=None, direction="forward", show_saved=False, collaps
     if len(outputs) == 1 and isinstance(outputs[0], (list, tuple)):
         outputs = tuple(outputs[0])
     model = build(outputs, params, direction, show_saved, collapse, max_nodes, heat_range,
-                  grad_lines=show_grad)
+                  grad_lines=show_grad, quantity="tangent" if show_tangent else "gradient")
     model.title = title or ""
     return from_model(model)
 
@@ -182,5 +184,5 @@ def from_model(model):
                        for text, fill in model.legend)
         g.node("legend", shape="plaintext", style="", label=(
             '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
-            '<TR><TD COLSPAN="2"><B>gradient RMS (fill)</B></TD></TR>' + rows + "</TABLE>>"))
+            f'<TR><TD COLSPAN="2"><B>{model.quantity} RMS (fill)</B></TD></TR>' + rows + "</TABLE>>"))
     return g

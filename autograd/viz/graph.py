@@ -15,7 +15,7 @@ from ..engine import walk
 from ..function import AccumulateGrad
 from ..tensor import Tensor
 from . import heat
-from .record import grad_order, node_grad_stats
+from .record import grad_order, node_grad_stats, node_tangent_stats
 
 ORDER_COLOURS = {1: "#1f77b4", 2: "#ff7f0e", 3: "#2ca02c"}   # derivative orders > 0
 
@@ -50,6 +50,7 @@ class Model:
     direction: str = "forward"
     title: str = ""
     key_of: dict = field(default_factory=dict)
+    quantity: str = "gradient"      # what the heat shows: "gradient", or "tangent" (forward mode)
 
 
 def shape_str(shape):
@@ -98,12 +99,27 @@ def node_stats(node):
     return heat.combine(stats) if stats else None
 
 
+def _tangent_stats(node):
+    stats = node_tangent_stats(node)
+    return heat.combine(stats) if stats else None
+
+
 def build(outputs, params=None, direction="forward", show_saved=False, collapse=None,
-          max_nodes=400, heat_range=None, grad_of=None, leaf_grad_of=None, grad_lines=True):
+          max_nodes=400, heat_range=None, grad_of=None, leaf_grad_of=None, grad_lines=True,
+          quantity="gradient"):
     """The drawing model of the graph behind ``outputs`` (see to_dot for arguments).
 
     ``grad_of(node)`` / ``leaf_grad_of(leaf)`` override where gradient statistics
-    come from (backprop frames show partial gradients this way)."""
+    come from (backprop frames show partial gradients this way).  ``quantity=
+    "tangent"`` shows the forward-mode tangents kept by ``record_tangents()`` instead
+    (a leaf has none: its dual is the first node after it)."""
+    if quantity == "tangent":
+        model = build(outputs, params, direction, show_saved, collapse, max_nodes, heat_range,
+                      _tangent_stats, lambda leaf: None, grad_lines)
+        model.quantity = "tangent"
+        for node in model.nodes.values():
+            node.lines = [line.replace("|grad|", "|tangent|", 1) for line in node.lines]
+        return model
     if direction not in ("forward", "backward"):
         raise ValueError(f"to_dot: direction must be 'forward' or 'backward', not {direction!r}")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)

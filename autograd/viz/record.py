@@ -24,6 +24,37 @@ from .heat import stats_of
 
 _STATS_BY_NODE = weakref.WeakKeyDictionary()   # node -> GradStats per output
 _ORDER_BY_NODE = weakref.WeakKeyDictionary()   # node -> derivative order (> 0)
+_TANGENTS_BY_NODE = weakref.WeakKeyDictionary()  # node -> GradStats per output's tangent
+
+
+def node_tangent_stats(node):
+    """GradStats per output of the forward-mode tangent ``node``'s outputs carried,
+    recorded inside ``record_tangents()``; None when none was recorded."""
+    return _TANGENTS_BY_NODE.get(node)
+
+
+class record_tangents:
+    """Context manager: ``with record_tangents(), forward_ad.dual_level(): ...``.
+
+    Every recorded op run on dual tensors keeps a summary of its outputs' tangents,
+    so ``to_dot(out, show_tangent=True)`` colours the graph by them, as it colours
+    it by gradients after ``record_gradients()``.  Ops are recorded (and drawn) only
+    when some input requires grad."""
+
+    def __enter__(self):
+        self._prev = STATE.tangent_observer
+        prev = self._prev
+
+        def observe(node, outputs):
+            if prev is not None:
+                prev(node, outputs)
+            fw = [o._fw for o in outputs]
+            _TANGENTS_BY_NODE[node] = tuple(stats_of(f[1].array) if f is not None else None for f in fw)
+        STATE.tangent_observer = observe
+        return self
+
+    def __exit__(self, *exc):
+        STATE.tangent_observer = self._prev
 
 
 def node_grad_stats(node):
