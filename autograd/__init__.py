@@ -120,7 +120,8 @@ from .compile import compile  # noqa: E402
 # `torch.optim.SGD`, `torch.utils.data.DataLoader` and `torch.autograd.Function`.  They
 # are loaded on first use: the engine itself never imports nn or optim (the import-floor
 # rule), and these names are the one listed exception.
-_LAZY_NAMESPACES = {"nn": "nn", "optim": "optim", "utils": "autograd.utils"}
+_LAZY_NAMESPACES = {"nn": "nn", "optim": "optim", "utils": "autograd.utils",
+                    "profiler": "autograd.profiler"}
 
 
 def __getattr__(name):

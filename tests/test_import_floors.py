@@ -30,7 +30,8 @@ FLOORS = [
     ("nn", 7), ("optim", 8), ("tools", 9),
 ]
 # Reached lazily by autograd/__init__.py's __getattr__, never by an import statement.
-LAZY_ALIASES = {"autograd.nn": "nn", "autograd.optim": "optim", "autograd.utils": "autograd.utils"}
+LAZY_ALIASES = {"autograd.nn": "nn", "autograd.optim": "optim", "autograd.utils": "autograd.utils",
+                "autograd.profiler": "autograd.profiler"}
 
 
 def _floor(module):

@@ -27,6 +27,8 @@ import numpy as np
 import autograd as ag
 import optim
 from autograd import data as D
+from autograd.profiler import profile, record_function
+from autograd.viz import timeline
 from optim import lr_scheduler as S
 from tools.train_distributed import DistributedRun, guarded
 from tools.train_options import DATASETS, PLACE_OPTIONS, RUN_OPTIONS, check_writable, parse_args, resume_hint
@@ -81,6 +83,11 @@ def build_model(args):
                            ("in_features", flat), ("hidden", args.hidden)):
             if key in params and value is not None:
                 kwargs[key] = value
+    if args.checkpoint_activations is not None:
+        if "checkpoint" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise SystemExit(f"error: --checkpoint-activations: {args.model} takes no checkpoint= "
+                             "option (the ResNets and Vision Transformers do)")
+        kwargs["checkpoint"] = args.checkpoint_activations
     model = ctor(**kwargs)
     if not isinstance(model, nn.Module):
         raise SystemExit(f"error: {args.model} did not build an nn.Module")
@@ -245,6 +252,7 @@ class Run:
         self.history, self.start_epoch, self.resume_pos = [], 0, None
         self.epoch_rng_state = None       # the shuffle state at the start of the current epoch
         self.ckpt = ckpt
+        self.profiler = _ProfileSteps(args) if args.profile and self.writer else None
         if ckpt is not None:
             self._restore(ckpt)
 
@@ -322,11 +330,16 @@ class Run:
             x, y = next(it)
             if par is not None:
                 par.seed_batch(epoch, i)
+            if self.profiler is not None:
+                self.profiler.step_begins()
             logits = self.net(x)
             loss = F.cross_entropy(logits, y)
             self.opt.zero_grad()
             loss.backward()
-            self.opt.step()
+            with record_function(f"Optimizer.step#{type(self.opt).__name__}.step"):
+                self.opt.step()
+            if self.profiler is not None:
+                self.profiler.step_ends()
             if self.monitor is not None:
                 self.monitor.step()
             if self.sched is not None and self.per_batch:
@@ -398,6 +411,41 @@ class Run:
                 print(f"monitor warning: {warning}", flush=True)
 
 
+class _ProfileSteps:
+    """--profile STEPS: the profiler around STEPS training steps after two warm-up steps
+    (one ``ProfilerStep#k`` range each); then the table, trace.json and trace.html."""
+    WARMUP = 2
+
+    def __init__(self, args):
+        self.args, self.count, self.prof, self.step_range = args, 0, None, None
+
+    def step_begins(self):
+        if self.count == self.WARMUP:
+            self.prof = profile(record_shapes=True, profile_memory=True).__enter__()
+        if self.prof is not None:
+            self.step_range = record_function(f"ProfilerStep#{self.count}").__enter__()
+
+    def step_ends(self):
+        self.count += 1
+        if self.prof is not None:
+            self.step_range.__exit__(None, None, None)
+            if self.count == self.WARMUP + self.args.profile:
+                self.finish()
+
+    def finish(self):
+        if self.prof is None:
+            return
+        prof, self.prof = self.prof, None
+        prof.__exit__(None, None, None)
+        os.makedirs(self.args.out_dir, exist_ok=True)
+        path = os.path.join(self.args.out_dir, "trace.json")
+        prof.export_chrome_trace(path)
+        page = timeline.write_page(path, os.path.join(self.args.out_dir, "trace.html"))
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+        print(f"profile of {self.count - self.WARMUP} steps: {path} (Perfetto, chrome://tracing), "
+              f"{page}; saved for backward peaked at {prof.saved_peak / 2 ** 20:.1f} MiB", flush=True)
+
+
 def run(argv=None, on_batch=None):
     """Train; returns the metrics history (a list of dicts).  ``on_batch(epoch, i)`` is
     called after each training batch (tests use it to send Ctrl-C mid-epoch)."""
@@ -426,6 +474,8 @@ def run(argv=None, on_batch=None):
                       f"continue with: {resume_hint(args)}")
                 stopped = True
                 break
+    if r.profiler is not None:
+        r.profiler.finish()            # fewer steps ran than asked for
     if not stopped and r.history:
         print(f"done: test accuracy {100 * r.history[-1]['test_acc']:.2f}%; metrics in "
               f"{os.path.join(args.out_dir, 'metrics.csv')}, checkpoint {args.checkpoint}")

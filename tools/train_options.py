@@ -105,6 +105,12 @@ def _parser(defaults=True):
     p.add_argument("--monitor", type=_integer(1), nargs="?", const=10, default=d(None), metavar="N",
                    help="record per-layer statistics every N steps (default 10): OUT/monitor.csv "
                         "and pictures each epoch, a warning when a layer leaves its sane band")
+    p.add_argument("--checkpoint-activations", type=_integer(1), default=d(None), metavar="N",
+                   help="run the model's blocks as N checkpointed segments (ResNets, ViTs): "
+                        "less memory held for backward, one more forward of the blocks")
+    p.add_argument("--profile", type=_integer(1), default=d(None), metavar="STEPS",
+                   help="profile STEPS training steps after 2 warm-up steps: prints the op "
+                        "table, writes OUT/trace.json (Chrome trace) and OUT/trace.html")
     p.add_argument("--distributed", action="store_true", default=d(False),
                    help="data-parallel over the processes of `mpiexec -n K` (--batch-size is the global batch)")
     return p

@@ -2,13 +2,16 @@
 torchvision's layout and key names (``conv_proj``, ``class_token``,
 ``encoder.pos_embedding``, ``encoder.layers.encoder_layer_0.self_attention``, ...):
 patch embedding by a stride-p conv, a class token, learned position embeddings, a
-pre-norm transformer encoder and a linear head on the class token."""
+pre-norm transformer encoder and a linear head on the class token.  ``checkpoint=N`` runs
+the encoder blocks as N checkpointed segments while recording (autograd.utils.checkpoint)."""
 from collections import OrderedDict
 import math
 
 import numpy as np
 
+from autograd.grad_mode import is_grad_enabled
 from autograd.ops.shape import cat
+from autograd.utils.checkpoint import checkpoint_sequential
 
 from .. import init
 from ..containers import Sequential
@@ -55,8 +58,9 @@ class EncoderBlock(Module):
 
 class Encoder(Module):
     def __init__(self, seq_length, num_layers, num_heads, hidden_dim, mlp_dim, dropout,
-                 attention_dropout, eps=1e-6):
+                 attention_dropout, eps=1e-6, checkpoint=0):
         super().__init__()
+        self.checkpoint_segments = checkpoint
         self.pos_embedding = Parameter(np.empty((1, seq_length, hidden_dim), np.float32))
         init.normal_(self.pos_embedding, std=0.02)
         self.dropout = Dropout(dropout)
@@ -70,12 +74,19 @@ class Encoder(Module):
         if x.ndim != 3 or tuple(x.shape[1:]) != tuple(self.pos_embedding.shape[1:]):
             raise ValueError(f"{module_path(self)} (Encoder): expected (N, {self.pos_embedding.shape[1]}, "
                              f"{self.pos_embedding.shape[2]}), got {tuple(x.shape)}")
-        return self.ln(self.layers(self.dropout(x + self.pos_embedding)))
+        x = self.dropout(x + self.pos_embedding)
+        if self.checkpoint_segments and is_grad_enabled():       # the blocks as N segments
+            x = checkpoint_sequential(self.layers, min(self.checkpoint_segments, len(self.layers)),
+                                      x, use_reentrant=False)
+        else:
+            x = self.layers(x)
+        return self.ln(x)
 
 
 class VisionTransformer(Module):
     def __init__(self, image_size, patch_size, num_layers, num_heads, hidden_dim, mlp_dim,
-                 dropout=0.0, attention_dropout=0.0, num_classes=1000, in_channels=3):
+                 dropout=0.0, attention_dropout=0.0, num_classes=1000, in_channels=3,
+                 checkpoint=0):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be divisible by patch_size {patch_size}")
@@ -88,7 +99,7 @@ class VisionTransformer(Module):
         self.class_token = Parameter(np.zeros((1, 1, hidden_dim), np.float32))
         seq = (image_size // patch_size) ** 2 + 1
         self.encoder = Encoder(seq, num_layers, num_heads, hidden_dim, mlp_dim, dropout,
-                               attention_dropout)
+                               attention_dropout, checkpoint=checkpoint)
         self.heads = Sequential(OrderedDict(head=Linear(hidden_dim, num_classes)))
         init.zeros_(self.heads.head.weight)
         init.zeros_(self.heads.head.bias)
