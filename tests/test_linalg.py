@@ -361,3 +361,47 @@ def test_pinv_with_a_tolerance_per_matrix():
     np.testing.assert_allclose(ours.array, ref.numpy(), rtol=1e-10, atol=1e-12)
     x = ag.tensor(a, requires_grad=True)
     assert ag.gradgradcheck(lambda m: linalg.pinv(m, atol=ag.tensor(tol, dtype=ag.float64)), [x])
+
+
+# -- the triangular solve's two paths: SciPy's trsm (the optional extra) and NumPy's LU --
+from autograd.ops import solve as solve_module  # noqa: E402
+
+
+def _trsm_paths():
+    scipy_linalg = pytest.importorskip("scipy.linalg", reason="the optional extra 'scipy'")
+    return [None, scipy_linalg.solve_triangular]
+
+
+@pytest.mark.parametrize("upper,unit", [(True, False), (False, False), (True, True), (False, True)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_triangular_solve_paths_agree(upper, unit, dtype):
+    a = plain((2, 1, 5, 5), 80).astype(dtype) + 4 * np.eye(5, dtype=dtype)
+    b = plain((3, 5, 2), 81).astype(dtype)
+    t = (np.triu(a, 1 if unit else 0) if upper else np.tril(a, -1 if unit else 0)) \
+        + (np.eye(5, dtype=dtype) if unit else 0)
+    want = np.linalg.solve(t.astype(np.float64), b.astype(np.float64))
+    for trsm in _trsm_paths():
+        got = solve_module.triangular_solve(a, b, upper, unit, trsm)
+        assert got.dtype == dtype and got.shape == (2, 3, 5, 2)
+        np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                                   atol=1e-6 if dtype == np.float32 else 0)
+
+
+@pytest.mark.parametrize("path", ["scipy", "numpy"])
+def test_triangular_solve_paths_through_the_ops(path, monkeypatch):
+    """solve_triangular and cholesky (whose VJP solves triangles) give PyTorch's values
+    and gradients on either path; a zero on a diagonal names the batch element."""
+    trsm = _trsm_paths()[1 if path == "scipy" else 0]
+    monkeypatch.setattr(solve_module, "_SCIPY", [trsm])
+    for f, arrays in [(lambda t, A, B: t.linalg.solve_triangular(A, B, upper=False, left=False),
+                       [square((2, 3, 3), 82), plain((4, 3), 83)]),
+                      (lambda t, A: t.linalg.cholesky(A), [spd((2, 4, 4), 84)])]:
+        ours, outs, theirs, refs = _both(f, arrays)
+        np.testing.assert_allclose(outs[0].array, refs[0].detach().numpy(), rtol=1e-10)
+        w = _weights(refs, 5)
+        for a, b in zip(ag.grad(_loss(outs, w, ag), ours),
+                        torch.autograd.grad(_loss(refs, w, torch), theirs)):
+            np.testing.assert_allclose(a.array, b.numpy(), rtol=1e-9, atol=1e-12)
+    singular = np.stack([np.eye(3), np.diag([1.0, 0.0, 1.0])])
+    with pytest.raises(linalg.LinAlgError, match=r"linalg.solve_triangular: \(Batch element 1\)"):
+        linalg.solve_triangular(ag.tensor(singular), ag.ones(3, 1, dtype=ag.float64), upper=True)

@@ -55,18 +55,20 @@ def check_same_dtype(name, A, B):
                         f"and {B.dtype}")
 
 
-def lapack(name, fn, problem, *arrays):
-    """``fn(*arrays)``; NumPy's LinAlgError (raised for the batch as a whole) becomes
-    ours, naming the first failing batch element, found by retrying each in turn."""
+def lapack(name, fn, problem, *args):
+    """``fn(*args)``; NumPy's LinAlgError (raised for the batch as a whole) becomes ours,
+    naming the first failing batch element, found by retrying each in turn.  The
+    leading arguments that are arrays are the batched matrices; the rest pass through."""
     try:
-        return fn(*arrays)
+        return fn(*args)
     except np.linalg.LinAlgError:
-        shapes = [a.shape[:-2] for a in arrays]
-        batch = np.broadcast_shapes(*shapes)
+        k = next((i for i, a in enumerate(args) if not isinstance(a, np.ndarray)), len(args))
+        arrays, rest = args[:k], args[k:]
+        batch = np.broadcast_shapes(*[a.shape[:-2] for a in arrays])
         for flat, index in enumerate(np.ndindex(*batch)):
             parts = [np.broadcast_to(a, batch + a.shape[-2:])[index] for a in arrays]
             try:
-                fn(*parts)
+                fn(*parts, *rest)
             except np.linalg.LinAlgError:
                 where = f"(Batch element {flat}): " if batch else ""
                 raise LinAlgError(f"{name}: {where}{problem}") from None
