@@ -368,8 +368,9 @@ from autograd.ops import solve as solve_module  # noqa: E402
 
 
 def _trsm_paths():
-    scipy_linalg = pytest.importorskip("scipy.linalg", reason="the optional extra 'scipy'")
-    return [None, scipy_linalg.solve_triangular]
+    """NumPy's path and SciPy's (the test environment installs the extra: tools/test.sh)."""
+    import scipy.linalg
+    return [None, scipy.linalg.solve_triangular]
 
 
 @pytest.mark.parametrize("upper,unit", [(True, False), (False, False), (True, True), (False, True)])
