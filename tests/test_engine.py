@@ -402,7 +402,8 @@ def test_custom_function_wrong_number_or_shape_of_gradients():
         forward = staticmethod(lambda ctx, x: x * 2)
         backward = staticmethod(lambda ctx, g: g.sum())
     x = leaf(3)
-    with pytest.raises(RuntimeError, match=r"TooMany.backward returned 2 gradient\(s\), expected 1"):
+    with pytest.raises(RuntimeError, match=r"function TooManyBackward returned an incorrect number "
+                                           r"of gradients \(expected 1, got 2\)"):   # PyTorch's words
         TooMany.apply(x).sum().backward()
     with pytest.raises(RuntimeError, match=r"WrongShape.backward returned a gradient of shape \(\) for input 0.*\(3,\)"):
         WrongShape.apply(x).sum().backward()

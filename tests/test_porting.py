@@ -591,3 +591,26 @@ def test_format_follows_pytorch():
         assert format(lib.ones(2)) == str(lib.ones(2))
         with pytest.raises(TypeError, match="unsupported format string passed to Tensor.__format__"):
             f"{lib.ones(1):.2f}"
+
+
+def test_out_argument_matches_pytorch():
+    import warnings
+    for lib in (autograd, torch_ref):
+        a = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+        y = lib.empty(0)
+        assert lib.matmul(a, a.T, out=y) is y and np.allclose(y.numpy(), (a @ a.T).numpy())
+        wide = lib.empty(0, dtype=lib.float64)
+        lib.mul(a, a, out=wide)
+        assert wide.dtype == lib.float64 and np.allclose(wide.numpy(), (a * a).numpy())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lib.add(a, a, out=lib.empty(3))
+        assert "resized" in str(caught[0].message)
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+            lib.add(a, a, out=lib.empty(0, dtype=lib.int64))
+        with pytest.raises(RuntimeError, match="exp\\(\\): functions with out=... arguments don't "
+                                               "support automatic differentiation"):
+            lib.exp(lib.ones(2, requires_grad=True), out=lib.empty(2))
+        values, indices = lib.empty(0), lib.empty(0, dtype=lib.long)
+        res = lib.max(a, 1, out=(values, indices))
+        assert res[0] is values and np.array_equal(indices.numpy(), [1, 1])

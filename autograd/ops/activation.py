@@ -175,7 +175,7 @@ def _gelu_samples(rng):
     yield from unary_samples(approximate="tanh")(rng)
 
 
-op(Gelu, samples=_gelu_samples, ref=_gelu_ref)(gelu)
+gelu = op(Gelu, samples=_gelu_samples, ref=_gelu_ref)(gelu)
 
 
 def silu(input):
@@ -183,7 +183,7 @@ def silu(input):
     return input * input.sigmoid()
 
 
-op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
+silu = op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
 
 
 class Softplus(Primitive):

@@ -55,8 +55,7 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
         return cls.apply(input)
     public.__name__ = public.__qualname__ = name
     public.__doc__ = f"Elementwise {name} of ``input`` (differentiable)."
-    op(cls, samples=samples, ref=ref or forward, method=method)(public)
-    return cls, public
+    return cls, op(cls, samples=samples, ref=ref or forward, method=method)(public)
 
 
 def _rsqrt(x):

@@ -294,8 +294,8 @@ def minimum(a, b):
 
 max, _max_ref = _extremum("max", False)
 min, _min_ref = _extremum("min", True)
-op(Amax, MaxDim, samples=_max_samples, ref=_max_ref, method=True, output_index=0)(max)
-op(Amax, MaxDim, samples=_max_samples, ref=_min_ref, method=True, output_index=0)(min)
+max = op(Amax, MaxDim, samples=_max_samples, ref=_max_ref, method=True, output_index=0)(max)
+min = op(Amax, MaxDim, samples=_max_samples, ref=_min_ref, method=True, output_index=0)(min)
 
 
 def _nonempty(input, dims, name):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..tensor import Tensor, tensor_method
+from .out_argument import accepts_out
 
 REGISTRY = {}
 
@@ -52,7 +53,7 @@ def op(*primitives, samples, ref=None, method=False, gradgrad=True, atol=1e-5, r
             else tuple(method or ())
         for n in names:
             tensor_method(fn, name=n)
-        return fn
+        return accepts_out(fn, key)      # the function takes out=; the methods do not
     return register
 
 
