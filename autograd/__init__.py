@@ -48,10 +48,10 @@ from .ops.indexing_more import (index_copy, index_fill, index_put, index_reduce,
 from .ops.products import (addbmm, addmm, addmv, addr, baddbmm, cdist, chain_matmul, cross, inner,
                            kron, mv, pdist, tensordot, trace, vdot)
 from .ops.activation import elu, gelu, leaky_relu, log_softmax, relu, silu, softmax, softplus
-from .creation import (Generator, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
-                       full_like, linspace, manual_seed, multinomial, ones, ones_like, rand,
-                       rand_like, randint, randn, randn_like, randperm, tensor, Variable, zeros,
-                       zeros_like)
+from .creation import (Generator, Variable, arange, as_tensor, empty, empty_like, eye, from_numpy,
+                       full, full_like, linspace, logspace, manual_seed, multinomial, ones,
+                       ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
+                       zeros, zeros_like)
 from .tensor import Size
 from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck

@@ -172,6 +172,12 @@ def linspace(start, end, steps, dtype=None, requires_grad=False):
 
 
 @accepts_device
+def logspace(start, end, steps, base=10.0, dtype=None, requires_grad=False):
+    check_sizes("logspace", (steps,))
+    return _finish(np.logspace(start, end, steps, base=base, dtype=_float(dtype)), requires_grad)
+
+
+@accepts_device
 def rand(*size, dtype=None, requires_grad=False, generator=None):
     g = generator or _generator
     return _finish(g.random(_shape(size, "rand")).astype(_float(dtype)), requires_grad)

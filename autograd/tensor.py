@@ -202,6 +202,8 @@ class Tensor:
     def dim(self):
         return self.array.ndim
 
+    ndimension = dim              # PyTorch's older spellings
+
     def size(self, dim=None):
         if dim is None:
             return Size(self.array.shape)
@@ -211,6 +213,8 @@ class Tensor:
 
     def numel(self):
         return self.array.size
+
+    nelement = numel
 
     def element_size(self):
         return self.array.itemsize
@@ -357,11 +361,11 @@ def _to_array(data, dtype=None, copy=True):
 
 
 class Size(tuple):
-    """PyTorch's ``torch.Size``: a tuple of ints that prints as ``Size([2, 3])``
+    """PyTorch's ``torch.Size``: a tuple of ints that prints as ``torch.Size([2, 3])``
     (``x.size()`` returns one; ``x.shape`` stays a plain tuple, the cheaper of the two)."""
 
     def __repr__(self):
-        return f"Size({list(self)})"
+        return f"torch.Size({list(self)})"
 
     def numel(self):
         n = 1

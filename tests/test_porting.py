@@ -239,7 +239,8 @@ def test_missing_functions_hit_by_the_ports_match_pytorch():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(autograd.where(ours > 1), torch_ref.where(theirs > 1)):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert repr(ours.size()) == "Size([2, 4])" and ours.size() == (2, 4) and ours.size().numel() == 8
+    assert repr(ours.size()) == repr(theirs.size()) == "torch.Size([2, 4])"
+    assert ours.size() == (2, 4) and ours.size().numel() == 8
 
 
 def test_generator_multinomial_and_hub():
@@ -614,3 +615,17 @@ def test_out_argument_matches_pytorch():
         values, indices = lib.empty(0), lib.empty(0, dtype=lib.long)
         res = lib.max(a, 1, out=(values, indices))
         assert res[0] is values and np.array_equal(indices.numpy(), [1, 1])
+
+
+def test_tutorial_spellings_match_pytorch():
+    """Small spellings the introductory tutorials use."""
+    for lib in (autograd, torch_ref):
+        x = lib.ones(2, 3)
+        pred, y = lib.tensor([[0.1, 0.9], [0.8, 0.2]]), lib.tensor([1, 1])
+        assert (pred.argmax(1) == y).type(lib.float).sum().item() == 1.0
+        assert x.type() == "torch.FloatTensor" and x.type(lib.float64).dtype == lib.float64
+        assert x.type("torch.LongTensor").dtype == lib.int64
+        assert (x.ndimension(), x.nelement(), x.element_size()) == (2, 6, 4)
+        assert repr(x.size()) == "torch.Size([2, 3])"
+    np.testing.assert_allclose(autograd.logspace(0, 2, 3, base=2).numpy(),
+                               torch_ref.logspace(0, 2, 3, base=2).numpy())

@@ -198,7 +198,7 @@ def _cast_samples(rng):
         yield SampleInput(s.args, dict(dtype=np.float64, copy=True), s.name)
 
 
-@op(Cast, samples=_cast_samples, ref=lambda x, dtype, copy: x.astype(dtype), method=("to", "type"))
+@op(Cast, samples=_cast_samples, ref=lambda x, dtype, copy: x.astype(dtype), method="to")
 def to(input, *args, dtype=None, copy=False, non_blocking=False, device=None, memory_format=None):
     """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)`` or ``x.to(other)``: a
     differentiable cast (``input`` itself if nothing changes).  The CPU is the only
@@ -221,6 +221,26 @@ def _cuda(input, device=None, non_blocking=False, memory_format=None):
     check_device("cuda" if device is None else device, "cuda")
 
 
+# PyTorch's legacy tensor-type names, for ``x.type()`` and ``x.type("torch.FloatTensor")``
+_TYPE_NAMES = {np.dtype(d): f"torch.{n}Tensor" for d, n in (
+    (np.float32, "Float"), (np.float64, "Double"), (np.float16, "Half"), (np.int64, "Long"),
+    (np.int32, "Int"), (np.int16, "Short"), (np.int8, "Char"), (np.uint8, "Byte"), (np.bool_, "Bool"))}
+
+
+def _type(input, dtype=None, non_blocking=False, **kwargs):
+    """With no dtype, the legacy type name (``torch.FloatTensor``); else ``to(dtype)``,
+    the dtype also given by that name."""
+    if dtype is None:
+        return _TYPE_NAMES.get(input.array.dtype, f"torch.{input.array.dtype.name}")
+    if isinstance(dtype, str) and dtype.startswith("torch.") and dtype.endswith("Tensor"):
+        by_name = {name: d for d, name in _TYPE_NAMES.items()}
+        if dtype not in by_name:
+            raise ValueError(f"type: invalid type {dtype!r}; expected one of {sorted(by_name)}")
+        dtype = by_name[dtype]
+    return to(input, dtype)
+
+
+tensor_method(_type, name="type")
 tensor_method(_cpu, name="cpu")
 tensor_method(_cuda, name="cuda")
 Tensor.device = property(lambda self: CPU)
