@@ -295,8 +295,11 @@ class Tensor:
         if self.array.size == 0:
             body = f"[], size={self.array.shape}"
         else:
+            # Booleans are padded to the widest one present (PyTorch), not always to "False".
+            width = 5 if self.array.dtype == np.bool_ and not self.array.all() else 4
             body = np.array2string(self.array, separator=", ", prefix=prefix, precision=4,
-                                   threshold=1000, edgeitems=3)
+                                   threshold=1000, edgeitems=3,
+                                   formatter={"bool": lambda b: str(b).rjust(width)})
         extras = []
         if self.array.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={dtypes.torch_name(self.array.dtype)}")

@@ -627,5 +627,7 @@ def test_tutorial_spellings_match_pytorch():
         assert x.type("torch.LongTensor").dtype == lib.int64
         assert (x.ndimension(), x.nelement(), x.element_size()) == (2, 6, 4)
         assert repr(x.size()) == "torch.Size([2, 3])"
+    for values in ([True, True], [True, False], [[False], [True]]):
+        assert repr(autograd.tensor(values)) == repr(torch_ref.tensor(values))
     np.testing.assert_allclose(autograd.logspace(0, 2, 3, base=2).numpy(),
                                torch_ref.logspace(0, 2, 3, base=2).numpy())
