@@ -290,9 +290,14 @@ _op_wrappers = []
 _op_observer = None
 
 
-def add_op_wrapper(wrapper):
-    """Run every op applied from now on (any thread) through ``wrapper``, see above."""
-    _op_wrappers.append(wrapper)
+def add_op_wrapper(wrapper, innermost=False):
+    """Run every op applied from now on (any thread) through ``wrapper``, see above:
+    around the wrappers added before, or inside them with ``innermost`` (saved-tensor
+    hooks pack inside a profiler's wrapper, so that it sees what the tape keeps)."""
+    if innermost:
+        _op_wrappers.insert(0, wrapper)
+    else:
+        _op_wrappers.append(wrapper)
     _chain_op_wrappers()
 
 

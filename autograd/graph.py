@@ -70,7 +70,7 @@ class saved_tensors_hooks:
         with _lock:
             _open[0] += 1
             if _open[0] == 1:
-                add_op_wrapper(_pack_saved)
+                add_op_wrapper(_pack_saved, innermost=True)
         return self
 
     def __exit__(self, *exc):

@@ -140,7 +140,8 @@ class profile:
         self._counters = []          # (time_ns, name, bytes)
         self._live = self._held = 0
         self._saved = {}             # id(array) -> [uses by living nodes, nbytes]
-        self._holding = []           # (node, its saved array ids) for nodes not released yet
+        self._holding = {}           # node -> its saved array ids, until backward releases it
+        self._last_vjp = None        # released (or not) by the engine right after its VJP
         self.saved_peak = 0
         self._open = False
 
@@ -164,7 +165,7 @@ class profile:
             return
         remove_op_wrapper(self._around_op)
         engine.set_vjp_wrapper(self._previous_vjp)
-        self._check_released()
+        self._check_released(list(self._holding))
         self._open = False
         _active[0] = None
         _nest(self._events)
@@ -179,6 +180,7 @@ class profile:
         shapes = [_shape(a) for a in arrays] if self.record_shapes else []
         memory = 0
         if self.profile_memory:
+            self._after_vjp()
             memory = self._allocated(out if type(out) is tuple else (out,), arrays, end)
             if any_needs:          # recorded: a tape node
                 self._hold(ctx, end)
@@ -188,7 +190,8 @@ class profile:
 
     def _around_vjp(self, call_vjp, node, grads, create_graph):
         if self.profile_memory:
-            self._check_released()
+            self._after_vjp()
+            self._last_vjp = node
         start = _clock()
         in_grads = call_vjp(node, grads, create_graph)
         end = _clock()
@@ -234,18 +237,23 @@ class profile:
                 entry[0] += 1
                 ids.append(id(s.value))
         if ids:
-            self._holding.append((node, ids))
+            self._holding[node] = ids
             self._note_held(now)
 
-    def _check_released(self):
-        """Drop the saved bytes of nodes backward has released (saved_tensor_info None)."""
-        if not self._holding:
-            return
-        keep, changed = [], False
-        for node, ids in self._holding:
-            if node.saved_tensor_info is not None:
-                keep.append((node, ids))
+    def _after_vjp(self):
+        if self._last_vjp is not None:
+            self._check_released((self._last_vjp,))
+            self._last_vjp = None
+
+    def _check_released(self, nodes):
+        """Drop the saved bytes of those ``nodes`` that backward has released (their
+        ``saved_tensor_info`` is None)."""
+        changed = False
+        for node in nodes:
+            ids = self._holding.get(node)
+            if ids is None or node.saved_tensor_info is not None:
                 continue
+            del self._holding[node]
             changed = True
             for i in ids:
                 entry = self._saved[i]
@@ -253,7 +261,6 @@ class profile:
                 if entry[0] == 0:
                     self._held -= entry[1]
                     del self._saved[i]
-        self._holding = keep
         if changed:
             self._note_held(_clock())
 
