@@ -10,6 +10,8 @@ from .containers import (Flatten, Identity, ModuleDict, ModuleList, ParameterDic
 from .layers.activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish,
                                 PReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softmin, Softplus,
                                 Softsign, Swish, Tanh, Tanhshrink)
+from .layers.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, RReLU,
+                                Softmax2d, Softshrink, Threshold)
 from .layers.conv import Conv1d, Conv2d, ConvTranspose2d
 from .layers.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .layers.linear import Bilinear, Embedding, Linear

@@ -46,6 +46,8 @@ MODULES_LEFT_OUT = {"DataParallel": "device-specific (multi-GPU)",
 
 def op_db_names():
     """op_db's names, filtered as the module docstring says (needs torch)."""
+    # Importing PyTorch's test helpers freezes torch.backends' flags for the rest of the
+    # process (disable_global_flags): tests/test_api_coverage.py runs this in a child.
     from torch.testing._internal.common_methods_invocations import op_db
     names = set()
     for info in op_db:

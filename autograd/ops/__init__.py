@@ -4,4 +4,4 @@ from . import shape, reduction, elementwise, binary, indexing, inplace, linalg, 
 from . import conv, pool, normalization, loss, pointwise, rearrange, dropout  # noqa: F401
 from . import attention, pad, recurrent  # noqa: F401
 from . import layout, grids, diagonal, indexing_more, products  # noqa: F401
-from . import math_unary, math_binary, special_functions  # noqa: F401
+from . import math_unary, math_binary, special_functions, activation_piecewise, math_inplace  # noqa: F401

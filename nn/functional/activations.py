@@ -2,13 +2,20 @@
 adds PyTorch's functional names and arguments.  ``inplace=True`` is accepted for
 source compatibility but computes out of place (the result is identical and the
 tape stays simple)."""
+import numpy as np
+
 import autograd as ag
+from autograd.creation import default_generator
+from autograd.ops import activation_piecewise as _pw
+from autograd.ops.inplace import inplace as _inplace
 from autograd.ops.activation import elu as _elu, gelu, hardtanh as _hardtanh, leaky_relu as _leaky_relu, \
     log_softmax as _log_softmax, relu as _relu, silu as _silu, softmax as _softmax, softplus
 
 __all__ = ["relu", "relu6", "leaky_relu", "prelu", "elu", "sigmoid", "tanh", "silu", "swish",
            "gelu", "softplus", "softmax", "log_softmax", "softmin", "hardtanh", "logsigmoid",
-           "softsign", "tanhshrink", "mish"]
+           "softsign", "tanhshrink", "mish", "selu", "celu", "hardsigmoid", "hardswish",
+           "hardshrink", "softshrink", "threshold", "glu", "rrelu", "relu_", "elu_",
+           "leaky_relu_", "hardtanh_", "selu_", "celu_", "threshold_", "rrelu_"]
 
 
 def relu(input, inplace=False):
@@ -86,3 +93,68 @@ def tanhshrink(input):
 
 def mish(input, inplace=False):
     return input * softplus(input).tanh()
+
+
+def selu(input, inplace=False):
+    return _pw.selu(input)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return _pw.celu(input, alpha)
+
+
+def hardsigmoid(input, inplace=False):
+    return _pw.hardsigmoid(input)
+
+
+def hardswish(input, inplace=False):
+    return _pw.hardswish(input)
+
+
+def hardshrink(input, lambd=0.5):
+    return _pw.hardshrink(input, lambd)
+
+
+def softshrink(input, lambd=0.5):
+    return _pw.softshrink(input, lambd)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return _pw.threshold(input, threshold, value)
+
+
+def glu(input, dim=-1):
+    return _pw.glu(input, dim)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU (Xu et al., 2015): in training each x <= 0 is multiplied
+    by its own slope drawn from U(lower, upper) (from the default generator, a constant
+    of the graph), in evaluation by the mean slope (lower + upper) / 2."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: expected 0 <= lower <= upper, received lower={lower}, "
+                         f"upper={upper}")
+    if not training:
+        return _leaky_relu(input, (lower + upper) / 2)
+    slopes = default_generator().uniform(lower, upper, input.shape).astype(input.dtype)
+    return input * ag.tensor(np.where(input.array <= 0, slopes, 1.0).astype(input.dtype))
+
+
+# PyTorch's in-place forms: the result is written into ``input``, which is returned (a
+# leaf that requires grad is refused, and nodes that saved the old value see it changed).
+def _in_place(name, fn):
+    def method(input, *args, **kwargs):
+        return _inplace(input, name, lambda t: fn(t, *args, **kwargs))
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In-place {fn.__name__}: writes the result into ``input`` and returns it."
+    return method
+
+
+relu_ = _in_place("relu_", relu)
+elu_ = _in_place("elu_", elu)
+leaky_relu_ = _in_place("leaky_relu_", leaky_relu)
+hardtanh_ = _in_place("hardtanh_", hardtanh)
+selu_ = _in_place("selu_", selu)
+celu_ = _in_place("celu_", celu)
+threshold_ = _in_place("threshold_", threshold)
+rrelu_ = _in_place("rrelu_", rrelu)

@@ -53,6 +53,53 @@ Hardtanh = _make("Hardtanh", F.hardtanh, [("min_val", -1.0), ("max_val", 1.0), (
 LogSigmoid = _make("LogSigmoid", F.logsigmoid)
 Softsign = _make("Softsign", F.softsign)
 Tanhshrink = _make("Tanhshrink", F.tanhshrink)
+SELU = _make("SELU", F.selu, [("inplace", False)])
+CELU = _make("CELU", F.celu, [("alpha", 1.0), ("inplace", False)])
+Hardsigmoid = _make("Hardsigmoid", F.hardsigmoid, [("inplace", False)])
+Hardswish = _make("Hardswish", F.hardswish, [("inplace", False)])
+GLU = _make("GLU", F.glu, [("dim", -1)])
+# PyTorch prints these two without their inplace flag
+Hardsigmoid.extra_repr = Hardswish.extra_repr = lambda self: ""
+
+
+class _Shrink(_Simple):
+    _args = (("lambd", 0.5),)
+
+    def extra_repr(self):
+        return f"{self.lambd}"                   # PyTorch prints Hardshrink(0.5)
+
+
+Hardshrink = type("Hardshrink", (_Shrink,), {"_fn": staticmethod(F.hardshrink),
+                                             "__doc__": "Module form of F.hardshrink."})
+Softshrink = type("Softshrink", (_Shrink,), {"_fn": staticmethod(F.softshrink),
+                                             "__doc__": "Module form of F.softshrink."})
+
+
+class Threshold(_Simple):
+    """x where x > threshold, else value (both required, as in PyTorch)."""
+    _fn = staticmethod(F.threshold)
+    _args = (("threshold", None), ("value", None), ("inplace", False))
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__(threshold, value, inplace)
+
+
+class RReLU(_Simple):
+    """Randomized leaky ReLU: random negative slopes in training, their mean in eval."""
+    _args = (("lower", 1.0 / 8), ("upper", 1.0 / 3), ("inplace", False))
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of a (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D "
+                             f"(shape {tuple(input.shape)}) instead")
+        return F.softmax(input, -3)
 
 
 class PReLU(Module):
@@ -88,4 +135,4 @@ class Swish(Module):
 
 
 # Every activation module, for tools that treat activations apart (nn.Monitor watches them).
-ACTIVATIONS = (_Simple, PReLU, Swish)
+ACTIVATIONS = (_Simple, PReLU, Swish, Softmax2d)
