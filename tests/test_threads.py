@@ -173,3 +173,17 @@ def test_a_streaming_kernel_starts_the_pool_at_four_times_the_grain(monkeypatch)
     rowwise.softmax_backward_numba(g.reshape(-1, 64), g.reshape(-1, 64))
     activation._select_flat(*(np.ones(4 * n, t) for t in (np.float32, np.bool_, np.float32)))
     assert ran == [("select", "serial"), ("softmax", "parallel"), ("select", "parallel")]
+
+
+def test_an_openblas_loaded_later_follows_the_thread_count():
+    """SciPy's own OpenBLAS is loaded on first use (linalg's triangular solves); from
+    then on set_num_threads governs it too, and it starts at the count already set."""
+    from threadpoolctl import threadpool_info
+    before = autograd.get_num_threads()
+    try:
+        autograd.set_num_threads(1)
+        a = autograd.eye(3, dtype=autograd.float64) * 2
+        autograd.linalg.solve_triangular(a, a, upper=True)      # loads SciPy's, if installed
+        assert {i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"} == {1}
+    finally:
+        autograd.set_num_threads(before)

@@ -139,8 +139,21 @@ def set_num_threads(n):
                          f"holds at most {limit} (NUMBA_NUM_THREADS); export a larger "
                          "NUMBA_NUM_THREADS before starting Python to use more")
     _num_threads = n
+    adopt_loaded_blas()
+
+
+def adopt_loaded_blas():
+    """Give every loaded OpenBLAS the set thread count, including one loaded since the
+    last call (SciPy's, which autograd loads on first use: ops/solve.py calls this then)."""
+    global _BLAS
+    current = _openblas_controllers()
+    known = {c.filepath for c in _BLAS}
+    new = [c for c in current if c.filepath not in known]
+    if new:
+        _shorten_openblas_wait(new)
+        _BLAS = current
     for c in _BLAS:
-        c.set_num_threads(n)
+        c.set_num_threads(_num_threads)
 
 
 def get_num_threads():

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..creation import eye
+from ..kernels.threads import adopt_loaded_blas
 from ..function import Primitive
 from ..tensor import Tensor
 from .diagonal import diag_embed, diagonal
@@ -234,6 +235,7 @@ def _scipy_trsm():
             trsm(np.ones((1, 1, 1)), np.ones((1, 1, 1)))
         except (ImportError, ValueError):
             trsm = None
+        adopt_loaded_blas()          # SciPy's own OpenBLAS follows set_num_threads
         _SCIPY.append(trsm)
     return _SCIPY[0]
 
