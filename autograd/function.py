@@ -73,6 +73,12 @@ class Primitive:
     _released = False
     _tensor_args = None      # which arguments were Tensors, where some were not
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        names = cls.__dict__.get("saved_names")
+        for name in (names if isinstance(names, dict) else [n for n in names or () if n]):
+            _add_saved_properties(cls, name)
+
     # -- ctx API used inside forward/backward ---------------------------------
     def save_for_backward(self, *arrays):
         """Keep inputs/outputs (or other arrays) for backward.  Inputs and outputs
@@ -267,6 +273,20 @@ class Primitive:
 
     def __repr__(self):
         return f"<{self.name()}>"
+
+
+def _add_saved_properties(cls, name):
+    """``_saved_<name>`` and ``_raw_saved_<name>`` on ``cls``, read by ``Primitive._saved_value``
+    (graph.py attaches it).  Properties, not a ``__getattr__``: a class with one makes
+    every attribute read of its instances slower (W1: +8% instructions)."""
+    setattr(cls, "_saved_" + name, property(lambda self: self._saved_value(name, False),
+                                            doc=f"PyTorch's _saved_{name} (autograd.graph)"))
+    setattr(cls, "_raw_saved_" + name, property(lambda self: self._saved_value(name, True),
+                                                doc=f"PyTorch's _raw_saved_{name} (autograd.graph)"))
+
+
+for _name in ("self", "other", "result"):       # the names most ops use
+    _add_saved_properties(Primitive, _name)
 
 
 def _modified_error(node, k, t, data, now, version):

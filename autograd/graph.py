@@ -231,12 +231,10 @@ def _names(node):
     return names
 
 
-def _saved_attribute(node, attr):
-    """``node._saved_<name>`` and ``node._raw_saved_<name>`` (Primitive.__getattr__)."""
-    raw = attr.startswith("_raw_saved_")
-    if not (raw or attr.startswith("_saved_")):
-        raise AttributeError(f"'{type(node).__name__}' object has no attribute '{attr}'")
-    name = attr[len("_raw_saved_" if raw else "_saved_"):]
+def _saved_value(node, name, raw):
+    """``node._saved_<name>`` (``raw``: ``node._raw_saved_<name>``), see function.py's
+    ``_add_saved_properties``."""
+    attr = ("_raw_saved_" if raw else "_saved_") + name
     where = _names(node).get(name)
     if where is None:
         raise AttributeError(f"'{node.name()}' object has no attribute '{attr}': this node "
@@ -256,7 +254,7 @@ def _saved_attribute(node, attr):
     return node.saved_tensors[where]
 
 
-Primitive.__getattr__ = _saved_attribute
+Primitive._saved_value = _saved_value
 
 
 class SavedTensor:
