@@ -11,7 +11,7 @@ from . import dtypes
 from .dtypes import dtype, set_default_dtype
 from .tensor import Tensor
 from .function import Primitive
-from .custom_function import Function, once_differentiable
+from .custom_function import Function, FunctionCtx, InplaceFunction, once_differentiable
 from .grad_mode import (detect_anomaly, enable_grad, inference_mode, is_anomaly_enabled,
                         is_grad_enabled, name_scope, no_grad, set_grad_enabled)
 from .engine import backward, grad
@@ -132,3 +132,15 @@ def __getattr__(name):
     if name in _LAZY_NAMESPACES:
         return importlib.import_module(_LAZY_NAMESPACES[name])
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")
+
+
+def _pytorch_function_module():
+    """PyTorch's ``torch.autograd.function`` holds Function and its helpers; tapegrad's
+    ``autograd.function`` is the Primitive module below them (custom_function.py imports
+    it), so the face adds them there, and ``from autograd.function import
+    once_differentiable`` ports ``from torch.autograd.function import ...``."""
+    for name in ("Function", "FunctionCtx", "InplaceFunction", "once_differentiable"):
+        setattr(function, name, globals()[name])
+
+
+_pytorch_function_module()

@@ -172,6 +172,17 @@ def _save_dirty_as_outputs(node, outs):
     node._saved = saved
 
 
+FunctionCtx = Function      # PyTorch's ctx type: a ctx here is an instance of the Function
+
+
+class InplaceFunction(Function):
+    """PyTorch's base for Functions that may work in place (``inplace`` is a flag the
+    subclass reads)."""
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+
+
 def _trimmed_backward(cls, backward):
     """PyTorch lets ``backward`` return more values than forward had inputs when the
     extra ones are None; they are dropped here, and any other count is an error."""

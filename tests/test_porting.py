@@ -631,3 +631,24 @@ def test_tutorial_spellings_match_pytorch():
         assert repr(autograd.tensor(values)) == repr(torch_ref.tensor(values))
     np.testing.assert_allclose(autograd.logspace(0, 2, 3, base=2).numpy(),
                                torch_ref.logspace(0, 2, 3, base=2).numpy())
+
+
+def test_torch_autograd_function_names_resolve():
+    from autograd.function import Function, FunctionCtx, InplaceFunction, once_differentiable
+    import torch.autograd.function as theirs
+    for name in ("Function", "FunctionCtx", "InplaceFunction", "once_differentiable"):
+        assert hasattr(theirs, name) and getattr(autograd.autograd.function, name) is not None
+
+    class Double(InplaceFunction):
+        @staticmethod
+        def forward(ctx, x):
+            assert isinstance(ctx, FunctionCtx)
+            return x * 2
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            return g * 2
+    x = autograd.ones(2, requires_grad=True)
+    Double.apply(x).sum().backward()
+    assert issubclass(Double, Function) and x.grad.tolist() == [2.0, 2.0]
