@@ -172,7 +172,10 @@ def index_put(input, indices, values, accumulate=False):
     if not accumulate:
         return IndexPut.apply(input, values, idx)
     values = expand(values.to(input.dtype), region) if tuple(values.shape) != region else values
-    return input + IndexAddZeros.apply(values, input.shape, idx, False)
+    # One integer array picks rows: pass it bare, for IndexAddZeros' compiled row scatter.
+    rows = idx[0] if len(idx) == 1 and isinstance(idx[0], np.ndarray) and idx[0].dtype.kind in "iu" \
+        else idx
+    return input + IndexAddZeros.apply(values, input.shape, rows, False)
 
 
 def _along_dim(name, input, dim, index, negative=False):

@@ -16,11 +16,12 @@ from ..function import Primitive
 from ..forward_ad import derived_jvp
 from ..tensor import Tensor
 from .diagonal import Diagonal, diagonal
-from .indexing import GetItem, index_select
+from .indexing import GetItem
 from .linalg import Linear, MatMul, linear, matmul
 from .reduction import Norm, norm
 from .registry import SampleInput, make, op
-from .shape import Expand, Permute, Reshape, expand, normalize_dim, permute, reshape
+from .shape import (Expand, Permute, Reshape, Stack, Unbind, expand, normalize_dim, permute,
+                    reshape, stack, unbind)
 
 
 def _shape(t):
@@ -249,7 +250,7 @@ def _cross_samples(rng):
     yield SampleInput((make(rng, (3, 2)), make(rng, (3, 1))), dict(dim=0), "broadcast")
 
 
-@op(GetItem, samples=_cross_samples, method=True,
+@op(Unbind, Stack, samples=_cross_samples, method=True,
     ref=lambda a, b, dim=None: np.cross(a, b, axis=_default_dim(np.broadcast_shapes(a.shape, b.shape))
                                          if dim is None else dim))
 def cross(input, other, dim=None):
@@ -264,11 +265,12 @@ def cross(input, other, dim=None):
     if input.shape[d - len(shape) + input.ndim] != 3 or other.shape[d - len(shape) + other.ndim] != 3:
         raise ValueError(f"cross: inputs dimension {dim} must have length 3, got shapes "
                          f"{_shape(input)} and {_shape(other)}")
-    a, b = expand(input, shape), expand(other, shape)
-    # c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1} (indices mod 3)
-    nxt, nxt2 = np.array([1, 2, 0]), np.array([2, 0, 1])
-    return index_select(a, d, nxt) * index_select(b, d, nxt2) - \
-        index_select(a, d, nxt2) * index_select(b, d, nxt)
+    # c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1} (indices mod 3), from views of the three
+    # components (one unbind node each; its VJP is a stack, not a scatter)
+    a = unbind(expand(input, shape), d)
+    b = unbind(expand(other, shape), d)
+    return stack([a[(i + 1) % 3] * b[(i + 2) % 3] - a[(i + 2) % 3] * b[(i + 1) % 3]
+                  for i in range(3)], d)
 
 
 def _default_dim(shape):
