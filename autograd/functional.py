@@ -22,6 +22,7 @@ import numpy as np
 from . import forward_ad
 from .engine import grad as _grad
 from .grad_mode import enable_grad
+from .ops.shape import stack
 from .tensor import Tensor
 
 _STRATEGIES = ("reverse-mode", "forward-mode")
@@ -204,7 +205,6 @@ def _jacobian_columns(func, xs, create_graph, strict):
 
 
 def _stack(vectors, count, size, dtype):
-    from .ops.shape import stack
     return stack(vectors) if vectors else Tensor._make(np.zeros((count, size), dtype))
 
 
