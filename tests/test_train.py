@@ -221,3 +221,20 @@ def test_resume_a_batchnorm_model(tmp_path, monkeypatch):
     assert [r["epoch"] for r in history] == [1, 2]
     ck = load(out / "checkpoint.safetensors")
     assert ck["model"]["1.num_batches_tracked"].shape == () and int(ck["model"]["1.num_batches_tracked"]) == 6
+
+
+
+@pytest.mark.parametrize("name, dataset", [("resnet18", "mnist"), ("vit_tiny", "cifar10"), ("vgg11", "cifar10")])
+def test_zoo_factories_get_the_data_sets_classes_and_channels(name, dataset):
+    """A factory such as resnet18(**kwargs) is given num_classes (and in_channels where its
+    class takes them) through the class it builds; it used to keep ImageNet's 1000 classes."""
+    import argparse
+    import inspect
+    import nn
+    classes, shape, _, _ = train.DATASETS[dataset]
+    model = train.build_model(argparse.Namespace(dataset=dataset, model=name, hidden=8,
+                                                 checkpoint_activations=None))
+    assert [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features == classes
+    if "in_channels" in inspect.signature(type(model)).parameters:
+        first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        assert first.in_channels == shape[0]

@@ -57,6 +57,18 @@ def load_data(args):
     return train, test
 
 
+def _constructor_params(ctor):
+    """The keyword arguments ``ctor`` takes.  A zoo factory such as ``resnet18(**kwargs)``
+    forwards its keywords to the class named by its return annotation, so that class's
+    parameters count too (without this a ResNet on MNIST kept ImageNet's 1000 classes)."""
+    sig = inspect.signature(ctor)
+    params = dict(sig.parameters)
+    target = sig.return_annotation
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()) and isinstance(target, type):
+        params.update(inspect.signature(target).parameters)
+    return params
+
+
 def build_model(args):
     """A model from ``nn.models`` by name (case-insensitive), given the data set's
     number of classes and input channels when its constructor takes them."""
@@ -73,18 +85,18 @@ def build_model(args):
     if ctor is None:
         have = sorted(n for n in dir(models) if not n.startswith("_"))
         raise SystemExit(f"error: unknown model {args.model!r}; nn.models provides {have}")
-    params = inspect.signature(ctor).parameters
+    params = _constructor_params(ctor)
     flat = int(np.prod(shape))
     if "hidden_features" in params:          # nn.models.MLP(in_features, hidden_features, out_features)
         kwargs = {"in_features": flat, "hidden_features": [args.hidden, args.hidden], "out_features": classes}
     else:
         kwargs = {}
         for key, value in (("num_classes", classes), ("in_channels", shape[0] if len(shape) == 3 else None),
-                           ("in_features", flat), ("hidden", args.hidden)):
+                           ("in_features", flat)):
             if key in params and value is not None:
                 kwargs[key] = value
     if args.checkpoint_activations is not None:
-        if "checkpoint" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        if "checkpoint" not in params:
             raise SystemExit(f"error: --checkpoint-activations: {args.model} takes no checkpoint= "
                              "option (the ResNets and Vision Transformers do)")
         kwargs["checkpoint"] = args.checkpoint_activations

@@ -70,17 +70,17 @@ def _vgg(cfg, batch_norm, width_div=1, **kwargs):
                channels=512 // width_div, **kwargs)
 
 
-def vgg11(**kwargs):
+def vgg11(**kwargs) -> VGG:
     return _vgg("A", False, **kwargs)
 
 
-def vgg11_bn(**kwargs):
+def vgg11_bn(**kwargs) -> VGG:
     return _vgg("A", True, **kwargs)
 
 
-def vgg16(**kwargs):
+def vgg16(**kwargs) -> VGG:
     return _vgg("D", False, **kwargs)
 
 
-def vgg16_bn(**kwargs):
+def vgg16_bn(**kwargs) -> VGG:
     return _vgg("D", True, **kwargs)

@@ -119,16 +119,16 @@ class VisionTransformer(Module):
         return self.heads(x[:, 0])
 
 
-def vit_tiny(image_size=224, patch_size=16, **kwargs):
+def vit_tiny(image_size=224, patch_size=16, **kwargs) -> VisionTransformer:
     """ViT-Ti (Touvron et al., 2021, DeiT): dim 192, depth 12, 3 heads, MLP 768."""
     return VisionTransformer(image_size, patch_size, 12, 3, 192, 768, **kwargs)
 
 
-def vit_small(image_size=224, patch_size=16, **kwargs):
+def vit_small(image_size=224, patch_size=16, **kwargs) -> VisionTransformer:
     """ViT-S: dim 384, depth 12, 6 heads, MLP 1536."""
     return VisionTransformer(image_size, patch_size, 12, 6, 384, 1536, **kwargs)
 
 
-def vit_b_16(**kwargs):
+def vit_b_16(**kwargs) -> VisionTransformer:
     """ViT-B/16: 86,567,656 parameters with 1000 classes at 224x224."""
     return VisionTransformer(224, 16, 12, 12, 768, 3072, **kwargs)
