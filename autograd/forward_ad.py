@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import engine
-from .function import Primitive, _finish, _resolve_saved
+from .function import Primitive, _finish, _resolve_saved, interpreters, pop_interpreter, push_interpreter
 from .grad_mode import STATE, set_grad_enabled
 from .tensor import Tensor
 
@@ -43,11 +43,13 @@ class UnpackedDualTensor(NamedTuple):
 
 class _Level:
     """The open dual level.  While it is open, ``Primitive.apply`` hands every call to
-    its ``apply``, which runs the op as usual and then the jvp rule if an input is dual."""
-    __slots__ = ("index",)
+    its ``apply`` (it is an interpreter of function.py's stack, under any vmap levels),
+    which runs the op as usual and then the jvp rule if an input is dual."""
+    __slots__ = ("index", "below")
 
     def __init__(self):
         self.index = next(_level_numbers)
+        self.below = None
 
     def tangent(self, t):
         fw = t._fw if isinstance(t, Tensor) else None
@@ -81,13 +83,12 @@ def _propagate(level, cls, ctx, args, arrays, out, res, tangents, any_needs):
                            "under forward-mode AD (autograd.forward_ad)")
     ctx._fw_record = STATE.grad_enabled and (
         any_needs or any(t is not None and t._requires_grad for t in tangents))
-    STATE.dual_level = None
     ctx._fw_args = args          # for the rules that re-apply the op (linear_jvp, ...)
-    try:
-        result = rule(ctx, *tangents)
-    finally:
-        STATE.dual_level = level
-        del ctx._fw_args
+    with _suspended(level):
+        try:
+            result = rule(ctx, *tangents)
+        finally:
+            del ctx._fw_args
     if not any_needs:
         ctx._saved = None
     if type(result) is not tuple:
@@ -195,13 +196,33 @@ def elementwise_jvp(ctx, t, *rest):
     return out[0] if type(out) is tuple else out
 
 
+class _suspended:
+    """The level closed for a while (a tangent rule: a tangent has no tangent of its own).
+    The level is the lowest interpreter but a capture's, so the interpreters above it,
+    vmap levels, are closed too: the rule's ops act on the physical values."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def __enter__(self):
+        self.top = STATE.interpreter
+        STATE.dual_level, STATE.interpreter = None, self.level.below
+
+    def __exit__(self, *exc):
+        STATE.dual_level, STATE.interpreter = self.level, self.top
+
+
 # -- PyTorch's API ---------------------------------------------------------------------
 def enter_dual_level():
     """Open a dual level and return its index (PyTorch: one level at a time)."""
     if STATE.dual_level is not None:
         raise RuntimeError("enter_dual_level: nested forward-mode AD is not supported (as in "
                            "PyTorch); exit the open dual level first")
+    if any(not getattr(i, "batches", False) for i in interpreters()):
+        raise RuntimeError("enter_dual_level: forward-mode AD cannot be opened while a "
+                           "compiled region is captured; call the function outside compile")
     level = _Level()
+    push_interpreter(level)
     STATE.dual_level = level
     return level.index
 
@@ -211,6 +232,7 @@ def exit_dual_level(*, level=None):
     if current is None or (level is not None and level != current.index):
         raise RuntimeError(f"exit_dual_level: level {level} is not the open dual level "
                            f"({None if current is None else current.index})")
+    pop_interpreter(current)
     STATE.dual_level = None
 
 
@@ -252,11 +274,8 @@ class DualView(Primitive):
 
 
 def _alias_without_tangent(t, level):
-    STATE.dual_level = None
-    try:
+    with _suspended(level):
         return DualView.apply(t)
-    finally:
-        STATE.dual_level = level
 
 
 def make_dual(tensor, tangent, *, level=None):

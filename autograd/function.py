@@ -253,8 +253,8 @@ class Primitive:
         ctx.needs_input_grad = needs
         if _op_observer is not None:          # a profiler or saved-tensor hooks
             return _op_observer(cls, ctx, args, arrays, needs, any_needs)
-        if STATE.dual_level is not None:      # forward-mode AD (forward_ad.py)
-            return STATE.dual_level.apply(cls, ctx, args, arrays, needs, any_needs)
+        if STATE.interpreter is not None:     # a transform: vmap, forward AD, capture
+            return STATE.interpreter.apply(cls, ctx, args, arrays, needs, any_needs)
         out = cls.forward(ctx, *arrays)
         # _finish, written out (one call fewer per op)
         if not any_needs:
@@ -336,9 +336,53 @@ def _chain_op_wrappers():
 
 def _run_op(cls, ctx, args, arrays, needs, any_needs):
     """What ``apply`` does after reading its arguments, for the observed path."""
-    if STATE.dual_level is not None:
-        return STATE.dual_level.apply(cls, ctx, args, arrays, needs, any_needs)
+    if STATE.interpreter is not None:
+        return STATE.interpreter.apply(cls, ctx, args, arrays, needs, any_needs)
     return _finish(ctx, args, arrays, needs, any_needs, cls.forward(ctx, *arrays))
+
+
+# -- the transform stack -----------------------------------------------------------
+# ``STATE.interpreter`` is the top of a linked stack of interpreters, each with
+# ``apply(cls, ctx, args, arrays, needs, any_needs)`` (what ``apply`` hands it) and
+# ``below`` (the next one down, or None): functorch's design, with ONE check on the
+# eager path whatever is open.  vmap levels (``batches = True``) always sit above a
+# forward-mode level or a compile capture, whatever order they were opened in: a
+# batching rule turns one op on logical values into ops on the whole batch, and
+# tangents, like the tape, are linear per element, so they ride on those physical
+# ops and the batch commutes with them.
+def push_interpreter(level):
+    """Open ``level`` on top (a vmap level), or under the vmap levels (the others)."""
+    above, below = None, STATE.interpreter
+    if not getattr(level, "batches", False):
+        while below is not None and getattr(below, "batches", False):
+            above, below = below, below.below
+    level.below = below
+    if above is None:
+        STATE.interpreter = level
+    else:
+        above.below = level
+
+
+def pop_interpreter(level):
+    """Close ``level``, wherever it sits in the stack."""
+    above, cur = None, STATE.interpreter
+    while cur is not None and cur is not level:
+        above, cur = cur, cur.below
+    if cur is None:
+        raise RuntimeError(f"{type(level).__name__}: closed, but it is not open")
+    if above is None:
+        STATE.interpreter = level.below
+    else:
+        above.below = level.below
+
+
+def interpreters():
+    """The open interpreters, top first."""
+    out, cur = [], STATE.interpreter
+    while cur is not None:
+        out.append(cur)
+        cur = cur.below
+    return out
 
 
 class AccumulateGrad:

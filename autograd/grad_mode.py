@@ -18,8 +18,11 @@ class _State(threading.local):
         # Called as observer(node, args, outputs) after each op is recorded on the
         # tape (args as passed to apply); used by gradcheck_tape.
         self.forward_observer = None
-        # The open forward-mode level (forward_ad._Level) or None; Primitive.apply hands
-        # every op to it while it is open.
+        # The top of the stack of transform interpreters (function.py): vmap levels
+        # above, then a forward-mode level or a compile capture; None when no transform
+        # is open.  Primitive.apply hands every op to it.
+        self.interpreter = None
+        # The open forward-mode level (forward_ad._Level) or None: where tangents live.
         self.dual_level = None
         # CPU autocast (autograd/amp): the low dtype the listed ops run in, or None; and
         # the casts of leaf tensors made in the region (PyTorch's weight cache), or None.

@@ -165,7 +165,7 @@ class CompiledFunction:
         return [("self", o) for o in objs]
 
     def __call__(self, *args, **kwargs):
-        if STATE.dual_level is not None:     # capturing an enclosing region, or forward AD
+        if STATE.interpreter is not None:     # capturing an enclosing region, or forward AD
             return self._fn(*args, **kwargs)
         leaves, spec = guards.flatten((args, kwargs))
         reach = self._reach()

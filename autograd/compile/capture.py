@@ -1,7 +1,7 @@
 """Capture: run a region eagerly once and record what it did as a plan (plan.py).
 
 The recording point is the one ``Primitive.apply`` offers every op, recorded on the tape
-or not: the open forward-mode level (``STATE.dual_level``; forward_ad.py).  While a
+or not: the top of the transform stack (``STATE.interpreter``; function.py).  While a
 capture runs, a `Capture` stands there; each op is handed to it, it runs the op as
 usual (``cls.apply`` with the level closed) and notes the op's class, where each
 argument came from and the values it produced.  So ops under ``no_grad`` and ops on
@@ -29,6 +29,7 @@ from ..ops import normalization
 from ..tensor import Tensor, version_of
 from .effects import DrawRecorder, RecordingGenerator
 from .plan import Counter, Plan, RunningStat, Scratch, Step
+from .reads import ArrayReads, origin
 
 _PACKAGES = ("autograd", "nn", "optim")
 
@@ -58,7 +59,7 @@ _DATA_READS = {
 
 
 class Capture:
-    """Stands in ``STATE.dual_level`` while a region runs; see the module docstring."""
+    """Stands in ``STATE.interpreter`` while a region runs; see the module docstring."""
     index = -1          # forward_ad's API sees no level of its own here
 
     def __init__(self, name, fullgraph, named, buffers, check):
@@ -76,6 +77,7 @@ class Capture:
         self.explained = set()  # ids of tensors whose writes a RunningStat replays
         self.breaks = []       # (reason, site)
         self.recorder = DrawRecorder(self._on_draw)
+        self.reads = ArrayReads(self.graph_break)
         self.eager = {}        # check mode: slot -> copy of the eager value
 
     # -- values -------------------------------------------------------------------
@@ -108,8 +110,8 @@ class Capture:
             raise GraphBreak(f"compile({self.name}, fullgraph=True): {reason} at {site}; the "
                              "region cannot be captured as one graph")
 
-    def ref(self, a):
-        """Where argument ``a`` of an op comes from, as a plan reference."""
+    def ref(self, a, cls):
+        """Where argument ``a`` of an op ``cls`` comes from, as a plan reference."""
         if isinstance(a, Tensor):
             e = self.by_id.get(id(a))
             if e is not None:
@@ -124,6 +126,9 @@ class Capture:
                 drawn = self._drawn(a.array)
                 if drawn is not None:
                     return drawn
+            read = origin(a.array)
+            if read is not False:
+                return self._read(read, cls)
             if a.grad_fn is not None and id(a.grad_fn) in self.nodes:
                 self.graph_break(f"a tensor the region computed (shape {tuple(a.shape)}) reached "
                                  "an op by a path outside the tape (an in-place op?)")
@@ -135,9 +140,30 @@ class Capture:
             rows = self._rows(a)
             if rows is not None:
                 return rows
-        if isinstance(a, (list, tuple)) and any(isinstance(x, Tensor) for x in a):
-            self.graph_break("a list of tensors passed to one primitive")
+            read = origin(a)
+            if read is not False:
+                return self._read(read, cls)
+        if isinstance(a, (list, tuple)):
+            if any(isinstance(x, Tensor) for x in a):
+                self.graph_break("a list of tensors passed to one primitive")
+            elif any(origin(x) is not False for x in a if isinstance(x, np.ndarray)):
+                return ("seq", (type(a), tuple(self.ref(x, cls) for x in a)))
         return ("k", a)
+
+    def _read(self, array, cls):
+        """The plan value behind tensor data read in NumPy (reads.py) that reached
+        ``cls``: a tensor's own array is read live at replay; anything computed from
+        one would be frozen, so it is a graph break."""
+        if array is not None:
+            e = self.by_array.get(id(array))
+            if e is not None and e[0] is array:
+                return ("v", e[1])
+            for name, t in self.named:
+                if t.array is array:
+                    return ("v", self.add_input(t, name))
+        self.graph_break(f"{cls.__name__} got a value computed in NumPy from tensor data "
+                         "(read through .array): the capture cannot replay that arithmetic")
+        return ("k", None)
 
     def _external_name(self, t):
         for name, b in self.named:
@@ -181,15 +207,15 @@ class Capture:
     def apply(self, cls, ctx, args, arrays, needs, any_needs):
         if issubclass(cls, Function):
             self.graph_break(f"a custom autograd.Function ({cls.__name__})")
-        refs = [self.ref(a) for a in args]
+        refs = [self.ref(a, cls) for a in args]
         consts = [(k, a.copy()) for k, a in enumerate(args)
                   if refs[k][0] == "k" and isinstance(a, np.ndarray)]
         self.recorder.in_step = True
-        STATE.dual_level = None
+        STATE.interpreter = None
         try:
             res = cls.apply(*args)
         finally:
-            STATE.dual_level = self
+            STATE.interpreter = self
             self.recorder.in_step = False
         outs = res if type(res) is tuple else (res,)
         step_slots = []
@@ -250,11 +276,11 @@ class Capture:
     def trap_backward(self, original):
         def trapped(*args, **kwargs):
             self.graph_break("a backward pass (backward() or autograd.grad) inside the region")
-            level, STATE.dual_level = STATE.dual_level, None
+            level, STATE.interpreter = STATE.interpreter, None
             try:
                 return original(*args, **kwargs)
             finally:
-                STATE.dual_level = level
+                STATE.interpreter = level
         return trapped
 
     # -- the whole run ----------------------------------------------------------------
@@ -263,22 +289,24 @@ class Capture:
         real_gen = creation._generator
         saved = {name: Tensor.__dict__[name] for name in _DATA_READS if name in Tensor.__dict__}
         real_replay = engine._replay
-        STATE.dual_level = self
+        STATE.interpreter = self
         creation._generator = RecordingGenerator(real_gen, self.recorder, user_site)
         normalization.update_running_stat = self.running_stat
         engine._replay = self.trap_backward(real_replay)
         for name, original in saved.items():
             setattr(Tensor, name, self.trap(name, original))
+        self.reads.install()
         try:
             return fn(*args, **kwargs)
         finally:
+            self.reads.uninstall()
             for name, original in saved.items():
                 setattr(Tensor, name, original)
             engine._replay = real_replay
             normalization.update_running_stat = _update_running_stat
             if isinstance(creation._generator, RecordingGenerator):   # not reseeded inside
                 creation._generator = real_gen
-            STATE.dual_level = None
+            STATE.interpreter = None
 
     def finish(self, out_leaves, snapshot, modules):
         """Check what the run changed and build the plan; None after a graph break."""

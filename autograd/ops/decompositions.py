@@ -38,7 +38,7 @@ from .solve import (SolveTriangular, diag_embed, eye_like, is_vector_rhs, matrix
 
 def _tracked(A):
     """Whether A's result could need a derivative (grad, or forward-mode tangents)."""
-    return (A.requires_grad and STATE.grad_enabled) or STATE.dual_level is not None
+    return (A.requires_grad and STATE.grad_enabled) or STATE.interpreter is not None
 
 
 def _sym(x):
