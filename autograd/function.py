@@ -60,6 +60,10 @@ class Primitive:
     # one tangent Tensor (or None) per output from one Tensor (or None) per input; or
     # ``forward_ad.derived_jvp``, which derives it from ``backward``.  None: no rule.
     jvp = None
+    # The batching rule for vmap (ops/batching.py): ``batch_rule(b, *args)`` runs the op
+    # once on the whole batch (batched arguments with the batch dim first) and returns
+    # the outputs likewise.  None: vmap runs the op once per sample, with a warning.
+    batch_rule = None
     # PyTorch's names of what forward saved, for ``node._saved_<name>`` (graph.py):
     # one name (or None) per ``save_for_backward`` argument, or a dict name -> index
     # or ctx attribute.  None: a one-input op's saved input is "self", its output "result".

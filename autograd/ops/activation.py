@@ -13,11 +13,13 @@ from .half import half_as_float32
 from .registry import SampleInput, make, op, unary_samples
 from .shape import normalize_dim
 from ..forward_ad import derived_jvp, elementwise_jvp
+from .batching import dims_batch_rule, elementwise_batch_rule
 
 _KINK = dict(away=(0, 0.05))
 
 
 class Relu(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -43,6 +45,7 @@ def relu(input):
 
 
 class LeakyRelu(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -64,6 +67,7 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 class Elu(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -87,6 +91,7 @@ def elu(input, alpha=1.0):
 
 
 class Hardtanh(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -120,6 +125,7 @@ class Gelu(FormulaPrimitive):
     dy/dx = Phi(x) + x phi(x) with phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
     tanh: y = x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3), and
     dy/dx = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2."""
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -187,6 +193,7 @@ silu = op(samples=unary_samples(), ref=lambda x: x / (1 + np.exp(-x)))(silu)
 
 
 class Softplus(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -252,6 +259,7 @@ class _RowsVJP(FormulaPrimitive):
 
 
 class Softmax(_RowsVJP):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     rows_vjp = staticmethod(rowwise.softmax_backward)
 
     @staticmethod
@@ -278,6 +286,7 @@ def log_softmax_array(x, dim):
 
 
 class LogSoftmax(_RowsVJP):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     rows_vjp = staticmethod(rowwise.log_softmax_backward)
 
     @staticmethod

@@ -12,6 +12,7 @@ from .binary import where
 from .elementwise import sigmoid
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op, unary_samples
+from .batching import elementwise_batch_rule
 
 # SELU's constants (Klambauer et al., 2017, "Self-Normalizing Neural Networks").
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -31,6 +32,7 @@ class ScaledElu(FormulaPrimitive):
     and CELU (scale = 1, beta = alpha).  The negative branch's slope is taken from
     e^(x / beta), not from y + alpha, which cancels to 0 below x = -37 (PyTorch's
     form); a NaN input gets a NaN gradient, as PyTorch's."""
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -70,6 +72,7 @@ def celu(input, alpha=1.0):
 class PiecewiseLinear(FormulaPrimitive):
     """y = fn(x) for a piecewise-linear fn, whose slope on each piece forward gives as a
     constant array (PyTorch's masks: a NaN input may keep its value and get slope 0)."""
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -94,6 +97,7 @@ def hardsigmoid(input):
 
 
 class Hardswish(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod

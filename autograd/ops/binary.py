@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, tensor_method
+from .batching import elementwise_batch_rule
 from .registry import SampleInput, binary_samples, make, op, unary_samples
 from .formula import FormulaPrimitive, sum_to_shape, tensor_namespace
 from ..forward_ad import derived_jvp
@@ -60,6 +61,7 @@ class Broadcasting(FormulaPrimitive):
     """A binary op whose VJP formulas ``da``/``db`` ``(m, g, *saved)`` give the gradient
     of the broadcast result; each is summed back to its input's shape.  The two
     operands are the last inputs (``where`` has its condition first)."""
+    batch_rule = elementwise_batch_rule
 
     @staticmethod
     def jvp(ctx, *tangents):

@@ -7,9 +7,11 @@ import numpy as np
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op
 from ..forward_ad import elementwise_jvp
+from .batching import elementwise_batch_rule
 
 
 class Dropout(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod

@@ -12,6 +12,7 @@ from ..function import Primitive
 from ..kernels import special
 from ..kernels.special import erf as _erf
 from ..tensor import Tensor, tensor_method
+from .batching import elementwise_batch_rule
 from .binary import where
 from .formula import FormulaPrimitive, sgn
 from .half import half_as_float32
@@ -47,7 +48,8 @@ def unary(name, forward, vjp, saves=None, samples=unary_samples(), ref=None, met
     # formula applied to the tangent: J v = J^T v.
     cls = type(name[0].upper() + name[1:], (FormulaPrimitive,),
                {"forward": staticmethod(fwd), "formula": formula, "__module__": __name__,
-                "jvp": FormulaPrimitive.__dict__["backward"], "__doc__": f"Elementwise {name}."})
+                "jvp": FormulaPrimitive.__dict__["backward"], "batch_rule": elementwise_batch_rule,
+                "__doc__": f"Elementwise {name}."})
 
     def public(input):
         if not keeps_ints and isinstance(input, Tensor) and input.array.dtype.kind in "biu":
@@ -105,6 +107,7 @@ def square(input):
 
 
 class Reciprocal(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -125,6 +128,7 @@ def reciprocal(input):
 
 
 class Round(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -142,6 +146,7 @@ def round(input, decimals=0):
 
 
 class Clamp(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
@@ -179,6 +184,7 @@ clip = clamp
 
 
 class Cast(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod

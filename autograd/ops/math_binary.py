@@ -15,6 +15,7 @@ from .binary import Broadcasting, _t, div, elementwise, promote, sub, mul, pow
 from .elementwise import clamp
 from .math_unary import exp2
 from .registry import SampleInput, binary_samples, make, op, unary_samples
+from .batching import elementwise_batch_rule
 
 def _floats(a, b):
     """Integer operands become the default float dtype (atan2 of ints is float32)."""
@@ -248,6 +249,7 @@ def rsub(input, other, alpha=1):
 
 
 class Frexp(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod

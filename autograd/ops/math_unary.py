@@ -15,6 +15,7 @@ from .binary import where
 from .formula import FormulaPrimitive
 from .elementwise import POSITIVE, sign, unary
 from .registry import SampleInput, make, op, unary_samples
+from .batching import elementwise_batch_rule
 
 _OPEN_UNIT = dict(low=-0.9, high=0.9)       # asin, acos, atanh: inside (-1, 1)
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -82,6 +83,7 @@ def _logit_ref(x, eps=None):
 
 
 class Logit(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod
@@ -108,6 +110,7 @@ def logit(input, eps=None):
 
 
 class NanToNum(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod

@@ -17,6 +17,7 @@ from .formula import FormulaPrimitive, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
 from ..forward_ad import derived_jvp, linear_jvp
+from .batching import dims_batch_rule
 
 
 def reduce_dims(dim, ndim, name):
@@ -63,6 +64,7 @@ def _np_kwargs(dim, keepdim):
 
 
 class Sum(FormulaPrimitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = linear_jvp
 
     @staticmethod
@@ -85,6 +87,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
 
 
 class Mean(FormulaPrimitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = linear_jvp
 
     @staticmethod
@@ -123,6 +126,7 @@ def _var_array(x, dims, correction, keepdim):
 
 
 class Var(Primitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -142,6 +146,7 @@ class Var(Primitive):
 
 
 class Std(Primitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -200,6 +205,7 @@ class Amax(Primitive):
     """max/min over dims; ties share the gradient evenly (PyTorch's amax/amin).  A NaN
     is the extremum of its slice, and its gradient goes to the NaN(s), as PyTorch's
     max() does (PyTorch's amax spreads NaN over the slice instead, see README)."""
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -223,6 +229,7 @@ class Amax(Primitive):
 class MaxDim(Primitive):
     """max/min along one dim returning (values, indices); the gradient goes to the
     index returned (the first extremum, as PyTorch's CPU kernels do)."""
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -337,6 +344,7 @@ argmin = _arg("argmin", np.argmin)
 
 
 class LogSumExp(Primitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -377,6 +385,7 @@ def logsumexp(input, dim, keepdim=False):
 
 
 class Prod(Primitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -425,6 +434,7 @@ def prod(input, dim=None, keepdim=False):
 class Norm(FormulaPrimitive):
     """The vector p-norm ``(sum |x|^p)^(1/p)`` over dims for finite p (p = 0 counts the
     non-zero elements), with PyTorch's VJP: 0, not 0/0, at a zero vector or element."""
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = derived_jvp
 
     @staticmethod
@@ -496,6 +506,7 @@ def norm(input, p=2, dim=None, keepdim=False):
 
 
 class Cumsum(Primitive):
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
     jvp = linear_jvp
 
     @staticmethod

@@ -23,6 +23,7 @@ from .binary import Broadcasting, elementwise, promote
 from .elementwise import POSITIVE, unary
 from .math_binary import log_where
 from .registry import SampleInput, binary_samples, make, op, unary_samples
+from .batching import elementwise_batch_rule
 
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -93,6 +94,7 @@ Digamma, digamma = unary("digamma", _scipy("digamma"),                          
 
 
 class Polygamma(Primitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod

@@ -1,0 +1,273 @@
+"""vmap's machinery: batched tensors, the vmap level, and the batching rules' helpers.
+
+Inside ``vmap`` the user's function sees a `BatchedTensor`: a *logical* tensor, one
+sample, that stands for ``inner``, the whole batch with the batch dim first (the
+*physical* value), at one `VmapLevel`.  The level is an interpreter of function.py's
+stack: ``Primitive.apply`` hands it every op; when an argument is batched at this level
+it runs the primitive's ``batch_rule`` on the physical values, ONCE for the whole batch,
+with the level closed, so the ops the rule calls go to the levels below (an outer vmap,
+forward mode) and onto the tape like any other op.  That is why per-sample gradients
+come from one backward: the tape holds the batched computation.
+
+A rule is declared beside the primitive's forward, as ``batch_rule(b, *args)``: ``args``
+are the primitive's arguments with each batched tensor replaced by its physical value
+(batch dim 0), ``b`` a `Batch` (``b.size``, ``b.batched[k]``, ``b.cls``, helpers);
+it returns the physical output (or tuple of outputs), batch dim first.  The generic
+rules below cover families; a primitive without one runs once per sample, with a
+one-time warning naming it (`FALLBACKS` lists those seen).
+
+Why ``array`` is sample 0 (a read-only view): code between ops reads shapes, dtypes and
+ranks from it to normalise dims and check arguments, and finds the logical ones; data
+read from Python (``item``, ``bool``, ``numpy``) raises instead, as in PyTorch.
+"""
+import warnings
+
+import numpy as np
+
+from ..function import _finish, pop_interpreter, push_interpreter
+from ..grad_mode import STATE
+from ..tensor import Tensor
+from .registry import REGISTRY
+
+_new = object.__new__
+FALLBACKS = set()        # primitives that ran without a batching rule (the per-sample loop)
+
+
+class BatchedTensor(Tensor):
+    """One sample's view of ``_inner`` (batch dim first) at ``_level``; see the module
+    docstring.  Made only by `wrap`."""
+
+    def _data_error(self, what):
+        raise RuntimeError(
+            f"vmap: {what} on a batched tensor: its value differs per sample, and Python "
+            "cannot branch or read it inside vmap (PyTorch's rule). Rewrite it with tensor "
+            "ops (e.g. torch.where instead of if), or move it outside vmap")
+
+    def item(self):
+        self._data_error("item()")
+
+    def tolist(self):
+        self._data_error("tolist()")
+
+    def numpy(self):
+        self._data_error("numpy()")
+
+    def __array__(self, dtype=None, copy=None):
+        self._data_error("np.asarray(tensor)")
+
+    def __bool__(self):
+        self._data_error("bool(tensor) (data-dependent control flow)")
+
+    def __float__(self):
+        self._data_error("float(tensor)")
+
+    def __int__(self):
+        self._data_error("int(tensor)")
+
+    def __index__(self):
+        self._data_error("using a tensor as a Python index")
+
+    def backward(self, *args, **kwargs):
+        raise RuntimeError("vmap: backward() called inside vmap; take gradients with "
+                           "autograd.func.grad / vjp inside the vmapped function instead")
+
+    def requires_grad_(self, requires_grad=True):
+        raise RuntimeError("vmap: requires_grad_() on a batched tensor; differentiate inside "
+                           "vmap with autograd.func.grad / vjp instead")
+
+    def detach(self):
+        return wrap(self._inner.detach(), self._level)
+
+    @property
+    def data(self):
+        return wrap(self._inner.data, self._level)
+
+    def __repr__(self):
+        return (f"BatchedTensor(level={self._level.depth}, batch={self._level.size}, "
+                f"shape={tuple(self.shape)}, inner={self._inner!r})")
+
+
+def wrap(inner, level):
+    """The logical tensor for ``inner`` (batch dim first) at ``level``."""
+    t = _new(BatchedTensor)
+    a = inner.array
+    view = a[0, ...] if a.shape[0] else np.empty(a.shape[1:], a.dtype)
+    view.flags.writeable = False
+    t.array = view
+    t._requires_grad = inner._requires_grad
+    t.grad_fn = inner.grad_fn
+    t._output_nr = inner._output_nr
+    t._vc = None
+    t._inner = inner
+    t._level = level
+    return t
+
+
+def physical(t, level):
+    """``t``'s value for the whole batch at ``level`` (batch dim first), or None where
+    ``t`` is not batched there."""
+    return t._inner if type(t) is BatchedTensor and t._level is level else None
+
+
+class Batch:
+    """What a batching rule is told: the primitive, the batch size, which arguments are
+    batched (their physical values have the batch dim first)."""
+    __slots__ = ("cls", "size", "batched", "level")
+
+    def __init__(self, cls, size, batched, level):
+        self.cls, self.size, self.batched, self.level = cls, size, batched, level
+
+    def expand(self, x):
+        """An unbatched tensor as a batched physical value (a broadcast view)."""
+        return x.unsqueeze(0).expand((self.size,) + tuple(x.shape))
+
+    def logical(self, fn, *args):
+        """``fn`` run on the logical values at this level (a rule that rewrites the op as
+        other ops, each with its own rule); returns the physical result(s)."""
+        level = self.level
+        args = [wrap(a, level) if batched else a for a, batched in zip(args, self.batched)]
+        top, STATE.interpreter = STATE.interpreter, level
+        try:
+            out = fn(*args)
+        finally:
+            STATE.interpreter = top
+        if type(out) is tuple:
+            return tuple(_to_physical(o, level, self.size) for o in out)
+        return _to_physical(out, level, self.size)
+
+
+def _to_physical(t, level, size):
+    p = physical(t, level)
+    if p is not None:
+        return p
+    return t.unsqueeze(0).expand((size,) + tuple(t.shape))
+
+
+_level_depth = [0]
+
+
+class VmapLevel:
+    """One open ``vmap``: an interpreter of function.py's stack (module docstring)."""
+    batches = True
+
+    def __init__(self, size, randomness):
+        self.size, self.randomness = size, randomness
+        self.below = None
+        self.depth = None
+
+    def __enter__(self):
+        _level_depth[0] += 1
+        self.depth = _level_depth[0]
+        push_interpreter(self)
+        return self
+
+    def __exit__(self, *exc):
+        pop_interpreter(self)
+        _level_depth[0] -= 1
+
+    def apply(self, cls, ctx, args, arrays, needs, any_needs):
+        batched = None
+        for k, a in enumerate(args):
+            if type(a) is BatchedTensor and a._level is self:
+                if batched is None:
+                    batched = [False] * len(args)
+                    inner = list(args)
+                batched[k] = True
+                inner[k] = a._inner
+        below = self.below
+        STATE.interpreter = below
+        try:
+            if batched is None:                   # not batched here: as if not open
+                if below is not None:
+                    return below.apply(cls, ctx, args, arrays, needs, any_needs)
+                return _finish(ctx, args, arrays, needs, any_needs, cls.forward(ctx, *arrays))
+            b = Batch(cls, self.size, batched, self)
+            rule = cls.batch_rule
+            out = per_sample(b, *inner) if rule is None else rule(b, *inner)
+        finally:
+            STATE.interpreter = self
+        if type(out) is tuple:
+            return tuple([wrap(o, self) for o in out])
+        return wrap(out, self)
+
+
+def per_sample(b, *args):
+    """The fallback: the primitive once per sample, the results stacked (a loop of
+    ``b.size`` calls: correct, slow, and announced once per primitive)."""
+    cls = b.cls
+    if cls not in FALLBACKS:
+        FALLBACKS.add(cls)
+        warnings.warn(f"vmap: {cls.__name__} has no batching rule, so vmap runs it once per "
+                      f"sample (a Python loop over the batch of {b.size})", stacklevel=4)
+    outs = [cls.apply(*[a[i] if batched else a for a, batched in zip(args, b.batched)])
+            for i in range(b.size)]
+    stack = REGISTRY["stack"].op
+    if type(outs[0]) is tuple:
+        return tuple(stack(list(col), 0) for col in zip(*outs))
+    return stack(outs, 0)
+
+
+# -- generic rules --------------------------------------------------------------------
+def logical_ndim(b, k, a):
+    """The rank argument ``k`` (the value ``a`` as the rule sees it) has per sample."""
+    return a.ndim - 1 if b.batched[k] else a.ndim
+
+
+def elementwise_batch_rule(b, *args):
+    """Elementwise and broadcasting ops: the batch dim goes first, and each batched
+    argument of a lower rank than the result gets size-1 dims after it, so that NumPy's
+    right-aligned broadcasting pairs logical dims with logical dims.  Unbatched
+    arguments broadcast against the batch as they are."""
+    ranks = [logical_ndim(b, k, a) for k, a in enumerate(args) if isinstance(a, Tensor)]
+    rank = max(ranks)
+    padded = list(args)
+    for k, a in enumerate(args):
+        if b.batched[k]:
+            r = a.ndim - 1
+            if r < rank:
+                padded[k] = a.reshape((a.shape[0],) + (1,) * (rank - r) + tuple(a.shape[1:]))
+    return b.cls.apply(*padded)
+
+
+def shift_dims(dims, ndim):
+    """Logical dims (an int, a tuple, or None for all ``ndim`` of them) as the physical
+    dims behind a leading batch dim."""
+    if dims is None:
+        return tuple(range(1, ndim + 1))
+    if isinstance(dims, (tuple, list)):
+        return tuple(d % max(ndim, 1) + 1 for d in dims)
+    return dims % max(ndim, 1) + 1
+
+
+def dims_batch_rule(*positions):
+    """The rule of a one-tensor op whose arguments at ``positions`` are dims of its
+    input (an int, a tuple, or None for all): each moves one place right, past the
+    batch dim (reductions, softmax, cumsum, flip, ...)."""
+    def rule(b, x, *params):
+        ndim = x.ndim - 1
+        params = list(params)
+        for p in positions:
+            params[p - 1] = shift_dims(params[p - 1], ndim)
+        return b.cls.apply(x, *params)
+    return rule
+
+
+def batch_as_leading_dim_rule(b, *args):
+    """Ops that already map over any leading dims of their first input (the others
+    unbatched): the batch is one more leading dim (linear's x, layer_norm over its last
+    dims)."""
+    if any(b.batched[1:]):
+        return per_sample(b, *args)
+    return b.cls.apply(*args)
+
+
+def fold_batch_rule(b, x, *params):
+    """Ops on an (N, C, ...) input that treat each of the N alike (pooling, padding):
+    the batch folds into N, and unfolds from the output's N."""
+    if any(b.batched[1:]):
+        return per_sample(b, x, *params)
+    B, N = x.shape[0], x.shape[1]
+    out = b.cls.apply(x.reshape((B * N,) + tuple(x.shape[2:])), *params)
+    if type(out) is tuple:
+        return tuple(o.reshape((B, N) + tuple(o.shape[1:])) for o in out)
+    return out.reshape((B, N) + tuple(out.shape[1:]))
