@@ -78,6 +78,9 @@ from . import linalg
 from .ops.matrix_functions import matrix_exp, matrix_power
 from .ops.decompositions import det
 from .ops.solve import cholesky_solve, inverse, logdet, slogdet
+from .ops.linalg_toplevel import (cholesky, cholesky_inverse, lu, lu_solve, lu_unpack, ormqr,
+                                  pinverse, qr, svd, triangular_solve)
+from .ops.lowrank import pca_lowrank, svd_lowrank
 
 # saved-tensor hooks, checkpointing and the profiler (torch.autograd.graph, .profiler)
 from . import graph
