@@ -1,6 +1,7 @@
 """`Parameter`: a leaf Tensor that a Module registers as learnable when assigned."""
 import numpy as np
 
+from autograd.serialization import register_parameter_class
 from autograd.tensor import Tensor
 
 
@@ -29,6 +30,9 @@ class Parameter(Tensor):
         # deepcopy/pickle: a fresh leaf with a copy of the data (grad is not carried,
         # like PyTorch's Parameter.__deepcopy__).
         return (Parameter, (self.array.copy(), self.requires_grad))
+
+
+register_parameter_class(Parameter)      # PyTorch's files hold Parameters by their rebuild name
 
 
 class Buffer:
