@@ -58,7 +58,8 @@ def op_db_names():
     for info in op_db:
         n = info.name
         if (not info.supports_autograd or n.endswith("_copy") or n in DTYPE_CONVERSIONS
-                or n in COMPLEX_ONLY or n in COMPLEX_RESULT or n in INTERNAL or n.startswith(tuple(SKIPPED_PREFIXES))
+                or n in COMPLEX_ONLY or n in COMPLEX_RESULT or n in INTERNAL
+                or n.startswith(tuple(SKIPPED_PREFIXES))
                 or not any(d.is_floating_point for d in info.dtypes)):
             continue
         names.add(n)
