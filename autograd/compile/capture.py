@@ -27,9 +27,10 @@ from ..custom_function import Function
 from ..grad_mode import STATE
 from ..ops import normalization
 from ..tensor import Tensor, version_of
-from .effects import DrawRecorder, RecordingGenerator
-from .plan import Counter, Plan, RunningStat, Scratch, Step
-from .reads import ArrayReads, origin
+from .effects import DrawRecorder, OtherRandomness, RecordingGenerator, RecordingUserGenerators
+from .guards import flatten
+from .plan import Counter, NumpyStep, Plan, RunningStat, Scratch, Step, ref_slots
+from .reads import ArrayReads, Watched, chain
 
 _PACKAGES = ("autograd", "nn", "optim")
 
@@ -77,7 +78,7 @@ class Capture:
         self.explained = set()  # ids of tensors whose writes a RunningStat replays
         self.breaks = []       # (reason, site)
         self.recorder = DrawRecorder(self._on_draw)
-        self.reads = ArrayReads(self.graph_break)
+        self.reads = ArrayReads(self.graph_break, self.numpy_call)
         self.eager = {}        # check mode: slot -> copy of the eager value
 
     # -- values -------------------------------------------------------------------
@@ -126,9 +127,9 @@ class Capture:
                 drawn = self._drawn(a.array)
                 if drawn is not None:
                     return drawn
-            read = origin(a.array)
-            if read is not False:
-                return self._read(read, cls)
+            read = self._read(a.array, cls)
+            if read is not None:
+                return read
             if a.grad_fn is not None and id(a.grad_fn) in self.nodes:
                 self.graph_break(f"a tensor the region computed (shape {tuple(a.shape)}) reached "
                                  "an op by a path outside the tape (an in-place op?)")
@@ -140,30 +141,88 @@ class Capture:
             rows = self._rows(a)
             if rows is not None:
                 return rows
-            read = origin(a)
-            if read is not False:
-                return self._read(read, cls)
+            read = self._read(a, cls)
+            if read is not None:
+                return read
         if isinstance(a, (list, tuple)):
             if any(isinstance(x, Tensor) for x in a):
                 self.graph_break("a list of tensors passed to one primitive")
-            elif any(origin(x) is not False for x in a if isinstance(x, np.ndarray)):
-                return ("seq", (type(a), tuple(self.ref(x, cls) for x in a)))
+            refs = tuple(self.ref(x, cls) for x in a)
+            if any(r[0] != "k" for r in refs):       # indices, some of them plan values
+                return ("seq", (type(a), refs))
         return ("k", a)
 
-    def _read(self, array, cls):
-        """The plan value behind tensor data read in NumPy (reads.py) that reached
-        ``cls``: a tensor's own array is read live at replay; anything computed from
-        one would be frozen, so it is a graph break."""
-        if array is not None:
-            e = self.by_array.get(id(array))
-            if e is not None and e[0] is array:
-                return ("v", e[1])
-            for name, t in self.named:
-                if t.array is array:
-                    return ("v", self.add_input(t, name))
-        self.graph_break(f"{cls.__name__} got a value computed in NumPy from tensor data "
-                         "(read through .array): the capture cannot replay that arithmetic")
-        return ("k", None)
+    def _read(self, arr, cls):
+        """The plan value behind an array that holds tensor data (reads.py): a view of
+        a tensor's own memory is that tensor, read live at replay; a value a recorded
+        NumPy call computed is that call's value.  Anything else made from tensor data
+        would be frozen: a graph break.  None when ``arr`` holds no tensor's data."""
+        slot = self._data_slot(arr)
+        if slot is None or slot >= 0:
+            return None if slot is None else ("v", slot)
+        self.graph_break(f"{cls.__name__} got " + (
+            "a NumPy view of tensor data made by a call the capture does not follow"
+            if slot == -1 else "a value computed in NumPy from tensor data (read through "
+            ".array) by a call the capture does not follow (a data-dependent shape?)"))
+        return ("k", arr)
+
+    def _data_slot(self, arr):
+        """The slot holding exactly ``arr``; None if no tensor data lies behind it; -1
+        for a view the plan cannot make, -2 for a computation it did not record."""
+        for b in chain(arr):
+            if isinstance(b, Watched) and b._computed:
+                slot = b._slot
+                if slot is None:
+                    return -2
+            else:
+                slot = self._array_slot(b)
+                if slot is None:
+                    continue
+            same = b.shape == arr.shape and b.dtype == arr.dtype and \
+                b.strides == arr.strides and \
+                b.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
+            return slot if same else -1
+        return None
+
+    def numpy_call(self, fn, args, kwargs, result):
+        """Record ``result = fn(*args, **kwargs)``, NumPy on tensor data (reads.py), as
+        a plan entry; its slot, or None if an argument cannot be followed."""
+        def arg(a):
+            if isinstance(a, np.ndarray):
+                drawn = self._drawn(a)
+                if drawn is not None:
+                    return drawn
+                slot = self._data_slot(a)
+                if slot is None:
+                    return ("k", a.copy())
+                return ("v", slot) if slot >= 0 else None
+            if type(a) in (tuple, list):
+                refs = [arg(x) for x in a]
+                if any(r is None for r in refs):
+                    return None
+                return ("seq", (type(a), tuple(refs))) if any(r[0] != "k" for r in refs) \
+                    else ("k", a)
+            if isinstance(a, Tensor):        # np.where(watched, tensor, ...): through __array__
+                return None
+            return ("k", a)
+        refs = [arg(a) for a in args]
+        if any(r is None for r in refs) or any(isinstance(v, (np.ndarray, Tensor))
+                                                for v in kwargs.values()):
+            return None
+        s = self._slot(result.shape, result.dtype, f"n{self.nslots}")
+        self.entries.append(NumpyStep(fn, tuple(refs), dict(kwargs), s, user_site()))
+        if self.check:
+            self.eager[s] = np.array(result)
+        return s
+
+    def _array_slot(self, b):
+        e = self.by_array.get(id(b))
+        if e is not None and e[0] is b:
+            return e[1]
+        for name, t in self.named:
+            if t.array is b:
+                return self.add_input(t, name)
+        return None
 
     def _external_name(self, t):
         for name, b in self.named:
@@ -207,16 +266,22 @@ class Capture:
     def apply(self, cls, ctx, args, arrays, needs, any_needs):
         if issubclass(cls, Function):
             self.graph_break(f"a custom autograd.Function ({cls.__name__})")
-        refs = [self.ref(a, cls) for a in args]
-        consts = [(k, a.copy()) for k, a in enumerate(args)
-                  if refs[k][0] == "k" and isinstance(a, np.ndarray)]
-        self.recorder.in_step = True
+        # the compiler's own NumPy on the arguments is neither a use of a draw nor
+        # arithmetic of the region's (effects.py, reads.py)
+        self.recorder.in_step = self.reads.in_step = True
         STATE.interpreter = None
         try:
+            refs = [self.ref(a, cls) for a in args]
+            consts = [(k, a.copy()) for k, a in enumerate(args)
+                      if refs[k][0] == "k" and isinstance(a, np.ndarray)]
+            if cls.__name__ == "GetItem" and any(
+                    self.meta[s][1] == np.bool_ for r in refs[1:] for s in ref_slots(r)):
+                self.graph_break("indexing with a boolean mask of tensor data: the result's "
+                                 "shape depends on the data")
             res = cls.apply(*args)
         finally:
             STATE.interpreter = self
-            self.recorder.in_step = False
+            self.recorder.in_step = self.reads.in_step = False
         outs = res if type(res) is tuple else (res,)
         step_slots = []
         for o in outs:
@@ -270,7 +335,11 @@ class Capture:
 
         def trapped(*args, **kwargs):
             self.graph_break(what)
-            return original(*args, **kwargs)
+            quiet, self.reads.in_step = self.reads.in_step, True   # its read is this break
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.reads.in_step = quiet
         return trapped
 
     def trap_backward(self, original):
@@ -295,11 +364,16 @@ class Capture:
         engine._replay = self.trap_backward(real_replay)
         for name, original in saved.items():
             setattr(Tensor, name, self.trap(name, original))
+        others = OtherRandomness(fn, flatten((args, kwargs))[0])
+        users = RecordingUserGenerators(self.recorder, user_site)
+        users.install()
         self.reads.install()
         try:
             return fn(*args, **kwargs)
         finally:
             self.reads.uninstall()
+            users.uninstall()
+            self.breaks += others.breaks(not isinstance(creation._generator, RecordingGenerator))
             for name, original in saved.items():
                 setattr(Tensor, name, original)
             engine._replay = real_replay

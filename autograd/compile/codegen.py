@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 from .effects import Draw, recipe_text
-from .plan import Counter, RunningStat, Scratch, Step
+from .plan import Counter, NumpyStep, RunningStat, Scratch, Step
+from .reads import call_text
 
 
 def _short(x):
@@ -39,6 +40,10 @@ def _arg(plan, ref):
     if kind == "drawn":
         slot, ops, cast = x
         return recipe_text(_name(plan, slot), ops, cast)
+    if kind == "seq":
+        typ, refs = x
+        inner = ", ".join(_arg(plan, r) for r in refs)
+        return f"[{inner}]" if typ is list else f"({inner}{',' if len(refs) == 1 else ''})"
     rows, shape, dtype = x
     shown = ", ".join(_name(plan, s) if s is not None else _short(c) for s, c in rows)
     return f"np.array([{shown}], {np.dtype(dtype).name})"
@@ -56,6 +61,9 @@ def forward_source(plan):
             outs = ", ".join(_name(plan, s) for s in e.outs)
             call = f"{e.cls.__name__}({', '.join(_arg(plan, a) for a in e.args)})"
             lines.append(f"    {outs} = {call}{_comment(e)}")
+        elif type(e) is NumpyStep:
+            args = [_arg(plan, a) for a in e.args] + [f"{k}={_short(v)}" for k, v in e.kwargs.items()]
+            lines.append(f"    {_name(plan, e.out)} = {call_text(e.fn, args)}  # NumPy, at {e.site}")
         elif type(e) is Draw:
             lines.append("    " + e.describe(_name(plan, e.slot)))
         elif type(e) is Scratch:

@@ -76,12 +76,14 @@ class Drawn(np.ndarray):
 
 
 class Draw:
-    """One call on the global generator: ``method(*args, **kwargs)``; ``slot`` is the
-    plan value holding the raw numbers at replay."""
-    __slots__ = ("method", "args", "kwargs", "slot", "site", "escaped", "used", "value")
+    """One call on a generator: ``method(*args, **kwargs)``; ``slot`` is the plan value
+    holding the raw numbers at replay.  ``source``: the `autograd.Generator` a
+    ``generator=`` argument named, or None for the global one (whichever it is then)."""
+    __slots__ = ("method", "args", "kwargs", "slot", "site", "escaped", "used", "value", "source")
 
-    def __init__(self, method, args, kwargs, site):
+    def __init__(self, method, args, kwargs, site, source=None):
         self.method, self.args, self.kwargs, self.site = method, args, kwargs, site
+        self.source = source
         self.slot = None
         self.escaped = None
         self.used = False
@@ -91,7 +93,8 @@ class Draw:
         if run.given is not None:       # a recomputation: the numbers drawn before
             run.vals[self.slot] = run.given[self.slot]
             return
-        out = getattr(creation.default_generator(), self.method)(*self.args, **self.kwargs)
+        gen = creation.default_generator() if self.source is None else self.source
+        out = getattr(gen, self.method)(*self.args, **self.kwargs)
         run.vals[self.slot] = run.draws[self.slot] = out
 
     def reads(self):
@@ -99,7 +102,8 @@ class Draw:
 
     def describe(self, name):
         args = ", ".join([repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()])
-        return f"{name} = generator.{self.method}({args})"
+        gen = "generator" if self.source is None else "user_generator"
+        return f"{name} = {gen}.{self.method}({args})"
 
 
 def derive(raw, ops, cast):
@@ -126,28 +130,55 @@ def recipe_text(name, ops, cast):
     return expr
 
 
+def recording(attr, name, rec, site, source=None):
+    """``attr``, a generator's method ``name``, recording each call (see the module
+    docstring)."""
+    if not callable(attr):
+        return attr
+
+    def draw(*args, **kwargs):
+        out = attr(*args, **kwargs)
+        record = rec.new_draw(name, args, kwargs, site(), source)
+        record.value = out
+        if not isinstance(out, np.ndarray):
+            rec.escape(record, f"generator.{name}() returned a Python number")
+            return out
+        return rec.wrap(out, (record, ()))
+    return draw
+
+
 class RecordingGenerator:
     """Stands for the global generator during a capture: forwards every call and
-    records it (see the module docstring)."""
+    records it."""
 
     def __init__(self, real, recorder, site):
         self._real, self._recorder, self._site = real, recorder, site
 
     def __getattr__(self, name):
-        attr = getattr(self._real, name)
-        if not callable(attr):
-            return attr
-        rec = self._recorder
+        return recording(getattr(self._real, name), name, self._recorder, self._site)
 
-        def draw(*args, **kwargs):
-            out = attr(*args, **kwargs)
-            record = rec.new_draw(name, args, kwargs, self._site())
-            record.value = out
-            if not isinstance(out, np.ndarray):
-                rec.escape(record, f"generator.{name}() returned a Python number")
-                return out
-            return rec.wrap(out, (record, ()))
-        return draw
+
+class RecordingUserGenerators:
+    """While installed, calls on any `autograd.Generator` (a ``generator=`` argument)
+    are recorded like the global generator's, to be redrawn from it at replay."""
+
+    def __init__(self, recorder, site):
+        self._recorder, self._site = recorder, site
+
+    def install(self):
+        rec, site = self._recorder, self._site
+
+        def __getattr__(gen, name):
+            attr = getattr(gen.__dict__["_rng"], name)
+            return attr if name == "bit_generator" else recording(attr, name, rec, site, gen)
+        creation.Generator.__getattr__ = __getattr__
+
+    @staticmethod
+    def uninstall():
+        creation.Generator.__getattr__ = _generator_getattr
+
+
+_generator_getattr = creation.Generator.__getattr__
 
 
 class DrawRecorder:
@@ -160,8 +191,8 @@ class DrawRecorder:
         self.in_step = False
         self._on_draw = on_draw
 
-    def new_draw(self, method, args, kwargs, site):
-        d = Draw(method, args, kwargs, site)
+    def new_draw(self, method, args, kwargs, site, source=None):
+        d = Draw(method, args, kwargs, site, source)
         self.draws.append(d)
         self._on_draw(d)
         return d
@@ -196,3 +227,62 @@ class DrawRecorder:
             if a.shape == arr.shape and np.array_equal(a.astype(arr.dtype), arr):
                 return origin + (("astype", arr.dtype),)
         return None
+
+
+class OtherRandomness:
+    """Random numbers a replay could not redraw: a NumPy Generator the region reaches
+    (an argument, a closure or global variable, a module attribute) drawing, NumPy's
+    legacy global ``np.random`` drawing, or ``manual_seed`` inside the region.  A
+    snapshot before the capture; `breaks` after it names what changed."""
+
+    def __init__(self, fn, leaves):
+        self.generators = [(name, g, g.bit_generator.state) for name, g in _reachable(fn, leaves)]
+        self.legacy = _legacy_state()
+
+    def breaks(self, reseeded):
+        out = [(f"the NumPy Generator {name} drew numbers inside the region; they would be "
+                "frozen at replay (pass an autograd.Generator as generator=)", "<region>")
+               for name, g, state in self.generators if g.bit_generator.state != state]
+        if not _same_state(_legacy_state(), self.legacy):
+            out.append(("np.random's global functions drew numbers inside the region; they "
+                        "would be frozen at replay (use autograd.rand/randn)", "<region>"))
+        if reseeded:
+            out.append(("manual_seed() inside the region: reseeding is not replayed", "<region>"))
+        return out
+
+
+def _legacy_state():
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return keys.copy(), pos, has_gauss, cached
+
+
+def _same_state(a, b):
+    return np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def _reachable(fn, leaves):
+    """(name, NumPy Generator) among the arguments, ``fn``'s closure and globals, and
+    the attributes of the modules among them."""
+    objs = [(f"argument {k}", x) for k, x in enumerate(leaves)]
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        objs.append(("self", owner))
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            try:
+                objs.append((name, cell.cell_contents))
+            except ValueError:          # an empty cell
+                continue
+        g = getattr(fn, "__globals__", {})
+        objs += [(name, g[name]) for name in code.co_names if name in g]
+    found = []
+    for name, o in objs:
+        if isinstance(o, np.random.Generator):
+            found.append((name, o))
+        elif hasattr(o, "named_modules"):
+            for path, m in o.named_modules():
+                found += [(f"{name}.{path}.{a}".replace("..", "."), v) for a, v in vars(m).items()
+                          if isinstance(v, np.random.Generator)]
+    return found

@@ -1,5 +1,5 @@
 """Passes over a plan (plan.py).  For now one: dead-code elimination."""
-from .plan import Scratch, Step
+from .plan import NumpyStep, Scratch, Step
 
 
 def eliminate_dead_code(plan):
@@ -18,8 +18,11 @@ def eliminate_dead_code(plan):
                 continue
         elif type(e) is Scratch and e.slot not in live:
             continue                       # a scratch array no live step writes
+        elif type(e) is NumpyStep and e.out not in live:
+            continue
         live.update(e.reads())
         kept.append(e)
-    removed = sum(1 for e in plan.entries if type(e) is Step) - sum(1 for e in kept if type(e) is Step)
+    removed = sum(1 for e in plan.entries if type(e) in (Step, NumpyStep)) - \
+        sum(1 for e in kept if type(e) in (Step, NumpyStep))
     plan.entries = kept[::-1]
     return removed

@@ -75,15 +75,14 @@ def resolve(ref, vals):
     if kind == "drawn":
         slot, ops, cast = x
         return derive(vals[slot], ops, cast)
+    if kind == "seq":                 # a tuple of indices, some of them plan values
+        typ, refs = x
+        return typ(resolve(r, vals) for r in refs)
     rows, shape, dtype = x            # "rows": gathered from buffers when the step ran
     out = np.empty(shape, dtype)
     for i, (slot, const) in enumerate(rows):
-        out[i] = _array(vals[slot]) if slot is not None else const
+        out[i] = _arrays(vals[slot]) if slot is not None else const
     return out
-
-
-def _array(v):
-    return v.array if isinstance(v, Tensor) else v
 
 
 class Step:
@@ -112,13 +111,49 @@ class Step:
             run.ctxs[self] = ctx
 
     def reads(self):
-        for kind, x in self.args:
-            if kind == "v":
-                yield x
-            elif kind == "drawn":
-                yield x[0]
-            elif kind == "rows":
-                yield from (s for s, _ in x[0] if s is not None)
+        for ref in self.args:
+            yield from ref_slots(ref)
+
+
+def ref_slots(ref):
+    """The plan values an argument reference reads."""
+    kind, x = ref
+    if kind == "v":
+        yield x
+    elif kind == "drawn":
+        yield x[0]
+    elif kind == "rows":
+        yield from (s for s, _ in x[0] if s is not None)
+    elif kind == "seq":
+        for r in x[1]:
+            yield from ref_slots(r)
+
+
+class NumpyStep:
+    """NumPy arithmetic the region did on tensor data outside the primitives (found by
+    reads.py): ``vals[out] = fn(*args, **kwargs)``, redone at every replay; no gradient
+    flows through it (eager's result was a constant to the tape, too)."""
+    __slots__ = ("fn", "args", "kwargs", "out", "site")
+
+    def __init__(self, fn, args, kwargs, out, site):
+        self.fn, self.args, self.kwargs, self.out, self.site = fn, args, kwargs, out, site
+
+    def run(self, run):
+        vals = run.vals
+        vals[self.out] = self.fn(*[_arrays(resolve(a, vals)) for a in self.args], **self.kwargs)
+
+    def reads(self):
+        for ref in self.args:
+            yield from ref_slots(ref)
+
+
+def _arrays(x):
+    """Tensors to their arrays (a recomputation holds Tensors), through tuples."""
+    if isinstance(x, Tensor):
+        return x.array
+    if type(x) in (tuple, list):
+        return type(x)(_arrays(v) for v in x)
+    return x
 
 
 class Scratch:
