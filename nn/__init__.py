@@ -22,6 +22,14 @@ from .layers.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, Instance
                                    LayerNorm, LocalContrastNorm, LocalResponseNorm)
 from .layers.pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, LPPool2d,
                              MaxPool1d, MaxPool2d, Upsample)
+from .layers.loss_more import (CTCLoss, GaussianNLLLoss, HingeEmbeddingLoss, LinearCrossEntropyLoss,
+                               MarginRankingLoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss,
+                               PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+                               TripletMarginWithDistanceLoss)
+from .layers.adaptive_softmax import AdaptiveLogSoftmaxWithLoss
+from .layers.distance import CosineSimilarity, PairwiseDistance
+from .layers.embedding_bag import EmbeddingBag
+from .layers.rms_norm import RMSNorm
 from .layers.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase
 from .layers.transformer import (MultiheadAttention, Transformer, TransformerDecoder,
                                  TransformerDecoderLayer, TransformerEncoder,

@@ -5,3 +5,4 @@ from . import conv, pool, normalization, loss, pointwise, rearrange, dropout  # 
 from . import attention, pad, recurrent  # noqa: F401
 from . import layout, grids, diagonal, indexing_more, products  # noqa: F401
 from . import math_unary, math_binary, special_functions, activation_piecewise, math_inplace  # noqa: F401
+from . import loss_more, ctc, embedding_bag  # noqa: F401  (losses, embedding bags: issue 27)

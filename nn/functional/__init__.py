@@ -12,5 +12,9 @@ from .losses import *  # noqa: F401,F403
 from .losses import __all__ as _e
 from .normalization import *  # noqa: F401,F403
 from .normalization import __all__ as _f
+from .losses_more import *  # noqa: F401,F403
+from .losses_more import __all__ as _losses_more
+from .embedding_more import *  # noqa: F401,F403
+from .embedding_more import __all__ as _embedding_more
 
-__all__ = _a + _b + _c + _d + _e + _f
+__all__ = _a + _b + _c + _d + _e + _f + _losses_more + _embedding_more

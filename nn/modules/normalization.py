@@ -1,2 +1,3 @@
 """``torch.nn.modules.normalization``'s classes, where tapegrad keeps them."""
 from ..layers.normalization import GroupNorm, LayerNorm, LocalResponseNorm  # noqa: F401
+from ..layers.rms_norm import RMSNorm  # noqa: F401

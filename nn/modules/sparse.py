@@ -1,2 +1,3 @@
 """``torch.nn.modules.sparse``'s classes, where tapegrad keeps them."""
 from ..layers.linear import Embedding  # noqa: F401
+from ..layers.embedding_bag import EmbeddingBag  # noqa: F401
