@@ -82,6 +82,18 @@ from .ops.linalg_toplevel import (cholesky, cholesky_inverse, lu, lu_solve, lu_u
                                   pinverse, qr, svd, triangular_solve)
 from .ops.lowrank import pca_lowrank, svd_lowrank
 
+# Reductions, scans, order statistics, calculus and random draws (issue 27)
+from .ops.scans import cummax, cummin, cumprod, logcumsumexp
+from .ops.order_statistics import (kthvalue, median, mode, msort, nanmedian, nanquantile,
+                                   quantile)
+from .ops.statistics import (aminmax, bincount, corrcoef, count_nonzero, cov, dist, histc,
+                             nanmean, nansum, renorm, std_mean, unique, unique_consecutive,
+                             var_mean)
+from .ops.calculus import cumulative_trapezoid, diff, gradient, trapezoid, trapz
+from .ops.random_ops import bernoulli, normal, poisson
+from .ops.fills_and_slices import (as_strided_scatter, fill, fill_, unsafe_chunk, unsafe_split,
+                                   zero_)
+from .ops.shape import t
 # saved-tensor hooks, checkpointing and the profiler (torch.autograd.graph, .profiler)
 from . import graph
 
@@ -114,6 +126,9 @@ __all__ = [n for n in dir() if not n.startswith("_")]
 # PyTorch's dtype aliases.  Kept out of __all__: `from autograd import *` must not
 # shadow the builtins float, int and bool.
 long, float, double, int, half, bool, short = int64, float32, float64, int32, float16, bool_, int16
+
+# ATen's slice (op_db tests it as torch's): kept out of __all__ too (the builtin slice).
+from .ops.fills_and_slices import slice  # noqa: E402
 
 # Compiled mode, torch.compile's contract.  Also kept out of __all__ (it would shadow
 # the builtin compile); the name is the function, the package stays autograd/compile/.

@@ -148,10 +148,15 @@ def as_strided(input, size, stride, storage_offset=0):
     strides (in elements).  PyTorch reads the tensor's storage, which is the same for
     a contiguous tensor; here a non-contiguous input is read in its logical order.
     Overlapping windows get the sum of their gradients."""
+    return flat_take(input, strided_positions("as_strided", input, size, stride, storage_offset))
+
+
+def strided_positions(name, input, size, stride, storage_offset):
+    """The row-major positions in ``input`` of a strided view's elements (shape ``size``)."""
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride) or not all(is_int(s, 0) for s in size + stride) \
             or not is_int(storage_offset, 0):
-        raise ValueError(f"as_strided: expected equally long non-negative integer size and "
+        raise ValueError(f"{name}: expected equally long non-negative integer size and "
                          f"stride and storage_offset >= 0, got size {size}, stride {stride}, "
                          f"storage_offset {storage_offset}")
     flat = storage_offset + sum((np.arange(n).reshape((-1,) + (1,) * (len(size) - 1 - k)) * s
@@ -159,10 +164,10 @@ def as_strided(input, size, stride, storage_offset=0):
                                 np.zeros(size, np.int64))
     last = flat.max(initial=storage_offset) if flat.size else storage_offset - 1
     if last >= input.numel():
-        raise RuntimeError(f"as_strided: size {size}, stride {stride} and storage_offset "
+        raise RuntimeError(f"{name}: size {size}, stride {stride} and storage_offset "
                            f"{storage_offset} reach element {last}, out of bounds for a tensor "
                            f"of {input.numel()} elements (shape {tuple(input.shape)})")
-    return flat_take(input, flat.astype(np.int64))
+    return flat.astype(np.int64)
 
 
 # -- tiling and flattening ---------------------------------------------------------------

@@ -1,0 +1,331 @@
+"""Order statistics: median, nanmedian, kthvalue, mode, msort, quantile, nanquantile.
+
+Which element is selected is decided on the arrays (NumPy's introselect
+``argpartition`` or a stable sort, NaN ordered last as PyTorch's); the value is then
+a gather of the input at that index, so the gradient goes to the selected element
+(PyTorch's value_selecting_reduction_backward).  The full reductions ``median()`` and
+``nanmedian()`` instead share the gradient evenly among all elements equal to the
+result, as PyTorch's evenly_distribute_backward: the one primitive here.  Among
+tied values the index returned may differ from PyTorch's (both pick an arbitrary
+one of the ties for median and kthvalue; see the README).
+"""
+import numpy as np
+
+from ..function import Primitive
+from ..tensor import Tensor
+from .indexing import Gather, ScatterAdd, sort
+from .pointwise import lerp
+from .reduction import ValuesIndices
+from .registry import SampleInput, make, op
+from .shape import Permute, Reshape, normalize_dim
+
+
+def _check_input(input, name):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor as input, got {type(input).__name__}")
+
+
+def _reduced_dim(input, dim, name):
+    """``dim`` made non-negative, after checking it has elements to select from."""
+    _check_input(input, name)
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+    d = normalize_dim(int(dim), input.ndim, name)
+    if input.ndim and input.shape[d] == 0:
+        raise IndexError(f"{name}: expected reduction dim {d} to have non-zero size, got a "
+                         f"tensor of shape {tuple(input.shape)}")
+    return d
+
+
+def _selected(input, d, index, keepdim):
+    """(values, indices) for the index array ``index`` (kept dim ``d``) into ``input``."""
+    if input.ndim == 0:
+        return ValuesIndices(input.clone(), Tensor._make(np.zeros((), np.int64)))
+    index = Tensor._make(np.ascontiguousarray(index, dtype=np.int64))
+    values = Gather.apply(input, d, index)
+    if not keepdim:
+        values, index = values.squeeze(d), index.squeeze(d)
+    return ValuesIndices(values, index)
+
+
+def _nan_first_index(x, d):
+    """Per slice along d: (has a NaN, index of its first NaN)."""
+    nan = np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
+    return nan.any(axis=d, keepdims=True), np.argmax(nan, axis=d, keepdims=True)
+
+
+def _kth_index(x, k, d):
+    """Index (kept dim) of the k-th smallest along d (0-based), NaN the largest."""
+    return np.take(np.argpartition(x, k, axis=d), [k], axis=d)
+
+
+def _sorted_nan_last(x, d):
+    return np.argsort(x, axis=d, kind="stable")      # NumPy sorts NaN to the end
+
+
+class EvenlyShared(Primitive):
+    """The given ``value`` of a full reduction of x, its gradient shared among the
+    elements of x that equal it: dx = g share, share = mask / mask.sum()."""
+
+    @staticmethod
+    def forward(ctx, x, value, share):
+        ctx.save_for_backward(share)
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        share, = ctx.saved_tensors
+        return g * share, None, None
+
+    @staticmethod
+    def jvp(ctx, t, _value, _share):
+        share, = ctx.saved_tensors
+        return (t * share).sum()                    # dy = sum(t share)
+
+
+def _evenly_shared(input, value):
+    x = input.array
+    if np.isnan(value):
+        mask = np.isnan(x)
+    else:
+        mask = x == value
+    share = mask / max(int(mask.sum()), 1)
+    return EvenlyShared.apply(input, np.asarray(value, x.dtype), share.astype(x.dtype))
+
+
+def _full_median(input, ignore_nan):
+    x = input.array.reshape(-1)
+    if ignore_nan and x.dtype.kind == "f":
+        x = x[~np.isnan(x)]
+    if x.size == 0:
+        value = np.nan
+    elif x.dtype.kind == "f" and np.isnan(x).any():
+        value = np.nan
+    else:
+        value = np.partition(x, (x.size - 1) // 2)[(x.size - 1) // 2]
+    if input.dtype.kind != "f":
+        if x.size == 0:
+            raise IndexError(f"{'nanmedian' if ignore_nan else 'median'}: cannot take the median "
+                             "of an empty integer tensor")
+        return Tensor._make(np.asarray(value, input.dtype))
+    return _evenly_shared(input, value)
+
+
+def _median_samples(rng):
+    yield SampleInput((make(rng, (3, 5)),), {}, "all")
+    yield SampleInput((make(rng, (4,)),), {}, "even-count")
+    yield SampleInput((make(rng, (3, 5)), 1), {}, "dim1")
+    yield SampleInput((make(rng, (4, 3, 2)), 0), dict(keepdim=True), "dim0-keep")
+    yield SampleInput((make(rng, (4, 3), noncontig=True), -1), {}, "noncontig")
+    yield SampleInput((make(rng, ()),), {}, "0d")
+    tie = make(rng, (2, 3))
+    tie.array[1, 2] = tie.array[0, 1] = np.median(tie.array)     # the gradient is shared
+    yield SampleInput((tie,), {}, "tied-all", gradgrad=False)
+
+
+def _median_ref(x, dim=None, keepdim=False):
+    if dim is None:
+        flat = np.sort(x.reshape(-1))
+        return flat[(flat.size - 1) // 2]
+    srt = np.sort(x, axis=dim)
+    return np.take(srt, [(x.shape[dim] - 1) // 2], axis=dim) if keepdim else \
+        np.take(srt, (x.shape[dim] - 1) // 2, axis=dim)
+
+
+def _median(name, ignore_nan, doc):
+    def median(input, dim=None, keepdim=False):
+        if dim is None:
+            _check_input(input, name)
+            return _full_median(input, ignore_nan)
+        d = _reduced_dim(input, dim, name)
+        if input.ndim == 0:
+            return _selected(input, d, None, keepdim)
+        x = input.array
+        if ignore_nan:
+            valid = (~np.isnan(x)).sum(axis=d, keepdims=True) if x.dtype.kind == "f" else \
+                np.full(x.shape[:d] + (1,) + x.shape[d + 1:], x.shape[d])
+            index = np.take_along_axis(_sorted_nan_last(x, d), np.maximum(valid - 1, 0) // 2, d)
+        else:
+            index = _kth_index(x, (x.shape[d] - 1) // 2, d)
+            has_nan, first_nan = _nan_first_index(x, d)
+            index = np.where(has_nan, first_nan, index)
+        return _selected(input, d, index, keepdim)
+    median.__name__, median.__doc__ = name, doc
+    return median
+
+
+median = op(EvenlyShared, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
+            method=True, output_index=0)(_median("median", False, """The lower median: of all
+    elements (its gradient shared among the elements equal to it), or along ``dim`` as
+    (values, indices).  NaN if a NaN is present."""))
+nanmedian = op(EvenlyShared, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
+               method=True, output_index=0)(_median("nanmedian", True, """median, ignoring NaN
+    (NaN where all are NaN)."""))
+
+
+# -- kthvalue, mode, msort ----------------------------------------------------------------
+def _kthvalue_samples(rng):
+    yield SampleInput((make(rng, (3, 5)), 2), {}, "k2")
+    yield SampleInput((make(rng, (4, 3)), 4), dict(dim=0, keepdim=True), "dim0-last")
+    yield SampleInput((make(rng, (5,)), 1), {}, "1d-first")
+    yield SampleInput((make(rng, ()), 1), {}, "0d")
+
+
+def _kthvalue_ref(x, k, dim=-1, keepdim=False):
+    if x.ndim == 0:
+        return x
+    srt = np.sort(x, axis=dim)
+    return np.take(srt, [k - 1] if keepdim else k - 1, axis=dim)
+
+
+@op(Gather, ScatterAdd, samples=_kthvalue_samples, ref=_kthvalue_ref, method=True, output_index=0)
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """(values, indices) of the ``k``-th smallest element (1-based) along ``dim``."""
+    d = _reduced_dim(input, dim, "kthvalue")
+    n = input.shape[d] if input.ndim else 1
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise IndexError(f"kthvalue: k={k!r} is out of range for dimension {d} of size {n}: "
+                         f"expected 1 <= k <= {n}")
+    if input.ndim == 0:
+        return _selected(input, d, None, keepdim)
+    return _selected(input, d, _kth_index(input.array, int(k) - 1, d), keepdim)
+
+
+def _mode_index(x, d):
+    """Index (kept dim) of the most frequent value along d; among equally frequent
+    values the smallest, and of its occurrences the last (PyTorch).  In the stable
+    sort a value's run ends at its last occurrence; NaN != NaN, so each NaN is a run."""
+    order = _sorted_nan_last(x, d)
+    srt = np.take_along_axis(x, order, d)
+    n = x.shape[d]
+    positions = np.arange(n).reshape((-1,) + (1,) * (x.ndim - 1 - d))
+    starts = np.ones(x.shape, bool)
+    starts[(slice(None),) * d + (slice(1, None),)] = \
+        np.take(srt, range(1, n), axis=d) != np.take(srt, range(n - 1), axis=d)
+    run_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=d)
+    run_length = positions - run_start
+    best = np.argmax(run_length, axis=d)[(slice(None),) * d + (None,)]   # first longest
+    return np.take_along_axis(order, best, d)
+
+
+def _mode_samples(rng):
+    # distinct values only: where a value repeats, moving one copy leaves the mode in
+    # place, a kink central differences cannot see through (repeats: tests vs PyTorch)
+    yield SampleInput((make(rng, (3, 6)),), {}, "distinct")
+    yield SampleInput((make(rng, (4, 3)), 0), dict(keepdim=True), "distinct-dim0")
+    yield SampleInput((make(rng, ()),), {}, "0d")
+
+
+def _mode_ref(x, dim=-1, keepdim=False):
+    if x.ndim == 0:
+        return x
+    moved = np.moveaxis(x, dim, -1)
+    out = np.empty(moved.shape[:-1], x.dtype)
+    for pos in np.ndindex(out.shape):
+        values, counts = np.unique(moved[pos], return_counts=True)
+        out[pos] = values[np.argmax(counts)]
+    return np.expand_dims(out, dim) if keepdim else out
+
+
+@op(Gather, ScatterAdd, samples=_mode_samples, ref=_mode_ref, method=True, output_index=0)
+def mode(input, dim=-1, keepdim=False):
+    """(values, indices) of the most frequent value along ``dim`` (the smallest of equally
+    frequent ones; its last occurrence's index)."""
+    d = _reduced_dim(input, dim, "mode")
+    if input.ndim == 0:
+        return _selected(input, d, None, keepdim)
+    return _selected(input, d, _mode_index(input.array, d), keepdim)
+
+
+@op(Gather, samples=lambda rng: iter([SampleInput((make(rng, (4, 3)),), {}, "2d"),
+                                      SampleInput((make(rng, (5,)),), {}, "1d")]),
+    ref=lambda x: np.sort(x, axis=0), method=True)
+def msort(input):
+    """``input`` sorted along its first dim (ascending, NaN last)."""
+    _check_input(input, "msort")
+    return sort(input, dim=0).values if input.ndim else input.clone()
+
+
+# -- quantile, nanquantile ----------------------------------------------------------------
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile_args(name, input, q, interpolation):
+    _check_input(input, name)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a float or double input, got {input.dtype}")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
+                         f"{interpolation!r}")
+    qs = np.asarray(q.array if isinstance(q, Tensor) else q, dtype=np.float64)
+    if qs.ndim > 1:
+        raise ValueError(f"{name}: q must be a scalar or 1-D tensor, got shape {qs.shape}")
+    if np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
+        raise ValueError(f"{name}: q values must be in the range [0, 1], got {qs.tolist()}")
+    return qs
+
+
+def _quantile(name, ignore_nan, doc):
+    def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+        qs = _quantile_args(name, input, q, interpolation)
+        if dim is None:
+            flat, d = input.reshape(-1), 0
+        else:
+            d = normalize_dim(dim, input.ndim, name)
+            flat = input.reshape(1) if input.ndim == 0 else input
+        if flat.shape[d] == 0:
+            raise IndexError(f"{name}: expected a non-empty input along the reduced dim, got "
+                             f"shape {tuple(input.shape)}")
+        moved = flat.movedim(d, -1)
+        values = sort(moved, dim=-1).values                      # (..., n), NaN last
+        x = moved.array
+        nan = np.isnan(x)
+        n = (~nan).sum(-1, keepdims=True) if ignore_nan else np.full(x.shape[:-1] + (1,), x.shape[-1])
+        ranks = qs.reshape(-1) * np.maximum(n - 1, 0)             # (..., Q)
+        if not ignore_nan:                  # any NaN: the result is NaN (the last, a NaN)
+            ranks = np.where(nan.any(-1, keepdims=True), x.shape[-1] - 1, ranks)
+        below, above = np.floor(ranks), np.ceil(ranks)
+        pick = {"lower": below, "higher": above, "nearest": np.round(ranks)}.get(interpolation)
+        if pick is not None:
+            out = values.gather(-1, Tensor._make(pick.astype(np.int64)))
+        else:
+            lo = values.gather(-1, Tensor._make(below.astype(np.int64)))
+            hi = values.gather(-1, Tensor._make(above.astype(np.int64)))
+            weight = 0.5 if interpolation == "midpoint" else ranks - below
+            out = lerp(lo, hi, Tensor._make(np.asarray(weight, x.dtype)))
+        out = out.movedim(-1, 0)                                  # (Q, ...)
+        if keepdim:
+            kept = (1,) * input.ndim if dim is None else \
+                tuple(1 if i == d else s for i, s in enumerate(input.shape))
+            out = out.reshape((out.shape[0],) + kept)
+        return out.reshape(out.shape[1:]) if qs.ndim == 0 else out
+    quantile.__name__, quantile.__doc__ = name, doc
+    return quantile
+
+
+def _quantile_samples(rng):
+    yield SampleInput((make(rng, (3, 5)), 0.3), {}, "all")
+    yield SampleInput((make(rng, (3, 5)), Tensor._make(np.array([0.0, 0.25, 0.9, 1.0]))),
+                      dict(dim=1), "q-tensor-dim1")
+    yield SampleInput((make(rng, (4, 3)), 0.6), dict(dim=0, keepdim=True), "dim0-keep")
+    yield SampleInput((make(rng, (2, 3)), Tensor._make(np.array([0.5]))), dict(keepdim=True),
+                      "all-keep")
+    for mode in ("lower", "higher", "midpoint", "nearest"):
+        yield SampleInput((make(rng, (3, 4)), 0.4), dict(dim=1, interpolation=mode), mode)
+
+
+def _quantile_ref(x, q, dim=None, keepdim=False, interpolation="linear"):
+    return np.quantile(x, q, axis=dim, keepdims=keepdim, method=interpolation)
+
+
+quantile = op(Gather, ScatterAdd, Permute, Reshape, samples=_quantile_samples, ref=_quantile_ref,
+              method=True)(_quantile("quantile", False, """The ``q``-th quantiles (q a scalar
+    or a 1-D tensor, in [0, 1]) of all elements or along ``dim``, interpolated as NumPy's
+    ``method``; NaN where a NaN is present.  A tensor q puts its dim first in the result."""))
+nanquantile = op(Gather, ScatterAdd, Permute, Reshape, samples=_quantile_samples,
+                 ref=lambda x, q, dim=None, keepdim=False, interpolation="linear": np.nanquantile(
+                     x, q, axis=dim, keepdims=keepdim, method=interpolation),
+                 method=True)(_quantile("nanquantile", True, """quantile, ignoring NaN (NaN
+    where all are NaN)."""))
+
+__all__ = ["kthvalue", "median", "mode", "msort", "nanmedian", "nanquantile", "quantile"]

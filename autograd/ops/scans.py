@@ -1,0 +1,219 @@
+"""Scans along one dim: cumprod, cummax, cummin, logcumsumexp (cumsum is in reduction.py).
+
+NumPy has every forward as a ufunc accumulation (``np.cumprod``,
+``np.maximum.accumulate``, ``np.logaddexp.accumulate``), vectorised over the other
+dims, so no kernel is needed.  cummax/cummin are a gather of the running extremum's
+indices, so their gradient (added at the index, as PyTorch's) is the gather's.
+"""
+import numpy as np
+
+from ..forward_ad import derived_jvp
+from ..tensor import Tensor, tensor_method
+from .formula import FormulaPrimitive, sum_keepdim, tensor_namespace
+from .indexing import Gather, ScatterAdd
+from .reduction import ValuesIndices
+from .registry import SampleInput, make, op
+from .shape import normalize_dim
+
+
+def _scan_dim(input, dim, name):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor as input, got {type(input).__name__}")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+    return normalize_dim(int(dim), input.ndim, name)
+
+
+def _scanned(primitive, input, d):
+    """``primitive`` along ``d``; a 0-d input is scanned as one element, as PyTorch."""
+    if input.ndim == 0:
+        return primitive.apply(input.reshape(1), 0).reshape(())
+    return primitive.apply(input, d)
+
+
+def _reverse_cumsum(m, a, d):
+    """sum_{j >= i} a_j along d."""
+    return m.flip(m.cumsum(m.flip(a, d), d), d)
+
+
+def _scan_samples(positive=False):
+    low, high = (0.5, 1.5) if positive else (-2.0, 2.0)
+
+    def gen(rng):
+        yield SampleInput((make(rng, (3, 4), low, high), 1), {}, "dim1")
+        yield SampleInput((make(rng, (2, 3, 4), low, high), 0), {}, "dim0")
+        yield SampleInput((make(rng, (5,), low, high), -1), {}, "1d")
+        yield SampleInput((make(rng, (4, 3), low, high, noncontig=True), 0), {}, "noncontig")
+        yield SampleInput((make(rng, (), low, high), 0), {}, "0d")
+        yield SampleInput((make(rng, (2, 0), low, high), 1), {}, "empty")
+    return gen
+
+
+# -- cumprod ------------------------------------------------------------------------------
+class Cumprod(FormulaPrimitive):
+    """y_j = prod_{i <= j} x_i.  Away from zeros dx_i = sum_{j >= i} g_j y_j / x_i.  With
+    zeros (PyTorch's cumprod_backward): before a slice's first zero k the same formula
+    holds; at k, dx_k = sum_{j >= k} g_j z_j with z = cumprod(x with x_k := 1); after k,
+    every y_j holds x_k = 0 twice over, so dx = 0."""
+    jvp = derived_jvp
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        y = np.cumprod(x, axis=dim, dtype=np.int64 if x.dtype.kind in "bui" else None)
+        zeros_so_far = np.cumsum(x == 0, axis=dim)
+        if zeros_so_far.size and zeros_so_far.take(-1, axis=dim).any():
+            before = zeros_so_far == 0
+            first_zero = (x == 0) & (zeros_so_far == 1)
+            ctx.save_for_backward(x, y, before, first_zero, zeros_so_far > 0)
+        else:
+            ctx.save_for_backward(x, y)
+        return y
+
+    def formula(ctx, m, g, x, y, *zero_masks):
+        d = ctx.dim
+        if not zero_masks:
+            return _reverse_cumsum(m, g * y, d) / x, None
+        before, first_zero, from_zero = zero_masks
+        safe_x = m.where(before, x, 1.0)
+        dx_before = m.where(before, _reverse_cumsum(m, g * y, d) / safe_x, 0.0)
+        z = m.cumprod(m.where(first_zero, 1.0, x), d)
+        at_zero = sum_keepdim(m, m.where(from_zero, g * z, 0.0), d)
+        return dx_before + m.where(first_zero, at_zero, 0.0), None
+
+
+def _cumprod_samples(rng):
+    yield from _scan_samples(positive=False)(rng)
+    one_zero = make(rng, (3, 5), 0.5, 1.5)
+    one_zero.array[0, 2] = 0.0           # a zero: dx at it and after it (PyTorch's rule)
+    one_zero.array[2, 0] = 0.0
+    # second order: the masks are constants, so what x_k = 0 does to dx after k is lost
+    # (first derivatives only at zeros, as prod's; README's known limits)
+    yield SampleInput((one_zero, 1), {}, "one-zero", gradgrad=False)
+    two_zeros = make(rng, (6,), 0.5, 1.5)
+    two_zeros.array[[1, 4]] = 0.0        # second zero: y is 0 from the first on
+    yield SampleInput((two_zeros, 0), {}, "two-zeros", gradgrad=False)
+
+
+@op(Cumprod, samples=_cumprod_samples, method=True,
+    ref=lambda x, dim, dtype=None: np.cumprod(x, axis=dim).reshape(x.shape))
+def cumprod(input, dim, *, dtype=None):
+    """The cumulative product along ``dim`` (integers and bools as int64, as PyTorch)."""
+    d = _scan_dim(input, dim, "cumprod")
+    if dtype is not None:
+        input = input.to(dtype)
+    return _scanned(Cumprod, input, d)
+
+
+# -- cummax, cummin -----------------------------------------------------------------------
+def _running_extremum_indices(x, dim, is_min):
+    """Per position, the index of the running max (min) so far: the last one among ties,
+    and a NaN once seen stays the value, its index that of the latest NaN (PyTorch)."""
+    accumulate = (np.minimum if is_min else np.maximum).accumulate
+    running = accumulate(x, axis=dim)
+    hit = x == running
+    if x.dtype.kind == "f":
+        hit |= np.isnan(x)
+    positions = np.arange(x.shape[dim]).reshape((-1,) + (1,) * (x.ndim - 1 - dim))
+    return np.maximum.accumulate(np.where(hit, positions, 0), axis=dim)
+
+
+def _running_extremum(name, is_min):
+    def scan(input, dim):
+        d = _scan_dim(input, dim, name)
+        flat = input.reshape(1) if input.ndim == 0 else input
+        index = Tensor._make(_running_extremum_indices(flat.array, d, is_min).astype(np.int64))
+        values = Gather.apply(flat, d, index)
+        if input.ndim == 0:
+            values, index = values.reshape(()), index.reshape(())
+        return ValuesIndices(values, index)
+    scan.__name__ = name
+    scan.__doc__ = (f"(values, indices) of the running {'min' if is_min else 'max'} along "
+                    "``dim``; the gradient goes to the index (the last of tied extrema).")
+    return scan
+
+
+def _cumextremum_ref(is_min):
+    def ref(x, dim):
+        acc = (np.minimum if is_min else np.maximum).accumulate
+        return acc(x, axis=dim) if x.ndim else x
+    return ref
+
+
+cummax = op(Gather, ScatterAdd, samples=_scan_samples(), ref=_cumextremum_ref(False),
+            method=True, output_index=0)(_running_extremum("cummax", False))
+cummin = op(Gather, ScatterAdd, samples=_scan_samples(), ref=_cumextremum_ref(True),
+            method=True, output_index=0)(_running_extremum("cummin", True))
+
+
+# -- logcumsumexp -------------------------------------------------------------------------
+def _logcumsumexp_array(x, dim):
+    with np.errstate(invalid="ignore"):      # -inf - -inf inside logaddexp: the result is -inf
+        return np.logaddexp.accumulate(x, axis=dim)
+
+
+def _reverse_logcumsumexp(m, a, d):
+    if m is np:
+        return np.flip(_logcumsumexp_array(np.flip(a, d), d), d)
+    return m.flip(m.logcumsumexp(m.flip(a, d), d), d)
+
+
+class LogCumSumExp(FormulaPrimitive):
+    """y_j = log sum_{i <= j} exp x_i, so dx_i = sum_{j >= i} g_j exp(x_i - y_j).  The sum
+    is taken in log space, positive and negative g apart (PyTorch's and TensorFlow's
+    rule): dx = exp(x + rlcse(log g+ - y)) - exp(x + rlcse(log g- - y)), rlcse the
+    reversed logcumsumexp, log 0 the dtype's lowest finite value."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        y = _logcumsumexp_array(x, dim)
+        ctx.save_for_backward(x, y)
+        return y
+
+    def formula(ctx, m, g, x, y):
+        d = ctx.dim
+        log_pos, log_neg = _log_parts(m, g)
+        with np.errstate(over="ignore"):       # lowest + x < lowest: -inf, exp(-inf) = 0
+            pos = m.exp(_reverse_logcumsumexp(m, log_pos - y, d) + x)
+            neg = m.exp(_reverse_logcumsumexp(m, log_neg - y, d) + x)
+        return pos - neg, None
+
+    @staticmethod
+    def jvp(ctx, t, _dim):
+        # dy_j = sum_{i <= j} exp(x_i - y_j) t_i, in log space as above (the split of a
+        # tangent into its signs is linear in it; a rule derived from the VJP is not: its
+        # log|g| has no derivative at the g = 0 it is derived at)
+        x, y = ctx.saved_tensors
+        log_pos, log_neg = _log_parts(tensor_namespace(), t)
+        return (logcumsumexp(x + log_pos, ctx.dim) - y).exp() - \
+            (logcumsumexp(x + log_neg, ctx.dim) - y).exp()
+
+
+def _log_parts(m, g):
+    """log of g's positive and negative parts, log 0 the lowest finite value."""
+    lowest = float(np.finfo(g.dtype).min)
+    return (m.where(g > 0, m.log(m.where(g > 0, g, 1.0)), lowest),
+            m.where(g < 0, m.log(m.where(g < 0, -g, 1.0)), lowest))
+
+
+def _logcumsumexp_samples(rng):
+    yield from _scan_samples()(rng)
+    big = make(rng, (2, 4), 500.0, 700.0)     # exp overflows; the log-space sum does not
+    yield SampleInput((big, 1), {}, "large")
+    minus_inf = make(rng, (2, 4))
+    minus_inf.array[0, 2] = -np.inf            # exp(-inf) = 0: adds nothing, no gradient
+    yield SampleInput((minus_inf, 1), {}, "minus-inf", gradgrad=False)
+
+
+@op(LogCumSumExp, samples=_logcumsumexp_samples, method=True,
+    ref=lambda x, dim: np.logaddexp.accumulate(x.reshape(x.shape or 1), axis=dim).reshape(x.shape))
+def logcumsumexp(input, dim):
+    """log(cumsum(exp(input))) along ``dim``, computed without overflow."""
+    d = _scan_dim(input, dim, "logcumsumexp")
+    if input.dtype.kind != "f":
+        raise TypeError(f"logcumsumexp: expected a floating point input, got {input.dtype}")
+    return _scanned(LogCumSumExp, input, d)
+
+
+__all__ = ["cummax", "cummin", "cumprod", "logcumsumexp"]
