@@ -146,7 +146,9 @@ class Unfold(Primitive):
     @staticmethod
     def forward(ctx, x, k_hw, geo, out_hw):
         ctx.args, ctx.in_hw = (k_hw, geo, out_hw), x.shape[2:]
-        cols = batch_columns(x, *k_hw, geo, *out_hw)                       # (C*k, N, L)
+        # fresh columns: with N = 1 the transpose below is the array itself, and the
+        # workspace would be overwritten by the next convolution
+        cols = batch_columns(x, *k_hw, geo, *out_hw, fresh=True)           # (C*k, N, L)
         return np.ascontiguousarray(cols.transpose(1, 0, 2))       # PyTorch's (N, C*k, L)
 
     @staticmethod

@@ -16,5 +16,7 @@ from .losses_more import *  # noqa: F401,F403
 from .losses_more import __all__ as _losses_more
 from .embedding_more import *  # noqa: F401,F403
 from .embedding_more import __all__ as _embedding_more
+from .spatial import *  # noqa: F401,F403
+from .spatial import __all__ as _spatial
 
-__all__ = _a + _b + _c + _d + _e + _f + _losses_more + _embedding_more
+__all__ = _a + _b + _c + _d + _e + _f + _losses_more + _embedding_more + _spatial

@@ -70,9 +70,14 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     _check_p(p)
     if not training or p == 0.0:
         return input
+    return _alpha_dropout(input, p, input.shape)
+
+
+def _alpha_dropout(input, p, mask_shape):
+    """alpha_dropout's y with one keep draw per element of mask_shape (broadcast to x)."""
     if p == 1.0:
         return input * 0.0
-    keep = _keep(input.shape, p)
+    keep = _keep(mask_shape, p)
     a = ((1.0 - p) * (1.0 + p * _SELU_SATURATION ** 2)) ** -0.5
     shift = np.where(keep, 0.0, a * _SELU_SATURATION) - a * _SELU_SATURATION * p
     return dropout_with_mask(input, keep * a) + ag.from_numpy(shift.astype(np.dtype(input.dtype)))
