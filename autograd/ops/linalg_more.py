@@ -63,9 +63,10 @@ def cholesky_ex(A, *, upper=False, check_errors=False):
     name = "linalg.cholesky_ex"
     check_square(name, A)
     try:
-        return CholeskyExResult(cholesky(A, upper=upper), Tensor._make(
-            np.zeros(A.shape[:-2], np.int32)))
-    except LinAlgError:
+        L = cholesky(A, upper=upper)
+        if not np.isnan(np.diagonal(L.array, axis1=-2, axis2=-1)).any():
+            return CholeskyExResult(L, Tensor._make(np.zeros(A.shape[:-2], np.int32)))
+    except LinAlgError:         # (NumPy's cholesky passes a nan through, LAPACK's info not)
         pass
     info = cholesky_info(A.array)
     bad = np.flatnonzero(info)
@@ -105,7 +106,8 @@ def cond(A, p=None):
     if p in (None, 2, -2):
         s = svdvals(A)
         top, bottom = s[..., 0], s[..., -1]
-        return bottom / top if p == -2 else top / bottom
+        with np.errstate(divide="ignore", invalid="ignore"):      # singular: inf, as PyTorch
+            return bottom / top if p == -2 else top / bottom
     if A.shape[-1] != A.shape[-2]:
         raise ValueError(f"{name}: p={p!r} needs square matrices, got shape {tuple(A.shape)} "
                          "(p None, 2 or -2 take any m x n A)")

@@ -90,6 +90,8 @@ def lu_info(lu):
     """LAPACK's info: the (1-based) index of the first exact zero on U's diagonal, 0 if
     there is none."""
     zero = np.diagonal(lu, axis1=-2, axis2=-1) == 0
+    if not zero.shape[-1]:
+        return np.zeros(zero.shape[:-1], np.int32)
     return np.where(zero.any(-1), zero.argmax(-1) + 1, 0).astype(np.int32)
 
 
