@@ -43,13 +43,13 @@ class CTCLoss(Primitive):
     def vjp(ctx, g):
         lp, = ctx._unpack_saved(True)
         grad = ctc_grad(lp, ctx.alpha, ctx.nll, *ctx.sequences)
-        return (grad * np.where(ctx.dead, 0, g)[None, :, None],) + (None,) * 6
+        return (np.where(ctx.dead[None, :, None], 0, grad * g[None, :, None]),) + (None,) * 6
 
     @staticmethod
     def backward(ctx, g):
         lp, = ctx.saved_tensors
         grad = _nll_gradient(lp, *ctx.sequences)
-        return (grad * where(ctx.dead, 0.0, g).reshape(1, -1, 1),) + (None,) * 6
+        return (where(ctx.dead[None, :, None], 0.0, grad * g.reshape(1, -1, 1)),) + (None,) * 6
 
 
 def _extended_batch(labels, starts, target_lengths, blank):

@@ -4,7 +4,8 @@ Gaussian NLL, and the triplet margin losses.  ``nn.functional`` adds the depreca
 ``size_average``/``reduce`` arguments and autocast's float32 policy.
 
 The formulas, per element (y the target, x the input):
-  margin_ranking       max(0, -y (x1 - x2) + margin)
+  margin_ranking       max(0, -y (x1 - x2) + margin)   (the hinges are clamps, as PyTorch's:
+                       at 0 the gradient passes; multilabel_margin's does not, as PyTorch's)
   hinge_embedding      x where y != -1, plus max(0, margin - x) where y != 1 (PyTorch
                        adds both parts for targets outside {1, -1})
   soft_margin          log(1 + exp(-y x)), as softplus(-y x) (finite where exp overflows)
@@ -25,6 +26,7 @@ import numpy as np
 from ..tensor import Tensor
 from .activation import Relu, Softplus, relu, softplus
 from .binary import minimum, where
+from .elementwise import Clamp
 from .indexing import Gather
 from .reduction import Norm, norm
 from .registry import SampleInput, make, op
@@ -81,7 +83,7 @@ def _reduction_samples(make_args):
 _AWAY = ([0.0], 0.05)      # keep hinge arguments off their kink for the numerical checks
 
 
-@op(Relu, samples=_reduction_samples(lambda rng: (
+@op(Clamp, samples=_reduction_samples(lambda rng: (
         (make(rng, (5,)), make(rng, (5,)), _signs(rng, (5,))), dict(margin=0.3))),
     ref=lambda x1, x2, y, margin=0.0, reduction="mean":
         _reduced_ref(np.maximum(-y * (x1 - x2) + margin, 0), reduction))
@@ -90,7 +92,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
         raise ValueError(f"margin_ranking_loss: input1, input2 and target must have the same number "
                          f"of dims, got {tuple(input1.shape)}, {tuple(input2.shape)} and "
                          f"{tuple(np.shape(_array(target)))}")
-    return reduced(relu(-target * (input1 - input2) + margin), reduction, "margin_ranking_loss")
+    return reduced((-target * (input1 - input2) + margin).clamp(min=0), reduction, "margin_ranking_loss")
 
 
 def _hinge_ref(x, y, margin=1.0, reduction="mean"):
@@ -103,10 +105,10 @@ def _hinge_args(rng):
     return (make(rng, (2, 3), away=([0.7], 0.05)), y), dict(margin=0.7)
 
 
-@op(Relu, samples=_reduction_samples(_hinge_args), ref=_hinge_ref)
+@op(Clamp, samples=_reduction_samples(_hinge_args), ref=_hinge_ref)
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
     y = _array(target)
-    loss = where(y != 1, relu(margin - input), 0.0) + where(y != -1, input, 0.0)
+    loss = where(y != 1, (margin - input).clamp(min=0), 0.0) + where(y != -1, input, 0.0)
     return reduced(loss, reduction, "hinge_embedding_loss")
 
 
@@ -288,7 +290,7 @@ def _check_triplet(name, anchor, positive, negative, reduction):
 def _triplet(dist_pos, dist_neg, dist_swap, margin, reduction, name):
     if dist_swap is not None:
         dist_neg = minimum(dist_neg, dist_swap)
-    return reduced(relu(margin + dist_pos - dist_neg), reduction, name)
+    return reduced((margin + dist_pos - dist_neg).clamp(min=0), reduction, name)
 
 
 def _triplet_ref(a, pos, neg, margin=1.0, p=2, eps=1e-6, swap=False, reduction="mean"):
@@ -304,7 +306,7 @@ def _triplet_samples(rng):
     yield SampleInput(tuple(make(rng, (3,)) for _ in range(3)), dict(margin=3.0), "unbatched")
 
 
-@op(Norm, Relu, samples=_triplet_samples, ref=_triplet_ref)
+@op(Norm, Clamp, samples=_triplet_samples, ref=_triplet_ref)
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         reduction="mean"):
     _check_triplet("triplet_margin_loss", anchor, positive, negative, reduction)
@@ -325,7 +327,7 @@ def _triplet_distance_samples(rng):
                           "-".join(map(str, kw.items())) or "mean")
 
 
-@op(Norm, Relu, samples=_triplet_distance_samples, ref=_triplet_distance_ref)
+@op(Norm, Clamp, samples=_triplet_distance_samples, ref=_triplet_distance_ref)
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
                                       margin=1.0, swap=False, reduction="mean"):
     """As triplet_margin_loss with ``distance_function(x1, x2)`` (default: pairwise_distance)."""
