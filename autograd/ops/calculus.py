@@ -26,15 +26,15 @@ def _as_float(t):
 
 
 def _shifted(t, d, start, stop):
-    """t[start:stop] along d (stop <= 0 counts from the end)."""
+    """t[start:stop] along d (stop <= 0 counts from the end; empty where they cross)."""
     n = t.shape[d]
-    stop = n + stop if stop <= 0 else stop
+    start, stop = min(start, n), n + stop if stop <= 0 else stop
     return narrow(t, d, start, max(stop - start, 0))
 
 
 def _along(coefficients, ndim, d):
-    """A constant 1-D coefficient array shaped to broadcast along dim d of an ndim tensor."""
-    return Tensor._make(np.asarray(coefficients).reshape((-1,) + (1,) * (ndim - 1 - d)))
+    """A 1-D coefficient tensor shaped to broadcast along dim d of an ndim tensor."""
+    return coefficients.reshape((-1,) + (1,) * (ndim - 1 - d))
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -82,10 +82,10 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
 
 
 # -- gradient -----------------------------------------------------------------------------
-def _coordinates(name, spacing, dims, shape):
-    """One 1-D float64 coordinate array per dim in ``dims``, from PyTorch's spacing forms:
-    a number (the same step everywhere), a list of numbers (a step per dim) or a list
-    of 1-D tensors (the sample points along each dim)."""
+def _coordinates(name, spacing, dims, shape, dtype):
+    """One 1-D coordinate tensor per dim in ``dims``, from PyTorch's spacing forms: a
+    number (the same step everywhere), a list of numbers (a step per dim) or a list of
+    1-D tensors (the sample points along each dim, differentiable as PyTorch's)."""
     if not isinstance(spacing, (list, tuple)):
         spacing = [spacing] * len(dims)
     if len(spacing) != len(dims):
@@ -97,23 +97,23 @@ def _coordinates(name, spacing, dims, shape):
             if s.shape[0] != shape[d]:
                 raise ValueError(f"{name}: the coordinates for dim {d} have {s.shape[0]} entries, "
                                  f"but that dim has size {shape[d]}")
-            out.append(np.asarray(s.array, np.float64))
+            out.append(s.to(dtype))
         else:
             step = float(s.array) if isinstance(s, Tensor) else float(s)
-            out.append(np.arange(shape[d], dtype=np.float64) * step)
+            out.append(Tensor._make(np.arange(shape[d], dtype=dtype) * step))
     return out
 
 
 def _gradient_along(f, d, c, edge_order):
     """df/dc along dim d: second-order central differences inside (for uneven steps too),
     first- or second-order one-sided ones at the two ends (NumPy's np.gradient)."""
-    ndim, dtype = f.ndim, f.dtype
-    h = np.diff(c)
+    ndim = f.ndim
+    h = c[1:] - c[:-1]
 
     def combination(terms):
         total = None
         for coef, (start, stop) in terms:
-            term = _shifted(f, d, start, stop) * _along(np.asarray(coef, dtype), ndim, d)
+            term = _shifted(f, d, start, stop) * _along(coef, ndim, d)
             total = term if total is None else total + term
         return total
 
@@ -164,8 +164,8 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     if any(input.shape[d] < edge_order + 1 for d in dims) or input.ndim == 0:
         raise ValueError(f"gradient: expected each dimension size to be at least edge_order+1 "
                          f"({edge_order + 1}), got shape {tuple(input.shape)}")
-    coordinates = _coordinates("gradient", spacing, dims, input.shape)
     f = _as_float(input)
+    coordinates = _coordinates("gradient", spacing, dims, input.shape, f.dtype)
     return tuple(_gradient_along(f, d, c, edge_order) for d, c in zip(dims, coordinates))
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..function import Primitive
 from ..tensor import Tensor
+from .binary import Where, where
 from .indexing import Gather, ScatterAdd, sort
 from .pointwise import lerp
 from .reduction import ValuesIndices
@@ -55,8 +56,15 @@ def _nan_first_index(x, d):
 
 
 def _kth_index(x, k, d):
-    """Index (kept dim) of the k-th smallest along d (0-based), NaN the largest."""
-    return np.take(np.argpartition(x, k, axis=d), [k], axis=d)
+    """Index (kept dim) of the k-th smallest along d (0-based), NaN the largest; where
+    the k-th is a NaN, the NaNs count in index order (as PyTorch's)."""
+    index = np.take(np.argpartition(x, k, axis=d), [k], axis=d)
+    if x.dtype.kind == "f":
+        nans = np.isnan(x).sum(axis=d, keepdims=True)
+        among_nans = k >= x.shape[d] - nans
+        if among_nans.any():
+            index = np.where(among_nans, np.take(_sorted_nan_last(x, d), [k], axis=d), index)
+    return index
 
 
 def _sorted_nan_last(x, d):
@@ -291,8 +299,7 @@ def _quantile(name, ignore_nan, doc):
         else:
             lo = values.gather(-1, Tensor._make(below.astype(np.int64)))
             hi = values.gather(-1, Tensor._make(above.astype(np.int64)))
-            weight = 0.5 if interpolation == "midpoint" else ranks - below
-            out = lerp(lo, hi, Tensor._make(np.asarray(weight, x.dtype)))
+            out = lerp(lo, hi, _weights(q, qs, ranks, below, n, interpolation, x.dtype))
         out = out.movedim(-1, 0)                                  # (Q, ...)
         if keepdim:
             kept = (1,) * input.ndim if dim is None else \
@@ -303,11 +310,25 @@ def _quantile(name, ignore_nan, doc):
     return quantile
 
 
+def _weights(q, qs, ranks, below, n, interpolation, dtype):
+    """lerp's weights, rank - floor(rank) with rank = q (n - 1); a tensor q that requires
+    grad gets its gradient through them, as PyTorch's (not where the rank was moved to a
+    NaN)."""
+    if interpolation == "midpoint":
+        return Tensor._make(np.full(ranks.shape, 0.5, dtype))
+    if not (isinstance(q, Tensor) and q.requires_grad):
+        return Tensor._make(np.asarray(ranks - below, dtype))
+    scale = Tensor._make(np.asarray(np.maximum(n - 1, 0), dtype))
+    moved = ranks != qs.reshape(-1) * np.maximum(n - 1, 0)
+    return where(moved, 0.0, q.reshape(-1).to(dtype) * scale - Tensor._make(below.astype(dtype)))
+
+
 def _quantile_samples(rng):
     yield SampleInput((make(rng, (3, 5)), 0.3), {}, "all")
     yield SampleInput((make(rng, (3, 5)), Tensor._make(np.array([0.0, 0.25, 0.9, 1.0]))),
                       dict(dim=1), "q-tensor-dim1")
     yield SampleInput((make(rng, (4, 3)), 0.6), dict(dim=0, keepdim=True), "dim0-keep")
+    yield SampleInput((make(rng, (2, 5)), make(rng, (3,), 0.05, 0.95)), dict(dim=1), "q-requires-grad")
     yield SampleInput((make(rng, (2, 3)), Tensor._make(np.array([0.5]))), dict(keepdim=True),
                       "all-keep")
     for mode in ("lower", "higher", "midpoint", "nearest"):
@@ -318,11 +339,11 @@ def _quantile_ref(x, q, dim=None, keepdim=False, interpolation="linear"):
     return np.quantile(x, q, axis=dim, keepdims=keepdim, method=interpolation)
 
 
-quantile = op(Gather, ScatterAdd, Permute, Reshape, samples=_quantile_samples, ref=_quantile_ref,
+quantile = op(Gather, ScatterAdd, Permute, Reshape, Where, samples=_quantile_samples, ref=_quantile_ref,
               method=True)(_quantile("quantile", False, """The ``q``-th quantiles (q a scalar
     or a 1-D tensor, in [0, 1]) of all elements or along ``dim``, interpolated as NumPy's
     ``method``; NaN where a NaN is present.  A tensor q puts its dim first in the result."""))
-nanquantile = op(Gather, ScatterAdd, Permute, Reshape, samples=_quantile_samples,
+nanquantile = op(Gather, ScatterAdd, Permute, Reshape, Where, Where, samples=_quantile_samples,
                  ref=lambda x, q, dim=None, keepdim=False, interpolation="linear": np.nanquantile(
                      x, q, axis=dim, keepdims=keepdim, method=interpolation),
                  method=True)(_quantile("nanquantile", True, """quantile, ignoring NaN (NaN

@@ -103,8 +103,9 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
         raise TypeError(f"nanmean: expected a floating point input, got {input.dtype}")
     kept = ~input.isnan()
     total = sum(where(kept, input, 0.0), dim, keepdim)
-    return total / Tensor._make(np.asarray(kept.array.sum(axis=_np_axis(dim), keepdims=keepdim),
-                                           input.dtype))
+    count = kept.array.sum(axis=_np_axis(dim), keepdims=keepdim)
+    with np.errstate(divide="ignore", invalid="ignore"):   # no elements: 0 * inf = NaN
+        return total * Tensor._make(np.asarray(1.0 / count, input.dtype))
 
 
 def _quiet(fn, *args, **kwargs):
