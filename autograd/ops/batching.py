@@ -16,15 +16,17 @@ it returns the physical output (or tuple of outputs), batch dim first.  The gene
 rules below cover families; a primitive without one runs once per sample, with a
 one-time warning naming it (`FALLBACKS` lists those seen).
 
-Why ``array`` is sample 0 (a read-only view): code between ops reads shapes, dtypes and
-ranks from it to normalise dims and check arguments, and finds the logical ones; data
-read from Python (``item``, ``bool``, ``numpy``) raises instead, as in PyTorch.
+Why ``array`` is a `LogicalArray` over sample 0's memory: code between ops reads shapes,
+dtypes and ranks from it to normalise dims and check arguments, and finds the logical
+ones; reading its values (NumPy functions, indexing, ``item``, ``bool``) raises, as do
+the tensor's own data reads, as in PyTorch: a value computed from one sample would be
+silently wrong for the others.
 """
 import warnings
 
 import numpy as np
 
-from ..function import _finish, pop_interpreter, push_interpreter
+from ..function import _finish, interpreters, pop_interpreter, push_interpreter
 from ..grad_mode import STATE
 from ..tensor import Tensor
 from .registry import REGISTRY
@@ -33,15 +35,72 @@ _new = object.__new__
 FALLBACKS = set()        # primitives that ran without a batching rule (the per-sample loop)
 
 
+def _value_read(what):
+    raise RuntimeError(
+        f"vmap: {what} reads a batched tensor's values from Python: they differ per sample, "
+        "and Python cannot branch on them or compute with them inside vmap (PyTorch's rule). "
+        "Rewrite it with tensor ops (e.g. torch.where instead of if), or move it outside vmap; "
+        "an op that does this itself needs a batching rule")
+
+
+_METADATA = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+
+
+def values_of(t):
+    """All the values a (possibly batched) tensor stands for, as one array: for checks
+    that hold for every sample alike (an index in range), never for computing."""
+    while type(t) is BatchedTensor:
+        t = t._inner
+    return t.array
+
+
+class LogicalArray(np.ndarray):
+    """A batched tensor's ``array``: sample 0's memory with the logical shape; its shape,
+    dtype and flags can be read, its values cannot (module docstring)."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _value_read(f"np.{ufunc.__name__}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in _METADATA:
+            return func(*[np.ndarray.view(a, np.ndarray) if type(a) is LogicalArray else a
+                          for a in args], **kwargs)
+        _value_read(f"np.{func.__name__}")
+
+    def __getitem__(self, index):
+        _value_read("indexing an array")
+
+    def __setitem__(self, index, value):
+        _value_read("writing into an array")
+
+    def __iter__(self):
+        _value_read("iterating over an array")
+
+    def item(self, *args):
+        _value_read("array.item()")
+
+    def tolist(self):
+        _value_read("array.tolist()")
+
+    def __bool__(self):
+        _value_read("bool(array)")
+
+    def __float__(self):
+        _value_read("float(array)")
+
+    def __int__(self):
+        _value_read("int(array)")
+
+    def __index__(self):
+        _value_read("an array used as an index")
+
+
 class BatchedTensor(Tensor):
     """One sample's view of ``_inner`` (batch dim first) at ``_level``; see the module
     docstring.  Made only by `wrap`."""
 
     def _data_error(self, what):
-        raise RuntimeError(
-            f"vmap: {what} on a batched tensor: its value differs per sample, and Python "
-            "cannot branch or read it inside vmap (PyTorch's rule). Rewrite it with tensor "
-            "ops (e.g. torch.where instead of if), or move it outside vmap")
+        _value_read(what)
 
     def item(self):
         self._data_error("item()")
@@ -91,7 +150,8 @@ def wrap(inner, level):
     """The logical tensor for ``inner`` (batch dim first) at ``level``."""
     t = _new(BatchedTensor)
     a = inner.array
-    view = a[0, ...] if a.shape[0] else np.empty(a.shape[1:], a.dtype)
+    view = np.ndarray.__getitem__(a, (0, Ellipsis)) if a.shape[0] else np.empty(a.shape[1:], a.dtype)
+    view = view.view(LogicalArray)
     view.flags.writeable = False
     t.array = view
     t._requires_grad = inner._requires_grad
@@ -271,3 +331,74 @@ def fold_batch_rule(b, x, *params):
     if type(out) is tuple:
         return tuple(o.reshape((B, N) + tuple(o.shape[1:])) for o in out)
     return out.reshape((B, N) + tuple(out.shape[1:]))
+
+
+# -- crossing levels: for the transforms that differentiate inside vmap (autograd/func) --
+def open_levels():
+    """The open vmap levels, outermost first."""
+    return [i for i in reversed(interpreters()) if getattr(i, "batches", False)]
+
+
+def to_physical(t, levels):
+    """``t``'s value with one leading dim per level of ``levels`` (outermost first), the
+    same order the levels nest in: batched levels unwrapped, the others broadcast (an
+    unbatched value is the same for every sample of that level).  Call it with those
+    levels closed (`closed_levels`): it runs ops on the values below them."""
+    if not levels:
+        return t
+    top = levels[-1]
+    if type(t) is BatchedTensor and t._level is top:
+        return to_physical(t._inner, levels[:-1])
+    p = to_physical(t, levels[:-1])
+    k = len(levels) - 1
+    return p.unsqueeze(k).expand(tuple(p.shape[:k]) + (top.size,) + tuple(p.shape[k:]))
+
+
+def from_physical(p, levels):
+    """The logical tensor of ``p`` (one leading dim per level, outermost first)."""
+    for level in levels:
+        p = wrap(p, level)
+    return p
+
+
+class closed_levels:
+    """``with closed_levels(levels):`` runs ops below ``levels`` (the innermost of them is
+    on top of the stack): on the values `to_physical` gives."""
+
+    def __init__(self, levels):
+        self.levels = levels
+
+    def __enter__(self):
+        self.top = STATE.interpreter
+        if self.levels:
+            STATE.interpreter = self.levels[0].below
+
+    def __exit__(self, *exc):
+        STATE.interpreter = self.top
+
+
+def all_batched_rule(b, *args):
+    """Ops that broadcast the leading dims of all their tensor arguments (matrix ops on
+    the last two dims, pooling's adjoints): every tensor gets the batch dim (unbatched
+    ones as broadcast views), then size-1 dims after it up to the highest rank."""
+    ranks = [logical_ndim(b, k, a) for k, a in enumerate(args) if isinstance(a, Tensor)]
+    rank = max(ranks)
+    out = []
+    for a, batched in zip(args, b.batched):
+        if isinstance(a, Tensor):
+            a = a if batched else b.expand(a)
+            pad = rank - (a.ndim - 1)
+            if pad:
+                a = a.reshape((a.shape[0],) + (1,) * pad + tuple(a.shape[1:]))
+        out.append(a)
+    return b.cls.apply(*out)
+
+
+def batch_operand(b, a, k):
+    """Argument ``k`` (``a``) as a batched physical value: a tensor, or an array."""
+    if b.batched[k]:
+        return a
+    if isinstance(a, Tensor):
+        return b.expand(a)
+    a = np.asarray(a)
+    return np.broadcast_to(a, (b.size,) + a.shape)

@@ -283,6 +283,7 @@ def _power(x, c):
 
 
 class PowScalar(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
     saved_names = {"self": 0, "exponent": "c"}      # the exponent is a Python number
 

@@ -28,6 +28,7 @@ from .half import via_float32
 from .registry import SampleInput, make, op
 from ..forward_ad import linear_jvp, multilinear_jvp
 from .autocast import lower_precision
+from .batching import fold_batch_rule
 
 
 def _as4d(a):
@@ -62,12 +63,41 @@ def _bias_grad(ctx, g):
     return g.sum(dim=(0,) + tuple(range(2, g.ndim))) if ctx.needs_input_grad[2] else None
 
 
+def _channels_by_batch(t):
+    """A batched (B, N, C, ...) value as (N, B*C, ...): sample b's channels form groups."""
+    B, N, C = t.shape[:3]
+    return t.transpose(0, 1).reshape((N, B * C) + tuple(t.shape[3:]))
+
+
+def _conv_batched(b, x, w, bias, geo, out_hw):
+    """The batching rule of a convolution (or its transpose) of x (N, C, ...) with the
+    weight w (first dim matched to x's channels' groups): a batch of inputs alone folds
+    into N; batched weights (or bias) make the batch groups, each sample's channels
+    convolved with its own weights, in one call."""
+    B = b.size
+    xb, wb, bb = b.batched[:3]
+    if not (wb or bb):
+        N = x.shape[1]
+        y = b.cls.apply(x.reshape((B * N,) + tuple(x.shape[2:])), w, bias, geo, out_hw)
+        return y.reshape((B, N) + tuple(y.shape[1:]))
+    x = _channels_by_batch(x if xb else b.expand(x))
+    w = w if wb else b.expand(w)
+    w = w.reshape((B * w.shape[1],) + tuple(w.shape[2:]))
+    if bias is not None:
+        bias = (bias if bb else b.expand(bias)).reshape(-1)
+    y = b.cls.apply(x, w, bias, geo._replace(groups=geo.groups * B), out_hw)   # (N, B*O, ...)
+    return y.reshape((y.shape[0], B, -1) + tuple(y.shape[2:])).transpose(0, 1)
+
+
 class Convolution(Primitive):
     """y = A_w x + b.  VJP: dx = A_w^T g (a transposed convolution); dw = B_x^T g;
     db = g summed over all but the channel axis.  The bias is added in place on the
     output (one node and no extra pass, as PyTorch's convolution takes its bias).
     When the weight needs a gradient and im2col ran, its columns are saved for the
     array VJP's dw (LeNet: two of its four im2col passes a step)."""
+    @staticmethod
+    def batch_rule(b, x, w, bias, geo, out_hw):
+        return _conv_batched(b, x, w, bias, geo, out_hw)
     jvp = multilinear_jvp(2)     # in x and w; the bias adds
 
     @staticmethod
@@ -102,6 +132,9 @@ class Convolution(Primitive):
 class ConvolutionTranspose(Primitive):
     """z = A_w^T g + b.  VJP: dg = A_w dz = conv(dz, w); dw = B_dz^T g = weight_grad(dz, g);
     db = dz summed over all but the channel axis."""
+    @staticmethod
+    def batch_rule(b, g, w, bias, geo, out_hw):
+        return _conv_batched(b, g, w, bias, geo, out_hw)
     jvp = multilinear_jvp(2)     # in x and w; the bias adds
 
     @staticmethod
@@ -122,6 +155,13 @@ class ConvolutionTranspose(Primitive):
 
 class ConvolutionWeightGrad(Primitive):
     """v = B_x^T g.  VJP with h = dL/dv: dx = A_h^T g = conv_transpose(g, h); dg = conv(x, h)."""
+    @staticmethod
+    def batch_rule(b, x, g, geo, k_hw):
+        # one weight gradient per sample: the batch becomes groups of both operands
+        B = b.size
+        x, g = [_channels_by_batch(t if k else b.expand(t)) for t, k in zip((x, g), b.batched)]
+        dw = ConvolutionWeightGrad.apply(x, g, geo._replace(groups=geo.groups * B), k_hw)
+        return dw.reshape((B, -1) + tuple(dw.shape[1:]))
     jvp = multilinear_jvp()
 
     @staticmethod
@@ -141,6 +181,7 @@ class ConvolutionWeightGrad(Primitive):
 
 class Unfold(Primitive):
     """cols = im2col(x).  VJP: dx = fold(dcols) (col2im is im2col's adjoint)."""
+    batch_rule = fold_batch_rule
     jvp = linear_jvp
 
     @staticmethod
@@ -159,6 +200,7 @@ class Unfold(Primitive):
 
 class Fold(Primitive):
     """x = col2im(cols).  VJP: dcols = unfold(dx)."""
+    batch_rule = fold_batch_rule
     jvp = linear_jvp
 
     @staticmethod

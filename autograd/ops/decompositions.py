@@ -34,6 +34,7 @@ from .registry import SampleInput, make, op
 from .shape import cat
 from .solve import (SolveTriangular, diag_embed, eye_like, is_vector_rhs, matrix_trace, solve,
                     solve_triangular, square_samples)
+from .batching import batch_as_leading_dim_rule
 
 
 def _tracked(A):
@@ -57,6 +58,7 @@ def _symmetric_samples(rng):
 
 # -- Cholesky ----------------------------------------------------------------------
 class Cholesky(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     jvp = derived_jvp
 
     @staticmethod
@@ -99,6 +101,7 @@ class QRResult(NamedTuple):
 
 
 class QR(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     jvp = derived_jvp
 
     @staticmethod
@@ -173,6 +176,7 @@ class EigResult(NamedTuple):
 
 
 class Eigh(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     jvp = derived_jvp
 
     @staticmethod
@@ -250,6 +254,7 @@ class SVDResult(NamedTuple):
 
 
 class SVD(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     jvp = derived_jvp
 
     @staticmethod
@@ -344,6 +349,7 @@ def svdvals(A):
 
 # -- determinant -------------------------------------------------------------------
 class Det(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     @staticmethod
     def forward(ctx, a):
         d = np.asarray(np.linalg.det(a))

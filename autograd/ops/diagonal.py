@@ -14,6 +14,7 @@ from ..forward_ad import derived_jvp
 from .binary import where
 from .registry import SampleInput, make, op
 from .shape import normalize_dim, reshape
+from .batching import dims_batch_rule, shift_dims
 
 
 def _on_diagonal(a, offset, dim1, dim2):
@@ -26,6 +27,7 @@ def _on_diagonal(a, offset, dim1, dim2):
 
 
 class Diagonal(Primitive):
+    batch_rule = dims_batch_rule(2, 3)
     jvp = derived_jvp
 
     @staticmethod
@@ -42,6 +44,10 @@ class Diagonal(Primitive):
 class DiagEmbed(Primitive):
     """zeros(shape) with ``d`` on the diagonal ``offset`` of dims (dim1, dim2); ``d``'s
     last dim runs along the diagonal, as ``diagonal`` returns it."""
+    @staticmethod
+    def batch_rule(b, d, shape, offset, dim1, dim2):
+        return DiagEmbed.apply(d, (b.size,) + tuple(shape), offset, shift_dims(dim1, len(shape)),
+                               shift_dims(dim2, len(shape)))
     jvp = derived_jvp
 
     @staticmethod

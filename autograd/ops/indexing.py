@@ -15,6 +15,7 @@ from .registry import SampleInput, make, op
 from .pad import pad
 from .shape import normalize_dim
 from ..forward_ad import derived_jvp, linear_jvp
+from .batching import batch_operand, per_sample, values_of
 
 
 def _index_array(i):
@@ -38,6 +39,23 @@ def convert_index(idx):
 builtin_any = any
 
 
+def batch_index(idx):
+    """``idx`` for a value with a leading batch dim, and where the batch dim lands in the
+    result.  The batch is a leading full slice; NumPy puts the dims of advanced indices
+    (arrays, and ints among them) first when they are not adjacent, which the leading
+    slice leaves so only where they already were: the batch then follows them."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    arrays = builtin_any(isinstance(i, np.ndarray) for i in items)
+    adv = [k for k, i in enumerate(items)
+           if isinstance(i, np.ndarray) or (arrays and isinstance(i, (int, np.integer)))]
+    batch_idx = (slice(None),) + items
+    if not adv or adv == list(range(adv[0], adv[-1] + 1)):
+        return batch_idx, 0
+    shapes = [(int(np.count_nonzero(items[k])),) if getattr(items[k], "dtype", None) == bool
+              else np.shape(items[k]) for k in adv]
+    return batch_idx, len(np.broadcast_shapes(*shapes))
+
+
 def _index_error(name, shape, idx, err):
     return IndexError(f"{name}: {err} (tensor of shape {tuple(shape)}, index {_describe(idx)})")
 
@@ -48,6 +66,11 @@ def _describe(idx):
 
 
 class GetItem(Primitive):
+    @staticmethod
+    def batch_rule(b, x, idx, basic):
+        batch_idx, at = batch_index(idx)
+        y = GetItem.apply(x, batch_idx, basic)
+        return y if at == 0 else y.movedim(at, 0)
     jvp = linear_jvp
 
     @staticmethod
@@ -65,6 +88,11 @@ class GetItem(Primitive):
 
 class IndexAddZeros(Primitive):
     """zeros(shape) with g added at idx: the VJP of ``x[idx]``."""
+    @staticmethod
+    def batch_rule(b, g, shape, idx, basic):
+        batch_idx, at = batch_index(idx)
+        return IndexAddZeros.apply(g if at == 0 else g.movedim(0, at), (b.size,) + tuple(shape),
+                                   batch_idx, basic)
     jvp = linear_jvp
 
     @staticmethod
@@ -127,6 +155,16 @@ def index_add_zeros(grad, shape, idx, basic):
 
 class IndexPut(Primitive):
     """``out = x.copy(); out[idx] = v`` — the out-of-place core of ``x[idx] = v``."""
+    @staticmethod
+    def batch_rule(b, x, v, idx):
+        x = x if b.batched[0] else b.expand(x)
+        batch_idx, at = batch_index(idx)
+        if isinstance(v, Tensor):       # v broadcasts to x[idx] per sample: align, then place
+            rank = np.broadcast_to(np.empty((), x.array.dtype), x.shape[1:])[idx].ndim
+            v = v if b.batched[1] else b.expand(v)
+            v = v.reshape((b.size,) + (1,) * (rank - v.ndim + 1) + tuple(v.shape[1:]))
+            v = v if at == 0 else v.movedim(0, at)
+        return IndexPut.apply(x, v, batch_idx)
     jvp = derived_jvp
 
     @staticmethod
@@ -176,6 +214,9 @@ def _put_ref(x, v, idx):
 
 
 class Gather(Primitive):
+    @staticmethod
+    def batch_rule(b, x, dim, index):
+        return Gather.apply(batch_operand(b, x, 0), dim + 1, batch_operand(b, index, 2))
     jvp = linear_jvp
 
     @staticmethod
@@ -210,6 +251,10 @@ def _block(index_shape):
 
 
 class ScatterAdd(Primitive):
+    @staticmethod
+    def batch_rule(b, x, dim, index, src):
+        return ScatterAdd.apply(batch_operand(b, x, 0), dim + 1, batch_operand(b, index, 2),
+                                batch_operand(b, src, 3))
     jvp = linear_jvp
 
     @staticmethod
@@ -250,9 +295,10 @@ def _check_index(name, input, dim, index, src=None):
 def _check_values(name, index, size, d, shape):
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
-    if index.array.size and (index.array.min() < 0 or index.array.max() >= size):
+    values = values_of(index)            # every sample's, under vmap
+    if values.size and (values.min() < 0 or values.max() >= size):
         raise IndexError(f"{name}: index values must be in [0, {size}) for dim {d} of "
-                         f"input shape {tuple(shape)}; got min {index.array.min()}, max {index.array.max()}")
+                         f"input shape {tuple(shape)}; got min {values.min()}, max {values.max()}")
 
 
 def _check_same_dtype(name, input, src, what):
@@ -295,6 +341,11 @@ def scatter_add(input, dim, index, src):
 
 class Scatter(Primitive):
     """``out = x.copy(); out[index along dim] = src`` (an array, or a number)."""
+    @staticmethod
+    def batch_rule(b, x, dim, index, src):
+        if np.ndim(src) or isinstance(src, Tensor):
+            src = batch_operand(b, src, 3)
+        return Scatter.apply(batch_operand(b, x, 0), dim + 1, batch_operand(b, index, 2), src)
     jvp = derived_jvp
 
     @staticmethod
@@ -362,6 +413,17 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
 
 class IndexAdd(Primitive):
     """``out = x.copy(); out[..., index[i], ...] += source[..., i, ...]`` along ``dim``."""
+    @staticmethod
+    def batch_rule(b, x, dim, index, source):
+        x, source = batch_operand(b, x, 0), batch_operand(b, source, 3)
+        if not b.batched[2]:
+            return IndexAdd.apply(x, dim + 1, index, source)
+        # one index per sample: a scatter_add of source along dim at index, spread over
+        # source's other dims
+        at = [1] * source.ndim
+        at[0], at[dim + 1] = b.size, index.shape[1]
+        spread = index.reshape(at).expand(tuple(source.shape))
+        return ScatterAdd.apply(x, dim + 1, spread, source)
     jvp = linear_jvp
 
     @staticmethod

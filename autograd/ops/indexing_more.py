@@ -21,6 +21,7 @@ from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, _bloc
                        getitem, index_add)
 from .inplace import _method as in_place_method
 from .layout import flat_take
+from .batching import batch_operand
 from .registry import SampleInput, make, op
 from .shape import Expand, expand, normalize_dim, reshape
 
@@ -342,6 +343,10 @@ def _padded(mask, shape):
 class ScatterReduce(Primitive):
     """``out = x`` with ``src`` reduced into the places ``index`` names along ``dim``
     (including x's own value unless include_self is False)."""
+    @staticmethod
+    def batch_rule(b, x, dim, index, src, reduce, include_self):
+        return ScatterReduce.apply(batch_operand(b, x, 0), dim + 1, batch_operand(b, index, 2),
+                                   batch_operand(b, src, 3), reduce, include_self)
     jvp = derived_jvp
 
     @staticmethod

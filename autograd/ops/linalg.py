@@ -11,7 +11,42 @@ from ..forward_ad import multilinear_jvp
 from .autocast import lower_precision
 
 
+def _matmul_batched(b, x, y):
+    """matmul's batching rule: a vector operand (one logical dim) becomes a matrix (a
+    row for x, a column for y) so that the batch is a leading matrix-batch dim, with
+    size-1 dims padding the lower-ranked operand; the added dim is dropped after."""
+    rx = x.ndim - b.batched[0]
+    ry = y.ndim - b.batched[1]
+    B = b.size
+    if rx == 1:
+        x = x.unsqueeze(-2)
+    if ry == 1:
+        y = y.unsqueeze(-1)
+    rank = max(x.ndim - b.batched[0], y.ndim - b.batched[1])
+    x, y = [_lead(t, B, rank) if batched else t for t, batched in zip((x, y), b.batched)]
+    out = MatMul.apply(x, y)
+    if rx == 1:
+        out = out.squeeze(-2)
+    if ry == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+def _linear_by_matmul(x, w, bias=None):
+    y = matmul(x, w.transpose(-1, -2))
+    return y if bias is None else y + bias
+
+
+def _lead(t, B, rank):
+    """A batched matrix operand with size-1 batch dims after the batch, up to ``rank``."""
+    pad = rank - (t.ndim - 1)
+    return t if pad <= 0 else t.reshape((B,) + (1,) * pad + tuple(t.shape[1:]))
+
+
 class MatMul(FormulaPrimitive):
+    @staticmethod
+    def batch_rule(b, x, y):
+        return _matmul_batched(b, x, y)
     jvp = multilinear_jvp()
 
     @staticmethod
@@ -104,6 +139,12 @@ class Linear(FormulaPrimitive):
     Leading dims of x are flattened into one (N, in) @ (in, out) GEMM; W^T is a view,
     which BLAS reads as a transposed operand, so nothing is copied.
     """
+    @staticmethod
+    def batch_rule(b, x, w, *bias):
+        if not any(b.batched[1:]):
+            return Linear.apply(x, w, *bias)     # x's leading dims: the batch is one more
+        # per-sample weights (an ensemble, a per-sample gradient): x W^T + b by batched ops
+        return b.logical(_linear_by_matmul, x, w, *bias)
     jvp = multilinear_jvp(2)     # in x and w; the bias adds
 
     @staticmethod
@@ -215,6 +256,13 @@ class Einsum(Primitive):
     summed away, so the gradient is broadcast along them; a letter repeated in operand
     k (a diagonal) gets the gradient on the diagonal only, via an identity matrix.
     """
+    @staticmethod
+    def batch_rule(b, spec, *ops):
+        # a letter of its own for the batch, leading each batched operand and the output
+        free = next(c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba" if c not in spec)
+        ins, out = spec.split("->")
+        subs = [free + s if batched else s for s, batched in zip(ins.split(","), b.batched[1:])]
+        return Einsum.apply(",".join(subs) + "->" + free + out, *ops)
     jvp = multilinear_jvp()
 
     @staticmethod

@@ -26,6 +26,7 @@ from .activation import log_softmax_array, softmax
 from .formula import FormulaPrimitive, sum_keepdim
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
+from .batching import BatchedTensor, elementwise_batch_rule, per_sample, values_of
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -69,7 +70,32 @@ def _scaled(g, d, scale):
     return d * (g * scale) if scale is not None else d * g.reshape(-1, 1)
 
 
+def _class_loss_batched(b, x, target, weight, *rest):
+    """The batching rule of cross_entropy and nll_loss, (N, C) logits: the batch folds
+    into N with reduction 'none', and each sample's losses reduce apart, the mean by
+    its own weight of valid targets (PyTorch's)."""
+    if isinstance(target, Tensor) and type(target) is not Tensor:   # batched at an outer vmap too
+        return per_sample(b, x, target, weight, *rest)
+    B, N, C = x.shape if b.batched[0] else (b.size,) + tuple(x.shape)
+    x = x if b.batched[0] else b.expand(x)
+    t = np.broadcast_to(target.array if isinstance(target, Tensor) else target, (B, N))
+    *params, reduction = rest
+    per = b.cls.apply(x.reshape(B * N, C), t.reshape(-1), weight, *params, "none").reshape(B, N)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum(1)
+    ignore_index = params[0]
+    valid = t != ignore_index
+    w = np.ones(C, x.array.dtype) if weight is None else weight
+    total = (w[np.where(valid, t, 0)] * valid).sum(1).astype(x.array.dtype)
+    return per.sum(1) / Tensor._make(total)
+
+
 class CrossEntropy(FormulaPrimitive):
+    @staticmethod
+    def batch_rule(b, x, target, weight, *rest):
+        return _class_loss_batched(b, x, target, weight, *rest)
     jvp = derived_jvp
 
     @staticmethod
@@ -90,6 +116,9 @@ class CrossEntropy(FormulaPrimitive):
 
 
 class NllLoss(FormulaPrimitive):
+    @staticmethod
+    def batch_rule(b, x, target, weight, *rest):
+        return _class_loss_batched(b, x, target, weight, *rest)
     """loss_i = -sum_c a_ic x_ic on log-probabilities x (no smoothing: e = 0)."""
     jvp = derived_jvp
 
@@ -133,10 +162,11 @@ def _check(name, input, target, weight, ignore_index, reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     n, c = input.shape
-    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    batched = type(target) is BatchedTensor    # under vmap: the primitive batches it
+    t = values_of(target) if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: class-index target must be integer, got {t.dtype}")
-    if t.shape != (n,):
+    if tuple(target.shape if batched else t.shape) != (n,):
         raise ValueError(f"{name}: expected target of shape ({n},) for input "
                          f"{tuple(input.shape)}, got {tuple(t.shape)}")
     if t.size and (t.min() < 0 or t.max() >= c):       # out of range, or ignore_index
@@ -144,6 +174,8 @@ def _check(name, input, target, weight, ignore_index, reduction):
         if valid.size and (valid.min() < 0 or valid.max() >= c):
             raise IndexError(f"{name}: target {valid.min()}..{valid.max()} out of "
                              f"bounds for {c} classes")
+    if batched:
+        t = target
     if weight is None:
         return t, None
     w = (weight.array if isinstance(weight, Tensor) else np.asarray(weight)).astype(input.dtype)
@@ -191,6 +223,7 @@ _EPSILON = 1e-12          # PyTorch's floor of p (1 - p) in the VJP
 
 
 class BinaryCrossEntropy(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod

@@ -14,6 +14,7 @@ from .registry import SampleInput, make, op
 from .shape import cat, normalize_dim
 from .solve import Inv, eye_like, inv, square_matrices
 from ..creation import zeros_like
+from .batching import batch_as_leading_dim_rule
 
 # Higham (2005), "The scaling and squaring method for the matrix exponential revisited":
 # the [13/13] Pade coefficients, and the 1-norm up to which [13/13] is accurate to
@@ -47,6 +48,7 @@ def expm(a):
 
 
 class MatrixExp(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)

@@ -29,7 +29,19 @@ from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
 
 
+def _affine_layer_norm(x, w, bias, normalized_ndim, eps):
+    y = LayerNorm.apply(x, None, None, normalized_ndim, eps)
+    y = y if w is None else y * w
+    return y if bias is None else y + bias
+
+
 class LayerNorm(Primitive):
+    @staticmethod
+    def batch_rule(b, x, w, bias, normalized_ndim, eps):
+        if not (b.batched[1] or b.batched[2]):          # the batch is one more leading dim
+            return LayerNorm.apply(x, w, bias, normalized_ndim, eps)
+        # per-sample affine parameters (an ensemble): normalise, then scale and shift
+        return b.logical(_affine_layer_norm, x, w, bias, normalized_ndim, eps)
     jvp = derived_jvp
 
     @staticmethod

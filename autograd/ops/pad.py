@@ -34,6 +34,9 @@ def _crop_pad(x, widths, value):
 
 
 class ConstantPad(Primitive):
+    @staticmethod
+    def batch_rule(b, x, widths, value):
+        return ConstantPad.apply(x, [(0, 0)] + list(widths), value)
     jvp = derived_jvp
 
     @staticmethod
@@ -50,6 +53,9 @@ class ConstantPad(Primitive):
 
 
 class ReflectPad(Primitive):
+    @staticmethod
+    def batch_rule(b, x, widths):
+        return ReflectPad.apply(x, [(0, 0)] + list(widths))
     jvp = linear_jvp
 
     @staticmethod
@@ -65,6 +71,9 @@ class ReflectPad(Primitive):
 class ReflectPadAdjoint(Primitive):
     """The transpose of reflect padding: fold the reflected borders back onto the
     cells they copy.  Linear, so its VJP is reflect padding again."""
+    @staticmethod
+    def batch_rule(b, g, widths):
+        return ReflectPadAdjoint.apply(g, [(0, 0)] + list(widths))
     jvp = linear_jvp
 
     @staticmethod

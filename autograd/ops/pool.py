@@ -22,6 +22,7 @@ from ..tensor import Tensor
 from .half import via_float32
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp, linear_jvp
+from .batching import all_batched_rule, batch_as_leading_dim_rule
 
 
 def _planes(a, nd):
@@ -32,6 +33,7 @@ def _planes(a, nd):
 
 
 class MaxPool(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # planes: any leading dims
     jvp = derived_jvp
 
     @staticmethod
@@ -51,6 +53,7 @@ class MaxPool(Primitive):
 
 
 class PoolScatter(Primitive):
+    batch_rule = all_batched_rule
     jvp = linear_jvp
 
     @staticmethod
@@ -70,6 +73,7 @@ class PoolScatter(Primitive):
 
 
 class PoolGather(Primitive):
+    batch_rule = all_batched_rule
     jvp = linear_jvp
 
     @staticmethod
@@ -88,6 +92,7 @@ class PoolGather(Primitive):
 
 class AvgPool(Primitive):
     """y = mean over windows (sum / divisor).  Linear: dx = AvgPoolAdjoint(g)."""
+    batch_rule = batch_as_leading_dim_rule
     jvp = linear_jvp
 
     @staticmethod
@@ -104,6 +109,7 @@ class AvgPool(Primitive):
 
 class AvgPoolAdjoint(Primitive):
     """dx[window] += g / divisor.  Linear: its VJP is AvgPool."""
+    batch_rule = batch_as_leading_dim_rule
     jvp = linear_jvp
 
     @staticmethod

@@ -22,6 +22,7 @@ from .reduction import Norm, norm
 from .registry import SampleInput, make, op
 from .shape import (Expand, Permute, Reshape, Stack, Unbind, expand, normalize_dim, permute,
                     reshape, stack, unbind)
+from .batching import all_batched_rule
 
 
 def _shape(t):
@@ -324,6 +325,7 @@ def chain_matmul(*matrices):
 class EuclideanDist(Primitive):
     """d[..., i, j] = |x1[..., i, :] - x2[..., j, :]| for batches of equal shape, from
     |x|^2 + |y|^2 - 2 x y^T (clamped at 0 against rounding)."""
+    batch_rule = all_batched_rule             # batches of matrices, both operands
     jvp = derived_jvp
 
     @staticmethod

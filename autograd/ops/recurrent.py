@@ -25,6 +25,7 @@ from .elementwise import sigmoid_array
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
+from .batching import elementwise_batch_rule
 
 
 def _parts(x, k):
@@ -47,6 +48,7 @@ def _activations(m, gates):
 
 
 class LSTMCell(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule       # gates and states: rows alike
     jvp = derived_jvp
 
     @staticmethod
@@ -101,6 +103,7 @@ def _gru_gates(m, xw, hw):
 
 
 class GRUCell(FormulaPrimitive):
+    batch_rule = elementwise_batch_rule
     jvp = derived_jvp
 
     @staticmethod

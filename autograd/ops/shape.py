@@ -12,6 +12,7 @@ from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive
 from .registry import SampleInput, make, op, unary_samples
 from ..forward_ad import derived_jvp, linear_jvp
+from .batching import batch_as_leading_dim_rule, dims_batch_rule
 
 
 def normalize_dim(dim, ndim, name):
@@ -27,7 +28,17 @@ def _sizes(args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
+def _pad_rank(x, rank):
+    """A batched physical value with size-1 dims after the batch dim, up to ``rank``
+    logical dims (NumPy aligns shapes from the right, past the batch dim)."""
+    pad = rank - (x.ndim - 1)
+    return x if pad <= 0 else Reshape.apply(x, (x.shape[0],) + (1,) * pad + tuple(x.shape[1:]))
+
+
 class Reshape(FormulaPrimitive):
+    @staticmethod
+    def batch_rule(b, x, shape):
+        return Reshape.apply(x, (x.shape[0],) + tuple(shape))
     jvp = linear_jvp
 
     @staticmethod
@@ -132,6 +143,9 @@ def unsqueeze(input, dim):
 
 
 class Permute(Primitive):
+    @staticmethod
+    def batch_rule(b, x, dims):
+        return Permute.apply(x, (0,) + tuple(d % max(x.ndim - 1, 1) + 1 for d in dims))
     jvp = linear_jvp
 
     @staticmethod
@@ -190,6 +204,9 @@ def t(input):
 
 
 class Expand(Primitive):
+    @staticmethod
+    def batch_rule(b, x, shape):
+        return Expand.apply(_pad_rank(x, len(shape)), (x.shape[0],) + tuple(shape))
     jvp = linear_jvp
 
     @staticmethod
@@ -203,6 +220,12 @@ class Expand(Primitive):
 
 
 class SumTo(Primitive):
+    @staticmethod
+    def batch_rule(b, x, shape):
+        extra = x.ndim - 1 - len(shape)          # the leading dims sum_to drops
+        if extra > 0:
+            x = x.sum(tuple(range(1, extra + 1)))
+        return SumTo.apply(x, (x.shape[0],) + tuple(shape))
     jvp = linear_jvp
 
     @staticmethod
@@ -284,6 +307,9 @@ def sum_to(input, shape):
 
 
 class Repeat(Primitive):
+    @staticmethod
+    def batch_rule(b, x, reps):
+        return Repeat.apply(_pad_rank(x, len(reps)), (1,) + tuple(reps))
     jvp = linear_jvp
 
     @staticmethod
@@ -321,6 +347,9 @@ tensor_method(repeat)
 
 
 class Cat(Primitive):
+    @staticmethod
+    def batch_rule(b, dim, *xs):
+        return Cat.apply(dim + 1, *[x if k else b.expand(x) for x, k in zip(xs, b.batched[1:])])
     jvp = linear_jvp
 
     @staticmethod
@@ -363,6 +392,9 @@ def _stack_samples(rng):
 
 class Stack(FormulaPrimitive):
     """One node for the whole stack, as in PyTorch (an RNN stacks one output a step)."""
+    @staticmethod
+    def batch_rule(b, dim, *xs):
+        return Stack.apply(dim + 1, *[x if k else b.expand(x) for x, k in zip(xs, b.batched[1:])])
     jvp = linear_jvp
 
     @staticmethod
@@ -388,6 +420,7 @@ def stack(tensors, dim=0):
 
 
 class Split(Primitive):
+    batch_rule = dims_batch_rule(2)
     jvp = linear_jvp
 
     @staticmethod
@@ -450,6 +483,7 @@ def chunk(input, chunks, dim=0):
 
 class Unbind(FormulaPrimitive):
     """The slices along a dim, as views, from one node (PyTorch's UnbindBackward)."""
+    batch_rule = dims_batch_rule(1)
     jvp = linear_jvp
 
     @staticmethod
@@ -473,6 +507,7 @@ def unbind(input, dim=0):
 
 
 class Flip(Primitive):
+    batch_rule = dims_batch_rule(1)
     jvp = linear_jvp
 
     @staticmethod
@@ -500,6 +535,7 @@ tensor_method(flip)
 
 
 class Triangle(Primitive):
+    batch_rule = batch_as_leading_dim_rule      # on the last two dims
     jvp = linear_jvp
 
     @staticmethod
@@ -535,6 +571,7 @@ def _matrices(input, name):
 
 
 class Copy(Primitive):
+    batch_rule = batch_as_leading_dim_rule
     jvp = derived_jvp
 
     @staticmethod

@@ -20,6 +20,7 @@ from .diagonal import diag_embed, diagonal
 from .linalg_errors import (batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)
 from .registry import SampleInput, make, op
+from .batching import all_batched_rule, batch_as_leading_dim_rule
 
 SINGULAR = "the input matrix is singular, so it has no inverse and the system has no unique solution"
 
@@ -53,6 +54,7 @@ def square_samples(rng):
 
 # -- inverse and determinants -------------------------------------------------------
 class Inv(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     @staticmethod
     def forward(ctx, a):
         x = lapack("linalg.inv", np.linalg.inv, SINGULAR, a)
@@ -81,6 +83,7 @@ inverse = inv
 
 
 class Slogdet(Primitive):
+    batch_rule = batch_as_leading_dim_rule    # on the last two dims
     @staticmethod
     def forward(ctx, a):
         sign, logabs = (np.asarray(r) for r in np.linalg.slogdet(a))
@@ -131,6 +134,7 @@ def logdet(input):
 class Solve(Primitive):
     """X = A^{-1} B for a batch of matrices B (the public solve turns vectors into
     one-column matrices); batch dims broadcast."""
+    batch_rule = all_batched_rule             # batches of matrices, both operands
 
     @staticmethod
     def forward(ctx, a, b):
@@ -253,6 +257,7 @@ def triangular_solve(a, b, upper, unit, trsm=None):
 
 
 class SolveTriangular(Primitive):
+    batch_rule = all_batched_rule             # batches of matrices, both operands
     @staticmethod
     def forward(ctx, a, b, upper, unit):
         x = lapack("linalg.solve_triangular", triangular_solve, SINGULAR, a, b, upper, unit,

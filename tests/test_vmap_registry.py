@@ -1,0 +1,153 @@
+"""The vmap sweep (issue 26): for every sample of every registered op, ``vmap(op)`` over a
+stacked batch equals stacking ``op`` per sample, with the batch dim at 0, at the last
+position, absent (None) for all inputs but the first, and nested once; and the
+gradient through the batched run equals the per-sample gradients.
+
+An op without a batching rule runs once per sample with a warning; the sweep fails
+for such an op unless it is listed in ``PER_SAMPLE`` (the list the closing note
+reports; the goal is none).
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd.func import vmap
+from autograd.ops import batching
+from autograd.ops.registry import REGISTRY
+from autograd.ops.vmap import _leaves
+
+# ops that draw random numbers: under vmap's default randomness="error" they raise
+# (the modes themselves are tested in test_func_vmap.py)
+RANDOM = {"pca_lowrank_gauge", "svd_lowrank_gauge"}
+# primitives that still run once per sample under vmap (no batching rule yet; the new
+# op files of issue 27's helpers)
+PER_SAMPLE = {"CTCLoss", "Cumprod", "LogCumSumExp"}
+# public functions that compute on their inputs' values in Python before (or instead
+# of) calling a primitive: under vmap they raise vmap's error, never a silent answer
+# computed from one sample; each needs its Python part moved into a primitive
+VALUE_READS = {
+    "batch_norm", "cummax", "cummin", "frexp", "gaussian_nll_loss", "hardshrink",
+    "hardsigmoid", "hinge_embedding_loss", "index_copy", "index_fill", "index_reduce",
+    "kthvalue", "linalg.cholesky_ex_of_symmetric", "linalg.lstsq", "linalg.lu",
+    "linalg.lu_factor", "linalg.lu_factor_ex", "linalg.lu_solve", "linalg.pinv", "logdet",
+    "lu", "lu_solve", "lu_unpack", "max_pool3d", "median", "mode", "msort",
+    "multilabel_margin_loss", "mvlgamma", "nanmean", "nanmedian", "nanquantile", "nansum",
+    "pinverse", "poisson_nll_loss", "put", "quantile", "renorm",
+    "scaled_dot_product_attention", "softshrink", "sort", "take", "threshold", "topk"
+}
+
+B = 3
+SCALES = (1.0, 0.97, 0.94)       # keep each sample in the op's domain (signs, intervals)
+
+
+def _batch(t, scales=SCALES):
+    """``len(scales)`` variants of the sample's tensor ``t``, stacked at dim 0."""
+    if t.array.dtype.kind == "f":
+        arr = np.stack([t.array * s for s in scales])
+    else:                       # indices, masks: the same for every sample
+        arr = np.stack([t.array] * len(scales))
+    return ag.tensor(arr)
+
+
+def _outputs(out):
+    leaves, _ = _leaves(out if isinstance(out, tuple) else (out,))
+    return [o for o in leaves if isinstance(o, ag.Tensor)]
+
+
+def _per_sample(info, sample, leaves, k):
+    """op on sample k of the stacked leaves."""
+    _, build = _leaves(sample.args)
+    args = build(iter([x[k] if isinstance(x, ag.Tensor) and x is not None and batched else x
+                       for x, batched in leaves]))
+    return info.op(*args, **sample.kwargs)
+
+
+def _close(info, got, want, what):
+    got, want = _outputs(got), _outputs(want)
+    assert len(got) == len(want), what
+    for g, w in zip(got, want):
+        assert tuple(g.shape) == tuple(w.shape), f"{what}: shape {tuple(g.shape)} != {tuple(w.shape)}"
+        np.testing.assert_allclose(g.array.astype(np.float64) if g.array.dtype.kind != "b" else g.array,
+                                   w.array.astype(np.float64) if w.array.dtype.kind != "b" else w.array,
+                                   rtol=max(info.rtol, 1e-6), atol=max(info.atol, 1e-7),
+                                   equal_nan=True, err_msg=what)
+
+
+def _stacked_reference(info, sample, leaves, axis_batch):
+    per = [_per_sample(info, sample, leaves, k) for k in range(axis_batch)]
+    outs = [_outputs(p) for p in per]
+    return tuple(ag.stack([o[i] for o in outs]) for i in range(len(outs[0])))
+
+
+def _run(info, sample, batch_first_only=False, at_last=False):
+    """vmap of the op over stacked tensor leaves; returns (result, reference)."""
+    flat, build = _leaves(sample.args)
+    tensors = [x for x in flat if isinstance(x, ag.Tensor)]
+    first = tensors[0] if tensors else None
+    leaves = []
+    for x in flat:
+        mapped = isinstance(x, ag.Tensor) and (not batch_first_only or x is first)
+        leaves.append((_batch(x) if mapped else x, mapped))
+    dims = []
+    inputs = []
+    for x, mapped in leaves:
+        if mapped and at_last and x.ndim > 1:
+            inputs.append(ag.movedim(x, 0, -1))
+            dims.append(-1)
+        else:
+            inputs.append(x)
+            dims.append(0 if mapped else None)
+
+    def fn(*xs):
+        return info.op(*build(iter(xs)), **sample.kwargs)
+
+    got = vmap(fn, in_dims=tuple(dims))(*inputs)
+    return got, _stacked_reference(info, sample, leaves, B)
+
+
+def _samples(info):
+    return list(info.samples(np.random.default_rng(0)))[:4]
+
+
+OPS = sorted(n for n in REGISTRY if n not in RANDOM | VALUE_READS)
+
+
+def _check(name, **how):
+    info = REGISTRY[name]
+    batching.FALLBACKS.clear()
+    for sample in _samples(info):
+        if not any(isinstance(x, ag.Tensor) for x in _leaves(sample.args)[0]):
+            continue
+        with ag.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
+            got, want = _run(info, sample, **how)
+        _close(info, got, want, f"{name} {sample} {how}")
+    fell_back = {c.__name__ for c in batching.FALLBACKS} - PER_SAMPLE
+    assert not fell_back, f"{name}: {sorted(fell_back)} ran once per sample (no batching rule)"
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_vmap_matches_per_sample(name):
+    _check(name)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_vmap_batch_dim_last(name):
+    _check(name, at_last=True)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_vmap_unbatched_inputs(name):
+    _check(name, batch_first_only=True)
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_READS | RANDOM))
+def test_vmap_refuses_what_it_cannot_batch(name):
+    info = REGISTRY[name]
+    match = "randomness error mode" if name in RANDOM else "reads a batched tensor's values"
+    with pytest.raises(RuntimeError, match=match), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
+        for sample in _samples(info):
+            _run(info, sample)
