@@ -9,7 +9,8 @@ inputs for both sides, ``ours(state)`` / ``torch(state)`` run one iteration (tor
 may be None), and the optional ``info`` dict can give ``per`` (divide the time by
 this count) with ``unit`` (e.g. ``"us/op"``), or ``flops`` (per iteration, to print
 GFLOP/s).  Other modules contribute workloads through ``workloads()`` functions
-(tools/measure/bench_kernels.py, tools/measure/bench_nn.py, tools/measure/bench_train.py).
+(tools/measure/bench_kernels.py, tools/measure/bench_nn.py, tools/measure/bench_train.py,
+tools/measure/bench_models.py).
 """
 import argparse
 import importlib
@@ -229,7 +230,7 @@ def all_workloads():
     found = dict(core_workloads())
     found.update(linalg_workloads())
     for mod in ("tools.measure.bench_kernels", "tools.measure.bench_nn", "tools.measure.bench_train",
-                "tools.measure.bench_functional"):
+                "tools.measure.bench_functional", "tools.measure.bench_models"):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:
