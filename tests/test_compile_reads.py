@@ -82,33 +82,53 @@ def test_instance_norm_in_eval_reads_the_current_running_statistics():
     assert len([s for s in compiled._compiled.traces if s[4] == (False,)]) == 1
 
 
-@pytest.mark.parametrize("make, needs", [
-    (lambda x, i: x.gather(1, i), "gather"),
-    (lambda x, i: F.one_hot(i[:, 0], 5).float() * x[:, :1], "one_hot"),
-])
-def test_data_read_into_python_numbers_breaks(make, needs):
+@pytest.mark.parametrize("make", [
+    lambda x, i: x.gather(1, i),
+    lambda x, i: F.one_hot(i, 5).float().sum(1) * x,
+    lambda x, i: F.embedding(i, x) * 2,
+], ids=["gather", "one_hot", "embedding"])
+def test_index_checks_in_python_become_data_guards(make):
+    """The wrappers check indices in Python (idx.min() < 0): a data guard, recomputed
+    before each replay; an index that fails the check runs eagerly, which raises."""
     rng = np.random.default_rng(0)
-    x = ag.tensor(rng.standard_normal((4, 5)).astype(np.float32))
-    i = ag.tensor(rng.integers(0, 5, (4, 2)))
-    compiled = ag.compile(make)
-    with pytest.warns(UserWarning, match="graph break: .* of tensor data read in NumPy"):
-        out = compiled(x, i)
-    np.testing.assert_array_equal(out.array, make(x, i).array)
-    assert compiled.traces == {} and compiled.graph_breaks
-    with pytest.raises(GraphBreak, match="tensor data read in NumPy"):
-        ag.compile(make, fullgraph=True)(x, i)
+    x = ag.tensor(rng.standard_normal((5, 5)).astype(np.float32))
+    idx = [ag.tensor(rng.integers(0, 5, (5, 2))) for _ in range(3)]
+    compiled = _same_as_eager(make, [(x, i) for i in idx])
+    assert any(line.startswith("data: ") for line in compiled.guards)
+    bad = ag.tensor(np.full((5, 2), 7))
+    with pytest.warns(UserWarning, match="data guard failed"), pytest.raises((IndexError, ValueError, RuntimeError)):
+        compiled(x, bad)
 
 
-def test_python_number_from_array_breaks_at_the_users_line():
+def test_python_number_from_data_is_guarded():
     def fn(x):
-        scale = float(x.array.sum())
+        scale = float(x.array.sum())          # a Python number: the plan holds it fixed
         return x * scale
     compiled = ag.compile(fn)
     x, y = _inputs(2, (3,))
-    with pytest.warns(UserWarning, match="float\\(\\) of tensor data") as record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled(x)
+        np.testing.assert_array_equal(compiled(x.detach() * 1).array, fn(x).array)
+    with pytest.warns(UserWarning, match="data guard failed: float\\(\\) of") as record:
+        out = compiled(y)
+    assert record[0].filename == __file__
+    np.testing.assert_array_equal(out.array, fn(y).array)
+
+
+def test_python_number_from_a_computed_value_breaks_at_the_users_line():
+    def fn(x):
+        h = x * 2
+        return h * 2 if h.array.sum() > 0 else h * 3
+    compiled = ag.compile(fn)
+    x, y = _inputs(2, (3,))
+    with pytest.warns(UserWarning, match="bool\\(\\) of tensor data that Mul computed") as record:
         compiled(x)
     assert record[0].filename == __file__
     np.testing.assert_array_equal(compiled(y).array, fn(y).array)
+    assert compiled.traces == {}
+    with pytest.raises(GraphBreak, match="Mul computed"):
+        ag.compile(fn, fullgraph=True)(x)
 
 
 def test_autograd_generator_is_redrawn_from_at_every_call():

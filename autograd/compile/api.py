@@ -100,6 +100,12 @@ class Trace:
                 result.append(x)
         return guards.unflatten(self.out_spec, result)
 
+    def failing_data_guard(self, leaves):
+        if not self.plan.data_guards:
+            return None
+        tensors = [leaves[i] for i in self.tensor_positions] + [t for t, *_ in self.externals]
+        return self.plan.failing_data_guard([t.array for t in tensors])
+
     def _run_no_outputs(self, tensors):
         # Only effects (a buffer update, draws): no node to record.
         self.plan.forward([t.array for t in tensors])
@@ -182,13 +188,24 @@ class CompiledFunction:
         sig = guards.signature(spec, leaves, modules, named, [o for _, o in reach])
         trace = self.traces.get(sig)
         if trace is not None and guards.externals_hold(trace.externals):
-            return trace(leaves)
+            failed = trace.failing_data_guard(leaves)
+            if failed is None:
+                return trace(leaves)
+            self._warn_once(("data", failed.site), f"compile({self.name}): data guard failed: "
+                            f"{failed.describe(trace.plan)} at capture, not now; such calls run "
+                            "eagerly", stacklevel=2)
+            return self._fn(*args, **kwargs)
         if sig in self._eager:
             return self._fn(*args, **kwargs)
         if trace is None and len(self.traces) >= self._settings["cache_size_limit"]:
             self._warn_full(sig)
             return self._fn(*args, **kwargs)
         return self._capture(sig, args, kwargs, leaves, modules, named)
+
+    def _warn_once(self, key, message, stacklevel):
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, stacklevel=stacklevel + 1)
 
     def _warn_full(self, sig):
         if "cache" in self._warned:

@@ -29,10 +29,11 @@ from ..ops import normalization
 from ..tensor import Tensor, version_of
 from .effects import DrawRecorder, OtherRandomness, RecordingGenerator, RecordingUserGenerators
 from .guards import flatten
-from .plan import Counter, NumpyStep, Plan, RunningStat, Scratch, Step, ref_slots
+from .plan import Counter, DataGuard, NumpyStep, Plan, RunningStat, Scratch, Step, ref_slots
 from .reads import ArrayReads, Watched, chain
 
-_PACKAGES = ("autograd", "nn", "optim")
+_PACKAGES = ("autograd", "nn", "optim", "numpy")
+_CONSTANTS = (int, float, complex, bool, str, bytes, type(None), np.generic, np.dtype)
 
 
 class GraphBreak(RuntimeError):
@@ -78,7 +79,8 @@ class Capture:
         self.explained = set()  # ids of tensors whose writes a RunningStat replays
         self.breaks = []       # (reason, site)
         self.recorder = DrawRecorder(self._on_draw)
-        self.reads = ArrayReads(self.graph_break, self.numpy_call)
+        self.reads = ArrayReads(self.number, self.numpy_call)
+        self.data_guards = []
         self.eager = {}        # check mode: slot -> copy of the eager value
 
     # -- values -------------------------------------------------------------------
@@ -176,6 +178,9 @@ class Capture:
                     return -2
             else:
                 slot = self._array_slot(b)
+                if slot is None and isinstance(b, Watched) and b._tensor is not None:
+                    t = b._tensor            # a tensor not met yet: a region input
+                    slot = self.add_input(t, self._external_name(t))
                 if slot is None:
                     continue
             same = b.shape == arr.shape and b.dtype == arr.dtype and \
@@ -183,6 +188,40 @@ class Capture:
                 b.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
             return slot if same else -1
         return None
+
+    def number(self, what, arr, convert, value):
+        """Python took ``value = convert(arr)`` from tensor data (reads.py): a data guard
+        on the plan value holding ``arr``, or a graph break if there is none."""
+        slot = self._data_slot(arr) if arr is not None and convert is not None else None
+        if slot is not None and slot >= 0:
+            self.data_guards.append(DataGuard(slot, convert, value, what, user_site()))
+        else:
+            self.graph_break(f"{what} of tensor data read in NumPy")
+
+    def _hoist(self, guards):
+        """The NumPy steps that compute ``guards`` from the region's inputs, in order;
+        a guard on a value an op computed is a graph break (it cannot be checked
+        before the replay runs)."""
+        made = {}
+        for e in self.entries:
+            for s in (e.outs if type(e) is Step else (e.out,) if type(e) is NumpyStep
+                      else (e.slot,) if hasattr(e, "slot") else ()):
+                made[s] = e
+        needed = set()
+        for g in guards:
+            todo = [g.slot]
+            while todo:
+                e = made.get(todo.pop())
+                if e is None or id(e) in needed:
+                    continue
+                if type(e) is not NumpyStep:
+                    self.breaks.append((f"{g.what} of tensor data that "
+                                        f"{getattr(getattr(e, 'cls', None), '__name__', 'a draw')}"
+                                        " computed inside the region", g.site))
+                    break
+                needed.add(id(e))
+                todo.extend(e.reads())
+        return [e for e in self.entries if id(e) in needed]
 
     def numpy_call(self, fn, args, kwargs, result):
         """Record ``result = fn(*args, **kwargs)``, NumPy on tensor data (reads.py), as
@@ -241,11 +280,15 @@ class Capture:
     def _rows(self, a):
         """BatchNorm in eval passes its running statistics as rows of one array, copied
         in Python: rows that equal exactly one buffer are read from it at replay."""
-        if a.ndim != 2 or a.dtype.kind != "f" or not self.buffers:
+        if a.ndim != 2 or a.dtype.kind != "f":
             return None
+        # the module buffers, and the tensor arguments that need no gradient
+        # (F.batch_norm's running_mean, running_var)
+        known = self.buffers + [(self.names[s], t) for t, s in self.inputs if not t.requires_grad
+                                and not any(t is b for _, b in self.buffers)]
         rows, linked = [], False
         for row in a:
-            hits = [(n, t) for n, t in self.buffers
+            hits = [(n, t) for n, t in known
                     if t.array.shape == row.shape and np.array_equal(t.array, row)]
             if len({id(t) for _, t in hits}) > 1:
                 self.graph_break("a constant array equals several buffers ("
@@ -312,6 +355,10 @@ class Capture:
         batch statistic ``stat`` in the scratch array of the step before and records
         the update, so every replay makes it."""
         _update_running_stat(running, stat, momentum)
+        if not any(running is t for _, t in self.buffers):
+            self.graph_break("a running statistic that is not a module buffer (F.batch_norm's "
+                             "running_mean/running_var arguments) is updated: not replayed")
+            return
         for s, (a, step) in reversed(list(self.scratch.items())):
             shape = self.meta[step.args[0][1]][0] if step.args[0][0] == "v" else None
             for row in range(a.shape[0]):
@@ -409,6 +456,10 @@ class Capture:
         node_slots, non_diff = [], []
         for leaf in out_leaves:
             if not isinstance(leaf, Tensor):
+                if not isinstance(leaf, _CONSTANTS):
+                    self.breaks.append((f"the region returns a {type(leaf).__name__}, which the "
+                                        "capture cannot look into (return tensors in tuples, "
+                                        "lists or dicts)", "<region>"))
                 outputs.append(("const", leaf))
                 continue
             e = self.by_id.get(id(leaf))
@@ -429,9 +480,13 @@ class Capture:
                 outputs.append(("copy", leaf))
         if self.breaks:
             return None, outputs
+        guard_steps = self._hoist(self.data_guards)
+        if self.breaks:
+            return None, outputs
         entries = counters + self.entries
         plan = Plan(self.name, self.nslots, [s for _, s in self.inputs], entries, node_slots,
                     self.meta, self.names)
+        plan.data_guards, plan.guard_steps = self.data_guards, guard_steps
         plan.non_diff = tuple(non_diff)
         return plan, outputs
 

@@ -28,8 +28,8 @@ def flatten(tree):
     leaves = []
 
     def walk(x):
-        if type(x) in (tuple, list):
-            return (type(x), tuple(walk(v) for v in x))
+        if type(x) in (tuple, list) or (isinstance(x, tuple) and hasattr(x, "_fields")):
+            return (type(x), tuple(walk(v) for v in x))       # namedtuples: max(dim)'s
         if type(x) is dict:
             return (dict, tuple((k, walk(v)) for k, v in x.items()))
         leaves.append(x)
@@ -46,7 +46,9 @@ def unflatten(spec, leaves):
         kind, items = s
         if kind is dict:
             return {k: build(v) for k, v in items}
-        return kind(build(v) for v in items)
+        if kind in (tuple, list):
+            return kind(build(v) for v in items)
+        return kind(*[build(v) for v in items])
     return build(spec)
 
 
@@ -110,6 +112,7 @@ def describe(trace):
                      f"requires_grad={rg}")
     if sig[6]:
         lines.append(f"{len(sig[6])} closure/global tensors and modules are the same objects")
+    lines += [f"data: {g.describe(trace.plan)}" for g in trace.plan.data_guards]
     for t, shape, dtype, rg in trace.externals:
         lines.append(f"a captured tensor keeps shape {shape}, {np.dtype(dtype).name}, "
                      f"requires_grad={rg}")

@@ -9,7 +9,7 @@ def eliminate_dead_code(plan):
     scratch array (BatchNorm's statistics, read by the running-stat update).  Draws
     always stay (skipping one would shift every later number of the generator), and so
     do the buffer writes."""
-    live = set(plan.outputs)
+    live = set(plan.outputs) | {g.slot for g in plan.data_guards}
     kept = []
     for e in reversed(plan.entries):
         if type(e) is Step:

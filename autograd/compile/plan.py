@@ -140,7 +140,9 @@ class NumpyStep:
 
     def run(self, run):
         vals = run.vals
-        vals[self.out] = self.fn(*[_arrays(resolve(a, vals)) for a in self.args], **self.kwargs)
+        out = self.fn(*[_arrays(resolve(a, vals)) for a in self.args], **self.kwargs)
+        # a reduction's number as the 0-d array the capture saw (reads.py)
+        vals[self.out] = out if type(out) is np.ndarray else np.asarray(out)
 
     def reads(self):
         for ref in self.args:
@@ -154,6 +156,20 @@ def _arrays(x):
     if type(x) in (tuple, list):
         return type(x)(_arrays(v) for v in x)
     return x
+
+
+class DataGuard:
+    """Python took ``value = convert(v)`` from a value ``v`` of tensor data at capture
+    (an index check's ``bool(idx.min() < 0)``, an ``int()`` for a size): the call's
+    path depended on it.  A replay first recomputes ``v`` from the inputs (NumPy steps
+    only; capture.py refuses others) and runs the call eagerly when it differs."""
+    __slots__ = ("slot", "convert", "value", "what", "site")
+
+    def __init__(self, slot, convert, value, what, site):
+        self.slot, self.convert, self.value, self.what, self.site = slot, convert, value, what, site
+
+    def describe(self, plan):
+        return f"{self.what} of {plan.names[self.slot]} at {self.site} is {self.value!r}"
 
 
 class Scratch:
@@ -220,6 +236,21 @@ class Plan:
         self.non_diff = ()            # node outputs eager returned without grad
         self.saved_inputs = None      # node input positions some recorded step saves
         self.scratch_slots = {e.slot for e in entries if type(e) is Scratch}
+        self.data_guards = []         # DataGuard
+        self.guard_steps = []         # the NumPy steps that compute them, in order
+
+    def failing_data_guard(self, arrays):
+        """The first data guard whose number differs for these inputs, or None."""
+        run = Run(self.nslots)
+        vals = run.vals
+        for s, a in zip(self.inputs, arrays):
+            vals[s] = a
+        for e in self.guard_steps:
+            e.run(run)
+        for g in self.data_guards:
+            if g.convert(vals[g.slot]) != g.value:
+                return g
+        return None
 
     def forward(self, arrays, given=None):
         run = Run(self.nslots, given)

@@ -12,9 +12,13 @@ While a capture runs, ``Tensor.array`` read from outside the engine's core gives
 each such call as a plan entry (plan.NumpyStep), so the replay redoes the arithmetic on
 the new data.  A plain view of a tensor's own array (an argument's indices) is that
 tensor, read live.  What cannot be replayed is a graph break where it is used: a
-Python number taken from the data (``bool``, ``float``, ``.item()``, iterating), or a
+Python number taken from data the capture did not follow (``bool``, ``float``,
+``.item()``, iterating), or a
 value from a call the capture does not follow (a data-dependent shape such as
-``np.nonzero``, a NumPy view made otherwise) reaching a primitive.  Reads of the shape,
+``np.nonzero``, a NumPy view made otherwise) reaching a primitive.  A Python number
+taken from a recorded value of the region's inputs (an index check's ``idx.min() < 0``)
+becomes a *data guard* instead: the replay recomputes it first and runs the call
+eagerly when it differs (capture.py, plan.DataGuard).  Reads of the shape,
 dtype or strides make no array and stay free.
 """
 import operator
@@ -38,6 +42,7 @@ class Watched(np.ndarray):
     _watch = None           # the ArrayReads of the capture
     _computed = False       # made by NumPy from watched data (else a view of a tensor's)
     _slot = None
+    _tensor = None          # the tensor whose ``.array`` read made this view
 
     def __array_finalize__(self, obj):
         if self._watch is None:
@@ -83,29 +88,31 @@ class Watched(np.ndarray):
         return self._method("reshape", args, kwargs)
 
     def _number(self, what, to):
-        self._watch.number(what)
-        return to(self.view(np.ndarray))
+        value = to(self.view(np.ndarray))
+        self._watch.number(what, self, to, value)
+        return value
 
     def __bool__(self):
-        return self._number("bool() of tensor data read in NumPy", bool)
+        return self._number("bool()", bool)
 
     def __float__(self):
-        return self._number("float() of tensor data read in NumPy", float)
+        return self._number("float()", float)
 
     def __int__(self):
-        return self._number("int() of tensor data read in NumPy", int)
+        return self._number("int()", int)
 
     def __index__(self):
-        return self._number("tensor data read in NumPy used as an index", lambda a: a.__index__())
+        return self._number("use as an index", operator.index)
 
     def item(self, *args):
-        return self._number("item() of tensor data read in NumPy", lambda a: a.item(*args))
+        return self._number("item()", lambda a: a.item(*args))
 
     def tolist(self):
-        return self._number("tolist() of tensor data read in NumPy", lambda a: a.tolist())
+        self._watch.number("tolist()")
+        return self.view(np.ndarray).tolist()
 
     def __iter__(self):
-        self._watch.number("iterating over tensor data read in NumPy")
+        self._watch.number("iterating")
         return iter(self.view(np.ndarray))
 
     def __reduce__(self):
@@ -137,7 +144,8 @@ def chain(arr):
 
 class ArrayReads:
     """While installed, ``Tensor.array`` read outside the core gives a `Watched` view.
-    ``on_number(reason)``: a graph break; ``on_call(fn, args, kwargs, result)``: the
+    ``on_number(what, arr, convert, value)``: Python took a number from the data;
+    ``on_call(fn, args, kwargs, result)``: the
     plan value recording a NumPy call on watched data, or None if it cannot."""
 
     def __init__(self, on_number, on_call):
@@ -168,9 +176,11 @@ class ArrayReads:
                 self.in_step = False
         return out
 
-    def number(self, what):
+    def number(self, what, arr=None, convert=None, value=None):
+        """Python took ``value = convert(arr)`` from watched data: a data guard if a
+        recorded call computed ``arr`` (capture.py decides), else a graph break."""
         if not self.in_step:
-            self.on_number(what)
+            self.on_number(what, arr, convert, value)
 
     def _get(self, tensor):
         arr = _ARRAY.__get__(tensor)
@@ -183,7 +193,7 @@ class ArrayReads:
         if trusted or type(arr) is not np.ndarray:
             return arr
         out = arr.view(Watched)
-        out._watch = self
+        out._watch, out._tensor = self, tensor
         return out
 
     def install(self):
