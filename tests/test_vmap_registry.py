@@ -23,7 +23,7 @@ from autograd.ops.vmap import _leaves
 RANDOM = {"pca_lowrank_gauge", "svd_lowrank_gauge"}
 # primitives that still run once per sample under vmap (no batching rule yet; the new
 # op files of issue 27's helpers)
-PER_SAMPLE = {"CTCLoss", "Cumprod", "LogCumSumExp"}
+PER_SAMPLE = {"CTCLoss"}
 # public functions that compute on their inputs' values in Python before (or instead
 # of) calling a primitive: under vmap they raise vmap's error, never a silent answer
 # computed from one sample; each needs its Python part moved into a primitive

@@ -8,6 +8,7 @@ indices, so their gradient (added at the index, as PyTorch's) is the gather's.
 import numpy as np
 
 from ..forward_ad import derived_jvp
+from .batching import dims_batch_rule
 from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive, sum_keepdim, tensor_namespace
 from .indexing import Gather, ScatterAdd
@@ -56,6 +57,7 @@ class Cumprod(FormulaPrimitive):
     holds; at k, dx_k = sum_{j >= k} g_j z_j with z = cumprod(x with x_k := 1); after k,
     every y_j holds x_k = 0 twice over, so dx = 0."""
     jvp = derived_jvp
+    batch_rule = dims_batch_rule(1)          # the dim, past the batch dim
 
     @staticmethod
     def forward(ctx, x, dim):
@@ -163,6 +165,7 @@ class LogCumSumExp(FormulaPrimitive):
     is taken in log space, positive and negative g apart (PyTorch's and TensorFlow's
     rule): dx = exp(x + rlcse(log g+ - y)) - exp(x + rlcse(log g- - y)), rlcse the
     reversed logcumsumexp, log 0 the dtype's lowest finite value."""
+    batch_rule = dims_batch_rule(1)          # the dim, past the batch dim
 
     @staticmethod
     def forward(ctx, x, dim):
