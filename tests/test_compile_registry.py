@@ -87,8 +87,11 @@ def test_compiled_op_equals_eager(info, k):
         assert any("graph break" in str(w.message) for w in caught)
     else:
         assert len(compiled.traces) == 1, f"{info.name}: retraced on equal guards"
-        assert not [w for w in caught if "data guard failed" in str(w.message)], \
-            f"{info.name}: the replay ran eagerly"
+        # samples at ties: the perturbed capture saw no tie, so a check on ties (a data
+        # guard) differs at the replay, which then runs eagerly, as it must
+        if "tie" not in sample.name:
+            assert not [w for w in caught if "data guard failed" in str(w.message)], \
+                f"{info.name}: the replay ran eagerly"
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
         assert (a is None) == (b is None)
         if a is not None:
