@@ -55,7 +55,7 @@ from .creation import (Generator, Variable, arange, as_tensor, empty, empty_like
 from .tensor import Size
 from . import hub
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from . import forward_ad, functional
+from . import forward_ad, functional, func
 from . import amp, backends
 from .amp import autocast
 from .viz import backprop_frames, record_gradients, to_dot

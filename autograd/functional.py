@@ -13,9 +13,11 @@ How each is computed:
   or by columns (``"forward-mode"``, one forward per input element);
 - ``hessian``: the Jacobian of the gradient, the outer one by either strategy.
 
-``vectorize=True`` is accepted and gives the same results, computed by the same loops:
-batching the basis needs vmap, which tapegrad does not have yet (README, Known limits).
-Unlike PyTorch, ``strategy="forward-mode"`` does not require ``vectorize=True``.
+``vectorize=True`` with reverse mode computes all the rows of an output at once: one
+backward with ``vmap`` over the basis of the output space (ops/vmap.py), so each VJP
+runs once on the whole basis.  With forward mode it gives the same results by the
+loops (a tangent under vmap needs ``autograd.func.jvp``, above this module); unlike
+PyTorch, ``strategy="forward-mode"`` does not require ``vectorize=True``.
 """
 import numpy as np
 
@@ -23,6 +25,7 @@ from . import forward_ad
 from .engine import grad as _grad
 from .grad_mode import enable_grad
 from .ops.shape import stack
+from .ops.vmap import vmap
 from .tensor import Tensor
 
 _STRATEGIES = ("reverse-mode", "forward-mode")
@@ -182,6 +185,31 @@ def _jacobian_rows(outs, xs, create_graph, strict):
     return jac
 
 
+def _jacobian_rows_vectorized(outs, xs, create_graph, strict):
+    """`_jacobian_rows` with the rows of each output from one vmapped backward over the
+    basis of its space (the VJPs' ops batched by their rules)."""
+    jac = []
+    for o in outs:
+        n = o.numel()
+        unused = set(range(len(xs))) if not o.requires_grad else set()
+
+        def rows(seed):
+            gs = _grad(o, xs, seed, retain_graph=True, create_graph=True, allow_unused=True)
+            unused.update(j for j, g in enumerate(gs) if g is None)
+            return tuple(Tensor._make(np.zeros(x.shape, x.array.dtype)) if g is None else g
+                         for g, x in zip(gs, xs))
+        if o.requires_grad and n:
+            basis = Tensor._make(np.eye(n, dtype=o.array.dtype).reshape((n,) + o.shape))
+            got = vmap(rows)(basis)
+        else:
+            got = [Tensor._make(np.zeros((n,) + x.shape, x.array.dtype)) for x in xs]
+        for j in unused:
+            _zero_or_strict(None, xs[j], strict, j, "jacobian")
+        jac.append([g.reshape(o.shape + x.shape) if create_graph else g.detach().reshape(o.shape + x.shape)
+                    for g, x in zip(got, xs)])
+    return jac
+
+
 def _jacobian_columns(func, xs, create_graph, strict):
     """jac[i][j] by forward mode: column c of input j is the JVP of the c-th unit vector."""
     columns, outs, out_tuple = [[] for _ in xs], None, False
@@ -220,7 +248,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     xs = _prepare(xs, create_graph)
     if strategy == "reverse-mode":
         out_tuple, outs = _call(func, xs, "jacobian")
-        jac = _jacobian_rows(outs, xs, create_graph, strict)
+        rows = _jacobian_rows_vectorized if vectorize else _jacobian_rows
+        jac = rows(outs, xs, create_graph, strict)
     else:
         out_tuple, jac = _jacobian_columns(func, xs, create_graph, strict)
     jac = [[_finish(t, create_graph) for t in row] for row in jac]
