@@ -31,10 +31,9 @@ VALUE_READS = {
     "batch_norm", "cummax", "cummin", "frexp", "gaussian_nll_loss", "hardshrink",
     "hardsigmoid", "hinge_embedding_loss", "index_copy", "index_fill", "index_reduce",
     "kthvalue", "linalg.cholesky_ex_of_symmetric", "linalg.lstsq", "linalg.lu",
-    "linalg.lu_factor", "linalg.lu_factor_ex", "linalg.lu_solve", "linalg.pinv", "logdet",
-    "lu", "lu_solve", "lu_unpack", "max_pool3d", "median", "mode", "msort",
-    "multilabel_margin_loss", "mvlgamma", "nanmean", "nanmedian", "nanquantile", "nansum",
-    "pinverse", "poisson_nll_loss", "put", "quantile", "renorm",
+    "linalg.lu_solve", "linalg.pinv", "logdet", "lu_solve", "lu_unpack", "max_pool3d", "median",
+    "mode", "msort", "multilabel_margin_loss", "mvlgamma", "nanmean", "nanmedian", "nanquantile",
+    "nansum", "pinverse", "poisson_nll_loss", "put", "quantile", "renorm",
     "scaled_dot_product_attention", "softshrink", "sort", "take", "threshold", "topk"
 }
 

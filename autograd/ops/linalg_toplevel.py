@@ -12,7 +12,7 @@ from .decompositions import SVD, QR, Cholesky, _sym, _symmetric_samples, cholesk
 from .decompositions import pinv, qr as linalg_qr, square_like, svd as linalg_svd, svdvals
 from .linalg_errors import check_matrix, check_square
 from .linalg_more import apply_reflectors, check_reflectors, reflectors
-from .lu import (LUFactor, _lu_samples, _lu_solve_samples, _raise_singular, lu_factor_ex,
+from .lu import (LUFactor, _lu_samples, _lu_solve_samples, raise_singular, lu_factor_ex,
                  lu_reference, lu_solve as linalg_lu_solve, lu_solve_reference, unpack,
                  unpack_reference)
 from .registry import SampleInput, make, op
@@ -69,7 +69,7 @@ def lu(A, pivot=True, get_infos=False):
     LU, pivots, info = lu_factor_ex(A, pivot=pivot)
     if get_infos:
         return LU, pivots, info
-    _raise_singular("lu", info.array)
+    raise_singular("lu", info)
     return LU, pivots
 
 

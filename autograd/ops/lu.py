@@ -10,7 +10,7 @@ PyTorch returns them.  ``pivot=False`` (no row interchanges) runs the NumPy path
 the CPU PyTorch refuses it, here it works.
 
 One primitive, LUFactor: A (m x n) -> packed LU (L below the diagonal, unit diagonal
-implied; U on and above it) and pivots.  Its VJP is PyTorch's (linalg_lu_backward in
+implied; U on and above it), pivots and LAPACK's info.  Its VJP is PyTorch's (linalg_lu_backward in
 FunctionsManual.cpp), written with triangular solves so it differentiates again; P, L,
 U and lu_solve are compositions of it, so they inherit its rules.
 """
@@ -24,6 +24,7 @@ from ..forward_ad import derived_jvp
 from ..function import Primitive
 from ..kernels.threads import adopt_loaded_blas
 from ..tensor import Tensor
+from .batching import batch_as_leading_dim_rule, values_of
 from .binary import where
 from .linalg_errors import LinAlgError, batch_shape, check_matrix, check_same_dtype, check_square
 from .registry import SampleInput, make, op
@@ -118,16 +119,17 @@ def permutation_matrix(pivots, m, dtype):
 # -- the primitive ----------------------------------------------------------------------
 class LUFactor(Primitive):
     jvp = derived_jvp
+    batch_rule = batch_as_leading_dim_rule       # getrf maps over leading dims already
 
     @staticmethod
     def forward(ctx, a, pivot):
         lu, piv = lu_arrays(a, pivot, _scipy_getrf())
         ctx.save_for_backward(lu, piv)
         ctx.pivot = pivot
-        return lu, piv
+        return lu, piv, lu_info(lu)          # info here, so that vmap batches it too
 
     @staticmethod
-    def backward(ctx, glu, _gpivots):
+    def backward(ctx, glu, _gpivots, _ginfo):
         lu, piv = ctx.saved_tensors
         return lu_backward(glu, lu, piv.array, ctx.pivot), None
 
@@ -194,7 +196,7 @@ def _factor(name, A, pivot):
     check_matrix(name, A)
     if not isinstance(pivot, bool):
         raise TypeError(f"{name}: pivot must be a bool, got {pivot!r}")
-    return LUFactor.apply(A, pivot)
+    return LUFactor.apply(A, pivot)        # (LU, pivots, info)
 
 
 @op(LUFactor, samples=_lu_samples, ref=_lu_factor_ex_ref, name="linalg.lu_factor_ex", output_index=0)
@@ -204,14 +206,15 @@ def lu_factor_ex(A, *, pivot=True, check_errors=False):
     index (from 1) of the first zero on U's diagonal, 0 if none; check_errors=True
     raises LinAlgError instead."""
     name = "linalg.lu_factor_ex"
-    lu, piv = _factor(name, A, pivot)
-    info = lu_info(lu.array)
+    lu, piv, info = _factor(name, A, pivot)
     if check_errors:
-        _raise_singular(name, info)
-    return LUFactorExResult(lu, piv, Tensor._make(info))
+        raise_singular(name, info)
+    return LUFactorExResult(lu, piv, info)
 
 
-def _raise_singular(name, info):
+def raise_singular(name, info):
+    """LinAlgError naming the first matrix whose info (a Tensor, or an array) is not 0."""
+    info = values_of(info) if isinstance(info, Tensor) else info      # a check: vmap allows it
     bad = np.flatnonzero(info)
     if bad.size:
         where_ = f"(Batch element {bad[0]}): " if info.ndim else ""
@@ -226,8 +229,8 @@ def lu_factor(A, *, pivot=True):
     """(LU, pivots) of A as lu_factor_ex; LinAlgError if U has a zero on its diagonal (a
     solve with it would divide by zero), as PyTorch."""
     name = "linalg.lu_factor"
-    lu, piv = _factor(name, A, pivot)
-    _raise_singular(name, lu_info(lu.array))
+    lu, piv, info = _factor(name, A, pivot)
+    raise_singular(name, info)
     return LUFactorResult(lu, piv)
 
 
@@ -262,7 +265,7 @@ def _plu_ref(a, pivot=True):
 def lu(A, *, pivot=True):
     """(P, L, U) with A = P L U (A m x n; P m x m, L m x k unit lower, U k x n upper).
     A singular A factors too (U has a zero on its diagonal).  pivot=False: P is empty."""
-    return unpack(*_factor("linalg.lu", A, pivot), unpack_pivots=pivot)
+    return unpack(*_factor("linalg.lu", A, pivot)[:2], unpack_pivots=pivot)
 
 
 def check_pivots(name, LU, pivots):
@@ -352,7 +355,7 @@ def regular_part(A):
 
 def _with_nan(x, mask, info, name, check_errors):
     if check_errors:
-        _raise_singular(name, info)
+        raise_singular(name, info)
     return where(mask, float("nan"), x) if info.any() else x
 
 
