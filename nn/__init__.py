@@ -30,6 +30,18 @@ from .layers.adaptive_softmax import AdaptiveLogSoftmaxWithLoss
 from .layers.distance import CosineSimilarity, PairwiseDistance
 from .layers.embedding_bag import EmbeddingBag
 from .layers.rms_norm import RMSNorm
+from .layers.conv_nd import Conv3d, ConvTranspose1d, ConvTranspose3d, Fold, Unfold
+from .layers.dropout import Dropout3d, FeatureAlphaDropout
+from .layers.normalization_nd import BatchNorm3d, CrossMapLRN2d, InstanceNorm1d, InstanceNorm3d
+from .layers.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,
+                             ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
+                             ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
+                             ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
+from .layers.pooling_nd import (AdaptiveAvgPool1d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
+                                AdaptiveMaxPool3d, AvgPool1d, AvgPool3d, LPPool1d, LPPool3d,
+                                MaxPool3d)
+from .layers.upsampling import (ChannelShuffle, PixelShuffle, PixelUnshuffle,
+                                UpsamplingBilinear2d, UpsamplingNearest2d)
 from .layers.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase
 from .layers.transformer import (MultiheadAttention, Transformer, TransformerDecoder,
                                  TransformerDecoderLayer, TransformerEncoder,

@@ -253,3 +253,19 @@ def test_channel_dropouts_drop_whole_channels():
     assert (z.min(-1) == z.max(-1)).all() and len(np.unique(z)) == 2
     with pytest.raises(ValueError, match="dropout3d: expected a 4-d or 5-d"):
         F.dropout3d(ag.ones(2, 3), 0.5)
+
+
+# -- padding modes -----------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["replicate", "circular", "reflect"])
+@pytest.mark.parametrize("shape, pad", [((2, 3, 4), (1, 2)), ((3, 4, 5), (2, 1, 0, 3)),
+                                        ((2, 2, 3, 4, 3), (1, 1, 2, 0, 2, 2)),
+                                        ((1, 1, 1, 2), (1, 1, 0, 0))])
+def test_pad_modes(mode, shape, pad):
+    compare(F.pad, TF.pad, [_rand(*shape), pad], dict(mode=mode))
+
+
+def test_circular_pad_may_not_wrap_twice():
+    with pytest.raises(ValueError, match="pad: circular padding \\(4, 0\\) of dim 2"):
+        F.pad(ag.zeros(1, 2, 3), (4, 0), mode="circular")
+    with pytest.raises(ValueError, match="pad: mode must be"):
+        F.pad(ag.zeros(1, 2, 3), (1, 1), mode="wrap")

@@ -1,5 +1,5 @@
-"""Padding: ``F.pad`` in constant mode (negative widths crop, as in PyTorch) and in
-reflect mode.
+"""Padding: ``F.pad`` in constant mode (negative widths crop, as in PyTorch), reflect,
+replicate and circular modes.
 
 Constant padding's VJP is the same op with the widths negated (crop what was
 padded, pad with zeros what was cropped).  Reflect padding's VJP is its adjoint,
@@ -106,12 +106,17 @@ def _pad_samples(rng):
     yield SampleInput((make(rng, (2, 3, 5)), (-1, 2, 1, -2)), {}, "crop-and-pad")
     yield SampleInput((make(rng, (2, 4, 5)), (2, 1)), dict(mode="reflect"), "reflect-1d")
     yield SampleInput((make(rng, (1, 4, 5)), (1, 2, 3, 1)), dict(mode="reflect"), "reflect-2d")
+    yield SampleInput((make(rng, (1, 2, 3, 2, 4)), (1, 2, 0, 3, 2, 1)), dict(mode="replicate"),
+                      "replicate-3d")
+    yield SampleInput((make(rng, (2, 3, 4)), (3, 1, 2, 0)), dict(mode="circular"), "circular-2d")
 
 
 def _pad_ref(x, pad, mode="constant", value=0.0):
     widths = _pad_widths(pad, x.ndim, "pad")
-    if mode == "reflect":
-        return np.pad(x, widths, mode="reflect")
+    if mode in ("reflect", "circular"):
+        return np.pad(x, widths, mode={"reflect": "reflect", "circular": "wrap"}[mode])
+    if mode == "replicate":
+        return np.pad(x, widths, mode="edge")
     return _crop_pad(x, widths, value)
 
 
@@ -157,4 +162,25 @@ def pad(input, pad, mode="constant", value=0.0):
                 raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than dim {i} "
                                  f"of the input (shape {tuple(input.shape)})")
         return ReflectPad.apply(input, widths)
-    raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
+    if mode in ("replicate", "circular"):
+        return _gather_pad(input, widths, mode)
+    raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got "
+                     f"{mode!r}")
+
+
+def _gather_pad(x, widths, mode):
+    """Replicate / circular padding as one index_select per padded axis: output j of an
+    axis of size n reads x[clip(j - lo, 0, n - 1)] (replicate) or x[(j - lo) mod n]
+    (circular), so its VJP is index_select's scatter-add."""
+    from .indexing import index_select      # indexing imports this module (its fills pad)
+    for axis, (lo, hi) in enumerate(widths):
+        if lo == hi == 0:
+            continue
+        n = x.shape[axis]
+        if n == 0 or (mode == "circular" and max(lo, hi) > n):
+            raise ValueError(f"pad: {mode} padding ({lo}, {hi}) of dim {axis} needs a dim of size "
+                             f"at least {max(lo, hi, 1)} (input shape {tuple(x.shape)}); circular "
+                             "padding may not wrap around more than once")
+        src = np.arange(-lo, n + hi)
+        x = index_select(x, axis, np.clip(src, 0, n - 1) if mode == "replicate" else src % n)
+    return x

@@ -302,17 +302,50 @@ def _lp(name, input, norm_type, kernel_size, stride, ceil_mode, nd, avg_pool):
     return (avg.sign() * avg.abs().relu() * float(np.prod(k))) ** (1.0 / norm_type)
 
 
-def _avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
+def _avg_pool1d_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 7)), 3), dict(stride=2, padding=1), "pad")
+    yield SampleInput((make(rng, (3, 8)), (2,)), dict(padding=(1,), ceil_mode=True, stride=3,
+                                                      count_include_pad=False), "unbatched-ceil")
+
+
+def _avg_pool1d_ref(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                    count_include_pad=True):
+    one = lambda v: (1, 1) + _ints("ref", "size", v, 1)     # noqa: E731
+    y = avg_pool3d_reference(x[..., None, None, :], one(kernel_size),
+                             None if stride is None else one(stride),
+                             (0, 0) + _ints("ref", "p", padding, 1), ceil_mode, count_include_pad)
+    return y[..., 0, 0, :]
+
+
+@op(AvgPool, AvgPoolAdjoint, samples=_avg_pool1d_samples, ref=_avg_pool1d_ref)
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over kL windows, run as avg_pool2d over (N, C, 1, L)."""
+    _check("avg_pool1d", input, 1)
     one = lambda v, unit=1: (unit,) + _ints("avg_pool1d", "size", v, 1)    # noqa: E731
     return _unit_height(avg_pool2d)(input, one(kernel_size),
                                     None if stride is None else one(stride), one(padding, 0),
-                                    ceil_mode)
+                                    ceil_mode, count_include_pad)
+
+
+def _adaptive_avg1d_samples(rng):
+    yield SampleInput((make(rng, (2, 3, 7)), 3), {}, "overlapping")
+    yield SampleInput((make(rng, (3, 5)), (2,)), {}, "unbatched")
+
+
+@op(AvgPool, AvgPoolAdjoint, samples=_adaptive_avg1d_samples,
+    ref=lambda x, output_size: _adaptive_ref(x, output_size, np.mean, 1))
+def adaptive_avg_pool1d(input, output_size):
+    name = "adaptive_avg_pool1d"
+    _check(name, input, 1)
+    size, = _output_size(name, input, output_size, 1)
+    return _unit_height(adaptive_avg_pool2d)(input, (1, size))
 
 
 @op(AvgPool, AvgPoolAdjoint, samples=_lp_pool1d_samples, ref=lp_pool_reference(1))
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """Power-average pooling (sum over the window of x^p)^(1/p), PyTorch's definition."""
-    return _lp("lp_pool1d", input, norm_type, kernel_size, stride, ceil_mode, 1, _avg_pool1d)
+    return _lp("lp_pool1d", input, norm_type, kernel_size, stride, ceil_mode, 1, avg_pool1d)
 
 
 @op(AvgPool, AvgPoolAdjoint, samples=_lp_pool3d_samples, ref=lp_pool_reference(3))

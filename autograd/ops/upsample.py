@@ -21,7 +21,7 @@ from ..dtypes import is_int
 from ..tensor import Tensor
 from .indexing import GetItem
 from .pool import AvgPool, AvgPoolAdjoint, adaptive_avg_pool2d
-from .pool_nd import _unit_height, adaptive_avg_pool3d
+from .pool_nd import adaptive_avg_pool1d, adaptive_avg_pool3d
 from .registry import SampleInput, make, op
 from .shape import Permute, Reshape
 
@@ -238,9 +238,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise TypeError(f"{name}: mode {mode!r} needs a floating point input, got {input.dtype}")
     sizes, scales = _sizes_and_scales(name, input, nd, size, scale_factor, recompute_scale_factor)
     if mode == "area":
-        if nd == 1:
-            return _unit_height(adaptive_avg_pool2d)(input, (1, sizes[0]))
-        return (adaptive_avg_pool2d if nd == 2 else adaptive_avg_pool3d)(input, sizes)
+        return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[nd - 1](input, sizes)
     ct = np.float32 if input.dtype.kind != "f" or input.dtype.itemsize < 4 else input.dtype.type
     out = input
     for axis, (n_in, n_out, s) in enumerate(zip(input.shape[2:], sizes, scales)):

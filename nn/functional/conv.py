@@ -5,26 +5,13 @@ import autograd as ag
 from autograd.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from autograd.ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, lp_pool2d,
                                max_pool1d, max_pool2d)
+from autograd.ops.pool_nd import adaptive_avg_pool1d, avg_pool1d
 from autograd.ops.upsample import interpolate  # every mode (autograd/ops/upsample.py)
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d", "fold", "unfold", "adaptive_avg_pool2d",
            "adaptive_max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "max_pool2d",
            "avg_pool1d", "adaptive_avg_pool1d", "interpolate", "upsample", "local_response_norm",
            "local_contrast_norm"]
-
-
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """Run as avg_pool2d over (N, C, 1, L)."""
-    one = lambda v: (1, v if isinstance(v, int) else v[0])   # noqa: E731
-    out = avg_pool2d(input.unsqueeze(-2), one(kernel_size), None if stride is None else one(stride),
-                     (0, padding if isinstance(padding, int) else padding[0]), ceil_mode,
-                     count_include_pad)
-    return out.squeeze(-2)
-
-
-def adaptive_avg_pool1d(input, output_size):
-    size = output_size if isinstance(output_size, int) else output_size[0]
-    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

@@ -1,5 +1,5 @@
-"""Conv1d, Conv2d, ConvTranspose2d over the convolution primitives, with PyTorch's
-arguments and default initialisation (kaiming_uniform(a=sqrt(5)) for the weight,
+"""Conv1d, Conv2d, ConvTranspose2d (and the bases of nn/layers/conv_nd.py) over the
+convolution primitives, with PyTorch's arguments and default initialisation (kaiming_uniform(a=sqrt(5)) for the weight,
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias)."""
 import math
 
@@ -29,9 +29,9 @@ class _ConvNd(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{type(self).__name__}: in_channels {in_channels} and out_channels "
                              f"{out_channels} must be divisible by groups {groups}")
-        if padding_mode not in ("zeros", "reflect"):
-            raise ValueError(f"{type(self).__name__}: padding_mode {padding_mode!r} not supported "
-                             "('zeros', 'reflect')")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{type(self).__name__}: padding_mode must be one of 'zeros', "
+                             f"'reflect', 'replicate', 'circular', got {padding_mode!r}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of 'valid', 'same'")
@@ -64,7 +64,7 @@ class _ConvNd(Module):
     def _check(self, input):
         n = self._nd
         if input.ndim not in (n + 1, n + 2) or input.shape[-n - 1] != self.in_channels:
-            spatial = ", ".join("H W".split()[:n]) if n == 2 else "L"
+            spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[n]
             raise ValueError(
                 f"{module_path(self)} ({type(self).__name__}): expected input of shape "
                 f"(N, {self.in_channels}, {spatial}) or ({self.in_channels}, {spatial}), got "
@@ -74,7 +74,7 @@ class _ConvNd(Module):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0,) * self._nd:
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * self._nd:
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * self._nd:
@@ -89,12 +89,14 @@ class _ConvNd(Module):
 
     def _conv(self, input, fn):
         self._check(input)
-        if self.padding_mode == "reflect" and not isinstance(self.padding, str):
-            widths = []
-            for p in reversed(self.padding):
-                widths += [p, p]
-            return fn(F.pad(input, widths, mode="reflect"), self.weight, self.bias, self.stride,
-                      0, self.dilation, self.groups)
+        if self.padding_mode != "zeros" and self.padding != "valid":
+            # F.pad's widths, last dim first; 'same' puts an odd extra after (PyTorch)
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            pairs = ([(t // 2, t - t // 2) for t in totals] if self.padding == "same"
+                     else [(p, p) for p in self.padding])
+            widths = [w for pair in reversed(pairs) for w in pair]
+            return fn(F.pad(input, widths, mode=self.padding_mode), self.weight, self.bias,
+                      self.stride, 0, self.dilation, self.groups)
         return fn(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                   self.groups)
 
@@ -123,30 +125,35 @@ class Conv2d(_ConvNd):
         return self._conv(input, F.conv2d)
 
 
-class ConvTranspose2d(_ConvNd):
-    """The adjoint of Conv2d; weight (in, out/groups, kH, kW).  ``output_size`` in
-    forward picks output_padding so the output has that size (PyTorch)."""
-    _nd = 2
+class _ConvTransposeNd(_ConvNd):
+    """The adjoint of the convolution; weight (in, out/groups, *kernel).  ``output_size``
+    in forward picks output_padding so the output has that size (PyTorch)."""
     _transposed = True
+    _fn = None       # the functional form, F.conv_transpose{1,2,3}d
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
         if padding_mode != "zeros":
-            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, output_padding, dtype=dtype)
 
     def forward(self, input, output_size=None):
         self._check(input)
-        op = self.output_padding
+        n, op = self._nd, self.output_padding
         if output_size is not None:
-            want = tuple(output_size)[-2:]
-            base = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
-                    zip(input.shape[-2:], self.stride, self.padding, self.dilation, self.kernel_size)]
+            want = tuple(output_size)[-n:]
+            base = [(m - 1) * s - 2 * p + d * (k - 1) + 1 for m, s, p, d, k in
+                    zip(input.shape[-n:], self.stride, self.padding, self.dilation, self.kernel_size)]
             op = tuple(w - b for w, b in zip(want, base))
             if any(o < 0 or o >= max(s, d) for o, s, d in zip(op, self.stride, self.dilation)):
                 raise ValueError(f"{module_path(self)}: requested output size {want} is not "
                                  f"reachable from input {tuple(input.shape)} (base size {tuple(base)})")
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op,
-                                  self.groups, self.dilation)
+        return self._fn(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                        self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    _nd = 2
+    _fn = staticmethod(F.conv_transpose2d)

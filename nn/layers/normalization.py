@@ -94,24 +94,32 @@ class BatchNorm2d(_BatchNorm):
                              f"(N, {self.num_features}, H, W), got {tuple(input.shape)}")
 
 
-class InstanceNorm2d(_NormBase):
+class _InstanceNorm(_NormBase):
     """Defaults differ from BatchNorm (PyTorch): affine=False, track_running_stats=False."""
+    _nd = 2
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False, device=None, dtype=None):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
     def forward(self, input):
-        if input.ndim not in (3, 4) or input.shape[-3] != self.num_features:
-            raise ValueError(f"{module_path(self)} (InstanceNorm2d): expected input of shape "
-                             f"(N, {self.num_features}, H, W) or ({self.num_features}, H, W), got "
-                             f"{tuple(input.shape)}")
-        unbatched = input.ndim == 3
+        n = self._nd
+        if input.ndim not in (n + 1, n + 2) or input.shape[-n - 1] != self.num_features:
+            spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[n]
+            raise ValueError(f"{module_path(self)} ({type(self).__name__}): expected input of "
+                             f"shape (N, {self.num_features}, {spatial}) or ({self.num_features}, "
+                             f"{spatial}), got {tuple(input.shape)}")
+        unbatched = input.ndim == n + 1
         x = input.unsqueeze(0) if unbatched else input
-        momentum = self._momentum()
+        # PyTorch's instance norms leave num_batches_tracked alone; momentum None is 0 here
+        momentum = 0.0 if self.momentum is None else self.momentum
         y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             self.training or not self.track_running_stats, momentum, self.eps)
         return y.squeeze(0) if unbatched else y
+
+
+class InstanceNorm2d(_InstanceNorm):
+    _nd = 2
 
 
 class LayerNorm(Module):

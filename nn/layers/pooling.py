@@ -37,7 +37,10 @@ class MaxPool2d(_MaxPoolNd):
                             self.ceil_mode, self.return_indices)
 
 
-class AvgPool2d(Module):
+class _AvgPoolNd(Module):
+    _nd = 2
+    _fn = staticmethod(F.avg_pool2d)
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
@@ -47,59 +50,88 @@ class AvgPool2d(Module):
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, input):
-        _check(self, input, 2)
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
+        _check(self, input, self._nd)
+        return self._fn(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                        self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class LPPool2d(Module):
+class AvgPool2d(_AvgPoolNd):
+    pass
+
+
+class _LPPoolNd(Module):
+    _nd = 2
+    _fn = staticmethod(F.lp_pool2d)
+
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
         self.norm_type, self.kernel_size = norm_type, kernel_size
         self.stride, self.ceil_mode = stride, ceil_mode
 
     def forward(self, input):
-        _check(self, input, 2)
-        return F.lp_pool2d(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+        _check(self, input, self._nd)
+        return self._fn(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
 
     def extra_repr(self):
         return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, ceil_mode={self.ceil_mode}")
 
 
-class AdaptiveAvgPool2d(Module):
+class LPPool2d(_LPPoolNd):
+    pass
+
+
+class _AdaptiveAvgPoolNd(Module):
+    _nd = 2
+    _fn = staticmethod(F.adaptive_avg_pool2d)
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, input):
-        _check(self, input, 2)
-        return F.adaptive_avg_pool2d(input, self.output_size)
+        _check(self, input, self._nd)
+        return self._fn(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveMaxPool2d(Module):
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    pass
+
+
+class _AdaptiveMaxPoolNd(Module):
+    _nd = 2
+    _fn = staticmethod(F.adaptive_max_pool2d)
+
     def __init__(self, output_size, return_indices=False):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
     def forward(self, input):
-        _check(self, input, 2)
-        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+        _check(self, input, self._nd)
+        return self._fn(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    pass
 
 
 class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
+        if isinstance(scale_factor, (tuple, list)):        # PyTorch keeps the scale as floats
+            scale_factor = tuple(float(f) for f in scale_factor)
+        elif scale_factor:
+            scale_factor = float(scale_factor)
         self.size, self.scale_factor = size, scale_factor
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
@@ -110,5 +142,5 @@ class Upsample(Module):
 
     def extra_repr(self):
         if self.scale_factor is not None:
-            return f"scale_factor={float(self.scale_factor)}, mode='{self.mode}'"
-        return f"size={self.size}, mode='{self.mode}'"
+            return f"scale_factor={self.scale_factor!r}, mode={self.mode!r}"
+        return f"size={self.size!r}, mode={self.mode!r}"

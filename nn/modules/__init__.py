@@ -6,4 +6,5 @@ from . import adaptive, distance  # noqa: F401
 from . import (activation, batchnorm, container, conv, dropout, flatten, instancenorm,  # noqa: F401
                linear, loss, module, normalization, pooling, rnn, sparse, transformer, upsampling,
                utils)
+from . import channelshuffle, fold, padding, pixelshuffle  # noqa: F401  (issue 27's spatial family)
 from .module import Module  # noqa: F401
