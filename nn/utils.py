@@ -1,5 +1,6 @@
-"""``nn.utils``: gradient clipping, flat parameter vectors, and ``nn.utils.rnn``
-(packed sequences, in utils_rnn.py)."""
+"""``nn.utils``: gradient clipping, flat parameter vectors, ``nn.utils.rnn`` (packed
+sequences, in utils_rnn.py), and ``parametrize``, ``parametrizations``, ``prune`` and
+``fusion`` (nn/parametrize.py, nn/parametrizations.py, nn/prune.py, nn/fusion.py)."""
 import math
 import sys
 
@@ -10,10 +11,15 @@ from autograd.grad_mode import no_grad
 from autograd.graph import increment_version
 from autograd.tensor import Tensor
 
+from . import fusion, parametrizations, parametrize, prune
 from . import utils_rnn as rnn
+from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights  # noqa: F401
 
-# Also importable by PyTorch's path: `from nn.utils.rnn import pad_sequence`.
-sys.modules.setdefault(__name__ + ".rnn", rnn)
+# Also importable by PyTorch's paths: `from nn.utils.rnn import pad_sequence`,
+# `import nn.utils.parametrize`, `from nn.utils import prune`, ...
+for _name, _module in [("rnn", rnn), ("parametrize", parametrize), ("parametrizations", parametrizations),
+                       ("prune", prune), ("fusion", fusion)]:
+    sys.modules.setdefault(f"{__name__}.{_name}", _module)
 
 
 def _params(parameters):
