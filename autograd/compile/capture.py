@@ -140,9 +140,6 @@ class Capture:
             drawn = self._drawn(a)
             if drawn is not None:
                 return drawn
-            rows = self._rows(a)
-            if rows is not None:
-                return rows
             read = self._read(a, cls)
             if read is not None:
                 return read
@@ -339,12 +336,14 @@ class Capture:
         step = Step(cls, None, tuple(step_slots), tuple(needs), any_needs,
                     tuple((o.array.shape, o.array.dtype) for o in outs),
                     ".".join(STATE.scope), user_site(), type(res) is not tuple)
-        for k, before in consts:        # forward wrote into it: a scratch buffer
-            if not np.array_equal(before, args[k], equal_nan=True):
+        for k, before in consts:
+            if not np.array_equal(before, args[k], equal_nan=True):   # a scratch buffer
                 s = self._slot(before.shape, before.dtype, f"scratch{self.nslots}")
                 self.entries.append(Scratch(s, before))
                 self.scratch[s] = (args[k], step)
                 refs[k] = ("v", s)
+            else:                       # read, not written: perhaps buffers' rows
+                refs[k] = self._rows(args[k]) or refs[k]
         step.args = tuple(refs)
         self.entries.append(step)
         return res
@@ -420,6 +419,7 @@ class Capture:
         finally:
             self.reads.uninstall()
             users.uninstall()
+            self.recorder.in_step = True     # closed: drawn arrays left in tensors are plain
             self.breaks += others.breaks(not isinstance(creation._generator, RecordingGenerator))
             for name, original in saved.items():
                 setattr(Tensor, name, original)

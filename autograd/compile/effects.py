@@ -64,15 +64,28 @@ class Drawn(np.ndarray):
         return func(*args, **kwargs)
 
     def astype(self, dtype, *args, **kwargs):
-        # ``rand``'s ``random(shape).astype(float32)``: the cast ends the recipe and the
-        # result is a plain array, so no Drawn reaches a Tensor through the factories.
+        # ``rand``'s ``random(shape).astype(float32)``, attention's ``keep.astype(dtype) *
+        # scale``: the cast is one more step of the recipe
         result = self.view(np.ndarray).astype(dtype, *args, **kwargs)
-        if self._recorder is not None and self._origin is not None:
-            self._recorder.derived[id(result)] = (result, self._origin, ("astype", result.dtype))
-        return result
+        rec = self._recorder
+        if rec is None or rec.in_step or self._origin is None:
+            return result
+        draw, ops = self._origin
+        return rec.wrap(result, (draw, ops + ((Cast(result.dtype), 0, (None,)),)))
 
     def __reduce__(self):       # pickling, printing through copies: plain data
         return self.view(np.ndarray).__reduce__()
+
+
+class Cast:
+    """``astype(dtype)`` as a step of a recipe (see `Drawn`)."""
+    __name__ = "astype"
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __call__(self, v):
+        return v.astype(self.dtype)
 
 
 class Draw:
@@ -123,6 +136,9 @@ def recipe_text(name, ops, cast):
     """The recipe as one Python expression over the draw ``name``."""
     expr = name
     for ufunc, pos, operands in ops:
+        if type(ufunc) is Cast:
+            expr = f"{expr}.astype({ufunc.dtype.name})"
+            continue
         shown = ", ".join(expr if k == pos else repr(x) for k, x in enumerate(operands))
         expr = f"np.{ufunc.__name__}({shown})"
     if cast is not None:
@@ -186,7 +202,6 @@ class DrawRecorder:
 
     def __init__(self, on_draw):
         self.draws = []
-        self.derived = {}        # id(plain array) -> (array, origin, cast), from astype
         self.wrapped = []        # every Drawn made, newest last (kept alive: ids are keys)
         self.in_step = False
         self._on_draw = on_draw
@@ -216,16 +231,10 @@ class DrawRecorder:
         base = arr.base
         if isinstance(base, Drawn) and base._origin is not None and base.shape == arr.shape:
             return base._origin + (("asarray", arr.dtype),)
-        hit = self.derived.get(id(arr))
-        if hit is not None and hit[0] is arr:
-            return hit[1] + (hit[2],)
         # np.asarray(mask, float32) of a float64 mask: a converted copy, found by value
         for d in reversed(self.wrapped):
             if d.shape == arr.shape and np.array_equal(d.view(np.ndarray).astype(arr.dtype), arr):
                 return d._origin + (("astype", arr.dtype),)
-        for a, origin, cast in reversed(list(self.derived.values())):
-            if a.shape == arr.shape and np.array_equal(a.astype(arr.dtype), arr):
-                return origin + (("astype", arr.dtype),)
         return None
 
 
