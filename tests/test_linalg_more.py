@@ -16,7 +16,10 @@ import torch
 import autograd as ag
 from autograd import linalg
 from autograd.ops import lu as lu_module
-from test_linalg import _both, _loss, _rng, _weights, full_rank, plain, spd, square
+from test_linalg import _is_symmetric, _rng, full_rank, plain, spd, square
+from test_linalg import test_gradients_and_second_derivatives as check_gradients_and_second_derivatives
+from test_linalg import test_values_and_gradients_float32 as check_values_and_gradients_float32
+from test_linalg import test_values_float64 as check_values_float64
 
 # the deprecated top-level forms (torch.lu, torch.qr, ...) warn in PyTorch on each call
 pytestmark = pytest.mark.filterwarnings("ignore:torch.* is deprecated:UserWarning")
@@ -144,47 +147,18 @@ ALL_JVP = [pytest.param(f, xs, n in DIFFERENCES, id=n) for n, f, xs in CASES]
 
 @pytest.mark.parametrize("f,arrays", ALL)
 def test_values_float64(f, arrays):
-    _, outs, _, refs = _both(f, arrays)
-    assert len(outs) == len(refs)
-    for o, r in zip(outs, refs):
-        assert tuple(o.shape) == tuple(r.shape)
-        np.testing.assert_allclose(o.array, r.detach().numpy(), rtol=1e-9, atol=1e-10)
+    check_values_float64(f, arrays)
 
 
 @pytest.mark.parametrize("f,arrays", ALL)
 def test_values_and_gradients_float32(f, arrays):
-    ours, outs, theirs, refs = _both(f, arrays, np.float32)
-    for o, r in zip(outs, refs):
-        assert o.dtype == ag.float32
-        np.testing.assert_allclose(o.array, r.detach().numpy(), rtol=2e-4, atol=2e-5)
-    ws = [w.astype(np.float32) for w in _weights(refs, 1)]
-    for a, b in zip(ag.grad(_loss(outs, ws, ag), ours),
-                    torch.autograd.grad(_loss(refs, ws, torch), theirs)):
-        assert a.dtype == ag.float32
-        np.testing.assert_allclose(a.array, b.numpy(), rtol=1e-3, atol=1e-4)
+    check_values_and_gradients_float32(f, arrays)
 
 
 @pytest.mark.parametrize("f,arrays", ALL)
 def test_gradients_and_second_derivatives(f, arrays):
     """d/dx of sum(out * w), then d/dx of sum(grad * r) (both create_graph), as PyTorch."""
-    ours, outs, theirs, refs = _both(f, arrays)
-    ws = _weights(refs, 1)
-    g_ours = ag.grad(_loss(outs, ws, ag), ours, create_graph=True)
-    g_theirs = torch.autograd.grad(_loss(refs, ws, torch), theirs, create_graph=True)
-    for a, b in zip(g_ours, g_theirs):
-        np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-7, atol=1e-9)
-    rs = _weights(g_theirs, 2)
-    gg_ours = ag.grad(_loss(g_ours, rs, ag), ours, allow_unused=True)
-    gg_theirs = torch.autograd.grad(_loss(g_theirs, rs, torch), theirs, allow_unused=True,
-                                    materialize_grads=True)
-    for a, b in zip(gg_ours, gg_theirs):
-        want = b.detach().numpy(force=True)
-        np.testing.assert_allclose(np.zeros_like(want) if a is None else a.array, want,
-                                   rtol=1e-6, atol=1e-8)
-
-
-def _is_symmetric(a):
-    return a.ndim >= 2 and a.shape[-1] == a.shape[-2] and np.array_equal(a, np.swapaxes(a, -1, -2))
+    check_gradients_and_second_derivatives(f, arrays)
 
 
 def _tangent_inputs(arrays):

@@ -26,11 +26,11 @@ from ..kernels.threads import adopt_loaded_blas
 from ..tensor import Tensor
 from .batching import batch_as_leading_dim_rule, values_of
 from .binary import where
-from .linalg_errors import LinAlgError, batch_shape, check_matrix, check_same_dtype, check_square
+from .linalg_errors import LinAlgError, check_matrix, check_square
 from .registry import SampleInput, make, op
 from .shape import cat
-from .solve import (Inv, Solve, _check_system, _solve_ref, inv, solve, solve_triangular,
-                    square_matrices, square_samples)
+from .solve import (Inv, Solve, _check_system, _solve_ref, check_matrix_system, inv, solve,
+                    solve_triangular, square_matrices, square_samples)
 
 
 # -- the factorization on arrays ------------------------------------------------------
@@ -306,15 +306,9 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     given as lu_factor returns it; batch dims broadcast.  Two triangular solves and a
     permutation, so the gradient reaches LU (its two triangles) and B."""
     name = "linalg.lu_solve"
+    check_matrix_system(name, LU, B, left, "LU")
     check_pivots(name, LU, pivots)
-    check_matrix(name, B, "B")
-    check_same_dtype(name, LU, B)
-    n = LU.shape[-1]
-    if (B.shape[-2] if left else B.shape[-1]) != n:
-        raise ValueError(f"{name}: LU of shape {tuple(LU.shape)} and B of shape {tuple(B.shape)} "
-                         f"do not match: B needs {n} {'rows' if left else 'columns'}")
-    batch_shape(name, LU, B)
-    P = permutation_matrix(pivots.array, n, LU.dtype)
+    P = permutation_matrix(pivots.array, LU.shape[-1], LU.dtype)
     lower = dict(upper=False, unitriangular=True)
     if not left:        # X A = B  <=>  A^T X^T = B^T
         return lu_solve(LU, pivots, B.mT, adjoint=not adjoint).mT

@@ -299,19 +299,24 @@ def _tri_solve_ref(a, b, *, upper, left=True, unitriangular=False):
     return _solve_ref(t, b, left) if not left else np.linalg.solve(t, b)
 
 
-@op(SolveTriangular, samples=_tri_solve_samples, ref=_tri_solve_ref, name="linalg.solve_triangular")
-def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
-    """X with T X = B (or X T = B), T the upper or lower triangle of A (with ones on the
-    diagonal if unitriangular); the other triangle of A is not read."""
-    name = "linalg.solve_triangular"
-    check_square(name, A)
+def check_matrix_system(name, A, B, left, arg="A"):
+    """A square, B a batch of matrices of A's dtype with A's size on the side solved
+    against (rows if left, else columns), their batch dims broadcasting."""
+    check_square(name, A, arg)
     check_matrix(name, B, "B")
     check_same_dtype(name, A, B)
     n = A.shape[-1]
     if (B.shape[-2] if left else B.shape[-1]) != n:
-        raise ValueError(f"{name}: A of shape {tuple(A.shape)} and B of shape {tuple(B.shape)} "
+        raise ValueError(f"{name}: {arg} of shape {tuple(A.shape)} and B of shape {tuple(B.shape)} "
                          f"do not match: B needs {n} {'rows' if left else 'columns'}")
     batch_shape(name, A, B)
+
+
+@op(SolveTriangular, samples=_tri_solve_samples, ref=_tri_solve_ref, name="linalg.solve_triangular")
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    """X with T X = B (or X T = B), T the upper or lower triangle of A (with ones on the
+    diagonal if unitriangular); the other triangle of A is not read."""
+    check_matrix_system("linalg.solve_triangular", A, B, left)
     if left:
         return SolveTriangular.apply(A, B, bool(upper), bool(unitriangular))
     # X T = B  <=>  T^T X^T = B^T, and T^T has the other triangle
