@@ -40,6 +40,16 @@ class CTCLoss(Primitive):
         return np.where(ctx.dead, 0, nll).astype(lp.dtype)
 
     @staticmethod
+    def batch_rule(b, lp, labels, starts, target_lengths, input_lengths, blank, zero_infinity):
+        """The batch of (T, N, C) folds into the sequences: (T, B N, C), the targets repeated."""
+        t_, n_, c_ = lp.shape[1:]
+        folded = lp.permute(1, 0, 2, 3).reshape(t_, b.size * n_, c_)
+        shifted = (starts[None, :] + (np.arange(b.size) * labels.size)[:, None]).reshape(-1)
+        nll = CTCLoss.apply(folded, np.tile(labels, b.size), shifted, np.tile(target_lengths, b.size),
+                            np.tile(input_lengths, b.size), blank, zero_infinity)
+        return nll.reshape(b.size, n_)
+
+    @staticmethod
     def vjp(ctx, g):
         lp, = ctx._unpack_saved(True)
         grad = ctc_grad(lp, ctx.alpha, ctx.nll, *ctx.sequences)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .activation import Relu, Softplus, relu, softplus
+from .batching import values_of
 from .binary import minimum, where
 from .elementwise import Clamp
 from .indexing import Gather
@@ -107,7 +108,7 @@ def _hinge_args(rng):
 
 @op(Clamp, samples=_reduction_samples(_hinge_args), ref=_hinge_ref)
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    y = _array(target)
+    y = target if isinstance(target, Tensor) else np.asarray(target)
     loss = where(y != 1, (margin - input).clamp(min=0), 0.0) + where(y != -1, input, 0.0)
     return reduced(loss, reduction, "hinge_embedding_loss")
 
@@ -196,9 +197,10 @@ def multilabel_margin_loss(input, target, reduction="mean"):
 # -- Poisson and Gaussian negative log-likelihoods ------------------------------------------
 def _stirling(y):
     """y log y - y + log(2 pi y) / 2 where y > 1, else 0 (array or tensor y)."""
-    if isinstance(y, Tensor):
-        safe = where(y.array > 1, y, 2.0)
-        return where(y.array > 1, safe * safe.log() - safe + 0.5 * (2 * math.pi * safe).log(), 0.0)
+    if isinstance(y, Tensor):             # the mask a tensor too, so that vmap batches it
+        big = y > 1
+        safe = where(big, y, 2.0)
+        return where(big, safe * safe.log() - safe + 0.5 * (2 * math.pi * safe).log(), 0.0)
     safe = np.where(y > 1, y, 2.0)
     return np.where(y > 1, safe * np.log(safe) - safe + 0.5 * np.log(2 * math.pi * safe), 0.0)
 
@@ -233,7 +235,7 @@ def _gaussian_var(input, var, eps):
         if float(var) < 0:
             raise ValueError(f"{name}: var has negative entry/entries ({var})")
         return np.full(input.shape, max(float(var), eps), input.dtype)
-    if (var.array < 0).any():
+    if (values_of(var) < 0).any():           # every sample's, under vmap
         raise ValueError(f"{name}: var has negative entry/entries")
     shape, vshape = tuple(input.shape), tuple(var.shape)
     if vshape != shape:
