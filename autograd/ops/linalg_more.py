@@ -36,8 +36,8 @@ def cholesky_info(a):
         info = np.where((info == 0) & ~(d > 0), j + 1, info).astype(np.int32)
         s = np.sqrt(np.where(d > 0, d, 1.0))
         l[..., j, j] = s
-        l[..., j + 1:, j] = (a[..., j + 1:, j] - (l[..., j + 1:, :j] * l[..., j, None, :j]).sum(-1)) \
-            / s[..., None]
+        known = (l[..., j + 1:, :j] * l[..., j, None, :j]).sum(-1)
+        l[..., j + 1:, j] = (a[..., j + 1:, j] - known) / s[..., None]
     return info
 
 
@@ -188,7 +188,8 @@ def householder_product(input, tau):
         raise ValueError(f"{name}: input.shape[-2] must be greater than or equal to "
                          f"input.shape[-1], got shape {tuple(input.shape)}")
     check_reflectors(name, input, tau, m)
-    return apply_reflectors(reflectors(input, tau.shape[-1]), tau, eye(m, n, dtype=input.dtype).expand(*input.shape))
+    identity = eye(m, n, dtype=input.dtype).expand(*input.shape)
+    return apply_reflectors(reflectors(input, tau.shape[-1]), tau, identity)
 
 
 # -- tensor inverses and solves ---------------------------------------------------------
@@ -221,13 +222,14 @@ def tensorinv(A, ind=2):
 
 def _tensorsolve_samples(rng):
     a = square_matrices(rng, (6, 6))
-    yield SampleInput((a.detach().reshape(2, 3, 6).requires_grad_(), make(rng, (2, 3))), {}, "2x3x6")
+    yield SampleInput((a.detach().reshape(2, 3, 6).requires_grad_(), make(rng, (2, 3))), {},
+                      "2x3x6")
     yield SampleInput((a.detach().reshape(6, 2, 3).requires_grad_(), make(rng, (2, 3))),
                       dict(dims=(0,)), "dims")
 
 
-@op(Solve, samples=_tensorsolve_samples, ref=lambda a, b, dims=None: np.linalg.tensorsolve(a, b, dims),
-    name="linalg.tensorsolve")
+@op(Solve, samples=_tensorsolve_samples, name="linalg.tensorsolve",
+    ref=lambda a, b, dims=None: np.linalg.tensorsolve(a, b, dims))
 def tensorsolve(A, B, dims=None):
     """X with tensordot(A, X, X.ndim) = B; X has shape A.shape[B.ndim:] (after the dims
     named by ``dims`` are moved to the end of A)."""

@@ -16,7 +16,8 @@ from .lu import (LUFactor, _lu_samples, _lu_solve_samples, raise_singular, lu_fa
                  lu_reference, lu_solve as linalg_lu_solve, lu_solve_reference, unpack,
                  unpack_reference)
 from .registry import SampleInput, make, op
-from .solve import SolveTriangular, Solve, _tri_solve_ref, cholesky_solve, solve_triangular, square_matrices
+from .solve import (Solve, SolveTriangular, _tri_solve_ref, cholesky_solve, solve_triangular,
+                    square_matrices)
 
 
 @op(Cholesky, samples=_symmetric_samples, ref=lambda x: np.linalg.cholesky(_sym(x)),
@@ -44,7 +45,8 @@ def _triangular_factor(rng, shape, upper):
 
 def _cholesky_inverse_samples(rng):
     for shape, upper in (((3, 3), False), ((2, 3, 3), True), ((1, 1), False)):
-        yield SampleInput((_triangular_factor(rng, shape, upper),), dict(upper=upper), f"{shape}-upper={upper}")
+        yield SampleInput((_triangular_factor(rng, shape, upper),), dict(upper=upper),
+                          f"{shape}-upper={upper}")
 
 
 def _cholesky_inverse_ref(l, upper=False):
@@ -61,8 +63,11 @@ def cholesky_inverse(input, upper=False):
     return cholesky_solve(eye(input.shape[-1], dtype=input.dtype), input, upper)
 
 
-@op(LUFactor, samples=_lu_samples, ref=lambda a, pivot=True, get_infos=False: lu_reference(a, pivot),
-    name="lu", method=True, output_index=0)
+def _torch_lu_ref(a, pivot=True, get_infos=False):
+    return lu_reference(a, pivot)
+
+
+@op(LUFactor, samples=_lu_samples, ref=_torch_lu_ref, name="lu", method=True, output_index=0)
 def lu(A, pivot=True, get_infos=False):
     """torch.lu: (LU, pivots), or (LU, pivots, infos) with get_infos=True; without it a
     singular A raises LinAlgError (PyTorch's check_errors=not get_infos)."""
@@ -80,8 +85,8 @@ def _torch_lu_solve_samples(rng):
             yield SampleInput((b, LU, pivots), {}, s.name)
 
 
-@op(LUFactor, samples=_torch_lu_solve_samples, ref=lambda b, lu_, piv: lu_solve_reference(lu_, piv, b),
-    name="lu_solve", method=True)
+@op(LUFactor, samples=_torch_lu_solve_samples, name="lu_solve", method=True,
+    ref=lambda b, lu_, piv: lu_solve_reference(lu_, piv, b))
 def lu_solve(b, LU_data, LU_pivots):
     """torch.lu_solve: X with A X = b, A given by lu_factor; linalg.lu_solve(LU, pivots, B)."""
     return linalg_lu_solve(LU_data, LU_pivots, b)
@@ -98,7 +103,8 @@ def _lu_unpack_samples(rng):
         if not s.kwargs:
             LU, pivots = lu_factor_ex(s.args[0].detach())[:2]
             yield SampleInput((LU.requires_grad_(), pivots), {}, s.name)
-    yield SampleInput((LU.detach().requires_grad_(), pivots), dict(unpack_pivots=False), "no-pivots")
+    yield SampleInput((LU.detach().requires_grad_(), pivots), dict(unpack_pivots=False),
+                      "no-pivots")
 
 
 @op(LUFactor, samples=_lu_unpack_samples, ref=unpack_reference, name="lu_unpack")
@@ -181,8 +187,11 @@ def _qr_samples(rng):
         yield SampleInput((square_like(rng, shape),), dict(some=some), f"{shape}-some={some}")
 
 
-@op(QR, samples=_qr_samples, ref=lambda a, some=True: tuple(np.linalg.qr(a, "reduced" if some else "complete")),
-    name="qr", method=True)
+def _qr_ref(a, some=True):
+    return tuple(np.linalg.qr(a, "reduced" if some else "complete"))
+
+
+@op(QR, samples=_qr_samples, ref=_qr_ref, name="qr", method=True)
 def qr(input, some=True):
     """torch.qr: linalg.qr with mode 'reduced' (some=True) or 'complete'."""
     return QRResult(*linalg_qr(input, mode="reduced" if some else "complete"))
@@ -213,7 +222,8 @@ tensor_method(svd, name="svd")
 
 
 def _svd_samples(rng):
-    for shape, kw in (((4, 3), {}), ((2, 3, 3), {}), ((3, 4), dict(some=False)), ((3, 2), dict(compute_uv=False))):
+    for shape, kw in (((4, 3), {}), ((2, 3, 3), {}), ((3, 4), dict(some=False)),
+                      ((3, 2), dict(compute_uv=False))):
         t = make(rng, shape, -0.5, 0.5, requires_grad=False)
         k = min(shape[-2:])
         t.array[..., range(k), range(k)] += 1.0 + 1.5 * np.arange(k)    # distinct values
@@ -245,8 +255,10 @@ class TriangularSolveResult(NamedTuple):
 
 def _triangular_solve_samples(rng):
     for kw in ({}, dict(upper=False), dict(transpose=True), dict(upper=False, unitriangular=True)):
-        yield SampleInput((make(rng, (3, 2)), square_matrices(rng, (3, 3))), kw, "-".join(kw) or "upper")
-    yield SampleInput((make(rng, (2, 3, 1)), square_matrices(rng, (3, 3))), dict(transpose=True), "batched")
+        yield SampleInput((make(rng, (3, 2)), square_matrices(rng, (3, 3))), kw,
+                          "-".join(kw) or "upper")
+    yield SampleInput((make(rng, (2, 3, 1)), square_matrices(rng, (3, 3))), dict(transpose=True),
+                      "batched")
 
 
 def _triangular_solve_ref(b, a, upper=True, transpose=False, unitriangular=False):

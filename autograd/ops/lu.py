@@ -53,8 +53,9 @@ def lu_reference(a, pivot=True):
             lu[rows, p] = top
         d = lu[:, j, j]
         nonzero = d != 0
-        lu[:, j + 1:, j] = np.where(nonzero[:, None], lu[:, j + 1:, j] / np.where(nonzero, d, 1)[:, None],
-                                    lu[:, j + 1:, j])
+        below = lu[:, j + 1:, j]
+        lu[:, j + 1:, j] = np.where(nonzero[:, None], below / np.where(nonzero, d, 1)[:, None],
+                                    below)
         lu[:, j + 1:, j + 1:] -= lu[:, j + 1:, j, None] * lu[:, j, None, j + 1:]
     return lu.reshape(a.shape), pivots.reshape(*batch, k)
 
@@ -151,7 +152,8 @@ def lu_backward(glu, lu, pivots, pivot):
         ga = solve_triangular(square_lu.mT, inner, upper=False, left=False)
         ga = solve_triangular(square_lu.mT, ga, upper=True, unitriangular=True)
     elif m < n:
-        inner = solve_triangular(square_lu.mT, (L.mT @ gL - gU @ U.mT).tril(-1), upper=False, left=False)
+        inner = solve_triangular(square_lu.mT, (L.mT @ gL - gU @ U.mT).tril(-1), upper=False,
+                                 left=False)
         ga = cat([inner + gU[..., :, :k], gU[..., :, k:]], -1)
         ga = solve_triangular(square_lu.mT, ga, upper=True, unitriangular=True)
     else:
@@ -199,7 +201,8 @@ def _factor(name, A, pivot):
     return LUFactor.apply(A, pivot)        # (LU, pivots, info)
 
 
-@op(LUFactor, samples=_lu_samples, ref=_lu_factor_ex_ref, name="linalg.lu_factor_ex", output_index=0)
+@op(LUFactor, samples=_lu_samples, ref=_lu_factor_ex_ref, name="linalg.lu_factor_ex",
+    output_index=0)
 def lu_factor_ex(A, *, pivot=True, check_errors=False):
     """(LU, pivots, info) of A (m x n) = P L U: L (m x k, unit diagonal) below the
     diagonal of LU, U (k x n) on and above it, k = min(m, n).  info is LAPACK's: the
@@ -218,7 +221,8 @@ def raise_singular(name, info):
     bad = np.flatnonzero(info)
     if bad.size:
         where_ = f"(Batch element {bad[0]}): " if info.ndim else ""
-        raise LinAlgError(f"{name}: {where_}U[{info.flat[bad[0]]}, {info.flat[bad[0]]}] is zero: the "
+        i = info.flat[bad[0]]
+        raise LinAlgError(f"{name}: {where_}U[{i}, {i}] is zero: the "
                           "input matrix is singular, so a solve with it would divide by zero "
                           "(linalg.lu and linalg.lu_factor_ex factor it anyway)")
 

@@ -49,5 +49,6 @@ def workloads():
         "linalg.cond 64 x (64x64), fwd+bwd": _linalg_workload(_cond, "square", batch),
         "svd_lowrank (1000x200), q=10, values, fwd+bwd":
             _linalg_workload(_svd_lowrank, "plain", (1000, 200)),
-        "linalg.vander 100000 x N=10 (1M out), fwd+bwd": _linalg_workload(_vander, "plain", (1, 100000)),
+        "linalg.vander 100000 x N=10 (1M out), fwd+bwd":
+            _linalg_workload(_vander, "plain", (1, 100000)),
     }
