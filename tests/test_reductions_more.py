@@ -307,6 +307,26 @@ def test_logcumsumexp_double_backward_matches_torch():
     np.testing.assert_allclose(ggo.numpy(), ggt.numpy(), rtol=1e-8)
 
 
+# -- the scan kernel against its NumPy reference ---------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+@pytest.mark.parametrize("is_min", [False, True])
+def test_running_extremum_kernel_matches_reference(dtype, is_min):
+    from autograd.kernels import scan
+    gen = np.random.default_rng(11)
+    for shape in [(1, 1), (3, 7), (5, 0), (0, 4), (17, 40)]:
+        x = (gen.integers(-3, 4, shape) if dtype != np.bool_ else gen.random(shape) < 0.5).astype(dtype)
+        if dtype in (np.float32, np.float64) and x.size:
+            x[gen.random(shape) < 0.1] = np.nan            # NaNs among ties
+            x[gen.random(shape) < 0.05] = np.inf
+        values, index = scan.running_extremum_numba(x, is_min)
+        ref_values, ref_index = scan.running_extremum_reference(x, is_min)
+        np.testing.assert_array_equal(values, ref_values)
+        np.testing.assert_array_equal(index, ref_index)
+        g = gen.standard_normal(shape)
+        np.testing.assert_allclose(scan.scatter_rows_numba(g, index), scan.scatter_rows_reference(g, index),
+                                   rtol=1e-12, atol=1e-12)
+
+
 # -- errors name the op ---------------------------------------------------------------------
 @pytest.mark.parametrize("call,match", [
     (lambda: ag.cumprod(ag.tensor(A34), 2), "cumprod"),

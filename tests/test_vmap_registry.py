@@ -28,7 +28,7 @@ PER_SAMPLE = {"CTCLoss"}
 # of) calling a primitive: under vmap they raise vmap's error, never a silent answer
 # computed from one sample; each needs its Python part moved into a primitive
 VALUE_READS = {
-    "batch_norm", "cummax", "cummin", "frexp", "gaussian_nll_loss", "hardshrink",
+    "batch_norm", "frexp", "gaussian_nll_loss", "hardshrink",
     "hardsigmoid", "hinge_embedding_loss", "index_copy", "index_fill", "index_reduce",
     "kthvalue", "linalg.cholesky_ex_of_symmetric", "linalg.lstsq", "linalg.lu",
     "linalg.lu_solve", "linalg.pinv", "logdet", "lu_solve", "lu_unpack", "max_pool3d", "median",

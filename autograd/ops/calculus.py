@@ -179,7 +179,7 @@ def _trapezoid_terms(name, y, x, dx, dim):
     y = _as_float(y)
     pairs = (_shifted(y, d, 1, 0) + _shifted(y, d, 0, -1)) * 0.5
     if x is None:
-        return d, pairs * (1.0 if dx is None else dx)
+        return d, pairs if dx is None else pairs * dx
     if dx is not None:
         raise TypeError(f"{name}: give either x or dx, not both")
     _check_tensor(x, name, "x")
@@ -211,6 +211,15 @@ def _trapezoid_ref(y, x=None, dx=None, dim=-1):
 def trapezoid(y, x=None, *, dx=None, dim=-1):
     """The trapezoid rule's integral of ``y`` along ``dim``, at the points ``x`` (1-D, or
     y's shape) or with the even step ``dx`` (1 by default)."""
+    if x is None and isinstance(y, Tensor) and y.ndim:
+        # even steps: dx (sum y - (y_0 + y_last) / 2), one pass, as PyTorch's
+        d = normalize_dim(dim, y.ndim, "trapezoid")
+        y = _as_float(y)
+        if y.shape[d] == 0:
+            return sum(y, d)
+        ends = _shifted(y, d, 0, 1) + _shifted(y, d, -1 + y.shape[d], 0)
+        total = sum(y, d) - ends.squeeze(d) * 0.5
+        return total if dx is None else total * dx
     d, areas = _trapezoid_terms("trapezoid", y, x, dx, dim)
     return sum(areas, d)
 

@@ -67,6 +67,15 @@ def _kth_index(x, k, d):
     return index
 
 
+def _per_slice_kth_index(x, ks, d):
+    """Index (kept dim) of the ks-th smallest (one k per slice, kept dim) along d, NaN
+    last: one introselect for the few distinct ks of the usual case (no NaN: one k),
+    a sort beyond."""
+    distinct = np.unique(ks)
+    order = np.argpartition(x, distinct, axis=d) if distinct.size <= 8 else _sorted_nan_last(x, d)
+    return np.take_along_axis(order, ks, d)
+
+
 def _sorted_nan_last(x, d):
     return np.argsort(x, axis=d, kind="stable")      # NumPy sorts NaN to the end
 
@@ -152,7 +161,7 @@ def _median(name, ignore_nan, doc):
         if ignore_nan:
             valid = (~np.isnan(x)).sum(axis=d, keepdims=True) if x.dtype.kind == "f" else \
                 np.full(x.shape[:d] + (1,) + x.shape[d + 1:], x.shape[d])
-            index = np.take_along_axis(_sorted_nan_last(x, d), np.maximum(valid - 1, 0) // 2, d)
+            index = _per_slice_kth_index(x, np.maximum(valid - 1, 0) // 2, d)
         else:
             index = _kth_index(x, (x.shape[d] - 1) // 2, d)
             has_nan, first_nan = _nan_first_index(x, d)

@@ -72,7 +72,10 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, requires_gra
         raise ValueError(f"normal: mean of shape {tuple(np.shape(m))} and std of shape "
                          f"{tuple(np.shape(s))} cannot be broadcast together") from None
     out_dtype = np.result_type(*[t.array.dtype for t in tensors])
-    draws = (generator or default_generator()).standard_normal(shape) * s + m
+    draw_dtype = out_dtype if out_dtype in (np.float32, np.float64) else np.float64
+    draws = (generator or default_generator()).standard_normal(shape, dtype=draw_dtype)
+    draws *= s                              # in place: two passes fewer over the draws
+    draws += m
     return _drawn(np.asarray(draws, out_dtype), mean, std)
 
 

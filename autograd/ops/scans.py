@@ -1,17 +1,20 @@
 """Scans along one dim: cumprod, cummax, cummin, logcumsumexp (cumsum is in reduction.py).
 
-NumPy has every forward as a ufunc accumulation (``np.cumprod``,
-``np.maximum.accumulate``, ``np.logaddexp.accumulate``), vectorised over the other
-dims, so no kernel is needed.  cummax/cummin are a gather of the running extremum's
-indices, so their gradient (added at the index, as PyTorch's) is the gather's.
+cumprod and logcumsumexp are NumPy's ufunc accumulations (``np.cumprod``,
+``np.logaddexp.accumulate``), vectorised over the other dims; cummax/cummin, which
+need the running arg-max too, are a Numba kernel (autograd/kernels/scan.py).
 """
+import math
+
 import numpy as np
 
 from ..forward_ad import derived_jvp
+from ..function import Primitive
+from ..kernels.scan import running_extremum, scatter_rows
+from ..tensor import Tensor
 from .batching import dims_batch_rule
-from ..tensor import Tensor, tensor_method
 from .formula import FormulaPrimitive, sum_keepdim, tensor_namespace
-from .indexing import Gather, ScatterAdd
+from .indexing import ScatterAdd
 from .reduction import ValuesIndices
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
@@ -108,27 +111,59 @@ def cumprod(input, dim, *, dtype=None):
 
 
 # -- cummax, cummin -----------------------------------------------------------------------
-def _running_extremum_indices(x, dim, is_min):
-    """Per position, the index of the running max (min) so far: the last one among ties,
-    and a NaN once seen stays the value, its index that of the latest NaN (PyTorch)."""
-    accumulate = (np.minimum if is_min else np.maximum).accumulate
-    running = accumulate(x, axis=dim)
-    hit = x == running
-    if x.dtype.kind == "f":
-        hit |= np.isnan(x)
-    positions = np.arange(x.shape[dim]).reshape((-1,) + (1,) * (x.ndim - 1 - dim))
-    return np.maximum.accumulate(np.where(hit, positions, 0), axis=dim)
+def _rows(a, d):
+    """``a`` with dim d moved last, as a C-contiguous (rows, n) array."""
+    moved = np.moveaxis(a, d, -1)
+    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), a.shape[d]), moved.shape
+
+
+def _unrows(a, moved_shape, d):
+    return np.moveaxis(a.reshape(moved_shape), -1, d)
+
+
+class CumExtremum(Primitive):
+    """(values, indices) of the running max (min) along ``dim``: indices of the last of
+    tied extrema, NaN kept once seen (autograd/kernels/scan.py).  The values are x at
+    the indices, so dx = g added at them (PyTorch's cummaxmin_backward) and the tangent
+    is the tangent gathered there."""
+    batch_rule = dims_batch_rule(1)          # the dim, past the batch dim
+
+    @staticmethod
+    def forward(ctx, x, dim, is_min):
+        rows, moved_shape = _rows(x, dim)
+        values, index = running_extremum(rows, is_min)
+        values, index = _unrows(values, moved_shape, dim), _unrows(index, moved_shape, dim)
+        ctx.dim = dim
+        ctx.save_for_backward(index)
+        ctx.mark_non_differentiable(index)
+        return values, index
+
+    @staticmethod
+    def vjp(ctx, g, _g_index):
+        index, = ctx.saved_arrays
+        d = ctx.dim
+        g_rows, moved_shape = _rows(g, d)
+        return _unrows(scatter_rows(g_rows, _rows(index, d)[0]), moved_shape, d), None, None
+
+    @staticmethod
+    def backward(ctx, g, _g_index):
+        index, = ctx.saved_tensors
+        zeros = Tensor._make(np.zeros(index.shape, g.dtype))
+        return zeros.scatter_add(ctx.dim, index, g), None, None     # dx = g added at index
+
+    @staticmethod
+    def jvp(ctx, t, _dim, _is_min):
+        index, = ctx.saved_tensors
+        return t.gather(ctx.dim, index), None                       # dy = t at index
 
 
 def _running_extremum(name, is_min):
     def scan(input, dim):
         d = _scan_dim(input, dim, name)
-        flat = input.reshape(1) if input.ndim == 0 else input
-        index = Tensor._make(_running_extremum_indices(flat.array, d, is_min).astype(np.int64))
-        values = Gather.apply(flat, d, index)
         if input.ndim == 0:
-            values, index = values.reshape(()), index.reshape(())
-        return ValuesIndices(values, index)
+            values, index = CumExtremum.apply(input.reshape(1), 0, is_min)
+            return ValuesIndices(values.reshape(()), index.reshape(()))
+        return ValuesIndices(*CumExtremum.apply(input, d, is_min))
     scan.__name__ = name
     scan.__doc__ = (f"(values, indices) of the running {'min' if is_min else 'max'} along "
                     "``dim``; the gradient goes to the index (the last of tied extrema).")
@@ -142,9 +177,9 @@ def _cumextremum_ref(is_min):
     return ref
 
 
-cummax = op(Gather, ScatterAdd, samples=_scan_samples(), ref=_cumextremum_ref(False),
+cummax = op(CumExtremum, ScatterAdd, samples=_scan_samples(), ref=_cumextremum_ref(False),
             method=True, output_index=0)(_running_extremum("cummax", False))
-cummin = op(Gather, ScatterAdd, samples=_scan_samples(), ref=_cumextremum_ref(True),
+cummin = op(CumExtremum, ScatterAdd, samples=_scan_samples(), ref=_cumextremum_ref(True),
             method=True, output_index=0)(_running_extremum("cummin", True))
 
 

@@ -374,8 +374,8 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
         starts = np.ones(moved.shape[0], bool)
         starts[1:] = (moved[1:] != moved[:-1]).any(axis=1)
         values, shape = np.compress(starts, x, axis=d), (x.shape[d],)
-    inverse = (np.cumsum(starts) - 1).reshape(shape)
-    counts = np.diff(np.append(np.flatnonzero(starts), starts.size))
+    inverse = (np.cumsum(starts) - 1).reshape(shape) if return_inverse else None
+    counts = np.diff(np.append(np.flatnonzero(starts), starts.size)) if return_counts else None
     return _unique_result(values, inverse, counts, return_inverse, return_counts)
 
 
