@@ -19,6 +19,7 @@ or the `safe_globals` context manager, as ``torch.serialization`` spells them.
 import _compat_pickle
 import io
 import pickle
+import pickletools
 import struct
 
 from .files import Malformed
@@ -160,7 +161,19 @@ def _depth(obj, limit):
     return deepest
 
 
+def _check_opcodes(data):
+    """Parse every opcode and its argument first (`pickletools`, which reads no more
+    than the data holds): a length field claiming gigabytes would otherwise make the
+    C unpickler allocate them before finding the data short."""
+    try:
+        for _ in pickletools.genops(data):
+            pass
+    except (ValueError, EOFError, UnicodeDecodeError, struct.error) as e:
+        raise Malformed(f"corrupt pickle ({e})") from None
+
+
 def _dry_run(data, allowed):
+    _check_opcodes(data)
     dry = _DryRun(data)
     try:
         result = dry.load()
@@ -220,6 +233,7 @@ class _Trusting(pickle.Unpickler):
 def trusting_loads(data, translate, persistent_load):
     """``weights_only=False``: any global is imported (``translate`` maps PyTorch's names
     onto tapegrad's first).  Runs whatever the file says."""
+    _check_opcodes(data)
     try:
         return _Trusting(data, translate, persistent_load).load()
     except Malformed:

@@ -58,6 +58,10 @@ _UNSUPPORTED = {"_rebuild_qtensor": "quantized tensors", "_rebuild_sparse_tensor
                 "meta tensors", "_rebuild_wrapper_subclass": "tensor subclasses without storage",
                 "_rebuild_device_tensor_from_cpu_tensor": "tensors of another device type",
                 "_rebuild_device_tensor_from_numpy": "tensors of another device type"}
+# What zipfile raises for a damaged archive (NotImplementedError: a "zip version" or
+# compression method it does not know, as a flipped header byte can claim).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+               NotImplementedError, struct.error, UnicodeDecodeError)
 _MAX_VERSION = 3            # the highest ``version`` record this reader knows (torch 2.x writes 3)
 
 _parameter_class = [None]   # nn.Parameter, registered by nn (a floor above this one)
@@ -316,8 +320,7 @@ class _Records:
                             f"needs {size}")
         try:
             return self.zf.read(info)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-                NotImplementedError, struct.error) as e:
+        except _ZIP_ERRORS as e:
             raise Malformed(f"record {self.prefix + name} is damaged ({e})") from None
 
     def small(self, name, default):
@@ -382,7 +385,7 @@ def read(fh, weights_only=True):
     """Load the object of a PyTorch zip checkpoint from a seekable binary file."""
     try:
         zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, struct.error) as e:
+    except _ZIP_ERRORS as e:
         raise Malformed(f"truncated or damaged zip archive ({e})") from None
     with zf:
         records = _Records(zf)
