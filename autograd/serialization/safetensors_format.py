@@ -80,7 +80,8 @@ def _encode(obj, arrays, where, depth=0):
         return {tag: [_encode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
     raise TypeError(f"save: cannot store an object of type {type(obj).__name__} at {where}; "
                     "checkpoints hold tensors, arrays, numbers, strings, bools, None and "
-                    "dicts/lists/tuples of them (nothing is pickled)")
+                    "dicts/lists/tuples of them (nothing is pickled); to pickle other objects "
+                    "(a whole module) in PyTorch's format, name the file *.pt or *.pth")
 
 
 def _canonical(meta):
