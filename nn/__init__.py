@@ -42,6 +42,8 @@ from .layers.pooling_nd import (AdaptiveAvgPool1d, AdaptiveAvgPool3d, AdaptiveMa
                                 MaxPool3d)
 from .layers.upsampling import (ChannelShuffle, PixelShuffle, PixelUnshuffle,
                                 UpsamplingBilinear2d, UpsamplingNearest2d)
+from .layers.unpooling import (FractionalMaxPool2d, FractionalMaxPool3d, MaxUnpool1d, MaxUnpool2d,
+                               MaxUnpool3d)
 from .layers.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase
 from .layers.transformer import (MultiheadAttention, Transformer, TransformerDecoder,
                                  TransformerDecoderLayer, TransformerEncoder,

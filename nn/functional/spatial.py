@@ -5,8 +5,11 @@ grid_sample); this module gives them PyTorch's functional names."""
 import warnings
 
 from autograd.ops.conv_nd import conv3d, conv_transpose1d, conv_transpose3d
+from autograd.ops.grid_sampling import affine_grid, grid_sample
 from autograd.ops.pool_nd import (adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool3d,
                                   avg_pool3d, lp_pool1d, lp_pool3d, max_pool3d)
+from autograd.ops.unpool import (fractional_max_pool2d, fractional_max_pool3d, max_unpool1d,
+                                 max_unpool2d, max_unpool3d)
 from autograd.ops.upsample import channel_shuffle, interpolate, pixel_shuffle, pixel_unshuffle
 
 from .linear import _alpha_dropout, _check_p, _dropout
@@ -15,7 +18,8 @@ __all__ = ["conv3d", "conv_transpose1d", "conv_transpose3d", "adaptive_avg_pool3
            "adaptive_max_pool1d", "adaptive_max_pool3d", "avg_pool3d", "lp_pool1d", "lp_pool3d",
            "max_pool3d", "channel_shuffle", "native_channel_shuffle", "pixel_shuffle",
            "pixel_unshuffle", "upsample_nearest", "upsample_bilinear", "dropout3d",
-           "feature_alpha_dropout"]
+           "feature_alpha_dropout", "affine_grid", "grid_sample", "fractional_max_pool2d",
+           "fractional_max_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d"]
 
 native_channel_shuffle = channel_shuffle
 
