@@ -180,7 +180,8 @@ def _smallest(values, k):
     return np.argsort(values, kind="stable")[:k]
 
 
-class RandomUnstructured(BasePruningMethod):
+class _Unstructured(BasePruningMethod):
+    """Zero the ``amount`` entries of smallest score (``_scores``)."""
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, amount):
@@ -192,30 +193,24 @@ class RandomUnstructured(BasePruningMethod):
         k = _nparams_toprune(self.amount, t.size)
         mask = default_mask.astype(t.dtype, copy=True)
         if k:
-            scores = creation.default_generator().random(t.size)
-            mask.reshape(-1)[np.argsort(scores)[-k:]] = 0
+            mask.reshape(-1)[_smallest(self._scores(t).reshape(-1), k)] = 0
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    def _scores(self, t):
+        return creation.default_generator().random(t.shape)
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Zero the ``amount`` entries of smallest absolute value."""
-    PRUNING_TYPE = "unstructured"
 
-    def __init__(self, amount):
-        _validate_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        _validate_amount(self.amount, t.size)
-        k = _nparams_toprune(self.amount, t.size)
-        mask = default_mask.astype(t.dtype, copy=True)
-        if k:
-            mask.reshape(-1)[_smallest(np.abs(t).reshape(-1), k)] = 0
-        return mask
+    def _scores(self, t):
+        return np.abs(t)
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
@@ -223,19 +218,9 @@ class L1Unstructured(BasePruningMethod):
 
 
 class _Structured(BasePruningMethod):
+    """Zero the ``amount`` channels along ``dim`` of smallest score (``_channel_scores``)."""
     PRUNING_TYPE = "structured"
 
-    def _channel_mask(self, t, default_mask, pruned):
-        """default_mask with the channels ``pruned`` (along dim) zeroed."""
-        mask = np.zeros_like(default_mask, dtype=t.dtype)
-        keep = np.ones(t.shape[self.dim], bool)
-        keep[pruned] = False
-        index = (slice(None),) * (self.dim % t.ndim) + (keep,)
-        mask[index] = 1
-        return mask * default_mask
-
-
-class RandomStructured(_Structured):
     def __init__(self, amount, dim=-1):
         _validate_amount_init(amount)
         self.amount, self.dim = amount, dim
@@ -246,9 +231,17 @@ class RandomStructured(_Structured):
                              f"Found tensor of shape {t.shape} with {t.ndim} dims")
         channels = t.shape[self.dim]
         _validate_amount(self.amount, channels)
-        k = _nparams_toprune(self.amount, channels)
-        scores = creation.default_generator().random(channels)
-        return self._channel_mask(t, default_mask, np.argsort(scores)[:k])
+        pruned = _smallest(self._channel_scores(t, channels), _nparams_toprune(self.amount, channels))
+        keep = np.ones(channels, bool)
+        keep[pruned] = False
+        mask = np.zeros_like(default_mask, dtype=t.dtype)
+        mask[(slice(None),) * (self.dim % t.ndim) + (keep,)] = 1
+        return mask * default_mask
+
+
+class RandomStructured(_Structured):
+    def _channel_scores(self, t, channels):
+        return creation.default_generator().random(channels)
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):
@@ -259,19 +252,12 @@ class LnStructured(_Structured):
     """Zero the ``amount`` channels along ``dim`` of smallest L``n`` norm."""
 
     def __init__(self, amount, n, dim=-1):
-        _validate_amount_init(amount)
-        self.amount, self.n, self.dim = amount, n, dim
+        super().__init__(amount, dim)
+        self.n = n
 
-    def compute_mask(self, t, default_mask):
-        if t.ndim <= 1:
-            raise ValueError("Structured pruning can only be applied to multidimensional tensors. "
-                             f"Found tensor of shape {t.shape} with {t.ndim} dims")
-        channels = t.shape[self.dim]
-        _validate_amount(self.amount, channels)
-        k = _nparams_toprune(self.amount, channels)
+    def _channel_scores(self, t, channels):
         flat = np.moveaxis(t, self.dim, 0).reshape(channels, -1)
-        norms = np.linalg.norm(flat, ord=2 if self.n == "fro" else self.n, axis=1)   # torch.norm's p
-        return self._channel_mask(t, default_mask, _smallest(norms, k))
+        return np.linalg.norm(flat, ord=2 if self.n == "fro" else self.n, axis=1)   # torch.norm's p
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):
