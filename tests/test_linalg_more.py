@@ -257,6 +257,20 @@ def test_lu_ties_pick_the_first_row_as_lapack():
         np.testing.assert_allclose(lu_, ref.LU.numpy(), atol=1e-15)
 
 
+@pytest.mark.parametrize("a", [np.array([[1.0, np.nan], [2, 3]]), np.array([[np.nan, 1.0], [2, 3]]),
+                               np.array([[1.0, 2], [np.inf, 3]]), np.array([[1.0, 2], [3, -np.inf]])])
+def test_lu_of_nan_and_inf(a):
+    """Pivots and info as PyTorch's on both paths; the NumPy path's values too (nan where
+    PyTorch has nan).  SciPy's OpenBLAS getrf leaves a column under a nan pivot unscaled
+    (README, known differences)."""
+    ref = torch.linalg.lu_factor_ex(torch.tensor(a))
+    for getrf in (None, lu_module._scipy_getrf()):
+        lu_, piv = lu_module.lu_arrays(a, True, getrf)
+        np.testing.assert_array_equal(piv, ref.pivots.numpy())
+        assert lu_module.lu_info(lu_) == int(ref.info)
+    np.testing.assert_allclose(lu_module.lu_reference(a)[0], ref.LU.numpy(), equal_nan=True)
+
+
 @pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0), (0, 3, 3), (0, 3), (3, 0), (1, 1)])
 def test_lu_factor_of_empty_and_unit_shapes(shape):
     a = _rng(0).uniform(-1, 1, shape) + (2 if shape[-1] else 0)
