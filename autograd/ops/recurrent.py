@@ -21,8 +21,13 @@ VJP, from dh:
 """
 import numpy as np
 
+from ..function import Primitive
+from ..kernels.recurrent import (gru_layer_backward, gru_layer_forward, lstm_layer_backward,
+                                 lstm_layer_forward)
 from .elementwise import sigmoid_array
-from .formula import FormulaPrimitive
+from .formula import FormulaPrimitive, tensor_namespace
+from .linalg import linear
+from .shape import stack
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
 from .batching import elementwise_batch_rule
@@ -144,3 +149,206 @@ def gru_cell(xw, hw, h):
                          f"of shape (..., H) with the same leading dims, got {tuple(xw.shape)}, "
                          f"{tuple(hw.shape)} and {tuple(h.shape)}")
     return GRUCell.apply(xw, hw, h)
+
+
+# -- whole layers: the time loop inside one node --------------------------------------------
+# Run step by step, a layer of T steps is ~4T nodes, each paying the engine's per-op
+# cost, and its weight gradient T thin GEMMs.  LSTMLayer and GRULayer run the loop in
+# autograd/kernels/recurrent.py: one node, a GEMM and fused pointwise kernels a step,
+# and dW_hh = dG^T H_prev as one GEMM after the backward loop.  Their differentiable
+# backward (create_graph) and their vmap rule unroll the layer into the step ops above
+# (LSTMCell / GRUCell and Linear), whose formulas and rules they reuse.
+def _time_order(n_steps, reverse):
+    return list(range(n_steps - 1, -1, -1)) if reverse else list(range(n_steps))
+
+
+def _lstm_step(xw_t, hw, state):
+    return lstm_cell(xw_t + hw, state[1])
+
+
+def _gru_step(xw_t, hw, state):
+    return (gru_cell(xw_t, hw, state[0]),)
+
+
+def _unrolled(step, xw, state, w_hh, b_hh, reverse):
+    """The layer as step ops: (hs in time order, the last state, and per step t the
+    projection h_prev W_hh^T + b_hh and the state it started from)."""
+    n_steps = xw.shape[0]
+    hs, hws, starts = [None] * n_steps, [None] * n_steps, [None] * n_steps
+    xs = xw.unbind(0)
+    for t in _time_order(n_steps, reverse):
+        starts[t] = state
+        hws[t] = linear(state[0], w_hh, b_hh)
+        state = step(xs[t], hws[t], state)
+        hs[t] = state[0]
+    return hs, state, hws, starts
+
+
+def _hh_grads(dproj, starts, need_w, need_b):
+    """dW_hh = sum_t dproj_t^T h_prev(t) and db_hh = sum_t of dproj_t's rows (dproj_t:
+    the gradient of step t's h_prev W_hh^T + b_hh), each where needed."""
+    rows = stack(dproj, 0)
+    rows = rows.reshape((-1, rows.shape[-1]))
+    h_prev = stack([s[0] for s in starts], 0)
+    dw = rows.mT @ h_prev.reshape((rows.shape[0], -1)) if need_w else None
+    return dw, (rows.sum(0) if need_b else None)
+
+
+def _layer_batch_rule(step, n_state):
+    """vmap: the unrolled layer, each step op batched by its own rule."""
+    def run(xw, *args):
+        state, (w_hh, b_hh, reverse) = args[:n_state], args[n_state:]
+        hs, last, _, _ = _unrolled(step, xw, state, w_hh, b_hh, reverse)
+        return (stack(hs, 0),) + tuple(last[1:])
+
+    def rule(b, *args):
+        out = b.logical(run, *args)
+        return out if n_state > 1 else out[0]
+    return staticmethod(rule)
+
+
+class LSTMLayer(Primitive):
+    """(hs, c_last) of an LSTM layer over xw (T, N, 4H) = x W_ih^T + b_ih, from (h0, c0),
+    with W_hh (4H, H) and b_hh (4H,) or None; ``reverse`` runs t = T-1 .. 0.
+    VJP: LSTMCell's step by step in reverse, with dh_prev = dgates W_hh added to the
+    previous step's dh; dxw = dgates, dW_hh = sum_t dgates_t^T h_prev(t),
+    db_hh = the sum of dgates."""
+    jvp = derived_jvp
+    batch_rule = _layer_batch_rule(_lstm_step, 2)
+
+    @staticmethod
+    def forward(ctx, xw, h0, c0, w_hh, b_hh, reverse):
+        hs, cs, tcs, gates = lstm_layer_forward(xw, h0, c0, w_hh, b_hh, reverse)
+        ctx.reverse = reverse
+        ctx.save_for_backward(xw, h0, c0, w_hh, b_hh, hs, cs, tcs, gates)
+        return hs, cs[0 if reverse else -1].copy()
+
+    @staticmethod
+    def vjp(ctx, dhs, dc):
+        _, h0, c0, w_hh, _, hs, cs, tcs, gates = ctx.saved_arrays
+        need = ctx.needs_input_grad[:5]
+        grads = lstm_layer_backward(dhs, dc, h0, c0, w_hh, hs, cs, tcs, gates, ctx.reverse,
+                                    need[4])
+        return tuple(g if n else None for g, n in zip(grads, need)) + (None,)
+
+    @staticmethod
+    def backward(ctx, dhs, dc):
+        xw, h0, c0, w_hh, b_hh = ctx.saved_tensors[:5]
+        m = tensor_namespace()
+        hs, _, hws, starts = _unrolled(_lstm_step, xw, (h0, c0), w_hh, b_hh, ctx.reverse)
+        xs, dhs = xw.unbind(0), dhs.unbind(0)
+        dgates, dh = [None] * len(hs), None
+        for t in reversed(_time_order(len(hs), ctx.reverse)):
+            dgates[t], dc = LSTMCell.formula(ctx, m, dhs[t] if dh is None else dhs[t] + dh, dc,
+                                             xs[t] + hws[t], starts[t][1])
+            dh = dgates[t] @ w_hh
+        need = ctx.needs_input_grad
+        return ((stack(dgates, 0) if need[0] else None, dh if need[1] else None,
+                 dc if need[2] else None) + _hh_grads(dgates, starts, need[3], need[4]) + (None,))
+
+
+class GRULayer(Primitive):
+    """hs of a GRU layer over xw (T, N, 3H) = x W_ih^T + b_ih from h0, with W_hh (3H, H)
+    and b_hh (3H,) or None; ``reverse`` runs t = T-1 .. 0.  VJP: GRUCell's step by step
+    in reverse, with dh_prev = dh z + dhw W_hh; dxw = [ar, az, an],
+    dW_hh = sum_t dhw_t^T h_prev(t), db_hh = the sum of dhw."""
+    jvp = derived_jvp
+    batch_rule = _layer_batch_rule(_gru_step, 1)
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_hh, b_hh, reverse):
+        hs, acts, hn = gru_layer_forward(xw, h0, w_hh, b_hh, reverse)
+        ctx.reverse = reverse
+        ctx.save_for_backward(xw, h0, w_hh, b_hh, hs, acts, hn)
+        return hs
+
+    @staticmethod
+    def vjp(ctx, dhs):
+        _, h0, w_hh, _, hs, acts, hn = ctx.saved_arrays
+        need = ctx.needs_input_grad[:4]
+        grads = gru_layer_backward(dhs, h0, w_hh, hs, acts, hn, ctx.reverse, need[3])
+        return tuple(g if n else None for g, n in zip(grads, need)) + (None,)
+
+    @staticmethod
+    def backward(ctx, dhs):
+        xw, h0, w_hh, b_hh = ctx.saved_tensors[:4]
+        m = tensor_namespace()
+        hs, _, hws, starts = _unrolled(_gru_step, xw, (h0,), w_hh, b_hh, ctx.reverse)
+        xs, dhs = xw.unbind(0), dhs.unbind(0)
+        dxw, dhw, dh = [None] * len(hs), [None] * len(hs), None
+        for t in reversed(_time_order(len(hs), ctx.reverse)):
+            dxw[t], dhw[t], dh_z = GRUCell.formula(ctx, m, dhs[t] if dh is None else dhs[t] + dh,
+                                                   xs[t], hws[t], starts[t][0])
+            dh = dh_z + dhw[t] @ w_hh
+        need = ctx.needs_input_grad
+        return ((stack(dxw, 0) if need[0] else None, dh if need[1] else None)
+                + _hh_grads(dhw, starts, need[2], need[3]) + (None,))
+
+
+def _lstm_layer_samples(rng):
+    args = lambda xw: (xw, make(rng, (2, 2)), make(rng, (2, 2)), make(rng, (8, 2)))  # noqa: E731
+    yield SampleInput(args(make(rng, (3, 2, 8))) + (make(rng, (8,)),), {}, "bias")
+    yield SampleInput(args(make(rng, (3, 2, 8))) + (make(rng, (8,)),), dict(reverse=True),
+                      "reverse")
+    yield SampleInput(args(make(rng, (2, 2, 8), noncontig=True)), {}, "no-bias-noncontig")
+
+
+def _gru_layer_samples(rng):
+    args = lambda xw: (xw, make(rng, (2, 2)), make(rng, (6, 2)))  # noqa: E731
+    yield SampleInput(args(make(rng, (3, 2, 6))) + (make(rng, (6,)),), {}, "bias")
+    yield SampleInput(args(make(rng, (3, 2, 6))) + (make(rng, (6,)),), dict(reverse=True),
+                      "reverse")
+    yield SampleInput(args(make(rng, (2, 2, 6), noncontig=True)), {}, "no-bias-noncontig")
+
+
+def _layer_ref(cell, xw, state, w_hh, b_hh, reverse):
+    hs = [None] * len(xw)
+    for t in _time_order(len(xw), reverse):
+        hw = state[0] @ w_hh.T + (0 if b_hh is None else b_hh)
+        state = cell(xw[t], hw, state)
+        hs[t] = state[0]
+    return np.stack(hs), state
+
+
+def _lstm_layer_ref(xw, h0, c0, weight_hh, bias_hh=None, reverse=False):
+    hs, (_, c) = _layer_ref(lambda x, hw, s: _lstm_cell_ref(x + hw, s[1]), xw, (h0, c0),
+                            weight_hh, bias_hh, reverse)
+    return hs, c
+
+
+def _gru_layer_ref(xw, h0, weight_hh, bias_hh=None, reverse=False):
+    return _layer_ref(lambda x, hw, s: (_gru_cell_ref(x, hw, s[0]),), xw, (h0,), weight_hh,
+                      bias_hh, reverse)[0]
+
+
+def _check_layer(name, gates, xw, states, weight_hh, bias_hh):
+    h = states[0].shape[-1] if states[0].ndim == 2 else None
+    ok = (xw.ndim == 3 and h is not None and xw.shape[2] == gates * h
+          and all(tuple(s.shape) == (xw.shape[1], h) for s in states)
+          and tuple(weight_hh.shape) == (gates * h, h)
+          and (bias_hh is None or tuple(bias_hh.shape) == (gates * h,)))
+    if not ok:
+        raise ValueError(
+            f"{name}: expected xw (T, N, {gates}H), states (N, H), weight_hh ({gates}H, H) and "
+            f"bias_hh ({gates}H,), got xw {tuple(xw.shape)}, states "
+            f"{[tuple(s.shape) for s in states]}, weight_hh {tuple(weight_hh.shape)} and bias_hh "
+            f"{None if bias_hh is None else tuple(bias_hh.shape)}")
+
+
+@op(LSTMLayer, samples=_lstm_layer_samples, ref=_lstm_layer_ref)
+def lstm_layer(xw, h0, c0, weight_hh, bias_hh=None, reverse=False):
+    """(hs, c_last): an LSTM layer over all T steps of its input projection ``xw``
+    (T, N, 4H) = x W_ih^T + b_ih, from the states ``h0`` and ``c0`` (N, H); hs (T, N, H)
+    is h at every step, c_last the cell state after the last step (t = 0 with
+    ``reverse``).  One node; as ``lstm_cell`` step by step."""
+    _check_layer("lstm_layer", 4, xw, (h0, c0), weight_hh, bias_hh)
+    return LSTMLayer.apply(xw, h0, c0, weight_hh, bias_hh, bool(reverse))
+
+
+@op(GRULayer, samples=_gru_layer_samples, ref=_gru_layer_ref)
+def gru_layer(xw, h0, weight_hh, bias_hh=None, reverse=False):
+    """hs (T, N, H): a GRU layer over all T steps of its input projection ``xw``
+    (T, N, 3H) = x W_ih^T + b_ih from ``h0`` (N, H).  One node; as ``gru_cell`` step
+    by step."""
+    _check_layer("gru_layer", 3, xw, (h0,), weight_hh, bias_hh)
+    return GRULayer.apply(xw, h0, weight_hh, bias_hh, bool(reverse))

@@ -4,8 +4,10 @@ Parameter names, shapes, order, initialisation (every weight and bias
 U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))), arguments and return values follow
 ``torch.nn``, so PyTorch state dicts load unchanged.  Backpropagation through time is
 plain tape replay: a Python loop over time steps records each step's ops, and
-``backward`` walks them in reverse tape order (no recursion).  The input projection
-``x W_ih^T + b_ih`` of all time steps runs as one matmul before the loop.  A
+``backward`` walks them in reverse tape order (no recursion); LSTM (without projection)
+and GRU layers on padded input are one node each instead, whose loop over time runs
+in autograd/kernels/recurrent.py.  The input projection ``x W_ih^T + b_ih`` of all
+time steps runs as one matmul before the loop.  A
 `PackedSequence` input (nn.utils.rnn) runs each step on the sequences still running
 then, as PyTorch does: padding is never computed on, and each sequence's final state is
 the one at its own last step.
@@ -16,7 +18,7 @@ import warnings
 import numpy as np
 
 from autograd import dtypes
-from autograd.ops.recurrent import gru_cell, lstm_cell
+from autograd.ops.recurrent import gru_cell, gru_layer, lstm_cell, lstm_layer
 from autograd.ops.shape import cat, stack
 
 from .. import functional as F
@@ -57,6 +59,22 @@ def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
 
 
 _STEPS = {"RNN_TANH": _tanh_step, "RNN_RELU": _relu_step, "LSTM": _lstm_step, "GRU": _gru_step}
+
+
+# A whole layer in one node (autograd/ops/recurrent.py), for LSTM without projection and
+# GRU on padded (not packed) input: the steps' values as _lstm_step's and _gru_step's.
+# Each returns (hs (T, N, H), the final state tuple).
+def _lstm_layer(xw, state, w_hh, b_hh, reverse):
+    hs, c = lstm_layer(xw, state[0], state[1], w_hh, b_hh, reverse)
+    return hs, (hs[0 if reverse else -1], c)
+
+
+def _gru_layer(xw, state, w_hh, b_hh, reverse):
+    hs = gru_layer(xw, state[0], w_hh, b_hh, reverse)
+    return hs, (hs[0 if reverse else -1],)
+
+
+_LAYERS = {"LSTM": _lstm_layer, "GRU": _gru_layer}
 
 
 def _recur(step, xw, sizes, state, reverse, weights):
@@ -275,10 +293,14 @@ class RNNBase(Module):
             for direction in range(directions):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
                 xw = F.linear(x, w_ih, b_ih)
-                xw = xw.split(sizes, 0) if packed else xw.unbind(0)
-                hs, state = _recur(step, xw, sizes, states[layer * directions + direction],
-                                   direction == 1, (w_hh, b_hh, w_hr))
-                outputs.append(cat(hs, 0) if packed else stack(hs, 0))
+                state = states[layer * directions + direction]
+                if not packed and w_hr is None and self.mode in _LAYERS:
+                    hs, state = _LAYERS[self.mode](xw, state, w_hh, b_hh, direction == 1)
+                    outputs.append(hs)
+                else:
+                    xw = xw.split(sizes, 0) if packed else xw.unbind(0)
+                    hs, state = _recur(step, xw, sizes, state, direction == 1, (w_hh, b_hh, w_hr))
+                    outputs.append(cat(hs, 0) if packed else stack(hs, 0))
                 finals.append(state)
             x = outputs[0] if directions == 1 else cat(outputs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
