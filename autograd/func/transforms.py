@@ -211,7 +211,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
                 phys = batching.to_physical(out, levels)
             if phys._requires_grad:
                 ones = Tensor._make(np.ones(phys.shape, phys.array.dtype))
-                grads = inputs.grads([phys], [ones], False)
+                grads = inputs.grads([phys], [ones], None)
             else:
                 grads = [_zeros(p) for p in inputs.physical]
         g = build(iter([batching.from_physical(p, levels) for p in grads]))

@@ -27,6 +27,7 @@ from ..grad_mode import current_scope
 from ..kernels import batched, rowwise
 from ..tensor import Tensor
 from .activation import on_rows, softmax, softmax_rows
+from .batching import all_batched_rule
 from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
@@ -35,6 +36,7 @@ from .autocast import lower_precision
 
 
 class ScaledDotProductAttention(Primitive):
+    batch_rule = all_batched_rule      # (..., L, E): the batch is one more leading dim
     jvp = derived_jvp
 
     @staticmethod

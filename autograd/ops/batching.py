@@ -43,7 +43,8 @@ def _value_read(what):
         "an op that does this itself needs a batching rule")
 
 
-_METADATA = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+_METADATA = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj,
+             np.can_cast, np.broadcast_shapes}
 
 
 def values_of(t):
@@ -55,8 +56,12 @@ def values_of(t):
 
 
 class LogicalArray(np.ndarray):
-    """A batched tensor's ``array``: sample 0's memory with the logical shape; its shape,
-    dtype and flags can be read, its values cannot (module docstring)."""
+    """A batched tensor's ``array``: the logical shape and dtype over one stand-in value
+    (NaN, or the lowest integer), read-only.  Its shape, dtype and flags can be read;
+    NumPy functions, ufuncs, indexing and conversions of its values raise (module
+    docstring).  ``np.asarray`` alone cannot be refused by an ndarray subclass: it
+    sees the stand-in, so a value read that slips through gives NaNs or an index
+    error, never numbers that look right."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         _value_read(f"np.{ufunc.__name__}")
@@ -93,6 +98,24 @@ class LogicalArray(np.ndarray):
 
     def __index__(self):
         _value_read("an array used as an index")
+
+
+def _stand_in(dtype):
+    if dtype.kind in "fc":
+        return np.array(np.nan, dtype)
+    if dtype.kind in "iu":
+        return np.array(np.iinfo(dtype).min, dtype)
+    return np.zeros((), dtype)
+
+
+_STAND_INS = {}
+
+
+def logical_array(shape, dtype):
+    one = _STAND_INS.get(dtype)
+    if one is None:
+        one = _STAND_INS[dtype] = _stand_in(dtype)
+    return np.broadcast_to(one, shape).view(LogicalArray)
 
 
 class BatchedTensor(Tensor):
@@ -150,10 +173,7 @@ def wrap(inner, level):
     """The logical tensor for ``inner`` (batch dim first) at ``level``."""
     t = _new(BatchedTensor)
     a = inner.array
-    view = np.ndarray.__getitem__(a, (0, Ellipsis)) if a.shape[0] else np.empty(a.shape[1:], a.dtype)
-    view = view.view(LogicalArray)
-    view.flags.writeable = False
-    t.array = view
+    t.array = logical_array(a.shape[1:], a.dtype)
     t._requires_grad = inner._requires_grad
     t.grad_fn = inner.grad_fn
     t._output_nr = inner._output_nr

@@ -27,6 +27,7 @@ from .formula import sum_rows
 from .half import via_float32
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
+from .batching import per_sample
 
 
 def _affine_layer_norm(x, w, bias, normalized_ndim, eps):
@@ -131,6 +132,15 @@ class BatchNorm(Primitive):
     VJP (sums over batch and spatial dims, m values per channel):
       train: dx = w * rstd * (g - sum(g) / m - xhat * sum(g * xhat) / m)
       eval:  dx = w * rstd * g;   both: dw = sum(g * xhat), db = sum(g)"""
+    @staticmethod
+    def batch_rule(b, x, w, bias, stats, training, eps):
+        # Training fills the caller's (2, C) statistics, which differ per sample, for the
+        # running statistics: one sample at a time.  Eval reads them: the batch folds into N.
+        if training or not b.batched[0] or any(b.batched[1:3]):
+            return per_sample(b, x, w, bias, stats, training, eps)
+        B, N = x.shape[:2]
+        y = BatchNorm.apply(x.reshape((B * N,) + tuple(x.shape[2:])), w, bias, stats, False, eps)
+        return y.reshape((B, N) + tuple(y.shape[1:]))
     jvp = derived_jvp
 
     @staticmethod
@@ -245,5 +255,5 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if running_mean is None or running_var is None:
         raise ValueError(f"batch_norm{where}: running_mean and running_var are needed in eval "
                          "mode")
-    stats[0], stats[1] = running_mean.array, running_var.array
+    stats[0], stats[1] = np.asarray(running_mean), np.asarray(running_var)   # refused if batched (vmap)
     return BatchNorm.apply(input, weight, bias, stats, False, eps)

@@ -160,7 +160,7 @@ def _on_rows(fused, name, input, target, weight, ignore_index, reduction, **kw):
     there (class dim last, the rest flattened) and a per-element loss brought back."""
     if input.ndim == 0:
         raise ValueError(f"{name}{_where()}: expected input of shape (C,) or (N, C, ...), got a 0-d tensor")
-    t = _array(target)
+    t = target if isinstance(target, Tensor) else np.asarray(target)   # a tensor stays one (vmap)
     expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
     if t.dtype.kind in "iu" and tuple(t.shape) != expected:
         raise ValueError(f"{name}{_where()}: expected target of shape {expected} for input "
