@@ -109,6 +109,28 @@ def test_multilabel_margin_matches_with_repeats_and_early_stop():
     compare("multilabel_margin_loss", (x[0], t[0]), (1, 0))
 
 
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+def test_cosine_embedding_loss_matches_at_zero_vectors_and_ties(margin):
+    """Zero vectors (cos = 0: at margin 0 a tie of the hinge, whose gradient passes as
+    PyTorch's clamp_min's), identical rows, targets outside {1, -1} (no loss)."""
+    x1, x2 = RNG.standard_normal((5, 4)), RNG.standard_normal((5, 4))
+    x1[0], x2[1], x2[2] = 0, 0, x1[2]
+    y = np.array([1.0, -1.0, 1.0, -1.0, 0.5])
+    for reduction in REDUCTIONS:
+        ours_in = [ag.tensor(a, requires_grad=True) for a in (x1, x2)]
+        theirs_in = [torch.tensor(a, requires_grad=True) for a in (x1, x2)]
+        out = F.cosine_embedding_loss(*ours_in, ag.tensor(y), margin=margin, reduction=reduction)
+        ref = TF.cosine_embedding_loss(*theirs_in, torch.tensor(y), margin=margin, reduction=reduction)
+        np.testing.assert_allclose(out.array, ref.detach().numpy(), atol=1e-12)
+        out.sum().backward()
+        ref.sum().backward()
+        for o, t in zip(ours_in, theirs_in):      # up to 1e6 where a norm is 0: relative
+            np.testing.assert_allclose(o.grad.array, t.grad.numpy(), rtol=1e-6, atol=1e-12)
+    compare("cosine_embedding_loss", (x1[3], x2[3], np.array(-1.0)), (1, 1, 0), dict(margin=margin))
+    with pytest.raises(ValueError, match="cosine_embedding_loss: expected input1 and input2"):
+        F.cosine_embedding_loss(ag.tensor(x1), ag.tensor(x2[:3]), ag.tensor(y))
+
+
 def test_edge_values_match():
     """+-inf, NaN, zero-size and size-1 dims, as PyTorch."""
     with warnings.catch_warnings():

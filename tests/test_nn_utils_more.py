@@ -262,3 +262,19 @@ def test_fuse_conv_bn_and_linear_bn_match():
                                rtol=1e-7)
     with pytest.raises(ValueError, match="fuse_conv_bn_eval: fusion only for eval"):
         nn.utils.fuse_conv_bn_eval(conv.train(), bn)
+
+
+def test_clip_grad_value_and_parameter_vectors_match():
+    ours, theirs = nn.Linear(4, 3).double(), torch.nn.Linear(4, 3).double()
+    _copy_state(ours, theirs)
+    x = RNG.standard_normal((5, 4)) * 3
+    ours(ag.tensor(x)).pow(2).sum().backward()
+    theirs(torch.tensor(x)).pow(2).sum().backward()
+    nn.utils.clip_grad_value_(ours.parameters(), 0.5)
+    torch.nn.utils.clip_grad_value_(theirs.parameters(), 0.5)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(a.grad.array, b.grad.numpy())
+    vec = nn.utils.parameters_to_vector(ours.parameters())
+    np.testing.assert_allclose(vec.array, torch.nn.utils.parameters_to_vector(theirs.parameters()).detach().numpy())
+    nn.utils.vector_to_parameters(vec * 2, ours.parameters())
+    np.testing.assert_allclose(ours.weight.array, theirs.weight.detach().numpy() * 2)

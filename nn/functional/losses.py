@@ -224,6 +224,11 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
                           reduction="mean"):
     """1 - cos(x1, x2) for y = 1, max(0, cos(x1, x2) - margin) for y = -1; cos uses
     sqrt((|x1|^2 + eps)(|x2|^2 + eps)) with eps = 1e-12 like PyTorch."""
+    if tuple(input1.shape) != tuple(input2.shape) or input1.ndim not in (1, 2) or \
+            tuple(np.shape(_array(target))) != tuple(input1.shape[:-1]):
+        raise ValueError(f"cosine_embedding_loss{_where()}: expected input1 and input2 of one shape "
+                         f"(N, D) or (D,) and target (N,) or (), got {tuple(input1.shape)}, "
+                         f"{tuple(input2.shape)} and {tuple(np.shape(_array(target)))}")
     eps = 1e-12
     dim = input1.ndim - 1
     prod = (input1 * input2).sum(dim)
@@ -231,6 +236,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     m2 = (input2 * input2).sum(dim) + eps
     cos = prod / (m1 * m2).sqrt()
     y = _array(target)
-    loss = ag.where(y == 1, 1 - cos, (cos - margin).relu())
+    # a clamp, as PyTorch's: at cos = margin the gradient passes
+    loss = ag.where(y == 1, 1 - cos, (cos - margin).clamp(min=0))
     loss = ag.where((y == 1) | (y == -1), loss, 0.0)
     return _reduce(loss, reduction, "cosine_embedding_loss")
