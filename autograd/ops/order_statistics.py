@@ -1,20 +1,22 @@
 """Order statistics: median, nanmedian, kthvalue, mode, msort, quantile, nanquantile.
 
-Which element is selected is decided on the arrays (NumPy's introselect
-``argpartition`` or a stable sort, NaN ordered last as PyTorch's); the value is then
-a gather of the input at that index, so the gradient goes to the selected element
-(PyTorch's value_selecting_reduction_backward).  The full reductions ``median()`` and
+Which element is selected is decided on the values by `OrderIndex` (NumPy's
+introselect ``argpartition`` or a stable sort, NaN ordered last as PyTorch's), an
+integer result with no gradient; the value is then a gather of the input at that
+index, so the gradient goes to the selected element (PyTorch's
+value_selecting_reduction_backward).  The full reductions ``median()`` and
 ``nanmedian()`` instead share the gradient evenly among all elements equal to the
-result, as PyTorch's evenly_distribute_backward: the one primitive here.  Among
-tied values the index returned may differ from PyTorch's (both pick an arbitrary
-one of the ties for median and kthvalue; see the README).
+result, as PyTorch's evenly_distribute_backward (`SharedMedian`).  Among tied values
+the index returned may differ from PyTorch's (both pick an arbitrary one of the
+ties for median and kthvalue; see the README).  Both primitives, and `QuantileRanks`,
+batch under vmap by their dims.
 """
 import numpy as np
 
 from ..function import Primitive
 from ..tensor import Tensor
-from .binary import Where, where
-from .indexing import Gather, ScatterAdd, sort
+from .batching import batch_as_leading_dim_rule, dims_batch_rule, values_of
+from .indexing import Gather, ScatterAdd
 from .pointwise import lerp
 from .reduction import ValuesIndices
 from .registry import SampleInput, make, op
@@ -38,11 +40,11 @@ def _reduced_dim(input, dim, name):
     return d
 
 
-def _selected(input, d, index, keepdim):
-    """(values, indices) for the index array ``index`` (kept dim ``d``) into ``input``."""
+def _selected(input, d, statistic, keepdim, k=None):
+    """(values, indices) of the element along ``d`` that ``statistic`` selects."""
     if input.ndim == 0:
         return ValuesIndices(input.clone(), Tensor._make(np.zeros((), np.int64)))
-    index = Tensor._make(np.ascontiguousarray(index, dtype=np.int64))
+    index = OrderIndex.apply(input.detach(), d, statistic, k)
     values = Gather.apply(input, d, index)
     if not keepdim:
         values, index = values.squeeze(d), index.squeeze(d)
@@ -80,52 +82,108 @@ def _sorted_nan_last(x, d):
     return np.argsort(x, axis=d, kind="stable")      # NumPy sorts NaN to the end
 
 
-class EvenlyShared(Primitive):
-    """The given ``value`` of a full reduction of x, its gradient shared among the
-    elements of x that equal it: dx = g share, share = mask / mask.sum()."""
+def _median_index(x, d, _k):
+    """The lower median's index; a slice's first NaN where it has one."""
+    index = _kth_index(x, (x.shape[d] - 1) // 2, d)
+    has_nan, first_nan = _nan_first_index(x, d)
+    return np.where(has_nan, first_nan, index)
+
+
+def _nanmedian_index(x, d, _k):
+    """The lower median of the non-NaN values' index (the first NaN's where all are)."""
+    kept = x.shape[:d] + (1,) + x.shape[d + 1:]
+    valid = (~np.isnan(x)).sum(axis=d, keepdims=True) if x.dtype.kind == "f" else \
+        np.full(kept, x.shape[d])
+    return _per_slice_kth_index(x, np.maximum(valid - 1, 0) // 2, d)
+
+
+def _mode_index(x, d, _k):
+    """Index (kept dim) of the most frequent value along d; among equally frequent
+    values the smallest, and of its occurrences the last (PyTorch).  In the stable
+    sort a value's run ends at its last occurrence; NaN != NaN, so each NaN is a run."""
+    order = _sorted_nan_last(x, d)
+    srt = np.take_along_axis(x, order, d)
+    n = x.shape[d]
+    positions = np.arange(n).reshape((-1,) + (1,) * (x.ndim - 1 - d))
+    starts = np.ones(x.shape, bool)
+    starts[(slice(None),) * d + (slice(1, None),)] = \
+        np.take(srt, range(1, n), axis=d) != np.take(srt, range(n - 1), axis=d)
+    run_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=d)
+    run_length = positions - run_start
+    best = np.argmax(run_length, axis=d)[(slice(None),) * d + (None,)]   # first longest
+    return np.take_along_axis(order, best, d)
+
+
+_STATISTICS = {"median": _median_index, "nanmedian": _nanmedian_index, "mode": _mode_index,
+               "kthvalue": lambda x, d, k: _kth_index(x, k, d),
+               "sort": lambda x, d, _k: _sorted_nan_last(x, d)}
+
+
+class OrderIndex(Primitive):
+    """The int64 index along ``dim`` that an order statistic (a key of _STATISTICS)
+    selects, dim kept (for "sort", the whole stable order).  Decided on the values, so
+    not differentiable; callers pass a detached input and gather the values."""
+    batch_rule = dims_batch_rule(1)          # the dim, past the batch dim
 
     @staticmethod
-    def forward(ctx, x, value, share):
-        ctx.save_for_backward(share)
+    def forward(ctx, x, dim, statistic, k):
+        index = np.ascontiguousarray(_STATISTICS[statistic](x, dim, k), dtype=np.int64)
+        ctx.mark_non_differentiable(index)
+        return index
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        return None
+
+
+class SharedMedian(Primitive):
+    """The lower median over ``dims`` (NaN where a NaN is; ignoring NaN, NaN where all
+    are), its gradient shared evenly among the elements equal to it (PyTorch's
+    evenly_distribute_backward): dx = g share, share = mask / mask.sum()."""
+    batch_rule = dims_batch_rule(1)          # the dims, past the batch dim
+
+    @staticmethod
+    def forward(ctx, x, dims, ignore_nan):
+        rest = [i for i in range(x.ndim) if i not in dims]
+        order = rest + list(dims)
+        rows = np.transpose(x, order).reshape([x.shape[i] for i in rest] + [-1]) if x.size else \
+            np.empty([x.shape[i] for i in rest] + [0], x.dtype)
+        floats = x.dtype.kind == "f"
+        if rows.shape[-1] == 0:
+            value = np.full(rows.shape[:-1], np.nan, x.dtype if floats else np.float64)
+            mask = np.zeros(rows.shape, bool)
+        else:
+            statistic = _nanmedian_index if ignore_nan else _median_index
+            value = np.take_along_axis(rows, statistic(rows, rows.ndim - 1, None), -1)
+            mask = rows == value
+            if floats:
+                mask |= np.isnan(rows) & np.isnan(value)
+            value = value[..., 0]
+        share = mask / np.maximum(mask.sum(-1, keepdims=True), 1)
+        share = np.transpose(share.reshape([x.shape[i] for i in order]), np.argsort(order))
+        ctx.dims, ctx.kept = dims, tuple(1 if i in dims else s for i, s in enumerate(x.shape))
+        ctx.save_for_backward(share.astype(x.dtype if floats else np.float64))
         return value
 
     @staticmethod
     def backward(ctx, g):
         share, = ctx.saved_tensors
-        return g * share, None, None
+        return g.reshape(ctx.kept) * share, None, None
 
     @staticmethod
-    def jvp(ctx, t, _value, _share):
+    def jvp(ctx, t, _dims, _ignore_nan):
         share, = ctx.saved_tensors
-        return (t * share).sum()                    # dy = sum(t share)
+        return (t * share).sum(ctx.dims)             # dy = sum(t share)
 
 
-def _evenly_shared(input, value):
-    x = input.array
-    if np.isnan(value):
-        mask = np.isnan(x)
-    else:
-        mask = x == value
-    share = mask / max(int(mask.sum()), 1)
-    return EvenlyShared.apply(input, np.asarray(value, x.dtype), share.astype(x.dtype))
-
-
-def _full_median(input, ignore_nan):
-    x = input.array.reshape(-1)
-    if ignore_nan and x.dtype.kind == "f":
-        x = x[~np.isnan(x)]
-    if x.size == 0:
-        value = np.nan
-    elif x.dtype.kind == "f" and np.isnan(x).any():
-        value = np.nan
-    else:
-        value = np.partition(x, (x.size - 1) // 2)[(x.size - 1) // 2]
-    if input.dtype.kind != "f":
-        if x.size == 0:
-            raise IndexError(f"{'nanmedian' if ignore_nan else 'median'}: cannot take the median "
-                             "of an empty integer tensor")
-        return Tensor._make(np.asarray(value, input.dtype))
-    return _evenly_shared(input, value)
+def _full_median(name, input, ignore_nan):
+    if input.dtype.kind != "f" and input.numel() == 0:
+        raise IndexError(f"{name}: cannot take the median of an empty integer tensor")
+    return SharedMedian.apply(input, tuple(range(input.ndim)), ignore_nan)
 
 
 def _median_samples(rng):
@@ -153,29 +211,17 @@ def _median(name, ignore_nan, doc):
     def median(input, dim=None, keepdim=False):
         if dim is None:
             _check_input(input, name)
-            return _full_median(input, ignore_nan)
-        d = _reduced_dim(input, dim, name)
-        if input.ndim == 0:
-            return _selected(input, d, None, keepdim)
-        x = input.array
-        if ignore_nan:
-            valid = (~np.isnan(x)).sum(axis=d, keepdims=True) if x.dtype.kind == "f" else \
-                np.full(x.shape[:d] + (1,) + x.shape[d + 1:], x.shape[d])
-            index = _per_slice_kth_index(x, np.maximum(valid - 1, 0) // 2, d)
-        else:
-            index = _kth_index(x, (x.shape[d] - 1) // 2, d)
-            has_nan, first_nan = _nan_first_index(x, d)
-            index = np.where(has_nan, first_nan, index)
-        return _selected(input, d, index, keepdim)
+            return _full_median(name, input, ignore_nan)
+        return _selected(input, _reduced_dim(input, dim, name), name, keepdim)
     median.__name__, median.__doc__ = name, doc
     return median
 
 
-median = op(EvenlyShared, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
+median = op(SharedMedian, OrderIndex, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
             method=True, output_index=0)(_median("median", False, """The lower median: of all
     elements (its gradient shared among the elements equal to it), or along ``dim`` as
     (values, indices).  NaN if a NaN is present."""))
-nanmedian = op(EvenlyShared, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
+nanmedian = op(SharedMedian, OrderIndex, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
                method=True, output_index=0)(_median("nanmedian", True, """median, ignoring NaN
     (NaN where all are NaN)."""))
 
@@ -195,7 +241,7 @@ def _kthvalue_ref(x, k, dim=-1, keepdim=False):
     return np.take(srt, [k - 1] if keepdim else k - 1, axis=dim)
 
 
-@op(Gather, ScatterAdd, samples=_kthvalue_samples, ref=_kthvalue_ref, method=True, output_index=0)
+@op(OrderIndex, Gather, ScatterAdd, samples=_kthvalue_samples, ref=_kthvalue_ref, method=True, output_index=0)
 def kthvalue(input, k, dim=-1, keepdim=False):
     """(values, indices) of the ``k``-th smallest element (1-based) along ``dim``."""
     d = _reduced_dim(input, dim, "kthvalue")
@@ -203,26 +249,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise IndexError(f"kthvalue: k={k!r} is out of range for dimension {d} of size {n}: "
                          f"expected 1 <= k <= {n}")
-    if input.ndim == 0:
-        return _selected(input, d, None, keepdim)
-    return _selected(input, d, _kth_index(input.array, int(k) - 1, d), keepdim)
-
-
-def _mode_index(x, d):
-    """Index (kept dim) of the most frequent value along d; among equally frequent
-    values the smallest, and of its occurrences the last (PyTorch).  In the stable
-    sort a value's run ends at its last occurrence; NaN != NaN, so each NaN is a run."""
-    order = _sorted_nan_last(x, d)
-    srt = np.take_along_axis(x, order, d)
-    n = x.shape[d]
-    positions = np.arange(n).reshape((-1,) + (1,) * (x.ndim - 1 - d))
-    starts = np.ones(x.shape, bool)
-    starts[(slice(None),) * d + (slice(1, None),)] = \
-        np.take(srt, range(1, n), axis=d) != np.take(srt, range(n - 1), axis=d)
-    run_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=d)
-    run_length = positions - run_start
-    best = np.argmax(run_length, axis=d)[(slice(None),) * d + (None,)]   # first longest
-    return np.take_along_axis(order, best, d)
+    return _selected(input, d, "kthvalue", keepdim, int(k) - 1)
 
 
 def _mode_samples(rng):
@@ -244,23 +271,25 @@ def _mode_ref(x, dim=-1, keepdim=False):
     return np.expand_dims(out, dim) if keepdim else out
 
 
-@op(Gather, ScatterAdd, samples=_mode_samples, ref=_mode_ref, method=True, output_index=0)
+@op(OrderIndex, Gather, ScatterAdd, samples=_mode_samples, ref=_mode_ref, method=True, output_index=0)
 def mode(input, dim=-1, keepdim=False):
     """(values, indices) of the most frequent value along ``dim`` (the smallest of equally
     frequent ones; its last occurrence's index)."""
-    d = _reduced_dim(input, dim, "mode")
-    if input.ndim == 0:
-        return _selected(input, d, None, keepdim)
-    return _selected(input, d, _mode_index(input.array, d), keepdim)
+    return _selected(input, _reduced_dim(input, dim, "mode"), "mode", keepdim)
 
 
-@op(Gather, samples=lambda rng: iter([SampleInput((make(rng, (4, 3)),), {}, "2d"),
+@op(OrderIndex, Gather, samples=lambda rng: iter([SampleInput((make(rng, (4, 3)),), {}, "2d"),
                                       SampleInput((make(rng, (5,)),), {}, "1d")]),
     ref=lambda x: np.sort(x, axis=0), method=True)
 def msort(input):
     """``input`` sorted along its first dim (ascending, NaN last)."""
     _check_input(input, "msort")
-    return sort(input, dim=0).values if input.ndim else input.clone()
+    return _sorted(input, 0) if input.ndim else input.clone()
+
+
+def _sorted(input, d):
+    """``input`` sorted along ``d`` (stable, NaN last): a gather at OrderIndex's order."""
+    return Gather.apply(input, d, OrderIndex.apply(input.detach(), d, "sort", None))
 
 
 # -- quantile, nanquantile ----------------------------------------------------------------
@@ -274,17 +303,48 @@ def _quantile_args(name, input, q, interpolation):
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
                          f"{interpolation!r}")
-    qs = np.asarray(q.array if isinstance(q, Tensor) else q, dtype=np.float64)
-    if qs.ndim > 1:
-        raise ValueError(f"{name}: q must be a scalar or 1-D tensor, got shape {qs.shape}")
-    if np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
-        raise ValueError(f"{name}: q values must be in the range [0, 1], got {qs.tolist()}")
-    return qs
+    shape = tuple(q.shape) if isinstance(q, Tensor) else np.shape(q)
+    if len(shape) > 1:
+        raise ValueError(f"{name}: q must be a scalar or 1-D tensor, got shape {shape}")
+    # every sample's q alike under vmap (values_of): a check, never a computation
+    values = np.asarray(values_of(q) if isinstance(q, Tensor) else q, dtype=np.float64)
+    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+        raise ValueError(f"{name}: q values must be in the range [0, 1], got {values.tolist()}")
+    return len(shape) == 0
+
+
+class QuantileRanks(Primitive):
+    """Per slice of x (..., n), the affine map q -> rank = q scale + offset to the sorted
+    place quantile interpolates at: scale = n - 1 over the slice's values (its non-NaN
+    ones, ignoring NaN), offset 0; where the result must be NaN (a NaN in the slice,
+    for quantile) scale 0 and offset n - 1, the last sorted place, a NaN (PyTorch's
+    rule).  Counts: not differentiable, so q's gradient comes through rank = q scale."""
+    batch_rule = batch_as_leading_dim_rule    # each slice (the last dim) on its own
+
+    @staticmethod
+    def forward(ctx, x, ignore_nan):
+        nan = np.isnan(x)
+        n = x.shape[-1] - (nan.sum(-1, keepdims=True) if ignore_nan else 0)
+        scale = np.broadcast_to(np.maximum(n - 1, 0), x.shape[:-1] + (1,)).astype(x.dtype)
+        offset = np.zeros_like(scale)
+        if not ignore_nan:
+            has_nan = nan.any(-1, keepdims=True)
+            scale[has_nan], offset[has_nan] = 0, x.shape[-1] - 1
+        ctx.mark_non_differentiable(scale, offset)
+        return scale, offset
+
+    @staticmethod
+    def backward(ctx, g_scale, g_offset):
+        return None, None
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        return None, None
 
 
 def _quantile(name, ignore_nan, doc):
     def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
-        qs = _quantile_args(name, input, q, interpolation)
+        scalar_q = _quantile_args(name, input, q, interpolation)
         if dim is None:
             flat, d = input.reshape(-1), 0
         else:
@@ -294,42 +354,29 @@ def _quantile(name, ignore_nan, doc):
             raise IndexError(f"{name}: expected a non-empty input along the reduced dim, got "
                              f"shape {tuple(input.shape)}")
         moved = flat.movedim(d, -1)
-        values = sort(moved, dim=-1).values                      # (..., n), NaN last
-        x = moved.array
-        nan = np.isnan(x)
-        n = (~nan).sum(-1, keepdims=True) if ignore_nan else np.full(x.shape[:-1] + (1,), x.shape[-1])
-        ranks = qs.reshape(-1) * np.maximum(n - 1, 0)             # (..., Q)
-        if not ignore_nan:                  # any NaN: the result is NaN (the last, a NaN)
-            ranks = np.where(nan.any(-1, keepdims=True), x.shape[-1] - 1, ranks)
-        below, above = np.floor(ranks), np.ceil(ranks)
-        pick = {"lower": below, "higher": above, "nearest": np.round(ranks)}.get(interpolation)
+        last = moved.ndim - 1
+        values = _sorted(moved, last)                             # (..., n), NaN last
+        scale, offset = QuantileRanks.apply(moved.detach(), ignore_nan)
+        q = (q.to(input.dtype) if isinstance(q, Tensor) else
+             Tensor._make(np.asarray(q, input.dtype))).reshape(-1)
+        ranks = q * scale + offset                                # (..., Q)
+        fixed = ranks.detach()
+        pick = {"lower": fixed.floor, "higher": fixed.ceil, "nearest": fixed.round}.get(interpolation)
         if pick is not None:
-            out = values.gather(-1, Tensor._make(pick.astype(np.int64)))
+            out = values.gather(last, pick().long())
         else:
-            lo = values.gather(-1, Tensor._make(below.astype(np.int64)))
-            hi = values.gather(-1, Tensor._make(above.astype(np.int64)))
-            out = lerp(lo, hi, _weights(q, qs, ranks, below, n, interpolation, x.dtype))
+            below = fixed.floor()
+            lo, hi = values.gather(last, below.long()), values.gather(last, fixed.ceil().long())
+            weight = 0.5 if interpolation == "midpoint" else ranks - below
+            out = lerp(lo, hi, weight)
         out = out.movedim(-1, 0)                                  # (Q, ...)
         if keepdim:
             kept = (1,) * input.ndim if dim is None else \
                 tuple(1 if i == d else s for i, s in enumerate(input.shape))
             out = out.reshape((out.shape[0],) + kept)
-        return out.reshape(out.shape[1:]) if qs.ndim == 0 else out
+        return out.reshape(out.shape[1:]) if scalar_q else out
     quantile.__name__, quantile.__doc__ = name, doc
     return quantile
-
-
-def _weights(q, qs, ranks, below, n, interpolation, dtype):
-    """lerp's weights, rank - floor(rank) with rank = q (n - 1); a tensor q that requires
-    grad gets its gradient through them, as PyTorch's (not where the rank was moved to a
-    NaN)."""
-    if interpolation == "midpoint":
-        return Tensor._make(np.full(ranks.shape, 0.5, dtype))
-    if not (isinstance(q, Tensor) and q.requires_grad):
-        return Tensor._make(np.asarray(ranks - below, dtype))
-    scale = Tensor._make(np.asarray(np.maximum(n - 1, 0), dtype))
-    moved = ranks != qs.reshape(-1) * np.maximum(n - 1, 0)
-    return where(moved, 0.0, q.reshape(-1).to(dtype) * scale - Tensor._make(below.astype(dtype)))
 
 
 def _quantile_samples(rng):
@@ -348,11 +395,12 @@ def _quantile_ref(x, q, dim=None, keepdim=False, interpolation="linear"):
     return np.quantile(x, q, axis=dim, keepdims=keepdim, method=interpolation)
 
 
-quantile = op(Gather, ScatterAdd, Permute, Reshape, Where, samples=_quantile_samples, ref=_quantile_ref,
+_QUANTILE_PRIMITIVES = (OrderIndex, QuantileRanks, Gather, ScatterAdd, Permute, Reshape)
+quantile = op(*_QUANTILE_PRIMITIVES, samples=_quantile_samples, ref=_quantile_ref,
               method=True)(_quantile("quantile", False, """The ``q``-th quantiles (q a scalar
     or a 1-D tensor, in [0, 1]) of all elements or along ``dim``, interpolated as NumPy's
     ``method``; NaN where a NaN is present.  A tensor q puts its dim first in the result."""))
-nanquantile = op(Gather, ScatterAdd, Permute, Reshape, Where, Where, samples=_quantile_samples,
+nanquantile = op(*_QUANTILE_PRIMITIVES, samples=_quantile_samples,
                  ref=lambda x, q, dim=None, keepdim=False, interpolation="linear": np.nanquantile(
                      x, q, axis=dim, keepdims=keepdim, method=interpolation),
                  method=True)(_quantile("nanquantile", True, """quantile, ignoring NaN (NaN

@@ -12,8 +12,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..forward_ad import elementwise_jvp
 from ..tensor import Tensor, tensor_method
-from .binary import Where, where
+from .batching import elementwise_batch_rule
+from .binary import where
+from .formula import FormulaPrimitive
 from .linalg import MatMul
 from .reduction import (Amax, Mean, Norm, Std, Sum, Var, amax, amin, mean, norm, reduce_dims,
                         std, sum, var)
@@ -79,7 +82,29 @@ def _nan_samples(rng):
     yield SampleInput((x,), dict(dim=0), "with-nan")
 
 
-@op(Where, Sum, samples=_nan_samples, method=True,
+class NanZeroed(FormulaPrimitive):
+    """(x with NaN replaced by 0, 1 where x is not NaN): the two halves of the NaN-
+    ignoring reductions.  dx = g where x is not NaN, else 0; the indicator is a count."""
+    batch_rule = elementwise_batch_rule
+
+    @staticmethod
+    def forward(ctx, x):
+        nan = np.isnan(x)
+        kept = (~nan).astype(x.dtype)
+        ctx.save_for_backward(nan)
+        ctx.mark_non_differentiable(kept)
+        return np.where(nan, 0, x), kept
+
+    def formula(ctx, m, g, _g_kept, nan):
+        return m.where(nan, 0.0, g)
+
+    @staticmethod
+    def jvp(ctx, t):
+        nan, = ctx.saved_tensors
+        return where(nan, 0.0, t), None
+
+
+@op(NanZeroed, Sum, samples=_nan_samples, method=True,
     ref=lambda x, dim=None, keepdim=False: np.nansum(x, axis=_np_axis(dim), keepdims=keepdim))
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """sum, NaN counted as 0 (their gradient is 0)."""
@@ -87,11 +112,11 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     if input.dtype.kind == "f":
-        input = where(input.isnan(), 0.0, input)
+        input = NanZeroed.apply(input)[0]
     return sum(input, dim, keepdim)
 
 
-@op(Where, Sum, samples=_nan_samples, method=True,
+@op(NanZeroed, Sum, samples=_nan_samples, method=True,
     ref=lambda x, dim=None, keepdim=False: _quiet(np.nanmean, x, axis=_np_axis(dim),
                                                   keepdims=keepdim))
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
@@ -101,11 +126,10 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
         input = input.to(dtype)
     if input.dtype.kind != "f":
         raise TypeError(f"nanmean: expected a floating point input, got {input.dtype}")
-    kept = ~input.isnan()
-    total = sum(where(kept, input, 0.0), dim, keepdim)
-    count = kept.array.sum(axis=_np_axis(dim), keepdims=keepdim)
-    with np.errstate(divide="ignore", invalid="ignore"):   # no elements: 0 * inf = NaN
-        return total * Tensor._make(np.asarray(1.0 / count, input.dtype))
+    zeroed, kept = NanZeroed.apply(input)
+    with np.errstate(divide="ignore", invalid="ignore"):   # no elements: 0 * (1 / 0) = NaN
+        # times 1 / count, a constant: the backward's g / 0 then warns of nothing
+        return sum(zeroed, dim, keepdim) * (1.0 / sum(kept, dim, keepdim))
 
 
 def _quiet(fn, *args, **kwargs):
@@ -182,7 +206,24 @@ def _renorm_ref(x, p, dim, maxnorm):
     return x * np.where(n > maxnorm, maxnorm / (n + 1e-7), 1.0)
 
 
-@op(Norm, Where, samples=_renorm_samples, ref=_renorm_ref, method=True)
+class RenormFactor(FormulaPrimitive):
+    """renorm's scale of a slice of norm n: maxnorm / (n + 1e-7) where n > maxnorm, else 1
+    (PyTorch's); d/dn = -maxnorm / (n + 1e-7)^2 there, else 0."""
+    batch_rule = elementwise_batch_rule
+    jvp = elementwise_jvp
+
+    @staticmethod
+    def forward(ctx, n, maxnorm):
+        above = n > maxnorm
+        ctx.maxnorm = maxnorm
+        ctx.save_for_backward(n, above)
+        return np.where(above, maxnorm / (n + 1e-7), 1.0).astype(n.dtype)
+
+    def formula(ctx, m, g, n, above):
+        return m.where(above, -g * ctx.maxnorm / ((n + 1e-7) * (n + 1e-7)), 0.0), None
+
+
+@op(Norm, RenormFactor, samples=_renorm_samples, ref=_renorm_ref, method=True)
 def renorm(input, p, dim, maxnorm):
     """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled to norm maxnorm
     (as PyTorch: by maxnorm / (norm + 1e-7)); the gradient goes through the norm."""
@@ -195,8 +236,7 @@ def renorm(input, p, dim, maxnorm):
     if input.dtype.kind != "f":
         raise TypeError(f"renorm: expected a floating point input, got {input.dtype}")
     others = tuple(i for i in range(input.ndim) if i != d)
-    n = norm(input, p, others, keepdim=True)
-    return input * where(n > maxnorm, maxnorm / (n + 1e-7), 1.0)
+    return input * RenormFactor.apply(norm(input, p, others, keepdim=True), float(maxnorm))
 
 
 # -- cov, corrcoef --------------------------------------------------------------------------
