@@ -47,6 +47,13 @@ def weight_norm(module, name="weight", dim=0):
     return module
 
 
+def weight_matrix(weight, dim):
+    """``weight`` as the matrix spectral normalisation takes: dim first, the rest flattened."""
+    if dim != 0:
+        weight = weight.permute(dim, *(d for d in range(weight.ndim) if d != dim))
+    return weight.reshape(weight.shape[0], -1)
+
+
 class _SpectralNorm(Module):
     def __init__(self, weight, n_power_iterations=1, dim=0, eps=1e-12):
         super().__init__()
@@ -68,9 +75,7 @@ class _SpectralNorm(Module):
             self._power_method(weight_mat, 15)
 
     def _reshape_weight_to_matrix(self, weight):
-        if self.dim != 0:
-            weight = weight.permute(self.dim, *(d for d in range(weight.ndim) if d != self.dim))
-        return weight.reshape(weight.shape[0], -1)
+        return weight_matrix(weight, self.dim)
 
     def _power_method(self, weight_mat, n_power_iterations):
         """u <- normalize(W v), v <- normalize(W^T u), in place, outside autograd."""

@@ -14,6 +14,7 @@ from autograd.tensor import Tensor
 from . import fusion, parametrizations, parametrize, prune
 from . import utils_rnn as rnn
 from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights  # noqa: F401
+from .norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm  # noqa: F401
 
 # Also importable by PyTorch's paths: `from nn.utils.rnn import pad_sequence`,
 # `import nn.utils.parametrize`, `from nn.utils import prune`, ...

@@ -278,3 +278,36 @@ def test_clip_grad_value_and_parameter_vectors_match():
     np.testing.assert_allclose(vec.array, torch.nn.utils.parameters_to_vector(theirs.parameters()).detach().numpy())
     nn.utils.vector_to_parameters(vec * 2, ours.parameters())
     np.testing.assert_allclose(ours.weight.array, theirs.weight.detach().numpy() * 2)
+
+
+def test_hook_forms_of_weight_and_spectral_norm_match():
+    """nn.utils.weight_norm / spectral_norm (deprecated in PyTorch, still in old models)."""
+    theirs, ours = torch.nn.Linear(4, 3).double(), nn.Linear(4, 3).double()
+    _copy_state(ours, theirs)
+    with pytest.warns(FutureWarning):
+        torch.nn.utils.weight_norm(theirs)
+    with pytest.warns(FutureWarning):
+        nn.utils.weight_norm(ours)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight_g", "weight_v"]
+    _copy_state(ours, theirs)
+    _same_forward_and_grads(ours, theirs, RNG.standard_normal((2, 4)))
+    nn.utils.remove_weight_norm(ours)
+    torch.nn.utils.remove_weight_norm(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    np.testing.assert_allclose(ours.weight.array, theirs.weight.detach().numpy())
+    theirs, ours = torch.nn.utils.spectral_norm(torch.nn.Conv2d(2, 3, 3).double()), nn.Conv2d(2, 3, 3).double()
+    nn.utils.spectral_norm(ours)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight_orig", "weight_u", "weight_v"]
+    _copy_state(ours, theirs)
+    x = RNG.standard_normal((1, 2, 5, 5))
+    for training in [True, False]:
+        ours.train(training)
+        theirs.train(training)
+        _same_forward_and_grads(ours, theirs, x)
+        np.testing.assert_allclose(ours.weight_u.array, theirs.weight_u.numpy(), rtol=1e-7)
+    nn.utils.remove_spectral_norm(ours)
+    torch.nn.utils.remove_spectral_norm(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    np.testing.assert_allclose(ours.weight.array, theirs.weight.detach().numpy(), rtol=1e-7)
+    with pytest.raises(ValueError, match="spectral_norm of 'weight' not found"):
+        nn.utils.remove_spectral_norm(ours)
