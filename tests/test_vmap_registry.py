@@ -22,18 +22,18 @@ from autograd.ops.vmap import _leaves
 # (the modes themselves are tested in test_func.py)
 RANDOM = {"pca_lowrank_gauge", "svd_lowrank_gauge"}
 # primitives that may still run once per sample under vmap (no batching rule yet)
-PER_SAMPLE = {"BatchNorm"}     # in training mode: its statistics differ per sample
+PER_SAMPLE = set()
 # ops vmap cannot batch yet: their public functions compute on their inputs' values in
 # Python before (or instead of) calling a primitive.  Under vmap they raise (vmap's
 # error, or the op's own on the stand-in values of LogicalArray), never answer from one
 # sample; each needs that Python part moved into a primitive with a batching rule.
 REFUSED = {
     "batch_norm", "ctc_loss", "embedding_bag", "fractional_max_pool2d",
-    "fractional_max_pool3d", "frexp", "gaussian_nll_loss", "grid_sample", "hardshrink",
+    "fractional_max_pool3d", "frexp", "grid_sample", "hardshrink",
     "hardsigmoid", "hinge_embedding_loss", "index_copy", "index_fill", "index_put",
     "index_reduce", "linalg.cholesky_ex_of_symmetric", "linalg.lstsq", "linalg.lu",
-    "linalg.lu_factor", "linalg.lu_factor_ex", "linalg.lu_solve", "linalg.pinv", "logdet",
-    "lu", "lu_solve", "lu_unpack", "max_pool3d", "max_unpool1d", "max_unpool2d",
+    "linalg.lu_solve", "linalg.pinv", "logdet",
+    "lu_solve", "lu_unpack", "max_pool3d", "max_unpool1d", "max_unpool2d",
     "max_unpool3d", "multilabel_margin_loss", "mvlgamma", "pinverse", "poisson_nll_loss",
     "put", "scaled_dot_product_attention", "softshrink", "sort", "take", "threshold", "topk",
 } | RANDOM
@@ -107,6 +107,51 @@ def _run(info, sample, batch_first_only=False, at_last=False):
     return got, _stacked_reference(info, sample, leaves, B)
 
 
+def _nested(info, sample):
+    """vmap(vmap(op)) over two stacked batches, and the outer loop of vmap(op)."""
+    flat, build = _leaves(sample.args)
+    mapped = [isinstance(x, ag.Tensor) for x in flat]
+    inner = [_batch(x) if m else x for x, m in zip(flat, mapped)]
+    outer = [ag.stack([x, x * 0.9 if x.array.dtype.kind == "f" else x]) if m else x
+             for x, m in zip(inner, mapped)]
+    dims = tuple(0 if m else None for m in mapped)
+
+    def fn(*xs):
+        return info.op(*build(iter(xs)), **sample.kwargs)
+    got = vmap(vmap(fn, in_dims=dims), in_dims=dims)(*outer)
+    per = [_outputs(vmap(fn, in_dims=dims)(*[x[k] if m else x for x, m in zip(outer, mapped)]))
+           for k in range(2)]
+    return got, tuple(ag.stack([p[i] for p in per]) for i in range(len(per[0])))
+
+
+def _gradients(info, sample):
+    """d<vmap(op), u>/d inputs through the batched run, and through per-sample runs."""
+    flat, build = _leaves(sample.args)
+    floats = [isinstance(x, ag.Tensor) and x.requires_grad for x in flat]
+    stacked = [_batch(x) if isinstance(x, ag.Tensor) else x for x in flat]
+
+    def fn(*xs):
+        return info.op(*build(iter(xs)), **sample.kwargs)
+
+    def run(batched):
+        leaves = [x.detach().requires_grad_() if f else x for x, f in zip(stacked, floats)]
+        if batched:
+            outs = _outputs(vmap(fn, in_dims=tuple(0 if isinstance(x, ag.Tensor) else None
+                                                   for x in leaves))(*leaves))
+        else:
+            per = [_outputs(fn(*[x[k] if isinstance(x, ag.Tensor) else x for x in leaves]))
+                   for k in range(B)]
+            outs = [ag.stack([p[i] for p in per]) for i in range(len(per[0]))]
+        outs = [o for o in outs if o.requires_grad]
+        if not outs:
+            return None
+        rng = np.random.default_rng(1)
+        total = sum((o * ag.tensor(rng.standard_normal(o.shape))).sum() for o in outs)
+        wrt = [x for x, f in zip(leaves, floats) if f]
+        return ag.autograd.grad(total, wrt, allow_unused=True)
+    return run(True), run(False)
+
+
 def _samples(info):
     return list(info.samples(np.random.default_rng(0)))[:4]
 
@@ -148,6 +193,46 @@ def test_vmap_batch_dim_last(name):
 @pytest.mark.parametrize("name", OPS)
 def test_vmap_unbatched_inputs(name):
     _check(name, batch_first_only=True)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_vmap_nested(name):
+    info = REGISTRY[name]
+    sample = next((x for x in _samples(info) if any(isinstance(a, ag.Tensor) for a in _leaves(x.args)[0])), None)
+    if sample is None:
+        return
+    with ag.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
+        try:
+            got, want = _nested(info, sample)
+        except (RuntimeError, ValueError, IndexError):
+            if name in REFUSED:
+                return
+            raise
+    _close(info, got, want, f"{name} {sample} nested")
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_gradients_through_vmap_match_per_sample(name):
+    info = REGISTRY[name]
+    sample = next((x for x in _samples(info) if any(isinstance(a, ag.Tensor) and a.requires_grad
+                                                     for a in _leaves(x.args)[0])), None)
+    if sample is None:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
+        try:
+            got, want = _gradients(info, sample)
+        except (RuntimeError, ValueError, IndexError):
+            if name in REFUSED:
+                return
+            raise
+    if want is None:
+        return
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None), name
+        if g is not None:
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6, atol=1e-9, err_msg=name)
 
 
 @pytest.mark.parametrize("name", sorted(RANDOM))

@@ -27,7 +27,7 @@ from .formula import sum_rows
 from .half import via_float32
 from .registry import SampleInput, make, op
 from ..forward_ad import derived_jvp
-from .batching import per_sample
+from .batching import BatchedTensor
 
 
 def _affine_layer_norm(x, w, bias, normalized_ndim, eps):
@@ -134,13 +134,19 @@ class BatchNorm(Primitive):
       eval:  dx = w * rstd * g;   both: dw = sum(g * xhat), db = sum(g)"""
     @staticmethod
     def batch_rule(b, x, w, bias, stats, training, eps):
-        # Training fills the caller's (2, C) statistics, which differ per sample, for the
-        # running statistics: one sample at a time.  Eval reads them: the batch folds into N.
-        if training or not b.batched[0] or any(b.batched[1:3]):
-            return per_sample(b, x, w, bias, stats, training, eps)
-        B, N = x.shape[:2]
-        y = BatchNorm.apply(x.reshape((B * N,) + tuple(x.shape[2:])), w, bias, stats, False, eps)
-        return y.reshape((B, N) + tuple(y.shape[1:]))
+        # Each sample's channels become channels of one call, (N, B*C, ...): statistics per
+        # sample and channel, weights per sample where batched.  Training fills statistics
+        # of its own (batch_norm refuses running statistics for a batched input, as
+        # PyTorch); eval reads the caller's, once per sample.
+        B = b.size
+        x = x if b.batched[0] else b.expand(x)
+        N, C = x.shape[1], x.shape[2]
+        folded = x.transpose(0, 1).reshape((N, B * C) + tuple(x.shape[3:]))
+        w, bias = [None if p is None else (p if k else b.expand(p)).reshape(-1)
+                   for p, k in zip((w, bias), b.batched[1:3])]
+        stats = np.empty((2, B * C), np.float64) if training else np.tile(stats, (1, B))
+        y = BatchNorm.apply(folded, w, bias, stats, training, eps)
+        return y.reshape((N, B, C) + tuple(y.shape[2:])).transpose(0, 1)
     jvp = derived_jvp
 
     @staticmethod
@@ -241,6 +247,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm{where}: expected {name} of shape ({c},) for input "
                              f"{tuple(input.shape)} with {c} channels, got {tuple(t.shape)}")
     stats = np.empty((2, c), np.float64)
+    if training and type(input) is BatchedTensor and (running_mean is not None or
+                                                       running_var is not None):
+        raise RuntimeError(f"batch_norm{where}: got a batched tensor as input (inside vmap) while "
+                           "running_mean / running_var are to be updated in place with "
+                           "statistics that differ per sample (PyTorch refuses unbatched ones; "
+                           "tapegrad refuses both); use eval mode or track_running_stats=False")
     if training:
         count = input.numel() // c
         if count <= 1:
