@@ -14,7 +14,7 @@ import numpy as np
 
 from ..forward_ad import elementwise_jvp
 from ..tensor import Tensor, tensor_method
-from .batching import elementwise_batch_rule
+from .batching import elementwise_batch_rule, values_of
 from .binary import where
 from .formula import FormulaPrimitive
 from .linalg import MatMul
@@ -258,7 +258,7 @@ def _weights(name, w, what, n, integer):
                          f"there are observations ({n}), got shape {tuple(w.shape)}")
     if integer and w.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected {what} to have an integral dtype, got {w.dtype}")
-    if (w.array < 0).any():
+    if (values_of(w) < 0).any():                 # a check over every sample under vmap
         raise ValueError(f"{name}: {what} cannot be negative")
     return w.reshape(-1)
 
@@ -280,10 +280,10 @@ def cov_matrix(name, input, correction=1, fweights=None, aweights=None):
         avg = (x * w).sum(1) / w_sum
         factor = w_sum - correction if aw is None or correction == 0 else \
             w_sum - correction * (w * aw).sum() / w_sum
-    if float(factor.array) <= 0:
+    if (values_of(factor) <= 0).any():
         warnings.warn(f"{name}: degrees of freedom <= 0 for the given correction "
                       f"({correction}); the result is inf or nan", UserWarning, stacklevel=3)
-        factor = factor * 0.0
+        factor = factor.clamp(min=0.0)             # PyTorch's: 0 degrees of freedom
     centered = x - avg.unsqueeze(1)
     weighted = centered if w is None else centered * w
     with np.errstate(divide="ignore", invalid="ignore"):
