@@ -90,7 +90,7 @@ from .ops.statistics import (aminmax, bincount, corrcoef, count_nonzero, cov, di
                              nanmean, nansum, renorm, std_mean, unique, unique_consecutive,
                              var_mean)
 from .ops.calculus import cumulative_trapezoid, diff, gradient, trapezoid, trapz
-from .ops.random_ops import bernoulli, normal, poisson
+from .ops.random_ops import bernoulli, normal, poisson, randint_like
 from .ops.fills_and_slices import (as_strided_scatter, fill, fill_, unsafe_chunk, unsafe_split,
                                    zero_)
 from .ops.shape import t

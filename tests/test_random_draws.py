@@ -1,4 +1,4 @@
-"""bernoulli, normal (tensor forms) and poisson (autograd/ops/random_ops.py): their
+"""bernoulli(_), normal (tensor forms), poisson and randint_like (autograd/ops/random_ops.py): their
 distributions (moments over many draws, with bounds that fail a wrong parameter),
 shapes and dtypes and gradients as PyTorch 2.13's (zero, connected), the global
 generator's seeding, generator=, and errors naming the op."""
@@ -80,6 +80,28 @@ def test_seeded_and_generator_draws_repeat():
     np.testing.assert_array_equal(ag.normal(p, 2.0, generator=g1).numpy(),
                                   ag.normal(p, 2.0, generator=g2).numpy())
     assert not np.array_equal(ag.poisson(p, g1).numpy(), ag.poisson(p, ag.Generator().manual_seed(4)).numpy())
+
+
+def test_bernoulli_in_place():
+    x = ag.zeros(N, dtype=ag.float64)
+    assert x.bernoulli_(0.25) is x and abs(x.numpy().mean() - 0.25) < 0.01
+    x.bernoulli_(ag.tensor(np.tile([0.0, 1.0], N // 2)))
+    np.testing.assert_array_equal(x.numpy(), np.tile([0.0, 1.0], N // 2))
+    w = ag.ones(3, requires_grad=True)
+    y = w * 2.0
+    y.bernoulli_()                            # connected, gradient zero (as PyTorch's)
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(3))
+
+
+def test_randint_like_as_torch():
+    for args, like in [((5,), np.zeros((2, 3), np.float32)), ((2, 4), np.zeros(4, np.int64))]:
+        ours = ag.randint_like(ag.tensor(like), *args)
+        theirs = torch.randint_like(torch.tensor(like), *args)
+        assert str(ours.dtype) == str(theirs.dtype) and tuple(ours.shape) == tuple(theirs.shape)
+    draws = ag.randint_like(ag.zeros(N), 3, 7).numpy()
+    assert set(np.unique(draws)) == {3.0, 4.0, 5.0, 6.0}
+    assert str(ag.randint_like(ag.zeros(2), 3, dtype=ag.int32).dtype) == "torch.int32"
 
 
 @pytest.mark.parametrize("call,match", [

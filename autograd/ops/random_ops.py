@@ -1,4 +1,5 @@
-"""Random draws parameterised by tensors: bernoulli, normal (its tensor forms), poisson.
+"""Random draws parameterised by tensors: bernoulli (and the in-place bernoulli_), normal
+(its tensor forms), poisson; and randint_like, the rand family's missing *_like.
 
 They draw from the global generator (creation.default_generator, which manual_seed
 reseeds), or from ``generator=``.  As in PyTorch the draws are not reparameterised:
@@ -49,6 +50,27 @@ def bernoulli(input, p=None, *, generator=None):
     return _drawn(draws.astype(probs.dtype), input)
 
 
+@tensor_method
+def bernoulli_(input, p=0.5, *, generator=None):
+    """In place: input's elements set to 0/1 draws of probability ``p`` (a number or a
+    tensor broadcast to input's shape); connected to input with zero gradient, as
+    copy_."""
+    probs = p.array if isinstance(p, Tensor) else p
+    draws = bernoulli(Tensor._make(np.broadcast_to(np.asarray(probs, input.dtype), input.shape)),
+                      generator=generator)
+    return input.copy_(draws)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, requires_grad=False, generator=None):
+    """Integers drawn uniformly from [low, high) in input's shape (and dtype, unless
+    ``dtype``); ``randint_like(input, high)`` draws from [0, high)."""
+    from ..creation import randint
+    if high is None:
+        low, high = 0, low
+    out = randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, generator=generator)
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
 def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, requires_grad=False):
     """Normal draws with the given means and standard deviations, tensors broadcast
     together (a float for either is the same for every element); with two floats,
@@ -88,4 +110,4 @@ def poisson(input, generator=None):
     return _drawn(np.asarray(draws, rates.dtype), input)
 
 
-__all__ = ["bernoulli", "normal", "poisson"]
+__all__ = ["bernoulli", "bernoulli_", "normal", "poisson", "randint_like"]
