@@ -312,3 +312,25 @@ def test_errors_name_the_transform_and_the_argument():
         grad(lambda a: a.sum(), has_aux=True)(ag.ones(2))
     with pytest.raises(RuntimeError, match="backward\\(\\) called inside vmap"):
         vmap(lambda a: a.sum().backward())(ag.ones(2, 2, requires_grad=True))
+
+
+def test_in_place_ops_on_batched_tensors_match_torch():
+    x, y = RNG.standard_normal((3, 4)), RNG.standard_normal(4)
+
+    def f(lib):
+        def g(t, u):
+            t = t.clone()
+            t.add_(1.0)
+            t.mul_(u)
+            t[0] = 5.0
+            return (t * t).sum()
+        return g
+    close(vmap(f(ag), in_dims=(0, None))(ours(x), ours(y)),
+          torch.func.vmap(f(torch), in_dims=(0, None))(theirs(x), theirs(y)))
+    close(vmap(grad(f(ag)), in_dims=(0, None))(ours(x), ours(y)),
+          torch.func.vmap(torch.func.grad(f(torch)), in_dims=(0, None))(theirs(x), theirs(y)))
+    mapped = ours(x)
+    vmap(lambda t: t.mul_(2.0))(mapped)             # writes through to the mapped input
+    close(mapped, 2 * x)
+    with pytest.raises(RuntimeError, match="the index tensor is batched"):
+        vmap(lambda t, i: t[i])(ours(x), ag.tensor([[0], [1], [2]]))

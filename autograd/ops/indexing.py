@@ -15,10 +15,14 @@ from .registry import SampleInput, make, op
 from .pad import pad
 from .shape import normalize_dim
 from ..forward_ad import derived_jvp, linear_jvp
-from .batching import batch_operand, per_sample, values_of
+from .batching import BatchedTensor, batch_operand, per_sample, values_of
 
 
 def _index_array(i):
+    if type(i) is BatchedTensor:
+        raise RuntimeError("indexing: the index tensor is batched (inside vmap): one index per "
+                           "sample is not supported by x[idx]; use gather, take_along_dim or "
+                           "index_select, which batch")
     if isinstance(i, Tensor):
         i = i.array
     if isinstance(i, list):

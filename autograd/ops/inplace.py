@@ -15,9 +15,12 @@ import numpy as np
 from ..grad_mode import STATE, no_grad
 from ..tensor import Tensor, tensor_method
 from . import binary, elementwise, indexing, pointwise
+from .batching import BatchedTensor, closed_levels, to_physical, wrap
 
 
 def inplace(self, name, fn, *args):
+    if type(self) is BatchedTensor:
+        return _batched_inplace(self, name, fn, args)
     recording = STATE.grad_enabled and (
         self._requires_grad or builtin_any(isinstance(a, Tensor) and a._requires_grad for a in args))
     if not recording:
@@ -52,6 +55,22 @@ def inplace(self, name, fn, *args):
 
 
 builtin_any = any
+
+
+def _batched_inplace(self, name, fn, args):
+    """In place on a batched tensor (inside vmap, as PyTorch's): the op out of place on
+    the logical values, then the result's physical value written into the tensor's,
+    with the vmap level closed (one level at a time, for nested vmaps)."""
+    level = self._level
+    with closed_levels([level]):          # the old value, for what the op saves
+        old = wrap(self._inner.clone(), level)
+    result = fn(old, *args)
+    with closed_levels([level]):
+        inplace(self._inner, name, _replace, to_physical(result, [level]))
+    inner = self._inner
+    self.grad_fn, self._output_nr, self._requires_grad = inner.grad_fn, inner._output_nr, \
+        inner._requires_grad
+    return self
 
 _UFUNCS = {binary.add: np.add, binary.sub: np.subtract, binary.mul: np.multiply,
            binary.div: np.true_divide}
