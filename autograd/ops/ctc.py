@@ -33,8 +33,7 @@ class CTCLoss(Primitive):
     @staticmethod
     def forward(ctx, lp, labels, starts, target_lengths, input_lengths, blank, zero_infinity):
         alpha, nll = ctc_alpha(lp, labels, starts, target_lengths, input_lengths, blank)
-        ctx.save_for_backward(lp)
-        ctx.alpha, ctx.nll = alpha, nll
+        ctx.save_for_backward(lp, alpha, nll)        # alpha: constants, counted in the saved bytes
         ctx.sequences = (labels, starts, target_lengths, input_lengths, blank)
         ctx.dead = np.isinf(nll) if zero_infinity else np.zeros(nll.shape, bool)
         return np.where(ctx.dead, 0, nll).astype(lp.dtype)
@@ -51,13 +50,13 @@ class CTCLoss(Primitive):
 
     @staticmethod
     def vjp(ctx, g):
-        lp, = ctx._unpack_saved(True)
-        grad = ctc_grad(lp, ctx.alpha, ctx.nll, *ctx.sequences)
+        lp, alpha, nll = ctx._unpack_saved(True)
+        grad = ctc_grad(lp, alpha, nll, *ctx.sequences)
         return (np.where(ctx.dead[None, :, None], 0, grad * g[None, :, None]),) + (None,) * 6
 
     @staticmethod
     def backward(ctx, g):
-        lp, = ctx.saved_tensors
+        lp = ctx.saved_tensors[0]
         grad = _nll_gradient(lp, *ctx.sequences)
         return (where(ctx.dead[None, :, None], 0.0, grad * g.reshape(1, -1, 1)),) + (None,) * 6
 
