@@ -232,7 +232,8 @@ def all_workloads():
     for mod in ("tools.measure.bench_kernels", "tools.measure.bench_nn", "tools.measure.bench_train",
                 "tools.measure.bench_functional", "tools.measure.bench_func",
                 "tools.measure.bench_models", "tools.measure.bench_losses",
-                "tools.measure.bench_linalg", "tools.measure.bench_reductions"):
+                "tools.measure.bench_linalg", "tools.measure.bench_reductions",
+                "tools.measure.bench_spatial"):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:

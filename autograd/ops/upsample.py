@@ -1,7 +1,7 @@
 """Resampling: ``interpolate`` in every PyTorch mode, and the pixel / channel shuffles.
 
 Each interpolation mode is separable, so it runs one axis at a time as a sum of
-gathered taps, ``y = sum_t x.index_select(dim, i_t) * w_t``, with PyTorch's source
+gathered taps, ``y = sum_t w_t x[i_t]`` along the axis, with PyTorch's source
 coordinates (aten/src/ATen/native/UpSample.h):
     nearest        src = floor(dst * s)                s = in/out, or 1/scale_factor
     nearest-exact  src = floor((dst + 0.5) * s)
@@ -10,7 +10,8 @@ coordinates (aten/src/ATen/native/UpSample.h):
     cubic          the same src, not clamped; four taps floor(src)-1 .. +2 clamped to
                    the border, Keys' cubic convolution weights with A = -0.75
     area           adaptive average pooling to the output size.
-The gathers are index_select (its VJP scatters back), so every rule is inherited.
+One ``Resample`` node per axis runs the taps in a kernel (its VJP is the adjoint,
+which scatters back); integer inputs (nearest only) take index_select.
 The shuffles are reshapes and permutes.
 """
 import math
@@ -18,7 +19,12 @@ import math
 import numpy as np
 
 from ..dtypes import is_int
+from ..forward_ad import linear_jvp
+from ..function import Primitive
+from ..kernels.resample import resample, resample_adjoint
 from ..tensor import Tensor
+from .batching import dims_batch_rule
+from .half import via_float32
 from .indexing import GetItem
 from .pool import AvgPool, AvgPoolAdjoint, adaptive_avg_pool2d
 from .pool_nd import adaptive_avg_pool1d, adaptive_avg_pool3d
@@ -75,14 +81,53 @@ def _copies_axis(mode, nd, n_in, n_out, scale):
                               (mode == "nearest" and nd == 2))
 
 
+class Resample(Primitive):
+    """y = sum_t w[t] x[idx[t]] along ``axis`` (kernels/resample.py).  Linear: its VJP
+    is the adjoint, ResampleAdjoint, whose VJP is Resample again."""
+    jvp = linear_jvp
+    batch_rule = dims_batch_rule(1)
+
+    @staticmethod
+    def forward(ctx, x, axis, idx, w):
+        ctx.args, ctx.n_in = (axis, idx, w), x.shape[axis]
+        y = resample(_rows(x, axis), idx, w)
+        return y.reshape(x.shape[:axis] + (idx.shape[1],) + x.shape[axis + 1:])
+
+    @staticmethod
+    def backward(ctx, g):
+        return ResampleAdjoint.apply(g, *ctx.args, ctx.n_in), None, None, None
+
+
+class ResampleAdjoint(Primitive):
+    """dx[idx[t]] += w[t] g along ``axis``: Resample's VJP, itself linear."""
+    jvp = linear_jvp
+    batch_rule = dims_batch_rule(1)
+
+    @staticmethod
+    def forward(ctx, g, axis, idx, w, n_in):
+        ctx.args = (axis, idx, w)
+        dx = resample_adjoint(_rows(g, axis), idx, w, n_in)
+        return dx.reshape(g.shape[:axis] + (n_in,) + g.shape[axis + 1:])
+
+    @staticmethod
+    def backward(ctx, h):
+        return Resample.apply(h, *ctx.args), None, None, None, None
+
+
+def _rows(a, axis):
+    """``a`` as (A, n, B) around ``axis``, contiguous for the kernels."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(int(np.prod(a.shape[:axis], dtype=np.int64)), a.shape[axis], -1)
+
+
 def _resample_axis(x, dim, taps):
-    shape = (-1,) + (1,) * (x.ndim - 1 - dim)
-    out = None
-    for idx, w in taps:
-        term = x.index_select(dim, idx)
-        term = term if w is None else term * Tensor._make(w.reshape(shape))
-        out = term if out is None else out + term
-    return out
+    if x.dtype.kind != "f":              # nearest on integers: a gather, no weights
+        (idx, _), = taps
+        return x.index_select(dim, idx)
+    idx = np.stack([i for i, _ in taps])
+    w = np.stack([np.ones(len(i), x.dtype) if wt is None else wt.astype(x.dtype)
+                  for i, wt in taps])
+    return Resample.apply(x, dim, idx, w)
 
 
 def _sizes_and_scales(name, x, nd, size, scale_factor, recompute_scale_factor):
@@ -213,7 +258,9 @@ def _channel_shuffle_ref(x, groups):
 
 
 # -- public API --------------------------------------------------------------------------------
-@op(GetItem, AvgPool, AvgPoolAdjoint, samples=_interpolate_samples, ref=interpolate_reference)
+@op(Resample, ResampleAdjoint, GetItem, AvgPool, AvgPoolAdjoint, samples=_interpolate_samples,
+    ref=interpolate_reference)
+@via_float32
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dims of (N, C, L) / (N, C, H, W) / (N, C, D, H, W) in any of
