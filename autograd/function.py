@@ -76,6 +76,9 @@ class Primitive:
     _out_tangents = None     # output nr -> (dual level, tangent), see _saved_output
     _released = False
     _tensor_args = None      # which arguments were Tensors, where some were not
+    # How many leading dims of the outputs are vmap batch dims: set by a vmap level on
+    # the nodes its batching rules made (ops/batching.py), read by the graph tools.
+    batch_dims = 0
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

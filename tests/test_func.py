@@ -334,3 +334,12 @@ def test_in_place_ops_on_batched_tensors_match_torch():
     close(mapped, 2 * x)
     with pytest.raises(RuntimeError, match="the index tensor is batched"):
         vmap(lambda t, i: t[i])(ours(x), ag.tensor([[0], [1], [2]]))
+
+
+def test_graph_tools_mark_the_batch_dims_of_a_vmapped_computation():
+    w = ag.tensor(W, requires_grad=True)
+    out = vmap(lambda x: (x @ w).tanh().sum())(ours(X))
+    dot = ag.to_dot(out).source
+    assert "Tanh\\n[5] (4) float64" in dot and "Sum\\n[5] () float64" in dot
+    nested = vmap(vmap(lambda x: x.exp()))(ag.tensor(X.reshape(5, 3, 1), requires_grad=True))
+    assert "Exp\\n[5, 3] (1) float64" in ag.to_dot(nested.sum()).source

@@ -267,8 +267,18 @@ class VmapLevel:
         finally:
             STATE.interpreter = self
         if type(out) is tuple:
+            for o in out:
+                _mark(o)
             return tuple([wrap(o, self) for o in out])
+        _mark(out)
         return wrap(out, self)
+
+
+def _mark(t):
+    """One more leading batch dim on the node that made ``t`` (for the graph tools)."""
+    node = t.grad_fn
+    if node is not None and t._output_nr == 0:
+        node.batch_dims += 1
 
 
 def per_sample(b, *args):

@@ -53,8 +53,13 @@ class Model:
     quantity: str = "gradient"      # what the heat shows: "gradient", or "tangent" (forward mode)
 
 
-def shape_str(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+def shape_str(shape, batch_dims=0):
+    """``(2, 3)``; with vmap batch dims first, ``[64] (2, 3)``: a batch of 64 of (2, 3)."""
+    shape = tuple(shape)
+    inner = "(" + ", ".join(str(s) for s in shape[batch_dims:]) + ")"
+    if not batch_dims:
+        return inner
+    return "[" + ", ".join(str(s) for s in shape[:batch_dims]) + "] " + inner
 
 
 def dtype_str(dtype):
@@ -237,7 +242,7 @@ def _op_node(key, n, direction, show_saved, stats, out_nodes, grad_lines, order)
     out = out_nodes.get(id(n))
     if out is not None and out.name:
         lines[0] += f" -> {out.name}"
-    lines += [", ".join(f"{shape_str(s)} {d}" for s, d in n.output_metadata)]
+    lines += [", ".join(f"{shape_str(s, getattr(n, 'batch_dims', 0))} {d}" for s, d in n.output_metadata)]
     if grad_lines:
         lines.append(heat.describe(stats))
     tip = [f"tape position {n.sequence_nr()}", f"module {n.scope or '<top>'}"]
