@@ -546,3 +546,18 @@ def test_distance_modules_and_rms_norm_match():
         np.testing.assert_allclose(ox.grad.array, tx.grad.numpy(), rtol=1e-6, atol=1e-12)
     with pytest.raises(ValueError, match="RMSNorm"):
         nn.RMSNorm(4)(ag.ones(2, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multilabel_margin_kernel_matches_its_numpy_twin(dtype):
+    from autograd.kernels import margin
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2, 3, (6, 5)).astype(dtype) / 2          # ties at the hinge
+    labels = rng.integers(0, 5, (6, 5))
+    counts = rng.integers(0, 6, 6)
+    is_target = np.zeros((6, 5), bool)
+    for n in range(6):
+        is_target[n, labels[n, :counts[n]]] = True
+    for a, b in zip(margin.multilabel_margin_numba(x, labels, counts, is_target),
+                    margin.multilabel_margin_reference(x, labels, counts, is_target)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

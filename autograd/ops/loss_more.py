@@ -1,6 +1,7 @@
-"""More losses, as compositions of primitives (so every rule comes with them): margin
-ranking, hinge embedding, soft margin, multilabel margin and soft margin, Poisson and
-Gaussian NLL, and the triplet margin losses.  ``nn.functional`` adds the deprecated
+"""More losses: margin ranking, hinge embedding, soft margin, multilabel margin and soft
+margin, Poisson and Gaussian NLL, and the triplet margin losses; compositions of
+primitives (so every rule comes with them) but multilabel_margin, a primitive over a
+Numba kernel (kernels/margin.py).  ``nn.functional`` adds the deprecated
 ``size_average``/``reduce`` arguments and autocast's float32 policy.
 
 The formulas, per element (y the target, x the input):
@@ -23,12 +24,14 @@ import math
 
 import numpy as np
 
+from ..forward_ad import derived_jvp
+from ..function import Primitive
+from ..kernels.margin import multilabel_margin
 from ..tensor import Tensor
-from .activation import Relu, Softplus, relu, softplus
+from .activation import Softplus, softplus
 from .batching import values_of
 from .binary import minimum, where
 from .elementwise import Clamp
-from .indexing import Gather
 from .reduction import Norm, norm
 from .registry import SampleInput, make, op
 
@@ -145,8 +148,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
 
 
 def _label_sets(name, target, c):
-    """The (N, C) positions of the targets before each row's first -1, and the (N, C)
-    mask of classes that are targets (PyTorch's is_target)."""
+    """The (N, C) mask of the targets before each row's first -1, the targets (0 past
+    them), and the (N, C) mask of classes that are targets (PyTorch's is_target)."""
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices, got {target.dtype}")
     listed = np.cumprod(target != -1, axis=-1).astype(bool)      # before the first -1
@@ -176,18 +179,47 @@ def _multilabel_margin_samples(rng):
     yield SampleInput((make(rng, (4,)), _constant(np.array([0, 3, -1, 2]))), {}, "unbatched")
 
 
-@op(Gather, Relu, samples=_multilabel_margin_samples, ref=_multilabel_margin_ref)
+class MultilabelMargin(Primitive):
+    """loss (N,) of x (N, C), with the gradient computed in the same pass (kernels/margin.py).
+    The loss is piecewise linear in x, so the gradient's coefficients are constants: the
+    differentiable VJP is g times them (its own derivative is 0, as relu's)."""
+    jvp = derived_jvp
+
+    @staticmethod
+    def forward(ctx, x, labels, counts, is_target):
+        loss, coef = multilabel_margin(x, labels, counts, is_target)
+        ctx.save_for_backward(coef)
+        return loss
+
+    @staticmethod
+    def batch_rule(b, x, labels, counts, is_target):
+        """The batch folds into the rows, the targets repeated."""
+        n_, c_ = x.shape[1:]
+        loss = MultilabelMargin.apply(x.reshape(b.size * n_, c_), np.tile(labels, (b.size, 1)),
+                                      np.tile(counts, b.size), np.tile(is_target, (b.size, 1)))
+        return loss.reshape(b.size, n_)
+
+    @staticmethod
+    def vjp(ctx, g):
+        coef, = ctx._unpack_saved(True)
+        return g[:, None] * coef, None, None, None
+
+    @staticmethod
+    def backward(ctx, g):
+        coef, = ctx.saved_tensors
+        return g.reshape(-1, 1) * coef, None, None, None
+
+
+@op(MultilabelMargin, samples=_multilabel_margin_samples, ref=_multilabel_margin_ref)
 def multilabel_margin_loss(input, target, reduction="mean"):
     if input.ndim not in (1, 2) or tuple(np.shape(_array(target))) != tuple(input.shape):
         raise ValueError(f"multilabel_margin_loss: expected input (C,) or (N, C) and a target of "
                          f"its shape, got {tuple(input.shape)} and {tuple(np.shape(_array(target)))}")
+    check_reduction("multilabel_margin_loss", reduction)
     x = input if input.ndim == 2 else input.unsqueeze(0)
-    c = x.shape[1]
-    listed, labels, is_target = _label_sets("multilabel_margin_loss", np.atleast_2d(_array(target)), c)
-    x_label = x.gather(1, Tensor._make(labels))                                    # x[y_j]
-    pairs = (listed[:, :, None] & ~is_target[:, None, :]).astype(input.dtype)      # j listed, i not
-    hinge = relu(1 - x_label.unsqueeze(2) + x.unsqueeze(1)) * pairs
-    loss = hinge.sum((1, 2)) / c
+    listed, labels, is_target = _label_sets("multilabel_margin_loss", np.atleast_2d(_array(target)),
+                                            x.shape[1])
+    loss = MultilabelMargin.apply(x, labels, listed.sum(1), is_target)
     return reduced(loss if input.ndim == 2 else loss.reshape(()), reduction, "multilabel_margin_loss")
 
 
