@@ -72,6 +72,8 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
             raise ValueError(f"diff: {what} of shape {tuple(extra.shape)} must match input's shape "
                              f"{tuple(input.shape)} except along dim {d}")
         parts.append(extra)
+    if n == 0:                                # PyTorch's: input itself, prepend and append unused
+        return input
     x = cat(parts, d) if len(parts) > 1 else input
     for _ in range(int(n)):
         if x.shape[d] == 0:
@@ -86,6 +88,8 @@ def _coordinates(name, spacing, dims, shape, dtype):
     """One 1-D coordinate tensor per dim in ``dims``, from PyTorch's spacing forms: a
     number (the same step everywhere), a list of numbers (a step per dim) or a list of
     1-D tensors (the sample points along each dim, differentiable as PyTorch's)."""
+    if spacing is None:                       # PyTorch's default: a unit step
+        spacing = 1
     if not isinstance(spacing, (list, tuple)):
         spacing = [spacing] * len(dims)
     if len(spacing) != len(dims):

@@ -28,7 +28,7 @@ def reduce_dims(dim, ndim, name):
     out = tuple(sorted({normalize_dim(d, ndim, name) for d in dims}))
     if len(out) != len(dims):
         raise ValueError(f"{name}: dim {dim} names the same dimension twice")
-    return out
+    return out if ndim else ()         # a 0-d tensor's dim 0 (or -1) is itself: nothing to reduce
 
 
 def _kept(shape, dims):

@@ -7,6 +7,7 @@ Every differentiable op here is a composition of primitives that carry their own
 VJPs and tangent rules (sum, mean, var, std, amax, norm, where, matmul, ...), so
 none defines a Primitive; the registry sweep checks each end to end.
 """
+import math
 import warnings
 from collections import namedtuple
 
@@ -59,9 +60,9 @@ def aminmax(input, *, dim=None, keepdim=False):
     _check_tensor(input, "aminmax")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
         raise TypeError(f"aminmax: dim must be an int or None, got {dim!r}")
-    if input.numel() == 0:
-        raise IndexError(f"aminmax: cannot compute on an empty tensor (shape "
-                         f"{tuple(input.shape)}): the reduction has no identity")
+    if input.numel() == 0 and (dim is None or input.shape[normalize_dim(dim, input.ndim, "aminmax")] == 0):
+        raise IndexError(f"aminmax: cannot reduce over an empty dimension (shape "
+                         f"{tuple(input.shape)}, dim={dim}): the reduction has no identity")
     return MinMax(amin(input, dim, keepdim), amax(input, dim, keepdim))
 
 
@@ -410,7 +411,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
         values, shape = flat[starts], x.shape
     else:
         d = normalize_dim(dim, input.ndim, "unique_consecutive")
-        moved = np.moveaxis(x, d, 0).reshape(x.shape[d], -1)
+        moved = np.moveaxis(x, d, 0).reshape(x.shape[d], math.prod(x.shape) // max(x.shape[d], 1))
         starts = np.ones(moved.shape[0], bool)
         starts[1:] = (moved[1:] != moved[:-1]).any(axis=1)
         values, shape = np.compress(starts, x, axis=d), (x.shape[d],)
