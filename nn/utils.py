@@ -9,6 +9,7 @@ import numpy as np
 from autograd.creation import from_numpy
 from autograd.grad_mode import no_grad
 from autograd.graph import increment_version
+from autograd.kernels.grad_norm import squares_sum
 from autograd.tensor import Tensor
 
 from . import fusion, parametrizations, parametrize, prune
@@ -36,6 +37,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     if math.isinf(norm_type):
         total = max(float(np.abs(g.array).max()) if g.array.size else 0.0 for g in grads)
+    elif norm_type == 2.0 and all(g.array.dtype.kind == "f" for g in grads):
+        total = math.sqrt(sum(squares_sum(g.array.reshape(-1)) for g in grads))   # one pass each
     else:
         total = float(sum(float((np.abs(g.array.astype(np.float64)) ** norm_type).sum())
                           for g in grads) ** (1.0 / norm_type))
