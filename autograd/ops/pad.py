@@ -163,16 +163,17 @@ def pad(input, pad, mode="constant", value=0.0):
                                  f"of the input (shape {tuple(input.shape)})")
         return ReflectPad.apply(input, widths)
     if mode in ("replicate", "circular"):
-        return _gather_pad(input, widths, mode)
+        return _edge_pad(input, widths, mode)
     raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got "
                      f"{mode!r}")
 
 
-def _gather_pad(x, widths, mode):
-    """Replicate / circular padding as one index_select per padded axis: output j of an
-    axis of size n reads x[clip(j - lo, 0, n - 1)] (replicate) or x[(j - lo) mod n]
-    (circular), so its VJP is index_select's scatter-add."""
-    from .indexing import index_select      # indexing imports this module (its fills pad)
+def _edge_pad(x, widths, mode):
+    """Replicate / circular padding, one padded axis at a time, as a concatenation of
+    views: [x[0] repeated lo times, x, x[n-1] repeated hi times] (replicate) or
+    [x[n-lo:], x, x[:hi]] (circular), so the VJP sums the gradient of the border
+    copies back onto the cells they repeat."""
+    from .shape import cat      # shape's ops come first in the import order
     for axis, (lo, hi) in enumerate(widths):
         if lo == hi == 0:
             continue
@@ -181,6 +182,11 @@ def _gather_pad(x, widths, mode):
             raise ValueError(f"pad: {mode} padding ({lo}, {hi}) of dim {axis} needs a dim of size "
                              f"at least {max(lo, hi, 1)} (input shape {tuple(x.shape)}); circular "
                              "padding may not wrap around more than once")
-        src = np.arange(-lo, n + hi)
-        x = index_select(x, axis, np.clip(src, 0, n - 1) if mode == "replicate" else src % n)
+        part = lambda a, b: x[(slice(None),) * axis + (slice(a, b),)]       # noqa: E731
+        if mode == "replicate":
+            grow = lambda t, k: t.expand(*x.shape[:axis], k, *x.shape[axis + 1:])  # noqa: E731
+            pieces = [grow(part(0, 1), lo), x, grow(part(n - 1, n), hi)]
+        else:
+            pieces = [part(n - lo, n), x, part(0, hi)]
+        x = cat([p for p in pieces if p.shape[axis]], axis)
     return x
