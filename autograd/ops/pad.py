@@ -11,6 +11,7 @@ import numpy as np
 from ..dtypes import is_int
 from ..function import Primitive
 from .registry import SampleInput, make, op
+from .shape import cat
 from ..forward_ad import derived_jvp, linear_jvp
 
 
@@ -173,7 +174,6 @@ def _edge_pad(x, widths, mode):
     views: [x[0] repeated lo times, x, x[n-1] repeated hi times] (replicate) or
     [x[n-lo:], x, x[:hi]] (circular), so the VJP sums the gradient of the border
     copies back onto the cells they repeat."""
-    from .shape import cat      # shape's ops come first in the import order
     for axis, (lo, hi) in enumerate(widths):
         if lo == hi == 0:
             continue
