@@ -128,30 +128,35 @@ def _figure_rgba(figure):
 
 # -- histograms ----------------------------------------------------------------------
 def _tensorflow_bins():
-    """TensorFlow's default buckets, as PyTorch's writer uses them: +-1e-12 growing by
-    10% up to 1e20, and 0."""
-    edges = 1e-12 * 1.1 ** np.arange(int(math.log(1e32) / math.log(1.1)) + 1)
-    return np.concatenate([-edges[::-1], [0.0], edges])
+    """TensorFlow's default buckets, as PyTorch's writer makes them: +-1e-12 growing by
+    10% while below 1e20, and 0."""
+    edges, v = [], 1e-12
+    while v < 1e20:
+        edges.append(v)
+        v *= 1.1
+    return [-e for e in reversed(edges)] + [0] + edges
 
 
 def _histogram(tb, values, bins, max_bins):
+    """PyTorch's histogram (``make_histogram``): NumPy's counts, neighbours summed down
+    to ``max_bins``, cut to the support plus one empty bucket on the left (TensorBoard
+    shows right limits only, so that bucket carries the left edge)."""
     values = values.astype(np.float64).ravel()
     if values.size == 0:
         raise ValueError("SummaryWriter.add_histogram: values is empty")
     if not np.isfinite(values).all():
         raise ValueError("SummaryWriter.add_histogram: values holds inf or nan")
-    counts, edges = np.histogram(values, bins=_tensorflow_bins() if bins == "tensorflow" else bins)
+    counts, limits = np.histogram(values, bins=_tensorflow_bins() if bins == "tensorflow" else bins)
+    if max_bins is not None and counts.size > max_bins:
+        step = counts.size // max_bins
+        counts = np.pad(counts, (0, -counts.size % step)).reshape(-1, step).sum(-1)
+        limits = np.append(limits[:-1:step], limits[-1])
     nonzero = np.flatnonzero(counts)
-    if nonzero.size:                               # keep the support only
-        lo, hi = nonzero[0], nonzero[-1] + 1
-        counts, limits = counts[lo:hi], edges[lo + 1:hi + 1]
-    else:                                          # all beyond the buckets (|x| > 1e20)
-        counts, limits = np.array([values.size]), np.array([values.max()])
-    if max_bins is not None and counts.size > max_bins:      # merge neighbours
-        group = math.ceil(counts.size / max_bins)
-        pad = -counts.size % group
-        counts = np.pad(counts, (0, pad)).reshape(-1, group).sum(1)
-        limits = np.pad(limits, (0, pad), mode="edge")[group - 1::group]
+    if not nonzero.size:
+        raise ValueError("SummaryWriter.add_histogram: no value falls inside the bins")
+    start, end = nonzero[0], nonzero[-1] + 1
+    counts = counts[start - 1:end] if start > 0 else np.concatenate([[0], counts[:end]])
+    limits = limits[start:end + 1]
     return tb["summary_pb2"].HistogramProto(
         min=values.min(), max=values.max(), num=values.size, sum=values.sum(),
         sum_squares=float(values @ values), bucket_limit=limits.tolist(), bucket=counts.tolist())
