@@ -13,12 +13,8 @@ from ..tensor import Tensor
 from .layout import narrow
 from .reduction import Cumsum, Sum, cumsum, sum
 from .registry import SampleInput, make, op
+from .scans import check_tensor
 from .shape import Cat, Reshape, cat, normalize_dim
-
-
-def _check_tensor(t, name, what="input"):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name}: expected a Tensor as {what}, got {type(t).__name__}")
 
 
 def _as_float(t):
@@ -56,7 +52,7 @@ def _diff_ref(x, n=1, dim=-1, prepend=None, append=None):
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """The ``n``-th forward difference along ``dim``, after joining ``prepend`` and
     ``append`` to ``input`` along it (bools: ``!=`` of neighbours, as PyTorch)."""
-    _check_tensor(input, "diff")
+    check_tensor(input, "diff")
     if input.ndim == 0:
         raise ValueError("diff: expected at least a 1-D tensor, got a 0-d tensor")
     d = normalize_dim(dim, input.ndim, "diff")
@@ -66,7 +62,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     for what, extra in (("prepend", prepend), (None, input), ("append", append)):
         if extra is None:
             continue
-        _check_tensor(extra, "diff", what or "input")
+        check_tensor(extra, "diff", what or "input")
         if extra.ndim != input.ndim or any(a != b for i, (a, b) in enumerate(zip(extra.shape, input.shape))
                                            if i != d):
             raise ValueError(f"diff: {what} of shape {tuple(extra.shape)} must match input's shape "
@@ -160,7 +156,7 @@ def _gradient_ref(x, spacing=1, dim=None, edge_order=1):
 def gradient(input, *, spacing=1, dim=None, edge_order=1):
     """Estimates of the derivative of ``input`` along each dim in ``dim`` (all by
     default), one tensor per dim: central differences inside, one-sided at the ends."""
-    _check_tensor(input, "gradient")
+    check_tensor(input, "gradient")
     if edge_order not in (1, 2):
         raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order!r}")
     dims = list(range(input.ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
@@ -176,7 +172,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
 # -- trapezoid, cumulative_trapezoid --------------------------------------------------------
 def _trapezoid_terms(name, y, x, dx, dim):
     """(d, the trapezoids' areas along d): (y_i + y_{i+1}) / 2 times the step."""
-    _check_tensor(y, name, "y")
+    check_tensor(y, name, "y")
     if y.ndim == 0:
         raise ValueError(f"{name}: expected y to have at least one dimension, got a 0-d tensor")
     d = normalize_dim(dim, y.ndim, name)
@@ -186,7 +182,7 @@ def _trapezoid_terms(name, y, x, dx, dim):
         return d, pairs if dx is None else pairs * dx
     if dx is not None:
         raise TypeError(f"{name}: give either x or dx, not both")
-    _check_tensor(x, name, "x")
+    check_tensor(x, name, "x")
     if x.ndim == 1:
         if x.shape[0] != y.shape[d]:
             raise ValueError(f"{name}: x of size {x.shape[0]} must have as many points as y along "

@@ -14,12 +14,8 @@ from .binary import Where, where
 from .indexing import GetItem, IndexPut
 from .layout import _written, strided_positions
 from .registry import SampleInput, make, op
+from .scans import check_tensor
 from .shape import Expand, Reshape, Split, chunk, normalize_dim, reshape, split
-
-
-def _check_tensor(t, name, what="input"):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name}: expected a Tensor as {what}, got {type(t).__name__}")
 
 
 def _fill_samples(rng):
@@ -32,7 +28,7 @@ def _fill_samples(rng):
 def fill(input, value):
     """A tensor of input's shape and dtype filled with ``value`` (a number or 0-d tensor,
     whose gradient is the sum of the result's; input's is zero)."""
-    _check_tensor(input, "fill")
+    check_tensor(input, "fill")
     if isinstance(value, Tensor):
         if value.ndim:
             raise ValueError(f"fill: only supports a 0-dimensional value tensor, got one of "
@@ -45,13 +41,13 @@ def fill(input, value):
 
 def fill_(input, value):
     """In place: every element of ``input`` set to ``value``."""
-    _check_tensor(input, "fill_")
+    check_tensor(input, "fill_")
     return input.fill_(value)
 
 
 def zero_(input):
     """In place: every element of ``input`` set to 0."""
-    _check_tensor(input, "zero_")
+    check_tensor(input, "zero_")
     return input.zero_()
 
 
@@ -68,7 +64,7 @@ def _slice_ref(x, dim=0, start=None, end=None, step=1):
 @op(GetItem, samples=_slice_samples, ref=_slice_ref)
 def slice(input, dim=0, start=None, end=None, step=1):     # noqa: A001  (ATen's name)
     """``input[..., start:end:step, ...]`` along ``dim`` (ATen's slice.Tensor)."""
-    _check_tensor(input, "slice")
+    check_tensor(input, "slice")
     d = normalize_dim(dim, input.ndim, "slice")
     if not is_int(step, 1):
         raise ValueError(f"slice: step must be a positive integer, got {step!r}")
@@ -118,8 +114,8 @@ def as_strided_scatter(input, src, size, stride, storage_offset=None):
     """``input`` with ``src`` written into ``input.as_strided(size, stride,
     storage_offset)`` (positions in row-major order, as as_strided's); src's gradient is
     the result's there, input's the rest."""
-    _check_tensor(input, "as_strided_scatter")
-    _check_tensor(src, "as_strided_scatter", "src")
+    check_tensor(input, "as_strided_scatter")
+    check_tensor(src, "as_strided_scatter", "src")
     positions = strided_positions("as_strided_scatter", input, size, stride, storage_offset or 0)
     flat = _written("as_strided_scatter", reshape(input, (-1,)), src, (positions,))
     return reshape(flat, tuple(input.shape))

@@ -20,17 +20,13 @@ from .indexing import Gather, ScatterAdd
 from .pointwise import lerp
 from .reduction import ValuesIndices
 from .registry import SampleInput, make, op
+from .scans import check_tensor
 from .shape import Permute, Reshape, normalize_dim
-
-
-def _check_input(input, name):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{name}: expected a Tensor as input, got {type(input).__name__}")
 
 
 def _reduced_dim(input, dim, name):
     """``dim`` made non-negative, after checking it has elements to select from."""
-    _check_input(input, name)
+    check_tensor(input, name)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}: dim must be an int, got {dim!r}")
     d = normalize_dim(int(dim), input.ndim, name)
@@ -210,7 +206,7 @@ def _median_ref(x, dim=None, keepdim=False):
 def _median(name, ignore_nan, doc):
     def median(input, dim=None, keepdim=False):
         if dim is None:
-            _check_input(input, name)
+            check_tensor(input, name)
             return _full_median(name, input, ignore_nan)
         return _selected(input, _reduced_dim(input, dim, name), name, keepdim)
     median.__name__, median.__doc__ = name, doc
@@ -283,7 +279,7 @@ def mode(input, dim=-1, keepdim=False):
     ref=lambda x: np.sort(x, axis=0), method=True)
 def msort(input):
     """``input`` sorted along its first dim (ascending, NaN last)."""
-    _check_input(input, "msort")
+    check_tensor(input, "msort")
     return _sorted(input, 0) if input.ndim else input.clone()
 
 
@@ -297,7 +293,7 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
 def _quantile_args(name, input, q, interpolation):
-    _check_input(input, name)
+    check_tensor(input, name)
     if input.dtype.kind != "f":
         raise TypeError(f"{name}: expected a float or double input, got {input.dtype}")
     if interpolation not in _INTERPOLATIONS:

@@ -15,6 +15,7 @@ import numpy as np
 from ..creation import default_generator
 from ..tensor import Tensor, tensor_method
 from .binary import where
+from .scans import check_tensor
 
 
 def _drawn(values, *parameters):
@@ -29,8 +30,7 @@ def _drawn(values, *parameters):
 
 
 def _float_tensor(name, what, t):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name}: expected a Tensor as {what}, got {type(t).__name__}")
+    check_tensor(t, name, what)
     if t.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating point {what}, got {t.dtype}")
     return t.array

@@ -20,9 +20,15 @@ from .registry import SampleInput, make, op
 from .shape import normalize_dim
 
 
+def check_tensor(t, name, what="input"):
+    """A TypeError naming the op where ``t`` is not a Tensor (shared by the reduction
+    family's modules: scans, order_statistics, statistics, calculus, ...)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a Tensor as {what}, got {type(t).__name__}")
+
+
 def _scan_dim(input, dim, name):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{name}: expected a Tensor as input, got {type(input).__name__}")
+    check_tensor(input, name)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}: dim must be an int, got {dim!r}")
     return normalize_dim(int(dim), input.ndim, name)

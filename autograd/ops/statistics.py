@@ -22,14 +22,10 @@ from .linalg import MatMul
 from .reduction import (Amax, Mean, Norm, Std, Sum, Var, amax, amin, mean, norm, reduce_dims,
                         std, sum, var)
 from .registry import SampleInput, make, op
+from .scans import check_tensor
 from .shape import normalize_dim
 
 MinMax = namedtuple("MinMax", ["min", "max"])        # torch.return_types.aminmax
-
-
-def _check_tensor(input, name, what="input"):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{name}: expected a Tensor as {what}, got {type(input).__name__}")
 
 
 def _np_axis(dim):
@@ -57,7 +53,7 @@ def _aminmax_samples(rng):
 def aminmax(input, *, dim=None, keepdim=False):
     """(min, max) of all elements or along the int ``dim``; ties share the gradient, as
     amin and amax."""
-    _check_tensor(input, "aminmax")
+    check_tensor(input, "aminmax")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
         raise TypeError(f"aminmax: dim must be an int or None, got {dim!r}")
     if input.numel() == 0 and (dim is None or input.shape[normalize_dim(dim, input.ndim, "aminmax")] == 0):
@@ -69,7 +65,7 @@ def aminmax(input, *, dim=None, keepdim=False):
 @tensor_method
 def count_nonzero(input, dim=None):
     """The number of non-zero elements (over ``dim``, an int or a tuple), as int64."""
-    _check_tensor(input, "count_nonzero")
+    check_tensor(input, "count_nonzero")
     dims = reduce_dims(dim, input.ndim, "count_nonzero")
     return Tensor._make(np.asarray(np.count_nonzero(input.array, axis=dims), np.int64))
 
@@ -109,7 +105,7 @@ class NanZeroed(FormulaPrimitive):
     ref=lambda x, dim=None, keepdim=False: np.nansum(x, axis=_np_axis(dim), keepdims=keepdim))
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """sum, NaN counted as 0 (their gradient is 0)."""
-    _check_tensor(input, "nansum")
+    check_tensor(input, "nansum")
     if dtype is not None:
         input = input.to(dtype)
     if input.dtype.kind == "f":
@@ -122,7 +118,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
                                                   keepdims=keepdim))
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """mean of the non-NaN elements (NaN where there are none)."""
-    _check_tensor(input, "nanmean")
+    check_tensor(input, "nanmean")
     if dtype is not None:
         input = input.to(dtype)
     if input.dtype.kind != "f":
@@ -142,7 +138,7 @@ def _quiet(fn, *args, **kwargs):
 # -- std_mean, var_mean ----------------------------------------------------------------------
 def _moments(name, spread):
     def spread_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        _check_tensor(input, name)
+        check_tensor(input, name)
         if isinstance(dim, bool):               # std_mean(x, False): PyTorch's unbiased overload
             dim, unbiased = None, dim
         if correction is None:
@@ -189,8 +185,8 @@ def _dist_ref(x, y, p=2):
 @op(Norm, Amax, samples=_dist_samples, ref=_dist_ref, method=True)
 def dist(input, other, p=2):
     """The p-norm of ``input - other`` (broadcast), as a 0-d tensor."""
-    _check_tensor(input, "dist")
-    _check_tensor(other, "dist", "other")
+    check_tensor(input, "dist")
+    check_tensor(other, "dist", "other")
     return norm(input - other, p)
 
 
@@ -228,7 +224,7 @@ class RenormFactor(FormulaPrimitive):
 def renorm(input, p, dim, maxnorm):
     """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled to norm maxnorm
     (as PyTorch: by maxnorm / (norm + 1e-7)); the gradient goes through the norm."""
-    _check_tensor(input, "renorm")
+    check_tensor(input, "renorm")
     d = normalize_dim(dim, input.ndim, "renorm")
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not p > 0:
         raise ValueError(f"renorm: expected a positive norm order p, got {p!r}")
@@ -242,7 +238,7 @@ def renorm(input, p, dim, maxnorm):
 
 # -- cov, corrcoef --------------------------------------------------------------------------
 def _observations(name, input):
-    _check_tensor(input, name)
+    check_tensor(input, name)
     if input.ndim > 2:
         raise ValueError(f"{name}: expected input to have two or fewer dimensions (variables "
                          f"by observations), got shape {tuple(input.shape)}")
@@ -253,7 +249,7 @@ def _observations(name, input):
 def _weights(name, w, what, n, integer):
     if w is None:
         return None
-    _check_tensor(w, name, what)
+    check_tensor(w, name, what)
     if w.ndim > 1 or w.numel() != n:
         raise ValueError(f"{name}: expected {what} to be a 1-D tensor with as many elements as "
                          f"there are observations ({n}), got shape {tuple(w.shape)}")
@@ -331,7 +327,7 @@ def corrcoef(input):
 def histc(input, bins=100, min=0, max=0):
     """Counts of the elements in ``bins`` equal bins over [min, max] (the data's range
     when both are 0; widened by 1 each way when empty); outside elements are ignored."""
-    _check_tensor(input, "histc")
+    check_tensor(input, "histc")
     if input.dtype.kind != "f":
         raise TypeError(f"histc: expected a floating point input, got {input.dtype}")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins <= 0:
@@ -355,7 +351,7 @@ def histc(input, bins=100, min=0, max=0):
 @tensor_method
 def bincount(input, weights=None, minlength=0):
     """Counts (or summed ``weights``) of each value in a 1-D non-negative integer tensor."""
-    _check_tensor(input, "bincount")
+    check_tensor(input, "bincount")
     if input.ndim != 1 or input.dtype.kind not in "iub":
         raise ValueError(f"bincount: expected a 1-D integer tensor, got shape "
                          f"{tuple(input.shape)} and dtype {input.dtype}")
@@ -363,7 +359,7 @@ def bincount(input, weights=None, minlength=0):
         raise ValueError("bincount: input values must be non-negative")
     if weights is None:
         return Tensor._make(np.bincount(input.array, minlength=minlength).astype(np.int64))
-    _check_tensor(weights, "bincount", "weights")
+    check_tensor(weights, "bincount", "weights")
     if tuple(weights.shape) != tuple(input.shape):
         raise ValueError(f"bincount: weights must have the shape of input {tuple(input.shape)}, "
                          f"got {tuple(weights.shape)}")
@@ -385,7 +381,7 @@ def _unique_result(values, inverse, counts, return_inverse, return_counts):
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """The distinct values (sorted; NaNs each distinct, last), or distinct slices along
     ``dim``, with the inverse indices and counts on request."""
-    _check_tensor(input, "unique")
+    check_tensor(input, "unique")
     x = input.array
     if dim is None:
         values, inverse, counts = np.unique(x.reshape(-1), return_inverse=True,
@@ -402,7 +398,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """One of each run of equal consecutive values (or slices along ``dim``), with the
     inverse indices and the run lengths on request."""
-    _check_tensor(input, "unique_consecutive")
+    check_tensor(input, "unique_consecutive")
     x = input.array
     if dim is None:
         flat = x.reshape(-1)
