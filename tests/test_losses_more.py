@@ -561,3 +561,16 @@ def test_multilabel_margin_kernel_matches_its_numpy_twin(dtype):
     for a, b in zip(margin.multilabel_margin_numba(x, labels, counts, is_target),
                     margin.multilabel_margin_reference(x, labels, counts, is_target)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0, 2.0, 3.0, float("inf")])
+def test_pdist_kernel_matches_its_numpy_twin_and_pytorch_at_ties(p):
+    from autograd.kernels import pdist as kernel
+    x = RNG.standard_normal((6, 3))
+    x[2], x[1, 0] = x[4], x[5, 0]                          # a zero distance, a zero difference
+    d = kernel.pdist_numba(x, p)
+    np.testing.assert_allclose(d, kernel.pdist_reference(x, p), rtol=1e-12)
+    g = RNG.standard_normal(d.shape)
+    np.testing.assert_allclose(kernel.pdist_backward_numba(x, d, g, p),
+                               kernel.pdist_backward_reference(x, d, g, p), rtol=1e-12, atol=1e-12)
+    compare("pdist", (x,), (1,), dict(p=p), rtol=1e-12)

@@ -1,6 +1,6 @@
 """Products beyond matmul: the BLAS-style ``add*`` family (beta * input + alpha *
 product), matrix-vector, inner and tensor products, Kronecker, cross, trace,
-pairwise distances.
+pairwise distances (``pdist`` one primitive over a Numba kernel).
 
 All but Euclidean ``cdist`` are compositions of matmul, linear, the shape ops and
 elementwise ops, so their gradients, tangents and double backward are those of the
@@ -16,7 +16,10 @@ from ..function import Primitive
 from ..forward_ad import derived_jvp
 from ..tensor import Tensor
 from .diagonal import Diagonal, diagonal
-from .indexing import GetItem
+from ..kernels.pdist import pdist as pdist_kernel
+from ..kernels.pdist import pdist_backward
+from .binary import where
+from .indexing import IndexAddZeros
 from .linalg import Linear, MatMul, linear, matmul
 from .reduction import Norm, norm
 from .registry import SampleInput, make, op
@@ -386,25 +389,78 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
 
 
+class Pdist(Primitive):
+    """The distances of the pairs of rows i < j of x (N, M) by a Numba kernel, and its
+    VJP (autograd/kernels/pdist.py: the rule per p), without the (pairs, M) tensor of
+    differences.  The differentiable VJP is the same rule in tensor ops."""
+    jvp = derived_jvp
+
+    @staticmethod
+    def forward(ctx, x, p):
+        d = pdist_kernel(x, p)
+        ctx.save_for_backward(x, d)
+        ctx.p = p
+        return d
+
+    @staticmethod
+    def batch_rule(b, x, p):
+        i, j = np.triu_indices(x.shape[1], 1)
+        return norm(x[:, i] - x[:, j], p, dim=-1)     # the composite, batched by its own rules
+
+    @staticmethod
+    def vjp(ctx, g):
+        x, d = ctx._unpack_saved(True)
+        return pdist_backward(x, d, np.ascontiguousarray(g), ctx.p), None
+
+    @staticmethod
+    def backward(ctx, g):
+        x, _ = ctx.saved_tensors
+        p = ctx.p
+        i, j = np.triu_indices(x.shape[0], 1)
+        diff = x[i] - x[j]
+        d = norm(diff, p, dim=-1, keepdim=True)
+        live = d.array != 0
+        safe = where(live, d, 1.0)
+        gk = g.reshape(-1, 1)
+        if p == 0:
+            f = diff * 0.0
+        elif p == 1:
+            f = diff.sign() * gk
+        elif p == 2:
+            f = diff * gk / safe
+        elif p == float("inf"):
+            f = diff.sign() * (diff.abs().array == d.array) * gk
+        else:
+            kept = live & ((diff.array != 0) | (p >= 1))
+            f = where(kept, diff.sign() * where(kept, diff.abs(), 1.0) ** (p - 1) * gk / safe ** (p - 1), 0.0)
+        f = where(live, f, 0.0)
+        shape = tuple(x.shape)
+        return IndexAddZeros.apply(f, shape, i, False) - IndexAddZeros.apply(f, shape, j, False), None
+
+
 def _pdist_samples(rng):
     yield SampleInput((make(rng, (4, 3)),), {}, "p2")
     yield SampleInput((make(rng, (3, 2)),), dict(p=1), "p1")
     yield SampleInput((make(rng, (1, 2)),), {}, "one-row")
+    for p in (0.5, 3.0, float("inf")):
+        yield SampleInput((make(rng, (4, 3)),), dict(p=p), f"p{p}")
 
 
 def _pdist_ref(x, p=2.0):
     i, j = np.triu_indices(len(x), 1)
-    return (np.abs(x[i] - x[j]) ** p).sum(-1) ** (1 / p)
+    a = np.abs(x[i] - x[j])
+    return a.max(-1) if p == float("inf") else (a ** p).sum(-1) ** (1 / p)
 
 
-@op(GetItem, Norm, samples=_pdist_samples, ref=_pdist_ref)
+@op(Pdist, IndexAddZeros, samples=_pdist_samples, ref=_pdist_ref)
 def pdist(input, p=2.0):
     """The p-norm distances between each pair of rows i < j of a matrix, row-major."""
     _need_ndim("pdist", "input", input, 2)
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not p >= 0:
         raise ValueError(f"pdist: only supports non-negative p values, got {p!r}")
-    i, j = np.triu_indices(input.shape[0], 1)
-    return norm(input[i] - input[j], p, dim=-1)
+    if input.dtype.kind != "f":
+        raise TypeError(f"pdist: input must be floating point, got {input.dtype}")
+    return Pdist.apply(input, float(p))
 
 
 __all__ = ["addbmm", "addmm", "addmv", "addr", "baddbmm", "cdist", "chain_matmul", "cross",
