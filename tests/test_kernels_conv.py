@@ -183,6 +183,7 @@ def test_direct_conv_kernels_match_reference(seed, dtype):
 # (im2col runs one GEMM per image for few outputs and weights, ca._per_image_gemms, else one)
 PICKED = [((8, 32, 32, 24, 24, 3, 1, 1, 1), "winograd"),        # 3x3 stride 1, many channels
           ((2, 16, 24, 6, 5, 1, 2, 0, 1), "gemm_1x1"),          # ResNet's strided shortcut
+          ((2, 16, 24, 8, 8, 1, 1, 0, 1), "gemm_1x1"),          # 64 pixels: a GEMM per image
           ((3, 16, 16, 9, 7, 3, 2, 1, 1), "im2col"),            # strided 3x3
           ((4, 1, 6, 14, 14, 5, 1, 2, 1), "im2col"),            # LeNet's first conv, smaller
           ((2, 4, 20, 7, 6, 3, 2, 1, 1), "im2col"),             # > 16 outputs: one batch GEMM
