@@ -171,8 +171,8 @@ def winograd_weight_grad(x, g, ph, pw):
 # matmul whose output is already (N, O, L).  With few pixels an image (MobileNet's 4x4
 # layers: L = 16) those N GEMMs are too thin for BLAS, and one GEMM over the batch laid
 # out as (C, N*L) wins despite the transposes: 512 -> 512 channels at 4x4, batch 32, one
-# thread: forward 3.4 -> 2.1 ms, dW 4.6 -> 2.2 ms (python -m tools.measure.bench_kernels
-# --conv); at 8x8 the two are even.
+# thread: forward 3.4 -> 2.1 ms, dW 4.6 -> 2.2 ms; at 8x8 the two are even (issue 32,
+# MobileNet's seven pointwise layers timed both ways).
 ONE_GEMM_1X1_MAX_PIXELS = 16
 
 
