@@ -269,3 +269,22 @@ def test_circular_pad_may_not_wrap_twice():
         F.pad(ag.zeros(1, 2, 3), (4, 0), mode="circular")
     with pytest.raises(ValueError, match="pad: mode must be"):
         F.pad(ag.zeros(1, 2, 3), (1, 1), mode="wrap")
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_interpolate_antialias(mode, dtype):
+    """PyTorch's widened, normalised filters when shrinking (and its plain ones when growing),
+    for sizes and scale factors, with and without align_corners."""
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else {}
+    rng = np.random.default_rng(6)
+    for n_in, n_out in [(1, 3), (8, 3), (17, 5), (5, 12), (9, 9)]:
+        for ac in (False, True):
+            x = rng.standard_normal((2, 3, n_in, n_in + 2)).astype(dtype)
+            compare(F.interpolate, TF.interpolate, [x], dict(size=(n_out, n_out + 1), mode=mode,
+                                                            align_corners=ac, antialias=True),
+                    grads=dtype == np.float64, **tol)
+    compare(F.interpolate, TF.interpolate, [rng.standard_normal((1, 2, 17, 9)).astype(dtype)],
+            dict(scale_factor=0.3, mode=mode, antialias=True), **tol)
+    with pytest.raises(ValueError, match="anti-alias option is restricted"):
+        F.interpolate(ag.zeros(1, 1, 4), size=2, mode="linear", antialias=True)

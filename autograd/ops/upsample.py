@@ -59,6 +59,41 @@ def _source(n_out, n_in, scale, mode, align_corners, dtype):
     return src if mode == "bicubic" else np.maximum(src, ct(0.0))
 
 
+def _aa_filter(mode, x):
+    """The antialias filters of PyTorch's _upsample_*_aa: the triangle, or the cubic
+    convolution with A = -0.5 (not the -0.75 of plain bicubic)."""
+    x = np.abs(x)
+    if mode == "bilinear":
+        return np.maximum(1 - x, 0)
+    a = -0.5
+    return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                    np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0))
+
+
+def _antialias_taps(n_out, n_in, scale, mode, align_corners, dtype):
+    """PyTorch's _compute_indices_min_size_weights_aa: when shrinking by s >= 1 the
+    filter widens by s; output i averages inputs xmin .. xmin + xsize - 1 around
+    center s (i + 0.5), the weights normalised to sum 1."""
+    if align_corners:
+        s = dtype((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        s = dtype(n_in / n_out if scale is None else 1.0 / scale)
+    half = dtype(1.0 if mode == "bilinear" else 2.0)
+    support = half * s if s >= 1 else half
+    width = int(math.ceil(support)) * 2 + 1
+    invscale = dtype(1.0) / s if s >= 1 else dtype(1.0)
+    center = s * (np.arange(n_out, dtype=dtype) + dtype(0.5))
+    xmin = np.maximum((center - support + dtype(0.5)).astype(np.int64), 0)
+    xsize = np.clip(np.minimum((center + support + dtype(0.5)).astype(np.int64), n_in) - xmin,
+                    0, width)
+    j = np.arange(width)[:, None]
+    w = np.where(j < xsize, _aa_filter(mode, ((j + xmin - center + dtype(0.5)) * invscale)
+                                       .astype(dtype)), 0).astype(dtype)
+    total = w.sum(0)
+    w = np.where(total != 0, w / np.where(total != 0, total, 1), w).astype(dtype)
+    return list(zip(np.minimum(j + xmin, n_in - 1), w))
+
+
 def _taps(n_out, n_in, scale, mode, align_corners, dtype):
     """[(indices, weights)] of one axis: each output is sum_t x[indices_t] * weights_t."""
     src = _source(n_out, n_in, scale, mode, align_corners, dtype)
@@ -152,12 +187,24 @@ def _sizes_and_scales(name, x, nd, size, scale_factor, recompute_scale_factor):
 
 
 # -- NumPy reference: PyTorch's loops, written per output element (independent of the taps) ---
-def _ref_axis(x, axis, n_out, scale, mode, align_corners):
+def _ref_axis(x, axis, n_out, scale, mode, align_corners, antialias=False):
     n_in = x.shape[axis]
     x = np.moveaxis(x, axis, -1)
     out = np.empty(x.shape[:-1] + (n_out,), x.dtype)
     for j in range(n_out):
         s_rel = (n_in / n_out if scale is None else 1.0 / scale)
+        if antialias:      # PyTorch's loop: a widened filter, weights normalised
+            s_aa = ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0) if align_corners else s_rel
+            half = 1.0 if mode == "bilinear" else 2.0
+            support = half * s_aa if s_aa >= 1 else half
+            center = s_aa * (j + 0.5)
+            lo = max(int(center - support + 0.5), 0)
+            hi = min(int(center + support + 0.5), n_in)
+            ws = [float(_aa_filter(mode, (i - center + 0.5) / (s_aa if s_aa >= 1 else 1.0)))
+                  for i in range(lo, hi)]
+            total = sum(ws) or 1.0
+            out[..., j] = sum(x[..., i] * (w / total) for i, w in zip(range(lo, hi), ws))
+            continue
         if mode == "nearest":
             out[..., j] = x[..., min(int(math.floor(j * s_rel)), n_in - 1)]
             continue
@@ -205,7 +252,7 @@ def interpolate_reference(x, size=None, scale_factor=None, mode="nearest", align
             continue
         if mode == "nearest" and nd == 2 and sizes[axis] == 2 * n_in:
             scale = None
-        x = _ref_axis(x, 2 + axis, sizes[axis], scale, mode, bool(align_corners))
+        x = _ref_axis(x, 2 + axis, sizes[axis], scale, mode, bool(align_corners), antialias)
     return x
 
 
@@ -221,6 +268,11 @@ def _interpolate_samples(rng):
                       "nearest-3d")
     yield SampleInput((make(rng, (1, 2, 5, 3)),), dict(scale_factor=1.5, mode="nearest-exact"),
                       "nearest-exact")
+    yield SampleInput((make(rng, (1, 2, 7, 6)),), dict(size=(3, 4), mode="bilinear",
+                                                       antialias=True), "bilinear-antialias")
+    yield SampleInput((make(rng, (1, 1, 9, 4)),), dict(scale_factor=(0.4, 1.5), mode="bicubic",
+                                                       antialias=True, align_corners=True),
+                      "bicubic-antialias-corners")
 
 
 def _pixel_shuffle_samples(rng):
@@ -278,9 +330,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if _MODES[mode] not in (None, nd):
         raise ValueError(f"{name}: mode {mode!r} needs a {_MODES[mode] + 2}-d input, got shape "
                          f"{tuple(input.shape)}")
-    if antialias:
-        raise ValueError(f"{name}: antialias=True is not available here (PyTorch has it for "
-                         "bilinear and bicubic); resample without it")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"{name}: anti-alias option is restricted to bilinear and bicubic "
+                         f"modes and requires a 4-D tensor as input, got mode {mode!r}")
     if input.dtype.kind != "f" and mode not in ("nearest", "nearest-exact"):
         raise TypeError(f"{name}: mode {mode!r} needs a floating point input, got {input.dtype}")
     sizes, scales = _sizes_and_scales(name, input, nd, size, scale_factor, recompute_scale_factor)
@@ -293,7 +345,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             continue
         if mode == "nearest" and nd == 2 and n_out == 2 * n_in:
             s = None       # PyTorch's 2-d nearest halves the index, whatever the scale_factor
-        out = _resample_axis(out, 2 + axis, _taps(n_out, n_in, s, mode, bool(align_corners), ct))
+        taps = (_antialias_taps if antialias else _taps)(n_out, n_in, s, mode,
+                                                         bool(align_corners), ct)
+        out = _resample_axis(out, 2 + axis, taps)
     return out
 
 
