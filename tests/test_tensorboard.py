@@ -216,3 +216,34 @@ def test_tensorboard_shows_the_run_in_its_scalars_tab(tmp_path):
             page.get_by_text("loss/train").first.wait_for(timeout=60_000)
         finally:
             browser.close()
+
+
+def test_tools_train_logs_losses_accuracy_lr_and_the_monitor(tmp_path):
+    from tools import train
+    logs = tmp_path / "tb"
+    history = train.run(["--dataset", "spiral", "--out-dir", str(tmp_path / "out"), "--batch-size", "32",
+                         "--limit-batches", "6", "--epochs", "2", "--optimizer", "sgd", "--scheduler",
+                         "onecycle", "--monitor", "3", "--no-progress", "--tensorboard", str(logs)])
+    acc = _read(logs)
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss/train", "loss/test", "accuracy/train", "accuracy/test", "lr/epoch", "loss/train_batch",
+            "lr"} <= tags
+    assert [(e.step, e.value) for e in acc.Scalars("accuracy/test")] == \
+        [(r["epoch"], pytest.approx(r["test_acc"])) for r in history]
+    assert [e.step for e in acc.Scalars("loss/train_batch")] == list(range(12))
+    lrs = [e.value for e in acc.Scalars("lr")]
+    assert len(set(lrs)) > 3                                  # onecycle moves it every batch
+    monitor = {t for t in tags if t.startswith("monitor/")}
+    assert any(t.endswith("/act_std") for t in monitor) and any(t.endswith("/grad_norm") for t in monitor)
+    steps = {e.step for t in monitor for e in acc.Scalars(t)}
+    assert steps == {0, 3, 6, 9}                              # every 3rd of 12 steps
+    histograms = acc.Tags()["histograms"]
+    assert histograms and all(t.startswith("monitor/") and t.endswith("/activations") for t in histograms)
+
+
+def test_tools_train_refuses_an_unwritable_tensorboard_folder(tmp_path):
+    from tools import train
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match=r"cannot write to the --tensorboard log folder .*file/tb"):
+        train.run(["--dataset", "spiral", "--out-dir", str(tmp_path / "out"), "--epochs", "1",
+                   "--no-progress", "--tensorboard", str(tmp_path / "file" / "tb")])

@@ -265,6 +265,8 @@ class Run:
         self.epoch_rng_state = None       # the shuffle state at the start of the current epoch
         self.ckpt = ckpt
         self.profiler = _ProfileSteps(args) if args.profile and self.writer else None
+        self.tensorboard = _TensorBoardLog(args.tensorboard, self.monitor) \
+            if args.tensorboard and self.writer else None
         if ckpt is not None:
             self._restore(ckpt)
 
@@ -354,6 +356,8 @@ class Run:
                 self.profiler.step_ends()
             if self.monitor is not None:
                 self.monitor.step()
+            if self.tensorboard is not None:
+                self.tensorboard.batch(epoch * steps + i, float(loss), self.opt.param_groups[0]["lr"])
             if self.sched is not None and self.per_batch:
                 self.sched.step()
             batch = (float(loss) * len(y.array), int((logits.array.argmax(1) == y.array).sum()), len(y.array))
@@ -411,6 +415,8 @@ class Run:
         self.checkpoint(epoch + 1)
         if not self.writer:
             return
+        if self.tensorboard is not None:
+            self.tensorboard.epoch(row)
         write_csv(os.path.join(args.out_dir, "metrics.csv"), self.history)
         if not write_plot(os.path.join(args.out_dir, "metrics.png"), self.history,
                           f"{args.model} on {args.dataset}") and epoch == self.start_epoch:
@@ -421,6 +427,41 @@ class Run:
                                    self.epoch_first_step)
             if warning:
                 print(f"monitor warning: {warning}", flush=True)
+
+
+class _TensorBoardLog:
+    """--tensorboard DIR: each batch's loss and learning rate, each epoch's losses,
+    accuracies and learning rate; with --monitor, every recording's per-layer
+    statistics (``monitor/LAYER/STAT``) and activation histograms."""
+
+    def __init__(self, log_dir, monitor):
+        from autograd.utils.tensorboard import SummaryWriter
+        try:
+            self.writer = SummaryWriter(log_dir)
+        except ImportError as e:
+            raise SystemExit(f"error: --tensorboard: {e}") from None
+        self.monitor, self.logged = monitor, 0        # monitor records already written
+
+    def batch(self, step, loss, lr):
+        self.writer.add_scalar("loss/train_batch", loss, step)
+        self.writer.add_scalar("lr", lr, step)
+        if self.monitor is None or len(self.monitor.records) == self.logged:
+            return
+        from nn.monitor import STATS
+        rows = self.monitor.records[self.logged:]
+        self.logged = len(self.monitor.records)
+        for row in rows:
+            for stat in STATS:
+                if row[stat] is not None:
+                    self.writer.add_scalar(f"monitor/{row['layer']}/{stat}", row[stat], row["step"])
+        for layer, units in self.monitor.units.items():
+            self.writer.add_histogram(f"monitor/{layer}/activations", units, rows[-1]["step"])
+
+    def epoch(self, row):
+        for tag, key in (("loss/train", "train_loss"), ("loss/test", "test_loss"), ("accuracy/train", "train_acc"),
+                         ("accuracy/test", "test_acc"), ("lr/epoch", "lr")):
+            self.writer.add_scalar(tag, row[key], row["epoch"])
+        self.writer.flush()
 
 
 class _ProfileSteps:
@@ -488,6 +529,8 @@ def run(argv=None, on_batch=None):
                 break
     if r.profiler is not None:
         r.profiler.finish()            # fewer steps ran than asked for
+    if r.tensorboard is not None:
+        r.tensorboard.writer.close()
     if not stopped and r.history:
         print(f"done: test accuracy {100 * r.history[-1]['test_acc']:.2f}%; metrics in "
               f"{os.path.join(args.out_dir, 'metrics.csv')}, checkpoint {args.checkpoint}")

@@ -111,6 +111,10 @@ def _parser(defaults=True):
     p.add_argument("--profile", type=_integer(1), default=d(None), metavar="STEPS",
                    help="profile STEPS training steps after 2 warm-up steps: prints the op "
                         "table, writes OUT/trace.json (Chrome trace) and OUT/trace.html")
+    p.add_argument("--tensorboard", default=d(None), metavar="DIR",
+                   help="log losses, accuracy and the learning rate (and, with --monitor, the per-layer "
+                        "statistics and activation histograms) to TensorBoard event files in DIR "
+                        "(needs the tensorboard extra: pip install 'tapegrad[tensorboard]')")
     p.add_argument("--distributed", action="store_true", default=d(False),
                    help="data-parallel over the processes of `mpiexec -n K` (--batch-size is the global batch)")
     return p
@@ -182,6 +186,8 @@ def check_writable(args):
               (os.path.dirname(os.path.abspath(args.checkpoint)), "the checkpoint's folder (--checkpoint)")]
     if args.export_graph:
         places.append((os.path.dirname(os.path.abspath(args.export_graph)), "the --export-graph folder"))
+    if args.tensorboard:
+        places.append((args.tensorboard, "the --tensorboard log folder"))
     for folder, what in places:
         try:
             os.makedirs(folder, exist_ok=True)
