@@ -2,7 +2,7 @@
 # Set up the environment with test dependencies and run the whole test suite.
 # Usage: bash tools/test.sh [pytest args]
 set -euo pipefail
-source "$(dirname "$0")/setup_env.sh" "dev,distributed,scipy"
+source "$(dirname "$0")/setup_env.sh" "dev,distributed,scipy,tensorboard"
 cd "$ROOT"
 # System programs the tests use, installed where we can (root on Debian/Ubuntu):
 # Graphviz's `dot` renders graphs; Debian's Chromium opens the pictures in
