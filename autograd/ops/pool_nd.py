@@ -14,6 +14,7 @@ import numpy as np
 from ..tensor import Tensor
 from .pool import (AvgPool, AvgPoolAdjoint, MaxPool, PoolGather, PoolScatter, _ints,
                    _windows, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d)
+from .indexing import gather
 from .registry import SampleInput, make, op
 
 _LAYOUT = {1: "(N, C, L) or (C, L)", 3: "(N, C, D, H, W) or (C, D, H, W)"}
@@ -51,10 +52,10 @@ def _depth_back(z, lead, oh, ow):
 
 def _index_3d(idx_hw, idx_d, hw):
     """The flat (d, h, w) index of each winner: the depth chosen by the 1-d stage and the
-    (h, w) the 2-d stage chose at that depth."""
+    (h, w) the 2-d stage chose at that depth (integer tensor ops, so vmap batches them)."""
     p, d, oh, ow = idx_hw.shape
-    at_depth = np.take_along_axis(idx_hw.reshape(p, d, oh * ow), idx_d.transpose(0, 2, 1), axis=1)
-    return idx_d.transpose(0, 2, 1) * hw + at_depth          # (P, OD, OH * OW)
+    depth = idx_d.transpose(1, 2)                              # (P, OD, OH * OW)
+    return depth * hw + gather(idx_hw.reshape(p, d, oh * ow), 1, depth)
 
 
 def _max3d(x, pool2d, pool1d, return_indices):
@@ -65,9 +66,7 @@ def _max3d(x, pool2d, pool1d, return_indices):
     out = _depth_back(z, lead, oh, ow)
     if not return_indices:
         return out
-    flat = _index_3d(idx_hw.array, idx_d.array, x.shape[-2] * x.shape[-1])
-    idx = flat.reshape(-1, flat.shape[1], oh, ow).reshape(out.shape)
-    return out, Tensor._make(np.ascontiguousarray(idx))
+    return out, _index_3d(idx_hw, idx_d, x.shape[-2] * x.shape[-1]).reshape(out.shape)
 
 
 def _unit_height(f):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..creation import default_generator
 from ..tensor import Tensor
+from .batching import values_of
 from .indexing import Gather, Scatter, ScatterAdd, gather, scatter
 from .pool import _ints
 from .registry import SampleInput, make, op
@@ -66,15 +67,17 @@ def _max_unpool(name, input, indices, kernel_size, stride, padding, output_size,
     p = _ints(name, "padding", padding, nd)
     size = _unpool_size(name, input, k, s, p, output_size, nd)
     plane = int(np.prod(size))
-    flat = indices.array.reshape(-1, int(np.prod(input.shape[-nd:]))).astype(np.int64)
-    if flat.size and (flat.min() < 0 or flat.max() >= plane):
-        bad = flat[(flat < 0) | (flat >= plane)][0]
+    every = values_of(indices)                # all samples' indices under vmap
+    if every.size and (every.min() < 0 or every.max() >= plane):
+        bad = every[(every < 0) | (every >= plane)][0]
         raise ValueError(f"{name}: found an invalid max index {bad} (output plane of size "
                          f"{size} holds {plane} elements)")
-    lead = tuple(input.shape[:-nd])
+    rows = (-1, int(np.prod(input.shape[-nd:])))
+    flat = indices.reshape(*rows)
+    flat = flat if flat.dtype == np.int64 else flat.long()
     zeros = Tensor._make(np.zeros((flat.shape[0], plane), input.dtype))
-    out = scatter(zeros, 1, Tensor._make(flat), input.reshape(flat.shape))
-    return out.reshape(*lead, *size)
+    out = scatter(zeros, 1, flat, input.reshape(*rows))
+    return out.reshape(*input.shape[:-nd], *size)
 
 
 def max_unpool_reference(nd):
