@@ -96,8 +96,10 @@ def _matmul_grad_b(m, g, a, b):
     g2, a2, b2 = _as_matrices(g, a, b)
     if a2.shape[-2] == 1 and a2.ndim > 2:
         # one row per matrix (a per-sample gradient under vmap): A^T G is an outer product,
-        # which NumPy's stacked matmul computes 2.5x slower than a broadcast product
-        return sum_to_shape(m, a2.mT * g2, b2.shape).reshape(b.shape)
+        # which NumPy's stacked matmul computes 7x slower than einsum (64x400x120: 11 vs
+        # 1.5 ms; a broadcast product 2.5 ms)
+        outer = np.einsum("...ki,...ko->...io", a2, g2) if m is np else a2.mT * g2
+        return sum_to_shape(m, outer, b2.shape).reshape(b.shape)
     return sum_to_shape(m, a2.mT @ g2, b2.shape).reshape(b.shape)      # dB = A^T G
 
 
