@@ -115,3 +115,20 @@ def test_randint_like_as_torch():
 def test_errors_name_the_op(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_under_vmap_randomness_modes():
+    from autograd.func import vmap
+    p = ag.tensor(np.stack([np.zeros(500), np.ones(500), np.full(500, 0.5)]))
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        vmap(ag.bernoulli)(p)
+    same = vmap(ag.bernoulli, randomness="same")(p).numpy()
+    np.testing.assert_array_equal(same[0], 0.0)
+    np.testing.assert_array_equal(same[1], 1.0)
+    means = ag.tensor(np.array([[0.0] * 400, [10.0] * 400]))
+    z = vmap(lambda m: ag.normal(m, 2.0), randomness="same")(means).numpy()
+    np.testing.assert_allclose(z[1] - z[0], 10.0)            # one draw, two means
+    assert abs(z[0].std() - 2.0) < 0.3
+    with pytest.warns(UserWarning):                          # once per sample, announced
+        apart = vmap(lambda m: ag.normal(m, 1.0), randomness="different")(means).numpy()
+    assert not np.allclose(apart[1] - apart[0], 10.0)
