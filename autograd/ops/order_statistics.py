@@ -8,8 +8,8 @@ value_selecting_reduction_backward).  The full reductions ``median()`` and
 ``nanmedian()`` instead share the gradient evenly among all elements equal to the
 result, as PyTorch's evenly_distribute_backward (`SharedMedian`).  Among tied values
 the index returned may differ from PyTorch's (both pick an arbitrary one of the
-ties for median and kthvalue; see the README).  Both primitives, and `QuantileRanks`,
-batch under vmap by their dims.
+ties for median and kthvalue; see the README).  The three primitives here
+(`OrderIndex`, `SharedMedian`, `QuantileRanks`) batch under vmap by their dims.
 """
 import numpy as np
 
@@ -213,12 +213,13 @@ def _median(name, ignore_nan, doc):
     return median
 
 
-median = op(SharedMedian, OrderIndex, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
-            method=True, output_index=0)(_median("median", False, """The lower median: of all
+_MEDIAN_PRIMITIVES = (SharedMedian, OrderIndex, Gather, ScatterAdd)
+median = op(*_MEDIAN_PRIMITIVES, samples=_median_samples, ref=_median_ref, method=True,
+            output_index=0)(_median("median", False, """The lower median: of all
     elements (its gradient shared among the elements equal to it), or along ``dim`` as
     (values, indices).  NaN if a NaN is present."""))
-nanmedian = op(SharedMedian, OrderIndex, Gather, ScatterAdd, samples=_median_samples, ref=_median_ref,
-               method=True, output_index=0)(_median("nanmedian", True, """median, ignoring NaN
+nanmedian = op(*_MEDIAN_PRIMITIVES, samples=_median_samples, ref=_median_ref, method=True,
+               output_index=0)(_median("nanmedian", True, """median, ignoring NaN
     (NaN where all are NaN)."""))
 
 
@@ -237,7 +238,8 @@ def _kthvalue_ref(x, k, dim=-1, keepdim=False):
     return np.take(srt, [k - 1] if keepdim else k - 1, axis=dim)
 
 
-@op(OrderIndex, Gather, ScatterAdd, samples=_kthvalue_samples, ref=_kthvalue_ref, method=True, output_index=0)
+@op(OrderIndex, Gather, ScatterAdd, samples=_kthvalue_samples, ref=_kthvalue_ref, method=True,
+    output_index=0)
 def kthvalue(input, k, dim=-1, keepdim=False):
     """(values, indices) of the ``k``-th smallest element (1-based) along ``dim``."""
     d = _reduced_dim(input, dim, "kthvalue")
@@ -267,7 +269,8 @@ def _mode_ref(x, dim=-1, keepdim=False):
     return np.expand_dims(out, dim) if keepdim else out
 
 
-@op(OrderIndex, Gather, ScatterAdd, samples=_mode_samples, ref=_mode_ref, method=True, output_index=0)
+@op(OrderIndex, Gather, ScatterAdd, samples=_mode_samples, ref=_mode_ref, method=True,
+    output_index=0)
 def mode(input, dim=-1, keepdim=False):
     """(values, indices) of the most frequent value along ``dim`` (the smallest of equally
     frequent ones; its last occurrence's index)."""
@@ -275,7 +278,7 @@ def mode(input, dim=-1, keepdim=False):
 
 
 @op(OrderIndex, Gather, samples=lambda rng: iter([SampleInput((make(rng, (4, 3)),), {}, "2d"),
-                                      SampleInput((make(rng, (5,)),), {}, "1d")]),
+                                                  SampleInput((make(rng, (5,)),), {}, "1d")]),
     ref=lambda x: np.sort(x, axis=0), method=True)
 def msort(input):
     """``input`` sorted along its first dim (ascending, NaN last)."""
