@@ -10,7 +10,7 @@ import torch
 import autograd as ag
 import nn
 import nn.functional as F
-from autograd.func import (functional_call, grad, grad_and_value, hessian, jacfwd, jacrev, jvp,
+from autograd.func import (functional_call, grad, grad_and_value, jacfwd, jacrev, jvp,
                            stack_module_state, vjp, vmap)
 from autograd.ops import batching
 

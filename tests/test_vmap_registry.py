@@ -158,6 +158,18 @@ def _samples(info):
 OPS = sorted(REGISTRY)
 
 
+def _unless_refused(name, run):
+    """``run()``, or None where op ``name`` is in REFUSED and raised (loudly)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
+        try:
+            return run()
+        except (RuntimeError, ValueError, IndexError):
+            if name in REFUSED:
+                return None
+            raise
+
+
 def _check(name, **how):
     """vmap of op ``name`` equals the per-sample results; an op in REFUSED may raise
     instead (loudly), but never return anything else."""
@@ -166,15 +178,10 @@ def _check(name, **how):
     for sample in _samples(info):
         if not any(isinstance(x, ag.Tensor) for x in _leaves(sample.args)[0]):
             continue
-        with ag.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
-            try:
-                got, want = _run(info, sample, **how)
-            except (RuntimeError, ValueError, IndexError):
-                if name in REFUSED:
-                    continue
-                raise
-        _close(info, got, want, f"{name} {sample} {how}")
+        with ag.no_grad():
+            got = _unless_refused(name, lambda: _run(info, sample, **how))
+        if got is not None:
+            _close(info, *got, f"{name} {sample} {how}")
     fell_back = {c.__name__ for c in batching.FALLBACKS} - PER_SAMPLE
     assert not fell_back, f"{name}: {sorted(fell_back)} ran once per sample (no batching rule)"
 
@@ -200,15 +207,10 @@ def test_vmap_nested(name):
     sample = next((x for x in _samples(info) if any(isinstance(a, ag.Tensor) for a in _leaves(x.args)[0])), None)
     if sample is None:
         return
-    with ag.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
-        try:
-            got, want = _nested(info, sample)
-        except (RuntimeError, ValueError, IndexError):
-            if name in REFUSED:
-                return
-            raise
-    _close(info, got, want, f"{name} {sample} nested")
+    with ag.no_grad():
+        got = _unless_refused(name, lambda: _nested(info, sample))
+    if got is not None:
+        _close(info, *got, f"{name} {sample} nested")
 
 
 @pytest.mark.parametrize("name", OPS)
@@ -218,17 +220,10 @@ def test_gradients_through_vmap_match_per_sample(name):
                                                      for a in _leaves(x.args)[0])), None)
     if sample is None:
         return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "vmap: .* has no batching rule")
-        try:
-            got, want = _gradients(info, sample)
-        except (RuntimeError, ValueError, IndexError):
-            if name in REFUSED:
-                return
-            raise
-    if want is None:
+    got = _unless_refused(name, lambda: _gradients(info, sample))
+    if got is None or got[1] is None:
         return
-    for g, w in zip(got, want):
+    for g, w in zip(*got):
         assert (g is None) == (w is None), name
         if g is not None:
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6, atol=1e-9, err_msg=name)

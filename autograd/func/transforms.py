@@ -45,6 +45,23 @@ def _check_argnums(who, argnums, nargs):
     return tuple(a % nargs for a in nums)
 
 
+def _named_inputs(who, argnums, args):
+    """(argnums as positions, the tensor leaves of those inputs, their rebuilder)."""
+    nums = _check_argnums(who, argnums, len(args))
+    leaves, build = _tensor_leaves(who, tuple(args[i] for i in nums), "the inputs named by argnums")
+    return nums, leaves, build
+
+
+def _partial(func, args, kwargs, nums):
+    """``func`` of the inputs named by argnums (``nums``), the other arguments fixed."""
+    def partial(*diff):
+        new = list(args)
+        for i, a in zip(nums, diff):
+            new[i] = a
+        return func(*new, **kwargs)
+    return partial
+
+
 def _tensor_leaves(who, tree, what):
     leaves, build = _leaves(tree)
     for k, x in enumerate(leaves):
@@ -191,16 +208,12 @@ def grad_and_value(func, argnums=0, has_aux=False):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         who = f"grad({_name(func)})"
-        nums = _check_argnums(who, argnums, len(args))
-        diff = tuple(args[i] for i in nums)
-        leaves, build = _tensor_leaves(who, diff, "the inputs named by argnums")
+        nums, leaves, build = _named_inputs(who, argnums, args)
         levels = batching.open_levels()
         with _running(), enable_grad():
             inputs = _Differentiable(leaves, levels)
-            new_args = list(args)
-            for i, a in zip(nums, build(iter(inputs.logical))):
-                new_args[i] = a
-            out, aux = _split_aux(who, func(*new_args, **kwargs), has_aux)
+            out = _partial(func, args, kwargs, nums)(*build(iter(inputs.logical)))
+            out, aux = _split_aux(who, out, has_aux)
             if not isinstance(out, Tensor):
                 raise RuntimeError(f"{who}: expected the function to return a Tensor, got "
                                    f"{type(out).__name__}")
@@ -286,13 +299,7 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
     def wrapper(*args, **kwargs):
         who = f"jacrev({_name(func)})"
         nums = _check_argnums(who, argnums, len(args))
-
-        def partial(*diff):
-            new = list(args)
-            for i, a in zip(nums, diff):
-                new[i] = a
-            return func(*new, **kwargs)
-        res = vjp(partial, *[args[i] for i in nums], has_aux=has_aux)
+        res = vjp(_partial(func, args, kwargs, nums), *[args[i] for i in nums], has_aux=has_aux)
         out, vjp_fn = res[0], res[1]
         o_leaves, o_build = _tensor_leaves(who, out, "the function's outputs")
         in_leaves, _ = _leaves(tuple(args[i] for i in nums))
@@ -314,16 +321,8 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
     vmap over the input space's basis.  Shape: output.shape + input.shape."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        who = f"jacfwd({_name(func)})"
-        nums = _check_argnums(who, argnums, len(args))
-        diff = tuple(args[i] for i in nums)
-        in_leaves, in_build = _tensor_leaves(who, diff, "the inputs named by argnums")
-
-        def partial(*d):
-            new = list(args)
-            for i, a in zip(nums, d):
-                new[i] = a
-            return func(*new, **kwargs)
+        nums, in_leaves, in_build = _named_inputs(f"jacfwd({_name(func)})", argnums, args)
+        partial = _partial(func, args, kwargs, nums)
         cols = []              # cols[j]: d outputs / d input leaf j
         aux = None
         for j, x in enumerate(in_leaves):
