@@ -28,30 +28,43 @@ def _params(parameters):
     return [parameters] if isinstance(parameters, Tensor) else list(parameters)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """Scale all grads by min(1, max_norm / (total_norm + 1e-6)), total_norm being the
-    norm of the concatenated grads; returns total_norm (a 0-d tensor), like PyTorch."""
-    grads = [p.grad for p in _params(parameters) if p.grad is not None]
-    if not grads:
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The norm of the tensors as if concatenated (a 0-d tensor), as PyTorch's."""
+    tensors = [t for t in _params(tensors) if t is not None]
+    if not tensors:
         return from_numpy(np.zeros((), np.float32))
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        total = max(float(np.abs(g.array).max()) if g.array.size else 0.0 for g in grads)
-    elif norm_type == 2.0 and all(g.array.dtype.kind == "f" for g in grads):
-        total = math.sqrt(sum(squares_sum(g.array.reshape(-1)) for g in grads))   # one pass each
+        total = max(float(np.abs(g.array).max()) if g.array.size else 0.0 for g in tensors)
+    elif norm_type == 2.0 and all(g.array.dtype.kind == "f" for g in tensors):
+        total = math.sqrt(sum(squares_sum(g.array.reshape(-1)) for g in tensors))   # one pass each
     else:
         total = float(sum(float((np.abs(g.array.astype(np.float64)) ** norm_type).sum())
-                          for g in grads) ** (1.0 / norm_type))
+                          for g in tensors) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
                            "is non-finite, so it cannot be clipped. Set error_if_nonfinite=False "
                            "to clip anyway.")
-    coef = max_norm / (total + 1e-6)
+    return from_numpy(np.asarray(total, tensors[0].dtype))
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale all grads by min(1, max_norm / (total_norm + 1e-6)) in place."""
+    coef = max_norm / (float(total_norm) + 1e-6)
     if coef < 1:
-        for g in grads:
-            g.array *= g.array.dtype.type(coef)
-            increment_version(g)
-    return from_numpy(np.asarray(total, grads[0].dtype))
+        for p in _params(parameters):
+            if p.grad is not None:
+                p.grad.array *= p.grad.array.dtype.type(coef)
+                increment_version(p.grad)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Scale all grads by min(1, max_norm / (total_norm + 1e-6)), total_norm being the
+    norm of the concatenated grads; returns total_norm (a 0-d tensor), like PyTorch."""
+    parameters = _params(parameters)
+    total = get_total_norm([p.grad for p in parameters], norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(parameters, max_norm, total, foreach)
+    return total
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):

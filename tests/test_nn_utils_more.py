@@ -311,3 +311,21 @@ def test_hook_forms_of_weight_and_spectral_norm_match():
     np.testing.assert_allclose(ours.weight.array, theirs.weight.detach().numpy(), rtol=1e-7)
     with pytest.raises(ValueError, match="spectral_norm of 'weight' not found"):
         nn.utils.remove_spectral_norm(ours)
+
+
+def test_get_total_norm_and_clip_grads_with_norm_match():
+    grads = [RNG.standard_normal((3, 4)), RNG.standard_normal(5)]
+    for norm_type in [2.0, 1.0, float("inf"), 3.0]:
+        ours = nn.utils.get_total_norm([ag.tensor(g) for g in grads], norm_type)
+        theirs = torch.nn.utils.get_total_norm([torch.tensor(g) for g in grads], norm_type)
+        np.testing.assert_allclose(ours.array, theirs.numpy(), rtol=1e-12)
+    ours_p = [nn.Parameter(np.zeros(g.shape)) for g in grads]
+    theirs_p = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for o, t, g in zip(ours_p, theirs_p, grads):
+        o.grad, t.grad = ag.tensor(g.copy()), torch.tensor(g.copy())
+    nn.utils.clip_grads_with_norm_(ours_p, 1.0, nn.utils.get_total_norm([p.grad for p in ours_p]))
+    torch.nn.utils.clip_grads_with_norm_(theirs_p, 1.0, torch.nn.utils.get_total_norm([p.grad for p in theirs_p]))
+    for o, t in zip(ours_p, theirs_p):
+        np.testing.assert_allclose(o.grad.array, t.grad.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.get_total_norm([ag.tensor([np.inf])], error_if_nonfinite=True)
