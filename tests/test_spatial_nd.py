@@ -288,3 +288,24 @@ def test_interpolate_antialias(mode, dtype):
             dict(scale_factor=0.3, mode=mode, antialias=True), **tol)
     with pytest.raises(ValueError, match="anti-alias option is restricted"):
         F.interpolate(ag.zeros(1, 1, 4), size=2, mode="linear", antialias=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda L, M: M.interpolate(L.zeros(0, 2, 4, 4), scale_factor=2, mode="bilinear"),
+    lambda L, M: M.interpolate(L.zeros(0, 2, 3), size=5, mode="linear"),
+    lambda L, M: M.conv_transpose3d(L.zeros(0, 2, 3, 3, 3), L.ones(2, 2, 2, 2, 2)),
+    lambda L, M: M.max_pool3d(L.zeros(0, 2, 4, 4, 4), 2),
+    lambda L, M: M.adaptive_avg_pool3d(L.zeros(0, 2, 4, 4, 4), 2),
+    lambda L, M: M.grid_sample(L.zeros(0, 2, 4, 4), L.zeros(0, 3, 3, 2), align_corners=False),
+    lambda L, M: M.grid_sample(L.ones(1, 2, 4, 4), L.zeros(1, 0, 3, 2), align_corners=False),
+    lambda L, M: M.pad(L.zeros(0, 2, 3, 3), (1, 1, 1, 1), mode="replicate"),
+    lambda L, M: M.conv3d(L.ones(1, 2, 3, 3, 3).half(), L.ones(2, 2, 2, 2, 2).half()),
+    lambda L, M: M.interpolate(L.ones(1, 2, 3, 3).half(), scale_factor=2, mode="bicubic"),
+    lambda L, M: M.max_pool3d(L.ones(1, 2, 4, 4, 4).half(), 2),
+    lambda L, M: M.pad(L.ones(1, 2, 3, 3).half(), (1, 1, 1, 1), mode="circular"),
+])
+def test_empty_batches_and_float16_as_pytorch(call):
+    ours, theirs = call(ag, F), call(torch, TF)
+    assert ours.shape == tuple(theirs.shape) and ours.dtype == np.dtype(str(theirs.dtype)[6:])
+    np.testing.assert_allclose(ours.array.astype(np.float64), theirs.numpy().astype(np.float64),
+                               rtol=2e-3, atol=2e-3)

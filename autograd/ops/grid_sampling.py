@@ -88,11 +88,11 @@ def _tap_index(i, size, padding_mode, align_corners):
     return i
 
 
-def _sample(input, taps, sizes):
+def _sample(input, taps, sizes, m):
     """sum over taps of input[index] * weight, 0 where an index falls outside; taps are
-    (per-axis index arrays, weight tensor).  The input is read as rows of channels
-    (channels last), so each tap is one row gather whose VJP is the compiled row
-    scatter (element gathers' scatter-add was 4x slower)."""
+    (per-axis index arrays, weight tensor) for m output points.  The input is read as
+    rows of channels (channels last), so each tap is one row gather whose VJP is the
+    compiled row scatter (element gathers' scatter-add was 4x slower)."""
     n, c, plane = input.shape[0], input.shape[1], int(np.prod(sizes))
     table = input.reshape(n, c, plane).permute(0, 2, 1).reshape(n * plane, c)
     out = None
@@ -102,11 +102,10 @@ def _sample(input, taps, sizes):
         for i, size in zip(idx, sizes):
             inside &= (i >= 0) & (i < size)
             flat = flat * size + np.clip(i, 0, size - 1)
-        rows = (flat.reshape(n, -1) + np.arange(n)[:, None] * plane).reshape(-1)
+        rows = (flat.reshape(n, m) + np.arange(n)[:, None] * plane).reshape(n * m)
         w = weight * Tensor._make(inside.astype(weight.dtype))
-        term = table[rows] * w.reshape(-1, 1)
+        term = table[rows] * w.reshape(n * m, 1)
         out = term if out is None else out + term
-    m = out.shape[0] // n
     return out.reshape(n, m, c).permute(0, 2, 1)
 
 
@@ -141,7 +140,7 @@ def _grid_sample(input, grid, mode, padding_mode, align_corners, nd):
             for w, o in zip(weights, offs):
                 weight = w[o] if weight is None else weight * w[o]
             taps.append((idx, weight))
-    return _sample(input, taps, sizes).reshape(*input.shape[:2], *out_sp)
+    return _sample(input, taps, sizes, int(np.prod(out_sp))).reshape(*input.shape[:2], *out_sp)
 
 
 # -- NumPy references: PyTorch's per-output loops (GridSampler.h), independent of the taps -----

@@ -152,7 +152,8 @@ class ResampleAdjoint(Primitive):
 def _rows(a, axis):
     """``a`` as (A, n, B) around ``axis``, contiguous for the kernels."""
     a = np.ascontiguousarray(a)
-    return a.reshape(int(np.prod(a.shape[:axis], dtype=np.int64)), a.shape[axis], -1)
+    size = lambda dims: int(np.prod(dims, dtype=np.int64))       # noqa: E731
+    return a.reshape(size(a.shape[:axis]), a.shape[axis], size(a.shape[axis + 1:]))
 
 
 def _resample_axis(x, dim, taps):
