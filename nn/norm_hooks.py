@@ -25,6 +25,16 @@ def _find_hook(module, cls, name):
     return None, None
 
 
+def _remove(module, cls, name, what):
+    """Undo ``what`` (the hook ``cls`` on ``module.<name>``): a plain parameter again."""
+    key, hook = _find_hook(module, cls, name)
+    if hook is None:
+        raise ValueError(f"{what} of '{name}' not found in {module}")
+    hook.remove(module)
+    del module._forward_pre_hooks[key]
+    return module
+
+
 class WeightNorm:
     def __init__(self, name, dim):
         self.name, self.dim = name, -1 if dim is None else dim
@@ -67,12 +77,7 @@ def weight_norm(module, name="weight", dim=0):
 
 
 def remove_weight_norm(module, name="weight"):
-    key, hook = _find_hook(module, WeightNorm, name)
-    if hook is None:
-        raise ValueError(f"weight_norm of '{name}' not found in {module}")
-    hook.remove(module)
-    del module._forward_pre_hooks[key]
-    return module
+    return _remove(module, WeightNorm, name, "weight_norm")
 
 
 class SpectralNorm:
@@ -137,9 +142,4 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 
 def remove_spectral_norm(module, name="weight"):
-    key, hook = _find_hook(module, SpectralNorm, name)
-    if hook is None:
-        raise ValueError(f"spectral_norm of '{name}' not found in {module}")
-    hook.remove(module)
-    del module._forward_pre_hooks[key]
-    return module
+    return _remove(module, SpectralNorm, name, "spectral_norm")
