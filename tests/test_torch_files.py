@@ -161,32 +161,23 @@ def _train_bn(model, lib, x, steps=2):
     model.eval()
 
 
-def test_torch_model_state_dict_with_batchnorm_loads_into_tapegrad(tmp_path):
+@pytest.mark.parametrize("writer", ["torch", "tapegrad"])
+def test_model_state_dict_with_batchnorm_loads_into_the_other_library(tmp_path, writer):
+    """One library trains a BatchNorm net (running stats, num_batches_tracked), saves its
+    state_dict to a .pth; the other loads it into the same architecture: same outputs."""
     x = np.random.default_rng(0).standard_normal((3, 2, 5, 5)).astype(np.float32)
-    theirs = _net(torch)
-    _train_bn(theirs, torch, x)
-    torch.save(theirs.state_dict(), tmp_path / "net.pth")
-    state = ag.load(tmp_path / "net.pth")
-    assert state["bn.num_batches_tracked"].dtype == ag.int64 and state["bn.num_batches_tracked"].item() == 2
-    ours = _net(ag)
-    ours.load_state_dict(state)
-    ours.eval()
-    np.testing.assert_allclose(ours(ag.tensor(x)).detach().numpy(),
-                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
-
-
-def test_tapegrad_model_state_dict_with_batchnorm_loads_into_torch(tmp_path):
-    x = np.random.default_rng(1).standard_normal((3, 2, 5, 5)).astype(np.float32)
-    ours = _net(ag)
-    _train_bn(ours, ag, x)
-    ag.save(ours.state_dict(), tmp_path / "net.pt")
-    state = torch.load(tmp_path / "net.pt", weights_only=True)
-    assert state["bn.num_batches_tracked"].dtype == torch.int64 and state["bn.num_batches_tracked"].item() == 2
-    theirs = _net(torch)
-    theirs.load_state_dict(state)
-    theirs.eval()
-    np.testing.assert_allclose(theirs(torch.tensor(x)).detach().numpy(),
-                               ours(ag.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    src, dst = (torch, ag) if writer == "torch" else (ag, torch)
+    trained = _net(src)
+    _train_bn(trained, src, x)
+    src.save(trained.state_dict(), tmp_path / "net.pth")
+    state = dst.load(tmp_path / "net.pth", weights_only=True)
+    count = state["bn.num_batches_tracked"]
+    assert str(count.dtype) == "torch.int64" and count.shape == () and count.item() == 2
+    loaded = _net(dst)
+    loaded.load_state_dict(state)
+    loaded.eval()
+    np.testing.assert_allclose(loaded(dst.tensor(x)).detach().numpy(),
+                               trained(src.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
 def _torch_lenet5():
@@ -224,11 +215,15 @@ def _adam_run(lib, weights, x, steps, state=None):
     return model, opt
 
 
-def test_torch_optimizer_state_dict_continues_training_in_tapegrad(tmp_path):
-    rng = np.random.default_rng(3)
+def _linear_problem(seed):
+    rng = np.random.default_rng(seed)
     weights = {"weight": rng.standard_normal((2, 3)).astype(np.float32),
                "bias": rng.standard_normal(2).astype(np.float32)}
-    x = rng.standard_normal((4, 3)).astype(np.float32)
+    return weights, rng.standard_normal((4, 3)).astype(np.float32)
+
+
+def test_torch_optimizer_state_dict_continues_training_in_tapegrad(tmp_path):
+    weights, x = _linear_problem(3)
     theirs, opt = _adam_run(torch, weights, x, 2)
     torch.save({"model": theirs.state_dict(), "opt": opt.state_dict()}, tmp_path / "ck.pt")
     ck = ag.load(tmp_path / "ck.pt")
@@ -243,10 +238,7 @@ def test_torch_optimizer_state_dict_continues_training_in_tapegrad(tmp_path):
 
 
 def test_tapegrad_optimizer_state_dict_reads_in_torch(tmp_path):
-    rng = np.random.default_rng(4)
-    weights = {"weight": rng.standard_normal((2, 3)).astype(np.float32),
-               "bias": rng.standard_normal(2).astype(np.float32)}
-    x = rng.standard_normal((4, 3)).astype(np.float32)
+    weights, x = _linear_problem(4)
     _, opt = _adam_run(ag, weights, x, 2)
     ag.save(opt.state_dict(), tmp_path / "opt.pt")
     back = torch.load(tmp_path / "opt.pt", weights_only=True)

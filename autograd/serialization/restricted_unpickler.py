@@ -17,6 +17,7 @@ dtypes, ``torch.Size``, ...) plus what the user allowlisted with `add_safe_globa
 or the `safe_globals` context manager, as ``torch.serialization`` spells them.
 """
 import _compat_pickle
+import importlib
 import io
 import pickle
 import pickletools
@@ -129,17 +130,28 @@ _UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, Key
                     MemoryError, ImportError)
 
 
-class _DryRun(pickle.Unpickler):
-    def __init__(self, data):
+class _Unpickler(pickle.Unpickler):
+    """Globals come from ``resolve(module, name)``, persistent ids (the storages) from
+    ``persistent_load``."""
+
+    def __init__(self, data, resolve, persistent_load):
         super().__init__(io.BytesIO(data))
-        self.names = []
+        self.resolve, self._persistent_load = resolve, persistent_load
 
     def find_class(self, module, name):
-        self.names.append("%s.%s" % _python3_name(module, name))
-        return _Inert
+        return self.resolve(*_python3_name(module, name))
 
     def persistent_load(self, pid):
-        return _Inert(pid)
+        return self._persistent_load(pid)
+
+
+def _run(unpickler):
+    try:
+        return unpickler.load()
+    except Malformed:
+        raise
+    except _UNPICKLE_ERRORS as e:
+        raise Malformed(f"corrupt pickle ({type(e).__name__}: {e})") from None
 
 
 def _depth(obj, limit):
@@ -174,69 +186,47 @@ def _check_opcodes(data):
 
 def _dry_run(data, allowed):
     _check_opcodes(data)
-    dry = _DryRun(data)
-    try:
-        result = dry.load()
-    except _UNPICKLE_ERRORS as e:
-        raise Malformed(f"corrupt pickle ({type(e).__name__}: {e})") from None
-    for name in dry.names:
+    names = []
+
+    def record(module, name):
+        names.append(f"{module}.{name}")
+        return _Inert
+
+    result = _run(_Unpickler(data, record, _Inert))
+    for name in names:
         if name not in allowed and name not in _user_safe_globals:
             raise RefusedGlobal(name)
     if _depth(result, MAX_DEPTH) > MAX_DEPTH:
         raise Malformed(f"the pickle nests deeper than {MAX_DEPTH} levels")
 
 
-class _Restricted(pickle.Unpickler):
-    def __init__(self, data, allowed, persistent_load):
-        super().__init__(io.BytesIO(data))
-        self.allowed = allowed
-        self._persistent_load = persistent_load
-
-    def find_class(self, module, name):
-        full = "%s.%s" % _python3_name(module, name)
-        if full in self.allowed:
-            return self.allowed[full]
-        if full in _user_safe_globals:
-            return _user_safe_globals[full]
-        raise RefusedGlobal(full)
-
-    def persistent_load(self, pid):
-        return self._persistent_load(pid)
-
-
 def restricted_loads(data, allowed, persistent_load):
     """Unpickle ``data`` calling nothing outside ``allowed`` ({"module.name": object})
     and the user's safe globals; `Malformed` (`RefusedGlobal`) on any problem."""
     _dry_run(data, allowed)
-    try:
-        return _Restricted(data, allowed, persistent_load).load()
-    except Malformed:
-        raise
-    except _UNPICKLE_ERRORS as e:
-        raise Malformed(f"corrupt pickle ({type(e).__name__}: {e})") from None
 
+    def resolve(module, name):
+        full_name = f"{module}.{name}"
+        if full_name in allowed:
+            return allowed[full_name]
+        if full_name in _user_safe_globals:
+            return _user_safe_globals[full_name]
+        raise RefusedGlobal(full_name)
 
-class _Trusting(pickle.Unpickler):
-    def __init__(self, data, translate, persistent_load):
-        super().__init__(io.BytesIO(data))
-        self.translate = translate
-        self._persistent_load = persistent_load
-
-    def find_class(self, module, name):
-        full = "%s.%s" % _python3_name(module, name)
-        return self.translate[full] if full in self.translate else super().find_class(module, name)
-
-    def persistent_load(self, pid):
-        return self._persistent_load(pid)
+    return _run(_Unpickler(data, resolve, persistent_load))
 
 
 def trusting_loads(data, translate, persistent_load):
     """``weights_only=False``: any global is imported (``translate`` maps PyTorch's names
     onto tapegrad's first).  Runs whatever the file says."""
     _check_opcodes(data)
-    try:
-        return _Trusting(data, translate, persistent_load).load()
-    except Malformed:
-        raise
-    except _UNPICKLE_ERRORS as e:
-        raise Malformed(f"corrupt pickle ({type(e).__name__}: {e})") from None
+
+    def resolve(module, name):
+        if f"{module}.{name}" in translate:
+            return translate[f"{module}.{name}"]
+        obj = importlib.import_module(module)
+        for attr in name.split("."):
+            obj = getattr(obj, attr)
+        return obj
+
+    return _run(_Unpickler(data, resolve, persistent_load))
