@@ -422,6 +422,8 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
     as PyTorch: rtol = eps * max(m, n) when neither is given, else 0 if only atol is.
     atol and rtol may be tensors of A's batch shape (one tolerance per matrix)."""
     check_matrix("linalg.pinv", A)
+    if not A.shape[-1] or not A.shape[-2]:      # no singular values: the empty (n x m) result
+        return A.mT * 0.0
     if rtol is None:
         rtol = _default_rtol(A) if atol is None else 0.0
     atol = 0.0 if atol is None else atol

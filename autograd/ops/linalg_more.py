@@ -237,10 +237,10 @@ def tensorsolve(A, B, dims=None):
     if dims is not None:
         dims = [d % A.ndim for d in ((dims,) if isinstance(dims, int) else dims)]
         A = A.permute(*[d for d in range(A.ndim) if d not in dims], *dims)
-    if tuple(A.shape[:B.ndim]) != tuple(B.shape):
-        raise ValueError(f"{name}: the leading dims of A {tuple(A.shape)} must be B's shape "
-                         f"{tuple(B.shape)}")
     n = _split_size(name, tuple(A.shape), B.ndim, "B.ndim")
+    if B.numel() != n:         # PyTorch compares sizes only, not A's leading dims with B's
+        raise ValueError(f"{name}: B of shape {tuple(B.shape)} has {B.numel()} entries, but A of "
+                         f"shape {tuple(A.shape)} has {n} rows (prod(A.shape[:B.ndim]))")
     return solve(A.reshape(n, n), B.reshape(n)).reshape(*A.shape[B.ndim:])
 
 
@@ -257,13 +257,13 @@ def _vander_ref(x, N=None):
 
 @op(samples=_vander_samples, ref=_vander_ref, name="linalg.vander")
 def vander(x, N=None):
-    """The Vandermonde matrices of x (..., n): columns x^0, x^1, ..., x^(N-1), N = n by
-    default; products, not powers, so the gradient at x = 0 is finite and integer x
+    """The Vandermonde matrices of x (..., n; 0-d is n = 1): columns x^0, x^1, ...,
+    x^(N-1), N = n by default; products, not powers, so the gradient at x = 0 is finite and integer x
     gives an integer result."""
     name = "linalg.vander"
-    if not isinstance(x, Tensor) or x.ndim < 1:
-        raise ValueError(f"{name}: x must have at least 1 dimension, got "
-                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected x to be a Tensor, got {type(x).__name__}")
+    x = x.reshape(1) if x.ndim == 0 else x          # a 0-d x is one point, as PyTorch
     N = x.shape[-1] if N is None else N
     if not isinstance(N, int) or N <= 1:
         raise ValueError(f"{name}: N must be greater than 1, got {N!r}")
