@@ -574,3 +574,19 @@ def test_pdist_kernel_matches_its_numpy_twin_and_pytorch_at_ties(p):
     np.testing.assert_allclose(kernel.pdist_backward_numba(x, d, g, p),
                                kernel.pdist_backward_reference(x, d, g, p), rtol=1e-12, atol=1e-12)
     compare("pdist", (x,), (1,), dict(p=p), rtol=1e-12)
+
+
+def test_integer_inputs_as_pytorch():
+    """PyTorch computes margin ranking, Poisson NLL and triplet losses of integer inputs in
+    float32 and refuses the others; so do we (naming the op)."""
+    x, y = np.array([[1, 2, 3], [4, 5, 6]]), np.array([[1, -1, 1], [-1, 1, -1]])
+    for name, args in [("margin_ranking_loss", (x[0], x[1], y[0])), ("poisson_nll_loss", (x, x)),
+                       ("triplet_margin_loss", (x, x[::-1], x))]:
+        out, ref = compare(name, args, (0,) * len(args), rtol=1e-6)
+        assert out.dtype == ag.float32 and ref.dtype == torch.float32
+    for name, args in [("hinge_embedding_loss", (x, y)), ("soft_margin_loss", (x, y)),
+                       ("multilabel_soft_margin_loss", (x, y)), ("gaussian_nll_loss", (x, x, x))]:
+        with pytest.raises(TypeError, match=f"{name}: expected floating-point input"):
+            getattr(F, name)(*[ag.tensor(a) for a in args], reduction="sum")
+        with pytest.raises(RuntimeError):
+            getattr(TF, name)(*[torch.tensor(a) for a in args], reduction="sum")

@@ -31,51 +31,72 @@ def _reduction(size_average, reduce, reduction):
     return ("mean" if size_average else "sum") if reduce else "none"
 
 
+def _floating(name, *inputs, promote=False):
+    """The inputs, integers made float32 where PyTorch computes the loss on them
+    (``promote``), else refused as PyTorch refuses them."""
+    out = []
+    for t in inputs:
+        if isinstance(t, Tensor) and t.dtype.kind in "iub":
+            if not promote:
+                raise TypeError(f"{name}: expected floating-point input, got {t.dtype}")
+            t = t.float()
+        out.append(t)
+    return out
+
+
 @float32
 def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
                         reduction="mean"):
+    input1, input2 = _floating("margin_ranking_loss", input1, input2, promote=True)
     return loss_more.margin_ranking_loss(input1, input2, target, margin,
                                          _reduction(size_average, reduce, reduction))
 
 
 @float32
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    _floating("hinge_embedding_loss", input)
     return loss_more.hinge_embedding_loss(input, target, margin,
                                           _reduction(size_average, reduce, reduction))
 
 
 @float32
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    _floating("soft_margin_loss", input)
     return loss_more.soft_margin_loss(input, target, _reduction(size_average, reduce, reduction))
 
 
 @float32
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
                                 reduction="mean"):
+    _floating("multilabel_soft_margin_loss", input)
     return loss_more.multilabel_soft_margin_loss(input, target, weight,
                                                  _reduction(size_average, reduce, reduction))
 
 
 @float32
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    _floating("multilabel_margin_loss", input)
     return loss_more.multilabel_margin_loss(input, target, _reduction(size_average, reduce, reduction))
 
 
 @float32
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
                      reduce=None, reduction="mean"):
+    input, target = _floating("poisson_nll_loss", input, target, promote=True)
     return loss_more.poisson_nll_loss(input, target, log_input, full, eps,
                                       _reduction(size_average, reduce, reduction))
 
 
 @float32
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    _floating("gaussian_nll_loss", input, target, var)
     return loss_more.gaussian_nll_loss(input, target, var, full, eps, reduction)
 
 
 @float32
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
+    anchor, positive, negative = _floating("triplet_margin_loss", anchor, positive, negative, promote=True)
     return loss_more.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
                                          _reduction(size_average, reduce, reduction))
 
