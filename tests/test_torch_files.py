@@ -258,9 +258,19 @@ def test_a_dtype_tapegrad_cannot_hold_is_named_with_its_key(tmp_path, dtype):
         ag.load(tmp_path / "x.pt")
 
 
-def test_the_legacy_format_is_refused_clearly(tmp_path):
-    torch.save({"w": torch.ones(2)}, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
-    with pytest.raises(CheckpointError, match=r"old\.pt: a PyTorch file in the legacy format .* re-save it"):
+def test_the_legacy_format_reads_with_its_dtypes_views_and_nesting(tmp_path):
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    state = OrderedDict(base=base, t=base.t(), row=base[1], n=torch.tensor(5),
+                        **{name: _torch_tensor(_values(name, (2, 3))) for name in DTYPES},
+                        meta={"epoch": 3, "names": ("a", "b")})
+    torch.save(state, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    back = ag.load(tmp_path / "old.pt")
+    _same(back, state)
+    assert _elem_strides(back["t"].numpy()) == (1, 4) and np.shares_memory(back["t"].numpy(), back["base"].numpy())
+    back["base"].numpy()[1, 2] = -7.0
+    assert back["row"].numpy()[2] == -7.0 and back["t"].numpy()[2, 1] == -7.0
+    torch.save({"x": torch.ones(1, dtype=torch.bfloat16)}, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match=r"old\.pt: obj\['x'\] is a torch\.bfloat16 value"):
         ag.load(tmp_path / "old.pt")
 
 

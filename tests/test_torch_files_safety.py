@@ -58,12 +58,14 @@ def _attacks(marker):
     }
 
 
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
 @pytest.mark.parametrize("name", list(_attacks("m")))
-def test_malicious_pickles_are_refused_by_name_and_never_run(tmp_path, name):
+def test_malicious_pickles_are_refused_by_name_and_never_run(tmp_path, name, zip_format):
     marker = tmp_path / "marker"
     payload = {"weights": torch.ones(2), "attack": _attacks(marker)[name]}
     buf = io.BytesIO()
-    torch.save(payload, buf)                       # a real PyTorch file, carrying the attack
+    # a real PyTorch file, carrying the attack
+    torch.save(payload, buf, _use_new_zipfile_serialization=zip_format)
     path = tmp_path / "evil.pt"
     path.write_bytes(buf.getvalue())
     with pytest.raises(CheckpointError) as info:
@@ -252,3 +254,40 @@ def test_a_pickle_may_not_replace_a_tensors_array(tmp_path):
     path = _archive(tmp_path / "p.pt", buf.getvalue(), [("0", np.ones(2, np.float32).tobytes())])
     with pytest.raises(CheckpointError, match=r"saved attributes .*'array'.* cannot be set"):
         ag.load(path)
+
+
+def _legacy_file():
+    buf = io.BytesIO()
+    base = torch.arange(6, dtype=torch.float64)
+    torch.save({"w": base, "v": base[2:], "n": torch.tensor([1, 2], dtype=torch.int16)}, buf,
+               _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
+LEGACY = _legacy_file()
+LEGACY_EXPECTED = _as_plain(_loads(LEGACY))
+
+
+def test_every_truncation_of_a_legacy_file_is_a_checkpoint_error():
+    for cut in range(len(LEGACY)):
+        with pytest.raises(CheckpointError, match=r"f\.pt: "):
+            _loads(LEGACY[:cut])
+    with pytest.raises(CheckpointError, match="bytes after the last storage"):
+        _loads(LEGACY + b"\x00")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(LEGACY) - 1), st.integers(1, 255)), min_size=1, max_size=3))
+def test_flipped_bytes_of_a_legacy_file_raise_or_load_without_other_errors(flips):
+    """The legacy format has no checksum: a flip in tensor data loads other numbers,
+    but nothing but CheckpointError escapes and the structure cannot change silently
+    into something the allowlist refuses."""
+    blob = bytearray(LEGACY)
+    for at, xor in flips:
+        blob[at] ^= xor
+    try:
+        got = _as_plain(_loads(bytes(blob)))
+    except CheckpointError as e:
+        assert str(e).startswith("f.pt: ")
+        return
+    assert isinstance(got, dict)

@@ -5,7 +5,8 @@ same functions.  One module per format sits behind them:
 - `safetensors_format`: tapegrad's default.  Tensors, arrays and plain containers,
   nothing pickled, a SHA-256 over everything.
 - `torch_zip`: PyTorch's zip format, which ``torch.save`` writes and
-  ``torch.load(path, weights_only=True)`` reads.  `save` writes it when the file is
+  ``torch.load(path, weights_only=True)`` reads; `torch_legacy`: the format before
+  it (PyTorch < 1.6, ``_use_new_zipfile_serialization=False``), read only.  `save` writes it when the file is
   named ``*.pt`` or ``*.pth`` (PyTorch's own spelling, so a ported script's file is
   the one its PyTorch sibling writes); `load` reads it whatever the name.
 - `restricted_unpickler`: what makes reading a pickle safe (``weights_only=True``,
@@ -18,7 +19,7 @@ import os
 import warnings
 
 from ..device import check_device, is_device
-from . import safetensors_format, torch_zip
+from . import safetensors_format, torch_legacy, torch_zip
 from .files import CheckpointError, Malformed, open_for_reading, write_atomically
 from .restricted_unpickler import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from .safetensors_format import DTYPES, MAX_DEPTH, _digest  # noqa: F401  (the format's constants)
@@ -104,14 +105,13 @@ def _load(fh, weights_only):
     start = fh.tell()
     head = fh.read(len(_LEGACY_MAGIC))
     fh.seek(start)
+    torch_format = torch_zip.is_zip(head) or head == _LEGACY_MAGIC
+    if torch_format and not weights_only:
+        warnings.warn(UNSAFE_WARNING, UserWarning, stacklevel=3)
     if torch_zip.is_zip(head):
-        if not weights_only:
-            warnings.warn(UNSAFE_WARNING, UserWarning, stacklevel=3)
         return torch_zip.read(fh, weights_only)
     if head == _LEGACY_MAGIC:
-        raise Malformed("a PyTorch file in the legacy format (torch.save with "
-                        "_use_new_zipfile_serialization=False, or PyTorch < 1.6), which tapegrad "
-                        "does not read; re-save it with torch.save's default zip format")
+        return torch_legacy.read(fh.read(), weights_only)
     # a pickle's PROTO opcode; a safetensors file starts with its header's length, then "{"
     if head[:1] == b"\x80" and head[8:9] != b"{":
         raise Malformed("a bare pickle, not a checkpoint (tapegrad reads safetensors files and "

@@ -20,7 +20,6 @@ import io
 import os
 import pickle
 import struct
-import sys
 import zipfile
 from collections import OrderedDict
 
@@ -328,29 +327,36 @@ class _Records:
 
     def storage(self, pid):
         """persistent_load: ``("storage", storage type, key, location, numel)``."""
-        if not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage":
-            raise Malformed(f"unknown persistent id {short(pid)}")
-        _, kind, key, location, numel = pid
-        if not (isinstance(kind, tuple) and kind[:1] == ("storage",)) or not isinstance(key, str) \
-                or not isinstance(location, str) or type(numel) is not int or numel < 0:
-            raise Malformed(f"malformed storage id {short(pid)}")
-        dtype = kind[1]
+        dtype, key, numel = storage_id(pid)
         if isinstance(dtype, _Unholdable):
-            return _Unholdable(dtype.dtype, key)
+            return dtype
         cached = self.storages.get(key)
         if cached is None:
             item = 1 if dtype is None else dtype.itemsize
             blob = self.read(f"data/{key}", numel * item)
-            flat = np.frombuffer(bytearray(blob), dtype=np.uint8 if dtype is None
-                                 else dtype.newbyteorder(self.byteorder))
-            if flat.dtype.byteorder == ">" or (flat.dtype.byteorder == "=" and sys.byteorder == "big"):
-                flat = flat.astype(flat.dtype.newbyteorder("="))
             if dtype is None and self.byteorder == ">":
                 raise Malformed(f"untyped storage {key} in a big-endian file cannot be byte-swapped")
+            flat = np.frombuffer(blob, dtype=np.uint8 if dtype is None else dtype.newbyteorder(self.byteorder))
+            # a writable array in native byte order (np.array copies; astype swaps if need be)
+            flat = flat.astype(flat.dtype.newbyteorder("="))
             cached = self.storages[key] = (dtype, numel, _Storage(flat, key))
         if cached[:2] != (dtype, numel):
             raise Malformed(f"storage {key} is named twice with different types or sizes")
         return cached[2]
+
+
+def storage_id(pid, fields=5):
+    """The ``(dtype, key, numel)`` of a storage's persistent id ``("storage", storage
+    type, key, location, numel)`` (the legacy format adds a sixth field, a view that
+    must be None); dtype None means raw bytes, an `_Unholdable` one a refused dtype."""
+    if not isinstance(pid, tuple) or len(pid) != fields or pid[0] != "storage":
+        raise Malformed(f"unknown persistent id {short(pid)}")
+    _, kind, key, location, numel = pid[:5]
+    if not (isinstance(kind, tuple) and kind[:1] == ("storage",)) or not isinstance(key, str) \
+            or not isinstance(location, str) or type(numel) is not int or numel < 0 or pid[5:] not in ((), (None,)):
+        raise Malformed(f"malformed storage id {short(pid)}")
+    dtype = kind[1]
+    return (_Unholdable(dtype.dtype, key) if isinstance(dtype, _Unholdable) else dtype), key, numel
 
 
 def _first_unholdable(obj):
@@ -389,11 +395,17 @@ def read(fh, weights_only=True):
         raise Malformed(f"truncated or damaged zip archive ({e})") from None
     with zf:
         records = _Records(zf)
-        data = records.read("data.pkl")
-        if weights_only:
-            obj = restricted_loads(data, _ALLOWED, records.storage)
-        else:
-            obj = trusting_loads(data, _translations(), records.storage)
+        return unpickle(records.read("data.pkl"), weights_only, records.storage)
+
+
+def unpickle(data, weights_only, persistent_load):
+    """The object of a PyTorch pickle: restricted to `_ALLOWED` and the user's safe
+    globals unless ``weights_only`` is False; a dtype tapegrad cannot hold is refused
+    naming where it sits."""
+    if weights_only:
+        obj = restricted_loads(data, _ALLOWED, persistent_load)
+    else:
+        obj = trusting_loads(data, _translations(), persistent_load)
     found = _first_unholdable(obj)
     if found is not None:
         path, what = found
