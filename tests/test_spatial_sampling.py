@@ -86,12 +86,14 @@ def test_fractional_max_pool_with_pytorchs_samples(dtype, nd, shape, kernel, kwa
 
 def test_fractional_max_pool_nan_and_default_samples():
     x = _rand(1, 2, 6, 6)
-    x[0, 0, 2, 3] = np.nan
+    x[0, 0, 2, 3] = x[0, 0, 2, 2] = x[0, 1, 0, 0] = np.nan      # two NaNs share a window
     u = np.random.default_rng(3).random((1, 2, 2))
-    ours = F.fractional_max_pool2d(ag.tensor(x), 2, output_size=3, _random_samples=ag.tensor(u))
-    theirs = TF.fractional_max_pool2d(torch.tensor(x), 2, output_size=3,
-                                      _random_samples=torch.tensor(u))
-    np.testing.assert_array_equal(np.isnan(ours.array), np.isnan(theirs.numpy()))
+    ours, i = F.fractional_max_pool2d(ag.tensor(x), 2, output_size=3, return_indices=True,
+                                      _random_samples=ag.tensor(u))
+    theirs, j = TF.fractional_max_pool2d(torch.tensor(x), 2, output_size=3, return_indices=True,
+                                         _random_samples=torch.tensor(u))
+    np.testing.assert_array_equal(ours.array, theirs.numpy())       # NaNs in the same places
+    np.testing.assert_array_equal(i.array, j.numpy())                # the last NaN wins
     # without samples they come from the default generator: seeded, repeatable, in range
     ag.manual_seed(5)
     a = F.fractional_max_pool3d(ag.tensor(_rand(2, 2, 5, 5, 5)), 2, output_ratio=0.5).array
