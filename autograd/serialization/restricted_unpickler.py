@@ -2,7 +2,8 @@
 
 A pickle is a program: each ``GLOBAL`` opcode imports a name and ``REDUCE`` calls it,
 so unpickling an untrusted file with `pickle.load` can run anything.  Loading here
-runs a pickle twice:
+parses every opcode first (`pickletools`, so that no length field makes the unpickler
+allocate more than the data holds), then runs the pickle twice:
 
 1. A *dry run*.  Every global the pickle names resolves to an inert stand-in
    (`_Inert`) that records what it is given and runs nothing; persistent ids (the
