@@ -1,8 +1,9 @@
 """Every zoo model (nn.models) and every benchmark workload (../shared/bench: W1-W5,
 at small sizes), compiled against eager for several training steps from one
 initialisation, with SGD (momentum) and AdamW: losses, parameters and buffers
-(BatchNorm's running statistics, num_batches_tracked) are equal.  The compiled
-replay runs the same primitives on the same arrays, so equal means equal."""
+(BatchNorm's running statistics, num_batches_tracked) are equal: to float64's rounding
+and to float32's (fused kernels round transcendental functions their own way, and
+sum a value's gradients in their own order)."""
 import warnings
 
 import numpy as np
@@ -53,8 +54,11 @@ MODELS = {
     "W5-vit": (lambda: models.VisionTransformer(32, 4, 2, 4, 32, 64, num_classes=10),
                (2, 3, 32, 32)),
 }
+# AdamW's step is about lr * sign(g) where |g| >> eps, so the rounding difference of a
+# fused kernel on a gradient that is zero in exact arithmetic (a dead ReLU's) would
+# become a whole step; a larger eps keeps the update continuous in the gradient.
 OPTIMIZERS = {"sgd": (optim.SGD, dict(lr=0.05, momentum=0.9)),
-              "adamw": (optim.AdamW, dict(lr=0.01))}
+              "adamw": (optim.AdamW, dict(lr=0.01, eps=1e-3))}
 
 
 def _train(name, opt, dtype, compiled, steps=3):
@@ -92,8 +96,17 @@ def test_compiled_training_equals_eager(name, opt, dtype):
         warnings.simplefilter("error")            # no graph break, no retrace warning
         c_losses, c_state, model = _train(name, opt, dtype, compiled=True)
     for a, b in zip(losses + state, c_losses + c_state):
-        np.testing.assert_array_equal(a, b)
+        _assert_close(a, b)
     assert len(model._compiled.traces) == 1 and model._compiled.graph_breaks == []
+
+
+def _assert_close(a, b):
+    if a.dtype == np.float64:
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    elif a.dtype == np.float32:
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(a, b)
 
 
 def _w1_chain(z, y):           # W1: 200 tiny elementwise ops
@@ -120,7 +133,7 @@ def test_w1_chain_compiled_equals_eager_over_sgd_steps(dtype):
             losses.append(loss.array.copy())
         results.append(losses + [x.array.copy(), y.array.copy()])
     for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+        _assert_close(a, b)
 
 
 @pytest.mark.parametrize("name", ["lenet5", "vit", "resnet18"])
@@ -131,7 +144,7 @@ def test_compiled_loss_function_equals_eager(name):
     for compiled in (False, True):
         ag.manual_seed(0)
         module = make()
-        optimizer = optim.AdamW(module.parameters(), lr=0.01)
+        optimizer = optim.AdamW(module.parameters(), lr=0.01, eps=1e-3)
 
         def loss_of(x, y):
             return F.cross_entropy(module(x), y, label_smoothing=0.1)
@@ -153,4 +166,4 @@ def test_compiled_loss_function_equals_eager(name):
         if compiled:
             assert len(step.traces) == 1 and step.graph_breaks == []
     for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+        _assert_close(a, b)

@@ -12,13 +12,14 @@ from ..grad_mode import STATE
 from ..tensor import Tensor
 from . import codegen, guards
 from .capture import Capture, GraphBreak
+from .fusion import FusedStep, fuse
 from .passes import eliminate_dead_code
 from .plan import Step, region_class
 
 _MODES = (None, "default", "check")
 _TORCH_MODES = ("reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 _BACKENDS = ("inductor", "eager", "aot_eager")
-_OPTIONS = ("check", "cache_size_limit")
+_OPTIONS = ("check", "cache_size_limit", "fusion")
 
 
 class CompileCheckError(RuntimeError):
@@ -46,7 +47,8 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mo
         raise NotImplementedError("compile: dynamic=True (shape-generic traces) is not supported "
                                   "yet; leave dynamic=None and each new shape is traced anew")
     settings = dict(fullgraph=bool(fullgraph), check=bool(options.get("check", mode == "check")),
-                    cache_size_limit=int(options.get("cache_size_limit", 8)))
+                    cache_size_limit=int(options.get("cache_size_limit", 8)),
+                    fusion=bool(options.get("fusion", True)))
     if model is None:
         return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
                                  mode=mode, options=options, disable=disable)
@@ -68,6 +70,7 @@ class Trace:
         self.arg_names, self.named, self.externals = arg_names, named, externals
         self.outputs, self.out_spec, self.tensor_positions = outputs, out_spec, tensor_positions
         self.removed = removed
+        self.confirmed = False      # by a second capture (CompiledFunction._capture)
 
     @property
     def code(self):
@@ -80,9 +83,28 @@ class Trace:
 
     @property
     def stats(self):
-        steps = sum(1 for e in self.plan.entries if type(e) is Step)
-        return {"ops": steps, "removed_by_dce": self.removed,
-                "backward_ops": sum(1 for e in self.plan.entries if type(e) is Step and e.recorded)}
+        """What the plan holds and what the passes removed: ops (steps, fused ones
+        counted one by one), the ops dead-code elimination dropped, the fused kernels,
+        and the temporaries fusion removed (values no longer stored) with their bytes."""
+        entries = self.plan.entries
+        fused = [e for e in entries if type(e) is FusedStep]
+        gone = [m.outs[0] for e in fused for m in e.members if m.outs[0] not in e.exports]
+        meta = self.plan.meta
+        return {"ops": sum(1 for e in entries if type(e) is Step) +
+                sum(len(e.members) for e in fused),
+                "removed_by_dce": self.removed, "fused_kernels": len(fused),
+                "fused_ops": sum(len(e.members) for e in fused),
+                "temporaries_removed": len(gone),
+                "bytes_removed": sum(int(np.prod(meta[s][0])) * meta[s][1].itemsize for s in gone),
+                "backward_ops": sum(1 for e in entries if type(e) is Step and e.recorded) +
+                sum(len(e.members) for e in fused if e.recorded)}
+
+    @property
+    def kernels(self):
+        """Each fused kernel: its name, the ops it holds and its generated source."""
+        return [{"name": e.name, "ops": [m.cls.__name__ for m in e.members],
+                 "forward": e.forward_source, "backward": e.backward_source}
+                for e in self.plan.entries if type(e) is FusedStep]
 
     def __call__(self, leaves):
         tensors = [leaves[i] for i in self.tensor_positions] + [t for t, *_ in self.externals]
@@ -178,16 +200,18 @@ class CompiledFunction:
         mods = [o for _, o in reach if guards.is_module(o)] + \
             [x for x in leaves if guards.is_module(x)]
         modules = [m for top in mods for m in top.modules()]
-        named = []
-        for prefix, o in reach + [(f"arg{k}", x) for k, x in enumerate(leaves) if guards.is_module(x)]:
+        owners = reach + [(f"arg{k}", x) for k, x in enumerate(leaves) if guards.is_module(x)]
+        tensors = []                   # parameters, buffers and tensors read besides the args
+        for _, o in owners:
             if isinstance(o, Tensor):
-                named.append((prefix, o))
+                tensors.append(o)
             else:
-                named += [(f"{prefix}.{n}", t) for n, t in o.named_parameters()]
-                named += [(f"{prefix}.{n}", t) for n, t in o.named_buffers()]
-        sig = guards.signature(spec, leaves, modules, named, [o for _, o in reach])
+                tensors += o.parameters()
+                tensors += o.buffers()
+        sig = guards.signature(spec, leaves, modules, tensors, [o for _, o in reach])
         trace = self.traces.get(sig)
-        if trace is not None and guards.externals_hold(trace.externals):
+        held = trace is not None and guards.externals_hold(trace.externals)
+        if held and trace.confirmed:
             failed = trace.failing_data_guard(leaves)
             if failed is None:
                 return trace(leaves)
@@ -200,7 +224,15 @@ class CompiledFunction:
         if trace is None and len(self.traces) >= self._settings["cache_size_limit"]:
             self._warn_full(sig)
             return self._fn(*args, **kwargs)
-        return self._capture(sig, args, kwargs, leaves, modules, named)
+        named = []
+        for prefix, o in owners:
+            if isinstance(o, Tensor):
+                named.append((prefix, o))
+            else:
+                named += [(f"{prefix}.{n}", t) for n, t in o.named_parameters()]
+                named += [(f"{prefix}.{n}", t) for n, t in o.named_buffers()]
+        # the second call of a guard set captures again, to confirm the first capture
+        return self._capture(sig, args, kwargs, leaves, modules, named, trace if held else None)
 
     def _warn_once(self, key, message, stacklevel):
         if key not in self._warned:
@@ -230,7 +262,10 @@ class CompiledFunction:
             names += _leaf_names(key, a)
         return names
 
-    def _capture(self, sig, args, kwargs, leaves, modules, named):
+    def _capture(self, sig, args, kwargs, leaves, modules, named, first=None):
+        """Run the call eagerly, captured; cache the trace.  ``first``: the trace the
+        first call of these guards made, which this second capture confirms (their
+        constants agree) or refutes (a graph break: see guards.changed_constant)."""
         settings = self._settings
         arg_names = self._arg_names(leaves, args, kwargs)
         buffers = [(n, t) for n, t in named if not t.requires_grad]
@@ -255,6 +290,8 @@ class CompiledFunction:
         plan.inputs = [cap.by_id[id(leaves[k])][1] for k in positions] + \
             [s for _, s in cap.inputs[n_args:]]
         removed = eliminate_dead_code(plan)
+        if settings["fusion"]:
+            fuse(plan)
         region = region_class(plan)
         arg_slots = {id(leaf): k for k, leaf in enumerate(leaves) if isinstance(leaf, Tensor)}
         outputs = [("arg", arg_slots[id(x)]) if kind == "input" and id(x) in arg_slots else (kind, x)
@@ -266,6 +303,18 @@ class CompiledFunction:
             _check(trace, cap, out_leaves)
         for d in cap.recorder.draws:
             d.value = None
+        if first is not None:
+            step = guards.changed_constant(first.plan, plan)
+            if step is not None:
+                del self.traces[sig]
+                self._eager.add(sig)
+                what = step.cls.__name__ if type(step) is Step else "a NumPy call"
+                self._break([(f"{what} got a constant that changed from the first call to the second: "
+                              "it is computed from tensor data in a way the capture does not "
+                              "follow (e.g. written into a NumPy array, a[...] = x.array)",
+                              step.site)])
+                return out
+            trace.confirmed = True
         self.traces[sig] = trace
         self._last = trace
         return out
@@ -338,16 +387,21 @@ def _check(trace, cap, out_leaves):
     draws = {d.slot: d.value for d in cap.recorder.draws}
     run = plan.forward([t.array for t, _ in cap.inputs], given=draws)
     for k, e in enumerate(plan.entries):
-        if type(e) is not Step:
+        if type(e) is FusedStep:       # its values reach the plan only where exported
+            pairs = [(s, next(m for m in e.members if m.outs[0] == s)) for s in e.exports]
+        elif type(e) is Step:
+            pairs = [(s, e) for s in e.outs]
+        else:
             continue
-        for s in e.outs:
+        for s, step in pairs:
             got, want = run.vals[s], cap.eager[s]
             if not _close(got, want):
                 diff = np.max(np.abs(got.astype(np.float64) - want)) if got.shape == want.shape else "shape"
+                where = f", in fused kernel {e.name}" if type(e) is FusedStep else ""
                 raise CompileCheckError(
-                    f"compile({plan.name}, mode='check'): {e.cls.__name__} (op {k}"
-                    f"{', in ' + repr(e.scope) if e.scope else ''}, called at {e.site}) gives "
-                    f"{plan.names[s]} differing from eager (max |difference| {diff})")
+                    f"compile({plan.name}, mode='check'): {step.cls.__name__} (op {k}{where}"
+                    f"{', in ' + repr(step.scope) if step.scope else ''}, called at {step.site}) "
+                    f"gives {plan.names[s]} differing from eager (max |difference| {diff})")
     slot_tensor = {s: t for t, s, _ in cap.by_id.values()}
     outs = [slot_tensor[s] for s in plan.outputs]
     wanted = [(t, s) for t, s in cap.inputs if t.requires_grad]

@@ -40,10 +40,22 @@ class GraphBreak(RuntimeError):
     """``fullgraph=True`` and the region cannot be captured whole (see the module docstring)."""
 
 
+_MOVES = ("Reshape", "Permute", "Expand", "GetItem", "Copy", "Cast", "Flip", "Cat", "Stack")
+
+
+def _cheap(step):
+    """A step a data guard may run before the replay: it only moves or converts."""
+    return step.cls.__name__ in _MOVES
+
+
+def _in_library(frame):
+    return frame.f_globals.get("__name__", "").split(".")[0] in _PACKAGES
+
+
 def user_site():
     """'file:line' of the innermost frame outside tapegrad (the user's line)."""
     f = sys._getframe(1)
-    while f is not None and f.f_globals.get("__name__", "").split(".")[0] in _PACKAGES:
+    while f is not None and _in_library(f):
         f = f.f_back
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"
 
@@ -168,22 +180,23 @@ class Capture:
     def _data_slot(self, arr):
         """The slot holding exactly ``arr``; None if no tensor data lies behind it; -1
         for a view the plan cannot make, -2 for a computation it did not record."""
-        for b in chain(arr):
-            if isinstance(b, Watched) and b._computed:
-                slot = b._slot
-                if slot is None:
-                    return -2
-            else:
-                slot = self._array_slot(b)
-                if slot is None and isinstance(b, Watched) and b._tensor is not None:
-                    t = b._tensor            # a tensor not met yet: a region input
-                    slot = self.add_input(t, self._external_name(t))
-                if slot is None:
-                    continue
-            same = b.shape == arr.shape and b.dtype == arr.dtype and \
-                b.strides == arr.strides and \
-                b.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
-            return slot if same else -1
+        arrays = list(chain(arr))
+        # what made the data first (a value of the plan, a recorded NumPy call), then,
+        # failing that, a tensor read whose origin the capture had not met: an input
+        for find in (self._array_slot, self._read_slot):
+            for b in arrays:
+                if isinstance(b, Watched) and b._computed:
+                    slot = b._slot
+                    if slot is None:
+                        return -2
+                else:
+                    slot = find(b)
+                    if slot is None:
+                        continue
+                same = b.shape == arr.shape and b.dtype == arr.dtype and \
+                    b.strides == arr.strides and \
+                    b.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
+                return slot if same else -1
         return None
 
     def number(self, what, arr, convert, value):
@@ -196,9 +209,10 @@ class Capture:
             self.graph_break(f"{what} of tensor data read in NumPy")
 
     def _hoist(self, guards):
-        """The NumPy steps that compute ``guards`` from the region's inputs, in order;
-        a guard on a value an op computed is a graph break (it cannot be checked
-        before the replay runs)."""
+        """The steps that compute ``guards`` from the region's inputs, in order: NumPy
+        steps, and ops that only move or convert values (a reshape of the targets);
+        a guard on a value another op computed is a graph break (checking it before
+        the replay would run the op twice)."""
         made = {}
         for e in self.entries:
             for s in (e.outs if type(e) is Step else (e.out,) if type(e) is NumpyStep
@@ -211,7 +225,7 @@ class Capture:
                 e = made.get(todo.pop())
                 if e is None or id(e) in needed:
                     continue
-                if type(e) is not NumpyStep:
+                if type(e) is not NumpyStep and (type(e) is not Step or not _cheap(e)):
                     self.breaks.append((f"{g.what} of tensor data that "
                                         f"{getattr(getattr(e, 'cls', None), '__name__', 'a draw')}"
                                         " computed inside the region", g.site))
@@ -258,6 +272,12 @@ class Capture:
         for name, t in self.named:
             if t.array is b:
                 return self.add_input(t, name)
+        return None
+
+    def _read_slot(self, b):
+        e = self.reads.seen.get(id(b))
+        if e is not None and e[0] is b:
+            return self.add_input(e[1], self._external_name(e[1]))
         return None
 
     def _external_name(self, t):
@@ -380,6 +400,11 @@ class Capture:
         what = _DATA_READS[name]
 
         def trapped(*args, **kwargs):
+            if name == "__array__" and _in_library(sys._getframe(1)):
+                # the library's np.asarray(tensor) copies it into rows (BatchNorm's eval
+                # statistics, matched by `_rows`): a read of a region input
+                self.reads.seen[id(args[0].array)] = (args[0].array, args[0])
+                return original(*args, **kwargs)
             self.graph_break(what)
             quiet, self.reads.in_step = self.reads.in_step, True   # its read is this break
             try:
@@ -477,7 +502,18 @@ class Capture:
                 self.breaks.append(("the region returns a tensor made outside the tape",
                                     "<region>"))
             else:
-                outputs.append(("copy", leaf))
+                slot = self._data_slot(leaf.array)
+                if slot is not None and slot >= 0:       # made in NumPy from tensor data
+                    if slot not in node_slots:
+                        node_slots.append(slot)
+                        non_diff.append(len(node_slots) - 1)
+                    outputs.append(("node", node_slots.index(slot)))
+                elif slot is not None:
+                    self.breaks.append(("the region returns a tensor computed in NumPy from "
+                                        "tensor data in a way the capture does not follow",
+                                        "<region>"))
+                else:
+                    outputs.append(("copy", leaf))      # a constant made in the region
         if self.breaks:
             return None, outputs
         guard_steps = self._hoist(self.data_guards)

@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from .effects import Draw, recipe_text
+from .fusion import FusedStep
 from .plan import Counter, NumpyStep, RunningStat, Scratch, Step
 from .reads import call_text
 
@@ -61,6 +62,10 @@ def forward_source(plan):
             outs = ", ".join(_name(plan, s) for s in e.outs)
             call = f"{e.cls.__name__}({', '.join(_arg(plan, a) for a in e.args)})"
             lines.append(f"    {outs} = {call}{_comment(e)}")
+        elif type(e) is FusedStep:
+            outs = ", ".join(_name(plan, s) for s in e.exports) or "_"
+            lines.append(f"    {outs} = {e.name}({', '.join(_name(plan, s) for s in e.inputs)})"
+                         f"  # fused: {_ops(e)}")
         elif type(e) is NumpyStep:
             args = [_arg(plan, a) for a in e.args] + [f"{k}={_short(v)}" for k, v in e.kwargs.items()]
             lines.append(f"    {_name(plan, e.out)} = {call_text(e.fn, args)}  # NumPy, at {e.site}")
@@ -91,13 +96,16 @@ def backward_source(plan):
     names = {s: "g_" + _name(plan, s) for s in plan.names}
     lines = [f"def backward({', '.join(names[s] for s in plan.outputs)}):"]
     defined = {names[s] for s in plan.outputs}
-    steps = [e for e in plan.entries if type(e) is Step and e.recorded]
+    steps = [e for e in plan.entries if type(e) in (Step, FusedStep) and e.recorded]
     for step in reversed(steps):
-        outs = [names[s] if names[s] in defined else "None" for s in step.outs]
+        fused = type(step) is FusedStep
+        outs = [names[s] if names[s] in defined else "None"
+                for s in (step.exports if fused else step.outs)]
         if all(o == "None" for o in outs):
             continue
         targets, sums = [], []
-        for ref, need in zip(step.args, step.needs):
+        args = [("v", s) for s in step.inputs] if fused else step.args
+        for ref, need in zip(args, step.needs):
             if not need or ref[0] != "v":
                 targets.append("_")
                 continue
@@ -108,7 +116,9 @@ def backward_source(plan):
                 g = part
             defined.add(g)
             targets.append(g)
-        lines.append(f"    {', '.join(targets)} = {step.cls.name()}({', '.join(outs)}){_comment(step)}")
+        call = f"{step.name}_backward" if fused else step.cls.name()
+        note = f"  # fused: {_ops(step)}" if fused else _comment(step)
+        lines.append(f"    {', '.join(targets)} = {call}({', '.join(outs)}){note}")
         for total, part in sums:
             lines.append(f"    {total} = {total} + {part}")
     results = []
@@ -116,3 +126,15 @@ def backward_source(plan):
         results.append(names[s] if names[s] in defined else "None")
     lines.append(f"    return {', '.join(results)}")
     return "\n".join(lines)
+
+
+def _ops(fused):
+    """The ops a fused kernel holds, runs of one op counted (``Add, Mul, Tanh x3``)."""
+    names = [m.cls.__name__ for m in fused.members]
+    runs = []
+    for n in names:
+        if runs and runs[-1][0] == n:
+            runs[-1][1] += 1
+        else:
+            runs.append([n, 1])
+    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in runs)

@@ -67,12 +67,12 @@ def leaf_key(x, tensor_ids):
     return (type(x), x)
 
 
-def signature(spec, leaves, modules, named, reach):
+def signature(spec, leaves, modules, tensors, reach):
     ids = {}
     return (STATE.grad_enabled, STATE.anomaly, dtypes.get_default_dtype(),
             (spec, tuple(leaf_key(x, ids) for x in leaves)),
             tuple(m.training for m in modules),
-            tuple((id(t), t.array.shape, t.array.dtype.str, t.requires_grad) for _, t in named),
+            tuple((id(t), t.array.shape, t.array.dtype.str, t.requires_grad) for t in tensors),
             tuple(id(o) for o in reach))
 
 
@@ -117,3 +117,54 @@ def describe(trace):
         lines.append(f"a captured tensor keeps shape {shape}, {np.dtype(dtype).name}, "
                      f"requires_grad={rg}")
     return lines
+
+
+def changed_constant(old, new):
+    """The first step of plan ``new`` whose constant arguments differ from ``old``'s (two
+    captures of one guard set): a value computed from tensor data by a way the capture
+    does not follow (written into a NumPy array, ``a[...] = x.array``) would be frozen.
+    Also when the plans differ in shape.  None when they agree."""
+    a, b = _constants(old), _constants(new)
+    if len(a) != len(b):
+        return b[0][0] if b else None
+    for (step, x), (step2, y) in zip(a, b):
+        if _callee(step) != _callee(step2) or not _same(x, y):    # (bound methods: ==)
+            return step2
+    return None
+
+
+def _callee(step):
+    return getattr(step, "fn", None) or step.cls
+
+
+def _constants(plan):
+    from .fusion import FusedStep
+    from .plan import NumpyStep, Step
+    out = []
+    for e in plan.entries:
+        for s in e.members if type(e) is FusedStep else (e,):
+            if type(s) in (Step, NumpyStep):
+                out.append((s, tuple(_ref_constant(r) for r in s.args) +
+                            tuple(getattr(s, "kwargs", {}).values())))
+    return out
+
+
+def _ref_constant(ref):
+    kind, x = ref
+    if kind == "k":
+        return x
+    if kind == "seq":
+        return tuple(_ref_constant(r) for r in x[1])
+    return kind
+
+
+def _same(x, y):
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.shape == y.shape \
+            and x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
+    if type(x) in (tuple, list):
+        return type(x) is type(y) and len(x) == len(y) and all(map(_same, x, y))
+    try:
+        return bool(x == y)
+    except Exception:           # an object without a comparison: its identity
+        return x is y

@@ -24,6 +24,7 @@ from ..grad_mode import enable_grad, no_grad
 from ..ops.normalization import update_running_stat
 from ..tensor import Tensor, version_of
 from .effects import derive
+from .fusion import FusedStep
 
 _new = object.__new__
 _replay_classes = {}
@@ -236,6 +237,7 @@ class Plan:
         self.non_diff = ()            # node outputs eager returned without grad
         self.saved_inputs = None      # node input positions some recorded step saves
         self.scratch_slots = {e.slot for e in entries if type(e) is Scratch}
+        self.backward_steps = None    # the recorded steps, last first (found once)
         self.data_guards = []         # DataGuard
         self.guard_steps = []         # the NumPy steps that compute them, in order
 
@@ -271,7 +273,17 @@ class Plan:
             if gr is not None:
                 g[s] = gr if s not in g else g[s] + gr
         meta = self.meta
-        for step in reversed([e for e in self.entries if type(e) is Step and e.recorded]):
+        if self.backward_steps is None:
+            self.backward_steps = [e for e in reversed(self.entries)
+                                   if (type(e) is Step or type(e) is FusedStep) and e.recorded]
+        for step in self.backward_steps:
+            if type(step) is FusedStep:
+                outs = [g.pop(s, None) for s in step.exports]
+                if any(o is not None for o in outs):
+                    for s, r in zip(step.inputs, step.vjp(run.ctxs[step], outs)):
+                        if r is not None:
+                            g[s] = r if s not in g else g[s] + r
+                continue
             outs = [g.pop(s, None) for s in step.outs]
             if all(o is None for o in outs):
                 continue
@@ -398,14 +410,15 @@ def recompute(plan, inputs, draws):
     vals = run.vals
     for s, t in zip(plan.inputs, inputs):
         vals[s] = t
-    for e in plan.entries:
-        if type(e) is not Step:
-            e.run(run)
+    for entry in plan.entries:
+        if type(entry) is not Step and type(entry) is not FusedStep:
+            entry.run(run)
             continue
-        out = e.cls.apply(*[vals[x] if kind == "v" else resolve((kind, x), vals)
-                            for kind, x in e.args])
-        for s, o in zip(e.outs, out if type(out) is tuple else (out,)):
-            vals[s] = o
+        for e in (entry,) if type(entry) is Step else entry.members:
+            out = e.cls.apply(*[vals[x] if kind == "v" else resolve((kind, x), vals)
+                                for kind, x in e.args])
+            for s, o in zip(e.outs, out if type(out) is tuple else (out,)):
+                vals[s] = o
     return [vals[s] for s in plan.outputs]
 
 

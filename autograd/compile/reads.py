@@ -42,7 +42,6 @@ class Watched(np.ndarray):
     _watch = None           # the ArrayReads of the capture
     _computed = False       # made by NumPy from watched data (else a view of a tensor's)
     _slot = None
-    _tensor = None          # the tensor whose ``.array`` read made this view
 
     def __array_finalize__(self, obj):
         if self._watch is None:
@@ -151,6 +150,7 @@ class ArrayReads:
     def __init__(self, on_number, on_call):
         self.on_number, self.on_call = on_number, on_call
         self.in_step = False            # a primitive's forward runs: its arrays are its own
+        self.seen = {}                  # id(array) -> (array, tensor) of each tensor read
         self._trusted = {}
 
     def taint(self, result, fn, args, kwargs):
@@ -192,8 +192,9 @@ class ArrayReads:
             trusted = self._trusted[name] = name.startswith(_CORE)
         if trusted or type(arr) is not np.ndarray:
             return arr
+        self.seen[id(arr)] = (arr, tensor)
         out = arr.view(Watched)
-        out._watch, out._tensor = self, tensor
+        out._watch = self
         return out
 
     def install(self):

@@ -1,0 +1,317 @@
+"""Elementwise fusion: a run of elementwise steps of one shape becomes two generated
+Numba kernels, one loop each, with no temporaries between the ops.
+
+The kernels come from the primitives' own code, not from a second table of formulas:
+each step's ``forward`` and its VJP ``formula`` (formula.py: written once with ``m``,
+NumPy or the ops) are run on `Sym` values, 0-d stand-ins that turn every NumPy ufunc,
+operator and ``m.<name>`` call into scalar source.  A primitive that does anything else
+with its arrays (a Python branch on their data, a reshape, ``np.asarray``) raises
+`NotFusible` and stays a step of its own.
+
+- the forward kernel computes the group's values element by element and writes only
+  those read after the group (``exports``);
+- the backward kernel recomputes them in registers from the group's inputs (nothing
+  is saved between forward and backward but the inputs) and runs the steps' VJPs in
+  reverse, summing the gradients of values used twice.
+
+Elementwise here means: a `FormulaPrimitive` with the elementwise batching rule, whose
+tensor arguments all have the group's shape and dtype (no broadcasting), and whose
+other arguments are Python numbers.
+"""
+import numpy as np
+
+from .. import kernels  # noqa: F401  (Numba's threading layer is the library's)
+from ..ops.batching import elementwise_batch_rule
+from ..ops.formula import FormulaPrimitive
+
+MIN_GROUP = 2           # a lone op gains nothing from a kernel of its own
+# ufuncs written as operators in the kernels (IEEE arithmetic either way; Numba compiles
+# operators faster, and they read better)
+_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "negative": "-",
+              "power": "**", "greater": ">", "less": "<", "greater_equal": ">=",
+              "less_equal": "<=", "equal": "==", "not_equal": "!="}
+_new = object.__new__
+_KERNELS = {}           # source -> compiled function (one compilation per process)
+
+
+class NotFusible(Exception):
+    """The step does something a scalar kernel cannot express."""
+
+
+class Sym(np.ndarray):
+    """A symbolic array element: ``_expr`` is its scalar source; ``shape`` and ``ndim``
+    claim the group's, so the primitives' shape logic sees what it saw at capture."""
+    _expr = None
+    _group_shape = ()
+    _kernel = None
+
+    @property
+    def shape(self):
+        return self._group_shape
+
+    @property
+    def ndim(self):
+        return len(self._group_shape)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__" or kwargs:
+            raise NotFusible(f"{ufunc.__name__}.{method}")
+        k = self._kernel
+        op = _OPERATORS.get(ufunc.__name__)
+        if op is None:
+            return k.call(f"np.{ufunc.__name__}", inputs)
+        if len(inputs) == 1:
+            return k.sym(f"({op}{k.text(inputs[0])})")
+        return k.sym(f"({k.text(inputs[0])} {op} {k.text(inputs[1])})")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise NotFusible(f"np.{func.__name__}")
+
+    def __bool__(self):
+        raise NotFusible("a Python branch on the data")
+
+    def _method(*_, **__):
+        raise NotFusible("an array method")
+
+    astype = reshape = copy = any = all = sum = view = _method
+    __getitem__ = __setitem__ = __float__ = __int__ = __index__ = _method
+
+
+class Namespace:
+    """``m`` of the VJP formulas, as scalar source."""
+
+    def __init__(self, kernel):
+        self._kernel = kernel
+
+    def __getattr__(self, name):
+        kernel = self._kernel
+        if name == "zeros_like":
+            return lambda x: kernel.const(0)
+        if name == "where":
+            return lambda c, a, b: kernel.sym(f"({kernel.text(a)} if {kernel.text(c)} else "
+                                              f"{kernel.text(b)})")
+        return lambda *args: kernel.call(f"np.{name}", args)
+
+
+class KernelSource:
+    """The scalar source of one group, built while its steps run on `Sym` values."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.consts = {}        # name -> value (the group dtype's scalar)
+        self.lines = []
+
+    def sym(self, expr):
+        s = np.zeros((), self.dtype).view(Sym)
+        s._expr, s._group_shape, s._kernel = expr, self.shape, self
+        return s
+
+    def const(self, value):
+        if isinstance(value, (bool, np.bool_)):
+            return self.sym("True" if value else "False")
+        name = f"c{len(self.consts)}"
+        self.consts[name] = self.dtype.type(value)
+        return self.sym(name)
+
+    def text(self, x):
+        if isinstance(x, Sym):
+            return x._expr
+        if isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)) and \
+                not isinstance(x, np.ndarray):
+            return self.const(x)._expr
+        raise NotFusible(f"an operand of type {type(x).__name__}")
+
+    def call(self, fn, args):
+        return self.sym(f"{fn}({', '.join(self.text(a) for a in args)})")
+
+    def assign(self, name, x):
+        self.lines.append(f"{name} = {self.text(x)}")
+
+
+def fusible(step, meta):
+    """Whether ``step`` may join a group: an elementwise formula primitive whose
+    tensor arguments are plan values of its output's shape and dtype."""
+    cls = step.cls
+    if not (issubclass(cls, FormulaPrimitive) and cls.batch_rule is elementwise_batch_rule
+            and len(step.outs) == 1 and step.out_meta[0][1].kind == "f"):
+        return False
+    shape, dtype = step.out_meta[0]
+    for kind, x in step.args:
+        if kind == "v":
+            if meta[x] != (shape, dtype):
+                return False
+        elif kind != "k" or isinstance(x, np.ndarray) or not isinstance(x, (int, float, bool)):
+            return False
+    return True
+
+
+class FusedStep:
+    """A group of elementwise steps run as one forward and one backward kernel (see
+    the module docstring).  ``members``: the original steps (for the readable code, the
+    recomputation of double backward, and ``mode="check"``)."""
+    __slots__ = ("members", "inputs", "exports", "needs", "recorded", "shape", "dtype", "size",
+                 "forward_source", "backward_source", "_fwd", "_bwd", "name")
+
+    def run(self, run):
+        vals = run.vals
+        n, shape, dtype = self.size, self.shape, self.dtype
+        ins = [vals[s] for s in self.inputs]
+        outs = [np.empty(shape, dtype) for _ in self.exports]
+        self._fwd(n, *[_flat(a, n) for a in ins], *[o.reshape(n) for o in outs])
+        for s, o in zip(self.exports, outs):
+            vals[s] = o
+        if self.recorded:
+            run.ctxs[self] = _Saved(ins)
+
+    def reads(self):
+        return iter(self.inputs)
+
+    def vjp(self, saved, grads):
+        """Gradients per input (None where not needed) from those of the exports."""
+        n, dtype = self.size, self.dtype
+        g = [np.zeros(n, dtype) if x is None else _flat(x.astype(dtype, copy=False), n)
+             for x in grads]
+        outs = [np.empty(self.shape, dtype) if need else None for need in self.needs]
+        self._bwd(n, *[_flat(a, n) for a in saved.replay_saved], *g,
+                  *[o.reshape(n) for o in outs if o is not None])
+        return outs
+
+
+def _flat(a, n):
+    """``a`` as the contiguous 1-d array a kernel takes (a copy only if strided)."""
+    return a.reshape(n) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(n)
+
+
+class _Saved:
+    """What a fused step keeps for its backward: its inputs (plan.forward reads
+    ``replay_saved`` to know which region inputs must not change before backward)."""
+    __slots__ = ("replay_saved",)
+
+    def __init__(self, arrays):
+        self.replay_saved = arrays
+
+
+def build(members, live_after, meta, index):
+    """A `FusedStep` for the consecutive elementwise ``members``; ``live_after``: the
+    slots read after them.  Raises NotFusible."""
+    shape, dtype = members[0].out_meta[0]
+    made = {m.outs[0] for m in members}
+    inputs = list(dict.fromkeys(x for m in members for kind, x in m.args
+                                if kind == "v" and x not in made))
+    exports = [m.outs[0] for m in members if m.outs[0] in live_after]
+    fwd = KernelSource(shape, dtype)
+    vals = {s: fwd.sym(f"t{s}") for s in inputs}
+    ctxs = []
+    for m in members:
+        ctx = _new(m.replay)
+        ctx.needs_input_grad = list(m.needs)
+        out = m.cls.forward(ctx, *[vals[x] if kind == "v" else x for kind, x in m.args])
+        if not isinstance(out, Sym):
+            raise NotFusible(f"{m.cls.__name__}'s forward made a {type(out).__name__}")
+        fwd.assign(f"t{m.outs[0]}", out)
+        vals[m.outs[0]] = fwd.sym(f"t{m.outs[0]}")
+        # a VJP reading the output reads its variable, not the expression again
+        ctx.replay_saved = tuple(vals[m.outs[0]] if x is out else x for x in ctx.replay_saved)
+        ctxs.append(ctx)
+    forward_lines = list(fwd.lines)
+    # the backward: the same forward lines, then the adjoints in reverse
+    needs = {}
+    for m in members:
+        for (kind, x), need in zip(m.args, m.needs):
+            if kind == "v" and need:
+                needs[x] = True
+    adjoint = {s: f"a{s}" for s in exports}
+    for m, ctx in zip(reversed(members), reversed(ctxs)):
+        s = m.outs[0]
+        if not m.recorded or s not in adjoint:
+            continue
+        res = m.cls.formula(ctx, Namespace(fwd), fwd.sym(adjoint[s]), *ctx.replay_saved)
+        res = res if type(res) is tuple else (res,)
+        for (kind, x), need, r in zip(m.args, m.needs, res):
+            if kind != "v" or not need or r is None:
+                continue
+            if x in adjoint:
+                fwd.lines.append(f"a{x}_ = {fwd.text(r)}")
+                fwd.lines.append(f"a{x} = a{x} + a{x}_")
+            else:
+                fwd.assign(f"a{x}", r)
+            adjoint[x] = f"a{x}"
+    grad_inputs = [s for s in inputs if needs.get(s)]
+    step = _new(FusedStep)
+    step.members, step.inputs, step.exports = tuple(members), tuple(inputs), tuple(exports)
+    step.needs = tuple(bool(needs.get(s)) for s in inputs)
+    step.recorded = any(m.recorded for m in members) and bool(grad_inputs)
+    step.shape, step.dtype, step.name = shape, np.dtype(dtype), f"fused_{index}"
+    step.size = int(np.prod(shape))
+    ins = [f"in{k}" for k in range(len(inputs))]
+    step.forward_source = _kernel_source(
+        f"{step.name}_forward", ins + [f"out{k}" for k in range(len(exports))],
+        [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + forward_lines +
+        [f"out{k}[i] = t{s}" for k, s in enumerate(exports)])
+    step.backward_source = _kernel_source(
+        f"{step.name}_backward",
+        ins + [f"gout{k}" for k in range(len(exports))] + [f"gin{k}" for k in range(len(grad_inputs))],
+        [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] +
+        [f"a{s} = gout{k}[i]" for k, s in enumerate(exports)] + fwd.lines +
+        [f"gin{k}[i] = {adjoint.get(s, '0')}" for k, s in enumerate(grad_inputs)])
+    nargs = len(inputs) + len(exports)
+    step._fwd = _compile(step.forward_source, fwd.consts, step.dtype, nargs)
+    step._bwd = _compile(step.backward_source, fwd.consts, step.dtype,
+                         nargs + len(grad_inputs)) if step.recorded else None
+    return step
+
+
+def _kernel_source(name, args, body):
+    lines = [f"def {name}(n, {', '.join(args)}):", "    for i in range(n):"]
+    return "\n".join(lines + [f"        {line}" for line in body])
+
+
+def _compile(source, consts, dtype, nargs):
+    """The kernel, compiled now (the first call pays for it, not a later one): every
+    argument a contiguous 1-d array of ``dtype``; NumPy's error model (x / 0 is inf)."""
+    key = (source, tuple((k, v.dtype.str, v.item()) for k, v in consts.items()))
+    fn = _KERNELS.get(key)
+    if fn is None:
+        import numba
+        namespace = {"np": np, **consts}
+        exec(compile(source, "<fused kernel>", "exec"), namespace)
+        array = numba.types.Array(numba.from_dtype(dtype), 1, "C")
+        signature = numba.types.void(numba.types.int64, *[array] * nargs)
+        fn = _KERNELS[key] = numba.njit(signature, nogil=True, error_model="numpy")(
+            namespace[source.split("(")[0][4:]])
+    return fn
+
+
+def fuse(plan):
+    """Replace each maximal run (``MIN_GROUP`` or more) of consecutive fusible steps
+    of one shape and dtype by a `FusedStep`; returns the groups made."""
+    from .plan import Step
+    entries, meta = plan.entries, plan.meta
+    reads_after = [set() for _ in range(len(entries) + 1)]
+    live = set(plan.outputs) | {g.slot for g in plan.data_guards}
+    for k in range(len(entries) - 1, -1, -1):
+        reads_after[k] = set(live)
+        live |= set(entries[k].reads())
+    out, groups, k = [], [], 0
+    while k < len(entries):
+        e = entries[k]
+        end = k
+        if type(e) is Step and fusible(e, meta):
+            while end + 1 < len(entries) and type(entries[end + 1]) is Step and \
+                    fusible(entries[end + 1], meta) and \
+                    entries[end + 1].out_meta[0] == e.out_meta[0]:
+                end += 1
+        if end + 1 - k >= MIN_GROUP:
+            try:
+                fused = build(entries[k:end + 1], reads_after[end], meta, len(groups))
+            except NotFusible:
+                fused = None
+            if fused is not None:
+                out.append(fused)
+                groups.append(fused)
+                k = end + 1
+                continue
+        out.extend(entries[k:end + 1])
+        k = end + 1
+    plan.entries = out
+    return groups
