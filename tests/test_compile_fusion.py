@@ -1,0 +1,82 @@
+"""Elementwise fusion against eager: every registered elementwise op, on each of its
+samples, followed by ``* 1.5 + 0.5`` so that it joins a fused kernel, compiled and
+eager: values and gradients equal to float64's rounding (a fused kernel must not
+change an op's numbers).  And what the plan shows of its kernels."""
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd.compile.fusion import NotFusible
+from autograd.ops.batching import elementwise_batch_rule
+from autograd.ops.formula import FormulaPrimitive
+from autograd.ops.registry import REGISTRY
+
+from test_compile_registry import _copies, _op_of_tensors, _run, _sample
+
+ELEMENTWISE = [info for info in REGISTRY.values()
+               if any(issubclass(p, FormulaPrimitive) and p.batch_rule is elementwise_batch_rule
+                      for p in info.primitives)]
+CASES = [pytest.param(info, k, id=f"{info.name}-{k}")
+         for info in ELEMENTWISE
+         for k, sample in enumerate(info.samples(np.random.default_rng(0)))]
+
+
+def test_the_sweep_covers_the_elementwise_family():
+    assert {"add", "mul", "div", "tanh", "exp", "log", "sigmoid"} <= {i.name for i in ELEMENTWISE}
+
+
+@pytest.mark.parametrize("info,k", CASES)
+def test_fused_op_equals_eager(info, k):
+    op_fn, xs = _op_of_tensors(info, _sample(info, k))
+
+    def fn(*args):
+        return tuple(o * 1.5 + 0.5 if isinstance(o, ag.Tensor) and o.dtype.kind == "f" else o
+                     for o in op_fn(*args))
+    compiled = ag.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")         # ops that break run eagerly: still equal
+        compiled(*_copies(xs, scale=0.01))
+        compiled(*_copies(xs, scale=0.1))
+        got = _run(compiled, _copies(xs))
+    want = _run(fn, _copies(xs))
+    for a, b in zip(got[0] + got[1], want[0] + want[1]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            tol = 1e-10 if a.dtype == np.float64 else 1e-5
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol, equal_nan=True,
+                                       err_msg=f"{info.name}: fused differs from eager")
+
+
+def test_a_chain_is_one_kernel_and_the_code_shows_it():
+    def fn(x, y):
+        return ((x * y).tanh() + y).exp().sum()
+    compiled = ag.compile(fn)
+    x, y = ag.randn(5, requires_grad=True), ag.randn(5, requires_grad=True)
+    for _ in range(3):
+        compiled(x, y).backward()
+    kernels = compiled._last.kernels
+    assert [k["ops"] for k in kernels] == [["Mul", "Tanh", "Add", "Exp"]]
+    assert "fused_0(x, y)" in compiled.code and "fused_0_backward" in compiled.code
+    assert "for i in range(n):" in kernels[0]["backward"]
+    stats = compiled._last.stats
+    assert stats["fused_ops"] == 4 and stats["temporaries_removed"] == 3
+    assert stats["bytes_removed"] == 3 * 5 * 4
+
+
+def test_fusion_can_be_turned_off():
+    fn = ag.compile(lambda x: (x * 2).tanh(), options={"fusion": False})
+    x = ag.randn(3)
+    for _ in range(3):
+        fn(x)
+    assert fn._last.kernels == [] and fn._last.stats["fused_ops"] == 0
+
+
+def test_a_forward_the_kernel_cannot_express_stays_a_step():
+    from autograd.compile.fusion import KernelSource
+    s = KernelSource((3,), np.float64).sym("x")
+    with pytest.raises(NotFusible):
+        bool(s > 0)
+    with pytest.raises(NotFusible):
+        s.reshape(3)
