@@ -80,3 +80,22 @@ def test_a_forward_the_kernel_cannot_express_stays_a_step():
         bool(s > 0)
     with pytest.raises(NotFusible):
         s.reshape(3)
+
+
+def test_to_dot_draws_a_compiled_region_as_a_cluster_of_its_ops():
+    import nn
+    from autograd.viz import to_dot
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    compiled = ag.compile(model)
+    x = ag.randn(5, 3)
+    for _ in range(3):
+        out = compiled(x)
+    graph = to_dot((out * out).sum(), params=dict(model.named_parameters()))
+    src = graph.source
+    assert 'label="compiled Sequential"' in src
+    assert src.count("captured by compile(Sequential)") == 3        # Linear, Tanh, Linear
+    region = next(n for n in graph.model.nodes if n.endswith("_0"))[:-2]   # op<seq>
+    edges = {(e.src, e.dst) for e in graph.model.edges}
+    assert {(f"{region}_0", f"{region}_1"), (f"{region}_1", f"{region}_2")} <= edges
+    assert sum(1 for src, dst in edges if dst == f"{region}_0" and src.startswith("leaf")) == 2
+    assert "<svg" in graph.svg(builtin=True)

@@ -398,6 +398,22 @@ class CompiledRegion(Primitive):
                 seen.add(id(t))
         return tuple(result)
 
+    def captured_ops(self):
+        """What the region ran, for the graph views (autograd.viz draws the region as a
+        cluster of these): per captured op (fused ones one by one) its name, the plan
+        values it wrote and read, their (shape, dtype)s and its module path; then the
+        plan value of each node input and of each node output."""
+        plan, ops = self.plan, []
+        for e in plan.entries:
+            for step in e.members if type(e) is FusedStep else (e,):
+                if type(step) is Step:
+                    ops.append((step.cls.__name__, step.outs, tuple(step.reads()),
+                                step.out_meta, step.scope))
+                elif type(step) is NumpyStep:
+                    ops.append(("NumPy " + getattr(step.fn, "__name__", "call"), (step.out,),
+                                tuple(step.reads()), (plan.meta[step.out],), ""))
+        return ops, tuple(plan.inputs), tuple(plan.outputs)
+
     def release(self):
         super().release()
         self.run = None

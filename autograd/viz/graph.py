@@ -173,6 +173,9 @@ def build(outputs, params=None, direction="forward", show_saved=False, collapse=
             key_of[id(n)] = box
             modules.setdefault(box, []).append(n)
             continue
+        if hasattr(n, "captured_ops"):             # a compiled region: its ops, clustered
+            key_of[id(n)] = _region_nodes(model, n)
+            continue
         key = key_of[id(n)] = f"op{n.sequence_nr()}"
         model.nodes[key] = _op_node(key, n, direction, show_saved, grad_of(n), out_nodes,
                                     grad_lines, orders[id(n)])
@@ -279,10 +282,51 @@ def _module_node(box, path, members, params, key_of, grad_of, out_nodes, grad_li
     return node
 
 
+def _region_nodes(model, n):
+    """A compiled region (autograd.compile) as one cluster, ``compiled <name>``, of the
+    ops it captured; returns the key of the op that made its first output."""
+    ops, _, outputs = n.captured_ops()
+    seq = n.sequence_nr()
+    made = {}
+    for k, (name, outs, reads, meta, scope) in enumerate(ops):
+        key = f"op{seq}_{k}"
+        for s in outs:
+            made[s] = key
+        path = (f"compiled {n.plan.name}",) + (tuple(scope.split(".")) if scope else ())
+        shapes = ", ".join(f"{shape_str(sh)} {dtype_str(dt)}" for sh, dt in meta)
+        model.nodes[key] = VNode(key, "op", [name, shapes], path,
+                                 tooltip=f"captured by compile({n.plan.name})")
+    return made.get(outputs[0]) if outputs else None
+
+
+def _region_edges(model, n, key_of, direction, seen):
+    """The edges into and inside a compiled region's cluster, value by value."""
+    ops, inputs, _ = n.captured_ops()
+    seq = n.sequence_nr()
+    source = {}
+    for position, (src_obj, _) in enumerate(n.next_functions):
+        if src_obj is not None:
+            source[inputs[position]] = key_of[id(getattr(src_obj, "variable", src_obj))]
+    for k, (_, outs, reads, _, _) in enumerate(ops):
+        dst = f"op{seq}_{k}"
+        for s in reads:
+            src = source.get(s)
+            if src is None or (src, dst) in seen:
+                continue
+            seen.add((src, dst))
+            model.edges.append(VEdge(src, dst) if direction == "forward" else VEdge(dst, src))
+        for s in outs:
+            source[s] = dst
+
+
 def _connect(model, nodes, key_of, direction):
     seen = set()
     leaving = {}                    # module key -> nodes whose outputs leave it
+    region_seen = set()
     for n in nodes:
+        if hasattr(n, "captured_ops"):
+            _region_edges(model, n, key_of, direction, region_seen)
+            continue
         dst = key_of[id(n)]
         for src_obj, nr in n.next_functions:
             if src_obj is None:
