@@ -282,10 +282,15 @@ def _compile(source, consts, dtype, nargs):
     return fn
 
 
+def _is_step(entry):
+    """A primitive's step (plan.Step: the one entry with a ``cls``; fusion sits below
+    plan.py, which runs fused steps)."""
+    return type(entry).__name__ == "Step"
+
+
 def fuse(plan):
     """Replace each maximal run (``MIN_GROUP`` or more) of consecutive fusible steps
     of one shape and dtype by a `FusedStep`; returns the groups made."""
-    from .plan import Step
     entries, meta = plan.entries, plan.meta
     reads_after = [set() for _ in range(len(entries) + 1)]
     live = set(plan.outputs) | {g.slot for g in plan.data_guards}
@@ -296,8 +301,8 @@ def fuse(plan):
     while k < len(entries):
         e = entries[k]
         end = k
-        if type(e) is Step and fusible(e, meta):
-            while end + 1 < len(entries) and type(entries[end + 1]) is Step and \
+        if _is_step(e) and fusible(e, meta):
+            while end + 1 < len(entries) and _is_step(entries[end + 1]) and \
                     fusible(entries[end + 1], meta) and \
                     entries[end + 1].out_meta[0] == e.out_meta[0]:
                 end += 1
