@@ -13,7 +13,8 @@ from nbclient import NotebookClient
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOTEBOOKS = os.path.join(os.path.dirname(HERE), "notebooks")
 NAMES = ["01_backprop_by_hand.ipynb", "02_graphs.ipynb", "03_custom_op.ipynb", "04_watching_training.ipynb",
-         "05_forward_and_reverse.ipynb", "06_per_sample_gradients.ipynb", "07_least_squares.ipynb"]
+         "05_forward_and_reverse.ipynb", "06_per_sample_gradients.ipynb", "07_least_squares.ipynb",
+         "08_compiled_mode.ipynb"]
 
 
 def test_every_notebook_is_listed():

@@ -162,6 +162,16 @@ class CompiledFunction:
     def guards(self):
         return self._newest("guards").guards
 
+    @property
+    def kernels(self):
+        """The newest trace's fused kernels (ops and generated source)."""
+        return self._newest("kernels").kernels
+
+    @property
+    def stats(self):
+        """The newest trace's ops and what the passes removed."""
+        return self._newest("stats").stats
+
     def _newest(self, what):
         if self._last is None:
             raise RuntimeError(f"compile({self.name}).{what}: nothing compiled yet; call it once "
@@ -355,6 +365,14 @@ class OptimizedModule:
 
     def __call__(self, *args, **kwargs):
         return self._compiled(*args, **kwargs)
+
+    # what was compiled, as on a compiled function
+    code = property(lambda self: self._compiled.code)
+    guards = property(lambda self: self._compiled.guards)
+    kernels = property(lambda self: self._compiled.kernels)
+    stats = property(lambda self: self._compiled.stats)
+    graph_breaks = property(lambda self: self._compiled.graph_breaks)
+    traces = property(lambda self: self._compiled.traces)
 
     def __getattr__(self, name):
         return getattr(self.__dict__["_orig_mod"], name)
