@@ -70,13 +70,16 @@ def celu(input, alpha=1.0):
 
 
 class PiecewiseLinear(FormulaPrimitive):
-    """y = fn(x) for a piecewise-linear fn, whose slope on each piece forward gives as a
-    constant array (PyTorch's masks: a NaN input may keep its value and get slope 0)."""
+    """y = fn(x) for a piecewise-linear fn, whose slope on each piece is a constant
+    array, or computed from x by ``slope(x)`` in forward (so that under vmap it is the
+    batch's; PyTorch's masks: a NaN input may keep its value and get slope 0)."""
     batch_rule = elementwise_batch_rule
     jvp = elementwise_jvp
 
     @staticmethod
     def forward(ctx, x, fn, slope):
+        if callable(slope):
+            slope = np.asarray(slope(x), dtype=x.dtype)
         ctx.save_for_backward(slope)
         return fn(x)
 
@@ -85,15 +88,15 @@ class PiecewiseLinear(FormulaPrimitive):
 
 
 def _piecewise(input, fn, slope):
-    return PiecewiseLinear.apply(input, fn, np.asarray(slope, dtype=input.dtype))
+    return PiecewiseLinear.apply(input, fn, slope if callable(slope) else
+                                 np.asarray(slope, dtype=input.dtype))
 
 
 @op(PiecewiseLinear, samples=_kinks(-3, 3), ref=lambda x: np.clip(x + 3, 0, 6) / 6)
 def hardsigmoid(input):
     """relu6(x + 3) / 6; the gradient 1/6 on the open interval (-3, 3), else 0."""
-    x = input.array
     return _piecewise(input, lambda a: np.clip(a + 3.0, 0.0, 6.0) / 6.0,
-                      ((x > -3.0) & (x < 3.0)) / 6.0)
+                      lambda x: ((x > -3.0) & (x < 3.0)) / 6.0)
 
 
 class Hardswish(FormulaPrimitive):
@@ -131,18 +134,16 @@ def _check_lambd(name, lambd):
 def hardshrink(input, lambd=0.5):
     """x where |x| > lambd, else 0."""
     _check_lambd("hardshrink", lambd)
-    x = input.array
     return _piecewise(input, lambda a: np.where((a >= -lambd) & (a <= lambd), 0.0, a).astype(a.dtype),
-                      (x > lambd) | (x < -lambd))
+                      lambda x: (x > lambd) | (x < -lambd))
 
 
 @op(PiecewiseLinear, samples=_lambd_samples, ref=lambda x, lambd=0.5: x - np.clip(x, -lambd, lambd))
 def softshrink(input, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, else 0 (NaN stays NaN)."""
     _check_lambd("softshrink", lambd)
-    x = input.array
     return _piecewise(input, lambda a: a - np.clip(a, -lambd, lambd),
-                      (x > lambd) | (x < -lambd))
+                      lambda x: (x > lambd) | (x < -lambd))
 
 
 def _threshold_samples(rng):
@@ -153,7 +154,7 @@ def _threshold_samples(rng):
 @op(samples=_threshold_samples, ref=lambda x, threshold, value: np.where(x > threshold, x, value))
 def threshold(input, threshold, value):
     """x where x > threshold, else value."""
-    return where(~(input.array <= threshold), input, float(value))
+    return where(~(input <= threshold), input, float(value))
 
 
 def _glu_samples(rng):

@@ -308,15 +308,52 @@ def elementwise_batch_rule(b, *args):
     argument of a lower rank than the result gets size-1 dims after it, so that NumPy's
     right-aligned broadcasting pairs logical dims with logical dims.  Unbatched
     arguments broadcast against the batch as they are."""
-    ranks = [logical_ndim(b, k, a) for k, a in enumerate(args) if isinstance(a, Tensor)]
+    return b.cls.apply(*_broadcastable(args, b.batched))
+
+
+def _broadcastable(args, batched):
+    ranks = [a.ndim - k for a, k in zip(args, batched) if isinstance(a, Tensor)]
     rank = max(ranks)
     padded = list(args)
     for k, a in enumerate(args):
-        if b.batched[k]:
+        if batched[k]:
             r = a.ndim - 1
             if r < rank:
                 padded[k] = a.reshape((a.shape[0],) + (1,) * (rank - r) + tuple(a.shape[1:]))
-    return b.cls.apply(*padded)
+    return padded
+
+
+# -- functions of values that make no node (comparisons, isnan, argmax, any) ------------
+def _innermost(args):
+    levels = [a._level for a in args if type(a) is BatchedTensor]
+    return max(levels, key=lambda level: level.depth)
+
+
+def batched_values(fn, *args):
+    """``fn(*args)``, an elementwise function of values that records no node (a
+    comparison, ``isnan``), where some argument is batched: ``fn`` on the physical
+    values of the innermost level, broadcast as `elementwise_batch_rule` does."""
+    level = _innermost(args)
+    batched = [type(a) is BatchedTensor and a._level is level for a in args]
+    inner = [a._inner if k else a for a, k in zip(args, batched)]
+    with closed_levels([level]):
+        out = fn(*_broadcastable(inner, batched))
+    return wrap(out, level)
+
+
+def batched_reduction(fn, x, dim, keepdim):
+    """``fn(x, dim, keepdim)`` for a reduction of values that records no node (argmax,
+    all, any) on a batched ``x``; ``dim=None`` reduces all of a sample's dims."""
+    level = x._level
+    ndim = x.ndim
+    with closed_levels([level]):
+        p = x._inner
+        if dim is None:
+            out = fn(p.reshape(p.shape[0], -1), 1, False)
+            out = out.reshape((p.shape[0],) + (1,) * ndim) if keepdim else out
+        else:
+            out = fn(p, shift_dims(dim, ndim), keepdim)
+    return wrap(out, level)
 
 
 def shift_dims(dims, ndim):

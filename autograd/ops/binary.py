@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, tensor_method
-from .batching import elementwise_batch_rule
+from .batching import BatchedTensor, batched_values, elementwise_batch_rule
 from .registry import SampleInput, binary_samples, make, op, unary_samples
 from .formula import FormulaPrimitive, sum_to_shape, tensor_namespace
 from ..forward_ad import derived_jvp
@@ -400,6 +400,8 @@ tensor_method(pow, name="pow")
 # -- comparisons and logic: not differentiable, so no node is recorded ------------
 def _compare(name, ufunc):
     def compare(input, other):
+        if type(input) is BatchedTensor or type(other) is BatchedTensor:     # inside vmap
+            return batched_values(compare, input, other)
         x, y = promote(_t(input), _t(other))
         try:
             return Tensor._make(np.asarray(ufunc(x, y)))
@@ -428,6 +430,8 @@ for _fn, _dunder in [(eq, "eq"), (ne, "ne"), (lt, "lt"), (le, "le"), (gt, "gt"),
 
 @tensor_method
 def logical_not(input):
+    if type(input) is BatchedTensor:
+        return batched_values(logical_not, input)
     return Tensor._make(np.logical_not(input.array))
 
 
@@ -436,16 +440,22 @@ tensor_method(logical_not, name="__invert__")
 
 @tensor_method
 def isnan(input):
+    if type(input) is BatchedTensor:
+        return batched_values(isnan, input)
     return Tensor._make(np.isnan(input.array))
 
 
 @tensor_method
 def isinf(input):
+    if type(input) is BatchedTensor:
+        return batched_values(isinf, input)
     return Tensor._make(np.isinf(input.array))
 
 
 @tensor_method
 def isfinite(input):
+    if type(input) is BatchedTensor:
+        return batched_values(isfinite, input)
     return Tensor._make(np.isfinite(input.array))
 
 

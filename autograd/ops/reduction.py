@@ -17,7 +17,7 @@ from .formula import FormulaPrimitive, sgn
 from .registry import SampleInput, make, op
 from .shape import normalize_dim
 from ..forward_ad import derived_jvp, linear_jvp
-from .batching import dims_batch_rule
+from .batching import BatchedTensor, batched_reduction, dims_batch_rule
 
 
 def reduce_dims(dim, ndim, name):
@@ -329,6 +329,8 @@ tensor_method(amin)
 
 def _arg(name, npfn):
     def arg(input, dim=None, keepdim=False):
+        if type(input) is BatchedTensor:
+            return batched_reduction(arg, input, dim, keepdim)
         _nonempty(input, reduce_dims(dim, input.ndim, name), name)
         if dim is None:
             out = npfn(input.array.reshape(-1))
@@ -533,9 +535,13 @@ def cumsum(input, dim):
 
 @tensor_method
 def all(input, dim=None, keepdim=False):
+    if type(input) is BatchedTensor:
+        return batched_reduction(all, input, dim, keepdim)
     return Tensor._make(np.asarray(np.all(input.array, **_np_kwargs(dim, keepdim))))
 
 
 @tensor_method
 def any(input, dim=None, keepdim=False):
+    if type(input) is BatchedTensor:
+        return batched_reduction(any, input, dim, keepdim)
     return Tensor._make(np.asarray(np.any(input.array, **_np_kwargs(dim, keepdim))))
