@@ -288,6 +288,16 @@ class CompiledFunction:
         n_args = len(cap.inputs)
         snapshot = [(n.removeprefix("self."), t, t.array.copy()) for n, t in buffers]
         out = cap.run(self._fn, args, kwargs)
+        try:
+            return self._plan(cap, out, sig, leaves, named, positions, n_args, arg_names,
+                              snapshot, modules, first)
+        finally:
+            cap.release()
+
+    def _plan(self, cap, out, sig, leaves, named, positions, n_args, arg_names, snapshot,
+              modules, first):
+        """The trace of a finished capture ``cap`` whose call returned ``out``."""
+        settings = self._settings
         out_leaves, out_spec = guards.flatten(out)
         plan, outputs = cap.finish(out_leaves, snapshot, modules)
         if plan is None:
@@ -403,7 +413,7 @@ def _check(trace, cap, out_leaves):
     eager values of every op, then its backward against the engine's on the eager graph."""
     plan = trace.plan
     draws = {d.slot: d.value for d in cap.recorder.draws}
-    run = plan.forward([t.array for t, _ in cap.inputs], given=draws)
+    run = plan.forward([t.array for t, _ in cap.inputs], given=draws, keep=True)
     for k, e in enumerate(plan.entries):
         if type(e) is FusedStep:       # its values reach the plan only where exported
             pairs = [(s, next(m for m in e.members if m.outs[0] == s)) for s in e.exports]

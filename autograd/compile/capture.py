@@ -454,6 +454,14 @@ class Capture:
                 creation._generator = real_gen
             STATE.interpreter = None
 
+    def release(self):
+        """Drop what the capture held of the eager run (every tensor it made, the
+        arrays read), so that its memory goes when the call's graph does, not at the
+        next garbage collection (the capture's closures make reference cycles)."""
+        self.by_id, self.by_array, self.eager, self.scratch = {}, {}, {}, {}
+        self.reads.seen = {}
+        self.recorder.wrapped = []
+
     def finish(self, out_leaves, snapshot, modules):
         """Check what the run changed and build the plan; None after a graph break."""
         for d in self.recorder.draws:

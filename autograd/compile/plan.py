@@ -238,8 +238,20 @@ class Plan:
         self.saved_inputs = None      # node input positions some recorded step saves
         self.scratch_slots = {e.slot for e in entries if type(e) is Scratch}
         self.backward_steps = None    # the recorded steps, last first (found once)
+        self.last_reads = None        # per entry, the values it reads last (found once)
         self.data_guards = []         # DataGuard
         self.guard_steps = []         # the NumPy steps that compute them, in order
+
+    def _last_reads(self):
+        """Per entry, the values no later entry reads (outputs and buffers' scratch
+        arrays excepted)."""
+        keep = set(self.outputs) | self.scratch_slots
+        seen, dead = set(), []
+        for e in reversed(self.entries):
+            reads = set(e.reads()) - seen - keep
+            dead.append(tuple(reads))
+            seen |= reads
+        return dead[::-1]
 
     def failing_data_guard(self, arrays):
         """The first data guard whose number differs for these inputs, or None."""
@@ -254,13 +266,23 @@ class Plan:
                 return g
         return None
 
-    def forward(self, arrays, given=None):
+    def forward(self, arrays, given=None, keep=False):
+        """Run the entries; each value is dropped after its last read (the backward
+        reads the steps' contexts, not the values), unless ``keep`` (mode="check")."""
         run = Run(self.nslots, given)
         vals = run.vals
         for s, a in zip(self.inputs, arrays):
             vals[s] = a
-        for e in self.entries:
-            e.run(run)
+        if keep:
+            for e in self.entries:
+                e.run(run)
+        else:
+            if self.last_reads is None:
+                self.last_reads = self._last_reads()
+            for e, dead in zip(self.entries, self.last_reads):
+                e.run(run)
+                for s in dead:
+                    vals[s] = None
         if self.saved_inputs is None:     # found once, from the first run's contexts
             saved = {id(a) for ctx in run.ctxs.values() for a in ctx.replay_saved}
             self.saved_inputs = tuple(k for k, a in enumerate(arrays) if id(a) in saved)
@@ -357,6 +379,7 @@ class CompiledRegion(Primitive):
                 ctx.versions = [version_of(inputs[i]) for i in plan.saved_inputs]
         vals = run.vals
         outs = tuple(vals[s] for s in plan.outputs)
+        run.vals = None       # the backward reads the contexts; the outputs are the node's
         if plan.non_diff:
             ctx.mark_non_differentiable(*[outs[i] for i in plan.non_diff])
         return outs if len(outs) != 1 else outs[0]
