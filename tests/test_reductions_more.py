@@ -35,7 +35,6 @@ SCANS = [
     case("cumprod-0d", lambda m, x: m.cumprod(x, 0), np.array(1.5)),
     case("cumprod-empty", lambda m, x: m.cumprod(x, 1), np.zeros((2, 0))),
     case("cumprod-dtype", lambda m, x: m.cumprod(x, 1, dtype=m.float64), INTS),
-    case("cumprod-inf", lambda m, x: m.cumprod(x, 1), np.array([[1.0, np.inf, 2.0]])),
     case("cummax", lambda m, x: m.cummax(x, 1), A45),
     case("cummax-ties", lambda m, x: x.cummax(1), TIES),
     case("cummax-nan", lambda m, x: m.cummax(x, 1), WITH_NAN),
@@ -325,6 +324,43 @@ def test_running_extremum_kernel_matches_reference(dtype, is_min):
         g = gen.standard_normal(shape)
         np.testing.assert_allclose(scan.scatter_rows_numba(g, index), scan.scatter_rows_reference(g, index),
                                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reverse_linear_scan_kernel_matches_reference(dtype):
+    from autograd.kernels import scan
+    gen = np.random.default_rng(12)
+    for shape in [(1, 1), (4, 9), (3, 0), (0, 2), (6, 50)]:
+        g, a = gen.standard_normal(shape).astype(dtype), gen.standard_normal(shape).astype(dtype)
+        if a.size:
+            a[gen.random(shape) < 0.2] = 0.0
+            a[:, -1] = np.inf                      # the last a is unused: no NaN from it
+        np.testing.assert_allclose(scan.reverse_linear_scan_numba(g, a),
+                                   scan.reverse_linear_scan_reference(g, a), rtol=1e-5, atol=1e-6)
+
+
+def test_cumprod_gradient_at_inf_is_the_derivative():
+    # y = (1, inf, inf) from x = (1, inf, 2): dy_1/dx_1 = x_0 and dy_2/dx_1 = x_0 x_2 are
+    # finite; PyTorch divides y by x there (inf / inf) and gives NaN
+    x = ag.tensor([1.0, np.inf, 2.0], requires_grad=True)
+    ag.cumprod(x, 0).backward(ag.tensor([0.5, 1.0, -2.0]))
+    assert x.grad.numpy()[1] == 1.0 * 1.0 + 1.0 * 2.0 * -2.0
+    torch_x = torch.tensor([1.0, np.inf, 2.0], requires_grad=True)
+    torch.cumprod(torch_x, 0).backward(torch.tensor([0.5, 1.0, -2.0]))
+    assert np.isnan(torch_x.grad.numpy()[1])
+
+
+def test_cumprod_double_backward_at_zeros_matches_torch():
+    x = ZEROS.copy()
+    ours, theirs = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    g = rng.standard_normal(x.shape)
+    (go,) = ag.grad((ag.cumprod(ours, 1) * ag.tensor(g)).sum(), [ours], create_graph=True)
+    (gt,) = torch.autograd.grad((torch.cumprod(theirs, 1) * torch.tensor(g)).sum(), [theirs],
+                                create_graph=True)
+    np.testing.assert_allclose(go.numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (ggo,) = ag.grad((go ** 2).sum(), [ours])
+    (ggt,) = torch.autograd.grad((gt ** 2).sum(), [theirs])
+    np.testing.assert_allclose(ggo.numpy(), ggt.numpy(), rtol=1e-9, atol=1e-12)
 
 
 # -- errors name the op ---------------------------------------------------------------------

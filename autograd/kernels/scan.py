@@ -61,3 +61,29 @@ def scatter_rows_reference(g, indices):
 
 running_extremum = pick(running_extremum_numba, running_extremum_reference)
 scatter_rows = pick(scatter_rows_numba, scatter_rows_reference)
+
+
+@numba.njit(cache=True)
+def reverse_linear_scan_numba(g, a):
+    """r (R, N) with r[:, N-1] = g[:, N-1] and r[:, i] = g[:, i] + a[:, i] r[:, i+1]: the
+    reverse first-order linear recurrence behind cumprod's VJP (a[:, N-1] is unused)."""
+    rows, n = g.shape
+    out = np.empty_like(g)
+    for r in range(rows):
+        acc = g.dtype.type(0)
+        for i in range(n - 1, -1, -1):
+            acc = g[r, i] + (a[r, i] * acc if i < n - 1 else 0)
+            out[r, i] = acc
+    return out
+
+
+def reverse_linear_scan_reference(g, a):
+    out = np.empty_like(g)
+    if g.shape[1]:
+        out[:, -1] = g[:, -1]
+    for i in range(g.shape[1] - 2, -1, -1):       # a loop over the scanned axis only
+        out[:, i] = g[:, i] + a[:, i] * out[:, i + 1]
+    return out
+
+
+reverse_linear_scan = pick(reverse_linear_scan_numba, reverse_linear_scan_reference)

@@ -2,7 +2,8 @@
 
 cumprod and logcumsumexp are NumPy's ufunc accumulations (``np.cumprod``,
 ``np.logaddexp.accumulate``), vectorised over the other dims; cummax/cummin, which
-need the running arg-max too, are a Numba kernel (autograd/kernels/scan.py).
+need the running arg-max too, and cumprod's VJP, a reverse linear recurrence, are
+Numba kernels (autograd/kernels/scan.py, each with its NumPy reference).
 """
 import math
 
@@ -10,10 +11,10 @@ import numpy as np
 
 from ..forward_ad import derived_jvp
 from ..function import Primitive
-from ..kernels.scan import running_extremum, scatter_rows
+from ..kernels import scan as kernels
 from ..tensor import Tensor
 from .batching import dims_batch_rule
-from .formula import FormulaPrimitive, sum_keepdim, tensor_namespace
+from .formula import FormulaPrimitive, tensor_namespace
 from .indexing import ScatterAdd
 from .reduction import ValuesIndices
 from .registry import SampleInput, make, op
@@ -41,9 +42,14 @@ def _scanned(primitive, input, d):
     return primitive.apply(input, d)
 
 
-def _reverse_cumsum(m, a, d):
-    """sum_{j >= i} a_j along d."""
-    return m.flip(m.cumsum(m.flip(a, d), d), d)
+def _rows(a, d):
+    """``a`` with dim d moved last, as a C-contiguous (rows, n) array."""
+    moved = np.moveaxis(a, d, -1)
+    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), a.shape[d]), moved.shape
+
+
+def _unrows(a, moved_shape, d):
+    return np.moveaxis(a.reshape(moved_shape), -1, d)
 
 
 def _scan_samples(positive=False):
@@ -60,11 +66,89 @@ def _scan_samples(positive=False):
 
 
 # -- cumprod ------------------------------------------------------------------------------
+def _shifted(m, t, d, step, fill):
+    """t_{i - step} along d (step = 1: the previous element, -1: the next), ``fill``
+    where that falls outside; for arrays (m = NumPy) or tensors."""
+    n = t.shape[d]
+    keep = tuple(slice(None) for _ in range(d)) + ((slice(0, n - 1),) if step > 0 else (slice(1, n),))
+    dtype = t.dtype if m is np else t.array.dtype
+    edge = np.full(tuple(t.shape[:d]) + (min(n, 1),) + tuple(t.shape[d + 1:]), fill, dtype)
+    if m is np:
+        body = t[keep]
+        return np.concatenate([edge, body] if step > 0 else [body, edge], axis=d)
+    edge = Tensor._make(edge)
+    body = t[keep]
+    return m.cat([edge, body] if step > 0 else [body, edge], d)
+
+
+def _linear_scan(m, g, a, d):
+    """r_i = g_i + a_i r_{i+1} along d (the kernel on arrays, the primitive on tensors)."""
+    if m is not np:
+        return ReverseLinearScan.apply(g, a, d)
+    g_rows, moved_shape = _rows(g, d)
+    return _unrows(kernels.reverse_linear_scan(g_rows, _rows(a, d)[0]), moved_shape, d)
+
+
+class ReverseLinearScan(FormulaPrimitive):
+    """r_i = g_i + a_i r_{i+1} along ``dim`` (r_last = g_last, a_last unused), linear in
+    g: cumprod's VJP (autograd/kernels/scan.py).  With u = dL/dr, the adjoint s_i =
+    u_i + a_{i-1} s_{i-1} is the same scan run backwards (on the flipped inputs):
+    dg = s, da_i = s_i r_{i+1}.  Tangent: dr = scan(dg + da_i r_{i+1}, a)."""
+
+    @staticmethod
+    def forward(ctx, g, a, dim):
+        ctx.dim = dim
+        r = _linear_scan(np, g, a, dim)
+        ctx.save_for_backward(a, r)
+        return r
+
+    def formula(ctx, m, u, a, r):
+        d = ctx.dim
+        s = m.flip(_linear_scan(m, m.flip(u, d), m.flip(_shifted(m, a, d, 1, 0), d), d), d)
+        return s, s * _shifted(m, r, d, -1, 0), None
+
+    @staticmethod
+    def jvp(ctx, dg, da, _dim):
+        a, r = ctx.saved_tensors
+        terms = [t for t in (dg, None if da is None else
+                              da * _shifted(tensor_namespace(), r, ctx.dim, -1, 0))
+                 if t is not None]
+        rhs = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+        return ReverseLinearScan.apply(rhs, a, ctx.dim)
+
+    @staticmethod
+    def batch_rule(b, g, a, dim):
+        g = g if b.batched[0] else b.expand(g)
+        a = a if b.batched[1] else b.expand(a)
+        return ReverseLinearScan.apply(g, a, dim + 1)
+
+
+def _linear_scan_samples(rng):
+    yield SampleInput((make(rng, (3, 5)), make(rng, (3, 5)), 1), {}, "dim1")
+    yield SampleInput((make(rng, (4, 2, 3)), make(rng, (4, 2, 3)), 0), {}, "dim0")
+    a = make(rng, (6,))
+    a.array[[1, 3]] = 0.0                  # zeros cut the recurrence; nothing divides by them
+    yield SampleInput((make(rng, (6,)), a, 0), {}, "zeros-in-a")
+
+
+def _linear_scan_ref(g, a, dim):
+    r = np.moveaxis(np.array(g, copy=True), dim, -1)
+    a = np.moveaxis(a, dim, -1)
+    for i in range(r.shape[-1] - 2, -1, -1):
+        r[..., i] += a[..., i] * r[..., i + 1]
+    return np.moveaxis(r, -1, dim)
+
+
+@op(ReverseLinearScan, samples=_linear_scan_samples, ref=_linear_scan_ref)
+def reverse_linear_scan(g, a, dim):
+    """r_i = g_i + a_i r_{i+1} along ``dim`` (cumprod's VJP; registered for the sweep)."""
+    return ReverseLinearScan.apply(g, a, normalize_dim(dim, g.ndim, "reverse_linear_scan"))
+
+
 class Cumprod(FormulaPrimitive):
-    """y_j = prod_{i <= j} x_i.  Away from zeros dx_i = sum_{j >= i} g_j y_j / x_i.  With
-    zeros (PyTorch's cumprod_backward): before a slice's first zero k the same formula
-    holds; at k, dx_k = sum_{j >= k} g_j z_j with z = cumprod(x with x_k := 1); after k,
-    every y_j holds x_k = 0 twice over, so dx = 0."""
+    """y_j = prod_{i <= j} x_i, so dx_i = sum_{j >= i} g_j prod_{l <= j, l != i} x_l =
+    y_{i-1} r_i with r_i = g_i + x_{i+1} r_{i+1} (the reverse linear scan): no division,
+    so zeros need no special case and every derivative order is exact there."""
     jvp = derived_jvp
     batch_rule = dims_batch_rule(1)          # the dim, past the batch dim
 
@@ -72,25 +156,13 @@ class Cumprod(FormulaPrimitive):
     def forward(ctx, x, dim):
         ctx.dim = dim
         y = np.cumprod(x, axis=dim, dtype=np.int64 if x.dtype.kind in "bui" else None)
-        zeros_so_far = np.cumsum(x == 0, axis=dim)
-        if zeros_so_far.size and zeros_so_far.take(-1, axis=dim).any():
-            before = zeros_so_far == 0
-            first_zero = (x == 0) & (zeros_so_far == 1)
-            ctx.save_for_backward(x, y, before, first_zero, zeros_so_far > 0)
-        else:
-            ctx.save_for_backward(x, y)
+        ctx.save_for_backward(x, y)
         return y
 
-    def formula(ctx, m, g, x, y, *zero_masks):
+    def formula(ctx, m, g, x, y):
         d = ctx.dim
-        if not zero_masks:
-            return _reverse_cumsum(m, g * y, d) / x, None
-        before, first_zero, from_zero = zero_masks
-        safe_x = m.where(before, x, 1.0)
-        dx_before = m.where(before, _reverse_cumsum(m, g * y, d) / safe_x, 0.0)
-        z = m.cumprod(m.where(first_zero, 1.0, x), d)
-        at_zero = sum_keepdim(m, m.where(from_zero, g * z, 0.0), d)
-        return dx_before + m.where(first_zero, at_zero, 0.0), None
+        before = _shifted(m, y, d, 1, 1)                   # prod_{l < i} x_l
+        return before * _linear_scan(m, g, _shifted(m, x, d, -1, 0), d), None
 
 
 def _cumprod_samples(rng):
@@ -98,15 +170,13 @@ def _cumprod_samples(rng):
     one_zero = make(rng, (3, 5), 0.5, 1.5)
     one_zero.array[0, 2] = 0.0           # a zero: dx at it and after it (PyTorch's rule)
     one_zero.array[2, 0] = 0.0
-    # second order: the masks are constants, so what x_k = 0 does to dx after k is lost
-    # (first derivatives only at zeros, as prod's; README's known limits)
-    yield SampleInput((one_zero, 1), {}, "one-zero", gradgrad=False)
+    yield SampleInput((one_zero, 1), {}, "one-zero")
     two_zeros = make(rng, (6,), 0.5, 1.5)
     two_zeros.array[[1, 4]] = 0.0        # second zero: y is 0 from the first on
-    yield SampleInput((two_zeros, 0), {}, "two-zeros", gradgrad=False)
+    yield SampleInput((two_zeros, 0), {}, "two-zeros")
 
 
-@op(Cumprod, samples=_cumprod_samples, method=True,
+@op(Cumprod, ReverseLinearScan, samples=_cumprod_samples, method=True,
     ref=lambda x, dim, dtype=None: np.cumprod(x, axis=dim).reshape(x.shape))
 def cumprod(input, dim, *, dtype=None):
     """The cumulative product along ``dim`` (integers and bools as int64, as PyTorch)."""
@@ -117,16 +187,6 @@ def cumprod(input, dim, *, dtype=None):
 
 
 # -- cummax, cummin -----------------------------------------------------------------------
-def _rows(a, d):
-    """``a`` with dim d moved last, as a C-contiguous (rows, n) array."""
-    moved = np.moveaxis(a, d, -1)
-    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), a.shape[d]), moved.shape
-
-
-def _unrows(a, moved_shape, d):
-    return np.moveaxis(a.reshape(moved_shape), -1, d)
-
-
 class CumExtremum(Primitive):
     """(values, indices) of the running max (min) along ``dim``: indices of the last of
     tied extrema, NaN kept once seen (autograd/kernels/scan.py).  The values are x at
@@ -137,7 +197,7 @@ class CumExtremum(Primitive):
     @staticmethod
     def forward(ctx, x, dim, is_min):
         rows, moved_shape = _rows(x, dim)
-        values, index = running_extremum(rows, is_min)
+        values, index = kernels.running_extremum(rows, is_min)
         values, index = _unrows(values, moved_shape, dim), _unrows(index, moved_shape, dim)
         ctx.dim = dim
         ctx.save_for_backward(index)
@@ -149,7 +209,7 @@ class CumExtremum(Primitive):
         index, = ctx.saved_arrays
         d = ctx.dim
         g_rows, moved_shape = _rows(g, d)
-        return _unrows(scatter_rows(g_rows, _rows(index, d)[0]), moved_shape, d), None, None
+        return _unrows(kernels.scatter_rows(g_rows, _rows(index, d)[0]), moved_shape, d), None, None
 
     @staticmethod
     def backward(ctx, g, _g_index):
