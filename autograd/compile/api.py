@@ -205,7 +205,10 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if STATE.interpreter is not None:     # capturing an enclosing region, or forward AD
             return self._fn(*args, **kwargs)
-        leaves, spec = guards.flatten((args, kwargs))
+        if not kwargs and all(type(a) is Tensor for a in args):    # the common call
+            leaves, spec = list(args), (tuple, ((tuple, (None,) * len(args)), (dict, ())))
+        else:
+            leaves, spec = guards.flatten((args, kwargs))
         reach = self._reach()
         mods = [o for _, o in reach if guards.is_module(o)] + \
             [x for x in leaves if guards.is_module(x)]
