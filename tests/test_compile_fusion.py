@@ -13,7 +13,7 @@ from autograd.ops.batching import elementwise_batch_rule
 from autograd.ops.formula import FormulaPrimitive
 from autograd.ops.registry import REGISTRY
 
-from test_compile_registry import _copies, _op_of_tensors, _run, _sample
+from test_compile_registry import _copies, _op_of_tensors, _run, _sample, assert_same_results
 
 ELEMENTWISE = [info for info in REGISTRY.values()
                if any(issubclass(p, FormulaPrimitive) and p.batch_rule is elementwise_batch_rule
@@ -41,12 +41,7 @@ def test_fused_op_equals_eager(info, k):
         compiled(*_copies(xs, scale=0.1))
         got = _run(compiled, _copies(xs))
     want = _run(fn, _copies(xs))
-    for a, b in zip(got[0] + got[1], want[0] + want[1]):
-        assert (a is None) == (b is None)
-        if a is not None:
-            tol = 1e-10 if a.dtype == np.float64 else 1e-5
-            np.testing.assert_allclose(a, b, rtol=tol, atol=tol, equal_nan=True,
-                                       err_msg=f"{info.name}: fused differs from eager")
+    assert_same_results(got, want, f"{info.name}: fused differs from eager", 1e-10, 1e-5)
 
 
 def test_a_chain_is_one_kernel_and_the_code_shows_it():

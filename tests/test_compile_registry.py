@@ -95,12 +95,16 @@ def test_compiled_op_equals_eager(info, k):
         assert any("graph break" in str(w.message) for w in caught)
     else:
         assert len(compiled.traces) == 1, f"{info.name}: retraced on equal guards"
+    assert_same_results(got, want, f"{info.name}: compiled differs from eager", 1e-12, 1e-6)
+
+
+def assert_same_results(got, want, message, tol64, tol32):
+    """Values and gradients of two `_run`s agree (float64 to ``tol64``, else ``tol32``)."""
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
         assert (a is None) == (b is None)
         if a is not None:
-            rtol = 1e-12 if a.dtype == np.float64 else 1e-6
-            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, equal_nan=True,
-                                       err_msg=f"{info.name}: compiled differs from eager")
+            tol = tol64 if a.dtype == np.float64 else tol32
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol, equal_nan=True, err_msg=message)
 
 
 # op -> what its graph break says: Python decides on data an op computed inside the
