@@ -9,7 +9,7 @@ def _arrays(rng):
     return dict(
         vol=f(4, 16, 16, 32, 32), w3=f(32, 16, 3, 3, 3) * 0.05,
         seq=f(32, 64, 512), wt1=f(64, 32, 4) * 0.05,
-        small_vol=f(4, 32, 8, 16, 16), wt3=f(32, 16, 2, 2, 2) * 0.05,
+        small_vol=f(8, 64, 8, 16, 16), wt3=f(64, 32, 2, 2, 2) * 0.05,
         img=f(16, 16, 64, 64), grid=rng.uniform(-1.1, 1.1, (16, 64, 64, 2)).astype(np.float32),
         theta=f(16, 2, 3) * 0.2 + np.array([[1, 0, 0], [0, 1, 0]], np.float32),
         chans=f(16, 64, 32, 32),
@@ -28,7 +28,7 @@ OPS = {
         lambda F, t, lib: F.conv3d(t["vol"], t["w3"], padding=1), "vol w3"),
     "conv_transpose1d 32x64x512, 64x32x4 stride 2": (
         lambda F, t, lib: F.conv_transpose1d(t["seq"], t["wt1"], stride=2), "seq wt1"),
-    "conv_transpose3d 4x32x8x16x16, 32x16x2x2x2 stride 2": (
+    "conv_transpose3d 8x64x8x16x16, 64x32x2x2x2 stride 2": (
         lambda F, t, lib: F.conv_transpose3d(t["small_vol"], t["wt3"], stride=2), "small_vol wt3"),
     "max_pool3d k2": (lambda F, t, lib: F.max_pool3d(t["vol"], 2), "vol"),
     "avg_pool3d k3 s2 p1": (lambda F, t, lib: F.avg_pool3d(t["vol"], 3, 2, 1), "vol"),
