@@ -8,13 +8,14 @@ import numpy as np
 
 from ..creation import eye, zeros
 from ..tensor import Tensor, tensor_method
+from .batching import values_of
 from .decompositions import SVD, QR, Cholesky, _sym, _symmetric_samples, cholesky as linalg_cholesky
 from .decompositions import pinv, qr as linalg_qr, square_like, svd as linalg_svd, svdvals
 from .linalg_errors import check_matrix, check_square
 from .linalg_more import apply_reflectors, check_reflectors, reflectors
-from .lu import (LUFactor, _lu_samples, _lu_solve_samples, raise_singular, lu_factor_ex,
-                 lu_reference, lu_solve as linalg_lu_solve, lu_solve_reference, unpack,
-                 unpack_reference)
+from .lu import (LUFactor, PivotsToPermutation, _lu_samples, _lu_solve_samples, lu_factor_ex,
+                 lu_reference, lu_solve as linalg_lu_solve, lu_solve_reference, raise_singular,
+                 unpack, unpack_reference)
 from .registry import SampleInput, make, op
 from .solve import (Solve, SolveTriangular, _tri_solve_ref, cholesky_solve, solve_triangular,
                     square_matrices)
@@ -107,7 +108,8 @@ def _lu_unpack_samples(rng):
                       "no-pivots")
 
 
-@op(LUFactor, samples=_lu_unpack_samples, ref=unpack_reference, name="lu_unpack")
+@op(LUFactor, PivotsToPermutation, samples=_lu_unpack_samples, ref=unpack_reference,
+    name="lu_unpack")
 def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
     """(P, L, U) with A = P L U from lu_factor's (LU, pivots); a part not asked for is an
     empty tensor, as PyTorch."""
@@ -120,7 +122,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
         raise ValueError(f"{name}: LU_pivots of shape {tuple(LU_pivots.shape)} do not match "
                          f"LU_data of shape {tuple(LU_data.shape)}; expected "
                          f"{tuple(LU_data.shape[:-2]) + (k,)}")
-    p, m = LU_pivots.array, LU_data.shape[-2]
+    p, m = values_of(LU_pivots), LU_data.shape[-2]
     if p.size and (p.min() < 1 or p.max() > m):
         raise ValueError(f"{name}: LU_pivots must be row numbers from 1 to {m}, got values from "
                          f"{p.min()} to {p.max()}")

@@ -112,9 +112,28 @@ def permutation(pivots, m):
     return perm.reshape(*batch, m)
 
 
+class PivotsToPermutation(Primitive):
+    """P (m x m, of ``dtype``) with A = P L U, P[perm[i], i] = 1, from LAPACK's pivots.  A
+    primitive rather than a read of the pivots' values, so that vmap batches it; the
+    pivots are integers, so P is a constant: no gradient, no tangent."""
+    batch_rule = batch_as_leading_dim_rule
+
+    @staticmethod
+    def forward(ctx, pivots, m, dtype):
+        return np.swapaxes(np.eye(m, dtype=dtype)[permutation(pivots, m)], -1, -2).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, None, None
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        return None
+
+
 def permutation_matrix(pivots, m, dtype):
-    """P (a constant) with A = P L U: P[perm[i], i] = 1."""
-    return Tensor._make(np.swapaxes(np.eye(m, dtype=dtype)[permutation(pivots, m)], -1, -2).copy())
+    """P (a constant Tensor) from the pivots (a Tensor)."""
+    return PivotsToPermutation.apply(pivots, m, np.dtype(dtype))
 
 
 # -- the primitive ----------------------------------------------------------------------
@@ -132,7 +151,7 @@ class LUFactor(Primitive):
     @staticmethod
     def backward(ctx, glu, _gpivots, _ginfo):
         lu, piv = ctx.saved_tensors
-        return lu_backward(glu, lu, piv.array, ctx.pivot), None
+        return lu_backward(glu, lu, piv, ctx.pivot), None
 
 
 def lu_backward(glu, lu, pivots, pivot):
@@ -243,7 +262,7 @@ def unpack(LU, pivots, unpack_data=True, unpack_pivots=True):
     m, n = LU.shape[-2:]
     k = min(m, n)
     empty = Tensor._make(np.empty((0,), LU.dtype))
-    P = permutation_matrix(pivots.array, m, LU.dtype) if unpack_pivots else empty
+    P = permutation_matrix(pivots, m, LU.dtype) if unpack_pivots else empty
     if not unpack_data:
         return PLUResult(P, empty, empty)
     L = LU[..., :, :k].tril(-1) + eye(m, k, dtype=LU.dtype)
@@ -265,7 +284,7 @@ def _plu_ref(a, pivot=True):
     return unpack_reference(*lu_reference(a, pivot), unpack_pivots=pivot)
 
 
-@op(LUFactor, samples=_lu_samples, ref=_plu_ref, name="linalg.lu")
+@op(LUFactor, PivotsToPermutation, samples=_lu_samples, ref=_plu_ref, name="linalg.lu")
 def lu(A, *, pivot=True):
     """(P, L, U) with A = P L U (A m x n; P m x m, L m x k unit lower, U k x n upper).
     A singular A factors too (U has a zero on its diagonal).  pivot=False: P is empty."""
@@ -281,7 +300,7 @@ def check_pivots(name, LU, pivots):
     if tuple(pivots.shape) != tuple(LU.shape[:-1]):
         raise ValueError(f"{name}: pivots of shape {tuple(pivots.shape)} do not match LU of shape "
                          f"{tuple(LU.shape)}; expected {tuple(LU.shape[:-1])}")
-    p = pivots.array
+    p = values_of(pivots)                  # a check of every sample's pivots (vmap allows it)
     if p.size and (p.min() < 1 or p.max() > n):
         raise ValueError(f"{name}: pivots must be row numbers from 1 to {n} (LAPACK's, as "
                          f"lu_factor returns them), got values from {p.min()} to {p.max()}")
@@ -312,7 +331,7 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     name = "linalg.lu_solve"
     check_matrix_system(name, LU, B, left, "LU")
     check_pivots(name, LU, pivots)
-    P = permutation_matrix(pivots.array, LU.shape[-1], LU.dtype)
+    P = permutation_matrix(pivots, LU.shape[-1], LU.dtype)
     lower = dict(upper=False, unitriangular=True)
     if not left:        # X A = B  <=>  A^T X^T = B^T
         return lu_solve(LU, pivots, B.mT, adjoint=not adjoint).mT
