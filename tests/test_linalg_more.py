@@ -608,3 +608,20 @@ def test_pytorch_opinfo_samples():
                          text=True, check=True)
     counted, problems = json.loads(run.stdout.strip().splitlines()[-1])
     assert counted > 500 and problems == []
+
+
+def test_per_sample_gradients_through_lu_under_vmap():
+    """vmap(grad) through lu_factor, and lu_solve's permutation under vmap: LUFactor and
+    PivotsToPermutation batch, so the batched backward equals the per-sample ones."""
+    from autograd.func import grad, vmap
+    a = square((4, 3, 3), 90)
+    g = vmap(grad(lambda m: linalg.lu_factor(m).LU.pow(2).sum()))(ag.tensor(a))
+    for i in range(4):
+        x = ag.tensor(a[i], requires_grad=True)
+        t = torch.tensor(a[i], requires_grad=True)
+        torch.linalg.lu_factor(t).LU.pow(2).sum().backward()
+        np.testing.assert_allclose(g.array[i], t.grad.numpy(), rtol=1e-10)
+        assert np.allclose(ag.grad(linalg.lu_factor(x).LU.pow(2).sum(), [x])[0].array, g.array[i])
+    b = plain((4, 3, 2), 91)
+    x = vmap(lambda m, r: linalg.lu_solve(*linalg.lu_factor(m), r))(ag.tensor(a), ag.tensor(b))
+    np.testing.assert_allclose(x.array, np.linalg.solve(a, b), rtol=1e-12)
