@@ -10,16 +10,19 @@ fractional_max_pool{2,3}d (Graham, 2014) takes one random sample u in [0, 1) per
 (batch, plane, axis) and starts window i of each axis at
     floor((i + u) alpha) - floor(u alpha),  alpha = (in - k) / (out - 1),
 the last window at in - k (PyTorch's generate_intervals, in the input's precision).
-The winner of each window is found in NumPy with PyTorch's rule (the first maximum,
-or the last NaN) and the output gathers it, so the gradient scatters back to it.
+A kernel picks each window's winner with PyTorch's rule (the first maximum, or the
+last NaN; autograd/kernels/fractional.py) and the output gathers it per plane
+(PoolGather), so the gradient scatters back to it with the compiled scatter-add.
 """
 import numpy as np
 
 from ..creation import default_generator
+from ..kernels.fractional import fractional_argmax
 from ..tensor import Tensor
 from .batching import values_of
-from .indexing import Gather, Scatter, ScatterAdd, gather, scatter
-from .pool import _ints
+from .half import via_float32
+from .indexing import Gather, Scatter, scatter
+from .pool import PoolGather, PoolScatter, _ints
 from .registry import SampleInput, make, op
 
 _LAYOUT = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)",
@@ -125,14 +128,6 @@ def fractional_starts(sample, n_in, n_out, k):
     return starts
 
 
-def _winners(vals):
-    """PyTorch's choice in each window (last axis): the first maximum, or the last NaN."""
-    win = np.argmax(np.where(np.isnan(vals), -np.inf, vals), axis=-1)
-    nan = np.isnan(vals)
-    last_nan = vals.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
-    return np.where(nan.any(-1), last_nan, win)
-
-
 def _fractional(name, input, kernel_size, output_size, output_ratio, return_indices, samples, nd):
     _check(name, input, nd)
     if input.dtype.kind != "f":
@@ -162,20 +157,15 @@ def _fractional(name, input, kernel_size, output_size, output_ratio, return_indi
     # (P, nd) with column a for axis a: PyTorch's 2-d samples are (W, H), its 3-d (D, H, W)
     u = u.reshape(-1, nd)[:, ::-1] if nd == 2 else u.reshape(-1, nd)
     x = input.reshape(-1, int(np.prod(sizes)))
-    # flat index of every tap of every window: (P, *out, prod(k))
-    flat = np.zeros((u.shape[0],) + out + k, np.int64)
-    stride = 1
-    for axis in reversed(range(nd)):
-        pos = fractional_starts(u[:, axis], sizes[axis], out[axis], k[axis])
-        pos = pos[:, :, None] + np.arange(k[axis])              # (P, out_a, k_a)
-        shape = [u.shape[0]] + [1] * (2 * nd)
-        shape[1 + axis], shape[1 + nd + axis] = out[axis], k[axis]
-        flat = flat + pos.reshape(shape) * stride
-        stride *= sizes[axis]
-    flat = flat.reshape(u.shape[0], -1, int(np.prod(k)))
-    vals = np.take_along_axis(x.array, flat.reshape(u.shape[0], -1), 1).reshape(flat.shape)
-    best = np.take_along_axis(flat, _winners(vals)[..., None], -1)[..., 0]
-    y = gather(x, 1, Tensor._make(best)).reshape(*input.shape[:-nd], *out)
+    starts = [fractional_starts(u[:, a], sizes[a], out[a], k[a]) for a in range(nd)]
+    if nd == 2:                                        # run as 3-d with a unit depth
+        starts, k, sizes3 = [np.zeros((u.shape[0], 1), np.int64)] + starts, (1,) + k, (1,) + sizes
+    else:
+        sizes3 = sizes
+    best = fractional_argmax(np.ascontiguousarray(input.array).reshape(-1, *sizes3), *starts, *k)
+    best = best.reshape(u.shape[0], -1)
+    # the winners' values per plane: PoolGather, whose VJP is the compiled scatter-add
+    y = PoolGather.apply(x, Tensor._make(best), 1).reshape(*input.shape[:-nd], *out)
     if not return_indices:
         return y
     return y, Tensor._make(best.reshape(y.shape))
@@ -246,8 +236,9 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
                        output_size, 3)
 
 
-@op(Gather, ScatterAdd, samples=_fractional_samples(2), ref=fractional_reference(2),
+@op(PoolGather, PoolScatter, samples=_fractional_samples(2), ref=fractional_reference(2),
     output_index=0)
+@via_float32
 def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
                           return_indices=False, _random_samples=None):
     """Max over pseudo-random (kH, kW) windows; samples (N, C, 2) in [0, 1) (drawn from the
@@ -256,8 +247,9 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
                        return_indices, _random_samples, 2)
 
 
-@op(Gather, ScatterAdd, samples=_fractional_samples(3), ref=fractional_reference(3),
+@op(PoolGather, PoolScatter, samples=_fractional_samples(3), ref=fractional_reference(3),
     output_index=0)
+@via_float32
 def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
                           return_indices=False, _random_samples=None):
     """Max over pseudo-random (kD, kH, kW) windows; samples (N, C, 3) in [0, 1) for

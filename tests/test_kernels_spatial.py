@@ -1,6 +1,6 @@
-"""The resampling kernels (autograd/kernels/resample.py) against their NumPy references,
-on each twin (serial and multi-threaded), on random shapes, taps and weights; the adjoint
-identity <R x, g> = <x, R* g> holds between the two."""
+"""The spatial family's kernels (autograd/kernels/resample.py, fractional.py) against
+their NumPy references, on each twin (serial and multi-threaded), on random shapes,
+taps, weights, ties and NaNs; the resampling adjoint identity <R x, g> = <x, R* g>."""
 import numpy as np
 import pytest
 
@@ -36,3 +36,16 @@ def test_zero_weight_of_an_infinity_gives_nan_as_pytorch():
     y = K.resample_numba(x, np.array([[0], [1]]), np.array([[0.0], [1.0]]))
     assert np.isnan(y).all() and np.isnan(K.resample_reference(
         x, np.array([[0], [1]]), np.array([[0.0], [1.0]]))).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, k", [((3, 1, 7, 6), (1, 2, 3)), ((2, 5, 4, 6), (2, 2, 2))])
+def test_fractional_argmax_kernel_matches_reference(dtype, shape, k):
+    from autograd.kernels import fractional as FK
+    rng = np.random.default_rng(7)
+    x = np.round(rng.standard_normal(shape) * 2).astype(dtype)           # ties
+    x.flat[rng.integers(0, x.size, 6)] = np.nan                          # NaNs, some shared
+    x.flat[rng.integers(0, x.size, 3)] = -np.inf
+    starts = [rng.integers(0, n - kk + 1, (shape[0], 3)) for n, kk in zip(shape[1:], k)]
+    np.testing.assert_array_equal(FK.fractional_argmax_numba(x, *starts, *k),
+                                  FK.fractional_argmax_reference(x, *starts, *k))
