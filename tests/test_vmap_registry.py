@@ -32,7 +32,7 @@ REFUSED = {
     "fractional_max_pool3d", "frexp", "grid_sample", "hinge_embedding_loss", "index_copy",
     "index_fill", "index_put", "index_reduce", "linalg.cholesky_ex_of_symmetric",
     "linalg.lstsq", "linalg.pinv", "logdet", "multilabel_margin_loss", "mvlgamma",
-    "pinverse", "put", "scaled_dot_product_attention", "sort", "take", "topk",
+    "pinverse", "put", "scaled_dot_product_attention", "take",
 } | RANDOM
 
 B = 3

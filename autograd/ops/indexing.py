@@ -15,7 +15,7 @@ from .registry import SampleInput, make, op
 from .pad import pad
 from .shape import normalize_dim
 from ..forward_ad import derived_jvp, linear_jvp
-from .batching import BatchedTensor, batch_operand, per_sample, values_of
+from .batching import BatchedTensor, batch_operand, dims_batch_rule, per_sample, values_of
 
 
 def _index_array(i):
@@ -513,16 +513,40 @@ def masked_fill(input, mask, value):
     return where(mask, np.asarray(value, input.dtype), input)
 
 
-def _sort_indices(input, dim, descending):
-    d = normalize_dim(dim, input.ndim, "sort")
-    # stable, like PyTorch's sort(stable=True); descending keeps equal elements in order
-    x = input.array
-    if descending and x.dtype.kind == "f" and np.isnan(x).any():
-        # NaN sorts above +inf, as in PyTorch: first when descending
-        return d, np.lexsort((-x, ~np.isnan(x)), axis=d)
-    if descending and x.dtype.kind in "ub":
-        x = x.astype(np.int64)                  # -x of an unsigned or bool array wraps
-    return d, np.argsort(-x if descending else x, axis=d, kind="stable")
+class SortOrder(Primitive):
+    """The int64 order that sorts ``x`` along ``dim`` (stable, as PyTorch's
+    sort(stable=True); descending keeps equal elements in order; NaN sorts above +inf),
+    its first ``k`` positions along dim where ``k`` is given (topk).  Decided on the
+    values, so not differentiable: callers pass a detached input and gather."""
+    batch_rule = dims_batch_rule(1)          # the dim, past the batch dim
+
+    @staticmethod
+    def forward(ctx, x, dim, descending, k):
+        if descending and x.dtype.kind == "f" and np.isnan(x).any():
+            order = np.lexsort((-x, ~np.isnan(x)), axis=dim)     # NaN first when descending
+        else:
+            if descending and x.dtype.kind in "ub":
+                x = x.astype(np.int64)                  # -x of an unsigned or bool array wraps
+            order = np.argsort(-x if descending else x, axis=dim, kind="stable")
+        if k is not None:
+            order = order[(slice(None),) * dim + (slice(0, k),)]
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        ctx.mark_non_differentiable(order)
+        return order
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        return None
+
+
+def _sort_order(input, dim, descending, k=None, name="sort"):
+    """(dim made non-negative, SortOrder's index tensor)."""
+    d = normalize_dim(dim, input.ndim, name)
+    return d, SortOrder.apply(input.detach(), d, descending, k)
 
 
 def _sort_samples(rng):
@@ -536,19 +560,18 @@ def _sort_ref(x, dim=-1, descending=False):
     return np.take_along_axis(x, idx, axis=dim), idx
 
 
-@op(Gather, samples=_sort_samples, ref=_sort_ref, method=True, output_index=0)
+@op(SortOrder, Gather, samples=_sort_samples, ref=_sort_ref, method=True, output_index=0)
 def sort(input, dim=-1, descending=False):
     """(values, indices) sorted along ``dim``; values are differentiable (a gather)."""
     from .reduction import ValuesIndices
-    d, idx = _sort_indices(input, dim, descending)
-    index = Tensor._make(idx)
+    d, index = _sort_order(input, dim, descending)
     return ValuesIndices(Gather.apply(input, d, index), index)
 
 
 @tensor_method
 def argsort(input, dim=-1, descending=False, stable=False):
     """The indices that sort ``input`` along ``dim`` (stable in any case)."""
-    return Tensor._make(_sort_indices(input, dim, descending)[1])
+    return _sort_order(input, dim, descending, name="argsort")[1]
 
 
 @tensor_method
@@ -573,15 +596,14 @@ def _topk_ref(x, k, dim=-1, largest=True):
     return values[tuple(take)], idx[tuple(take)]
 
 
-@op(Gather, samples=_topk_samples, ref=_topk_ref, method=True, output_index=0)
+@op(SortOrder, Gather, samples=_topk_samples, ref=_topk_ref, method=True, output_index=0)
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) elements along ``dim`` as (values, indices)."""
     from .reduction import ValuesIndices
-    d, idx = _sort_indices(input, dim, largest)
-    if not 0 <= k <= input.shape[d]:
-        raise ValueError(f"topk: k={k} is out of range for dim {d} of size {input.shape[d]} "
+    d = normalize_dim(dim, input.ndim, "topk")
+    size = input.shape[d] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise ValueError(f"topk: k={k} is out of range for dim {d} of size {size} "
                          f"(tensor of shape {tuple(input.shape)})")
-    take = [slice(None)] * input.ndim
-    take[d] = slice(0, k)
-    index = Tensor._make(np.ascontiguousarray(idx[tuple(take)]))
+    _, index = _sort_order(input, d, largest, k, "topk")
     return ValuesIndices(Gather.apply(input, d, index), index)
