@@ -15,13 +15,12 @@ import numpy as np
 from ..forward_ad import derived_jvp
 from ..function import Primitive
 from ..tensor import Tensor
-from .binary import where
-from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, _block, _check_index,
-                       _check_same_dtype, _check_values, _gathered_back, _grid, _leading, convert_index, gather,
-                       getitem, index_add)
+from .binary import Where, where
+from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, Scatter, _block,
+                       _check_index, _check_same_dtype, _check_values, _gathered_back, _grid, _leading,
+                       convert_index, gather, getitem, index_add)
 from .inplace import _method as in_place_method
-from .layout import flat_take
-from .batching import batch_operand
+from .batching import batch_operand, values_of
 from .registry import SampleInput, make, op
 from .shape import Expand, expand, normalize_dim, reshape
 
@@ -33,14 +32,25 @@ def _index_tensor(index, name):
     return index
 
 
-def _flat_positions(index, numel, name):
-    """``index`` (into the flattened tensor; negative counts from the end) checked and
-    made non-negative, as an int64 array."""
-    idx = index.array.astype(np.int64)
-    if idx.size and (idx.min() < -numel or idx.max() >= numel):
-        raise IndexError(f"{name}: index out of range: values must be in [{-numel}, {numel}) "
-                         f"for a tensor of {numel} elements; got min {idx.min()}, max {idx.max()}")
-    return np.where(idx < 0, idx + numel, idx)
+def _positions(index, size, name, what, negative=True):
+    """``index`` (an integer tensor, possibly batched; negative counts from the end where
+    ``negative``) checked against ``size`` and made non-negative, as an int64 tensor: a
+    tensor op, so that under vmap each sample keeps its own index."""
+    values = values_of(index)            # every sample's, under vmap
+    low = -size if negative else 0
+    if values.size and (values.min() < low or values.max() >= size):
+        raise IndexError(f"{name}: index out of range {what}: values must be in [{low}, {size}), "
+                         f"got min {values.min()}, max {values.max()}")
+    index = index.to(np.int64)
+    return index % size if negative and values.size and values.min() < 0 else index
+
+
+def _spread(index, d, shape):
+    """A 1-D ``index`` along dim ``d`` as a scatter's index of ``shape`` (the same
+    position for every element of a slice)."""
+    at = [1] * len(shape)
+    at[d] = index.shape[0]
+    return expand(reshape(index, at), shape)
 
 
 # -- take, put, take_along_dim -------------------------------------------------------------
@@ -50,11 +60,13 @@ def _take_samples(rng):
                       "noncontig-repeated")
 
 
-@op(GetItem, samples=_take_samples, ref=lambda x, i: np.take(x, i), method=True)
+@op(Gather, samples=_take_samples, ref=lambda x, i: np.take(x, i), method=True)
 def take(input, index):
     """The elements of ``input`` as if flattened, at ``index`` (result in index's shape)."""
     index = _index_tensor(index, "take")
-    return flat_take(input, _flat_positions(index, input.numel(), "take"))
+    n = input.numel()
+    pos = _positions(index, n, "take", f"for a tensor of {n} elements")
+    return reshape(Gather.apply(reshape(input, (-1,)), 0, reshape(pos, (-1,))), index.shape)
 
 
 def _put_samples(rng):
@@ -72,7 +84,7 @@ def _put_ref(x, index, source, accumulate=False):
     return out.reshape(x.shape)
 
 
-@op(IndexPut, IndexAdd, samples=_put_samples, ref=_put_ref, method=True)
+@op(Scatter, IndexAdd, samples=_put_samples, ref=_put_ref, method=True)
 def put(input, index, source, accumulate=False):
     """``input`` with ``source`` written (or, with accumulate, added) at the flat
     positions ``index``; index and source have the same number of elements."""
@@ -80,12 +92,13 @@ def put(input, index, source, accumulate=False):
     if index.numel() != source.numel():
         raise ValueError(f"put: index ({index.numel()} elements) and source ({source.numel()} "
                          "elements) must have the same number of elements")
-    pos = _flat_positions(index, input.numel(), "put").reshape(-1)
+    n = input.numel()
+    pos = reshape(_positions(index, n, "put", f"for a tensor of {n} elements"), (-1,))
     flat, values = reshape(input, (-1,)), reshape(source, (-1,))
     if accumulate:
-        out = index_add(flat, 0, Tensor._make(pos), values)
+        out = index_add(flat, 0, pos, values)
     else:
-        out = IndexPut.apply(flat, values, pos)
+        out = Scatter.apply(flat, 0, pos, values)
     return reshape(out, input.shape)
 
 
@@ -180,19 +193,15 @@ def index_put(input, indices, values, accumulate=False):
 
 
 def _along_dim(name, input, dim, index, negative=False):
-    """The index tuple that picks ``index`` (0-d or 1-d, in range; negative values
-    count from the end only where PyTorch allows it: index_fill) along ``dim``."""
+    """(dim, ``index`` as a 1-D int64 tensor of positions along it): 0-d or 1-d, in
+    range; negative values count from the end only where PyTorch allows it
+    (index_fill)."""
     index = _index_tensor(index, name)
     d = normalize_dim(dim, input.ndim, name)
     if index.ndim > 1:
         raise ValueError(f"{name}: index must be 0-d or 1-d, got shape {tuple(index.shape)}")
     n = input.shape[d] if input.ndim else 1
-    idx = index.array.reshape(-1).astype(np.int64)
-    low = -n if negative else 0
-    if idx.size and (idx.min() < low or idx.max() >= n):
-        raise IndexError(f"{name}: index out of range for dim {d} of size {n}: values must be in "
-                         f"[{low}, {n}), got min {idx.min()}, max {idx.max()}")
-    return d, (slice(None),) * d + (np.where(idx < 0, idx + n, idx),)
+    return d, reshape(_positions(index, n, name, f"for dim {d} of size {n}", negative), (-1,))
 
 
 def _index_copy_samples(rng):
@@ -207,15 +216,15 @@ def _index_copy_ref(x, dim, index, source):
     return np.moveaxis(out, 0, dim)
 
 
-@op(IndexPut, samples=_index_copy_samples, ref=_index_copy_ref, method=True)
+@op(Scatter, samples=_index_copy_samples, ref=_index_copy_ref, method=True)
 def index_copy(input, dim, index, source):
     """``input`` with ``source``'s slices i written at ``index[i]`` along ``dim``."""
-    d, idx = _along_dim("index_copy", input, dim, index)
-    expected = input.shape[:d] + (len(idx[-1]),) + input.shape[d + 1:]
+    d, pos = _along_dim("index_copy", input, dim, index)
+    expected = input.shape[:d] + (pos.shape[0],) + input.shape[d + 1:]
     if tuple(source.shape) != expected:
         raise ValueError(f"index_copy: source must have shape {expected} (input {tuple(input.shape)} "
                          f"with dim {d} of size len(index)), got {tuple(source.shape)}")
-    return IndexPut.apply(input, source, idx)
+    return Scatter.apply(input, d, _spread(pos, d, expected), source)
 
 
 def _index_fill_samples(rng):
@@ -230,18 +239,20 @@ def _index_fill_ref(x, dim, index, value):
     return np.moveaxis(out, 0, dim)
 
 
-@op(IndexPut, samples=_index_fill_samples, ref=_index_fill_ref, method=True)
+@op(Scatter, Where, samples=_index_fill_samples, ref=_index_fill_ref, method=True)
 def index_fill(input, dim, index, value):
     """``input`` with ``value`` (a number or a 0-d tensor) at ``index`` along ``dim``."""
-    _, idx = _along_dim("index_fill", input, dim, index, negative=True)
-    # Each place once: a repeated index would count its place twice in value's gradient.
-    idx = idx[:-1] + (np.unique(idx[-1]),)
-    if isinstance(value, Tensor):
-        if value.ndim:
-            raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
-                             f"{tuple(value.shape)}")
-        return IndexPut.apply(input, value.to(input.dtype), idx)
-    return IndexPut.apply(input, np.asarray(value, input.dtype), idx)
+    d, pos = _along_dim("index_fill", input, dim, index, negative=True)
+    if isinstance(value, Tensor) and value.ndim:
+        raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got shape "
+                         f"{tuple(value.shape)}")
+    # A mask of the filled places along d: each place once, however often index repeats
+    # it (value's gradient sums g over the places).
+    n = input.shape[d] if input.ndim else 1
+    chosen = Scatter.apply(Tensor._make(np.zeros(n, np.bool_)), 0, pos, True)
+    mask = reshape(chosen, (n,) + (1,) * (input.ndim - d - 1)) if input.ndim else reshape(chosen, ())
+    value = value.to(input.dtype) if isinstance(value, Tensor) else np.asarray(value, input.dtype)
+    return where(mask, value, input)
 
 
 # -- masked_select, masked_scatter ------------------------------------------------------------
@@ -472,14 +483,13 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
     index broadcast along the other dims)."""
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ValueError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
-    d, idx = _along_dim("index_reduce", input, dim, index)
-    expected = input.shape[:d] + (len(idx[-1]),) + input.shape[d + 1:]
+    d, pos = _along_dim("index_reduce", input, dim, index)
+    expected = input.shape[:d] + (pos.shape[0],) + input.shape[d + 1:]
     if tuple(source.shape) != expected:
         raise ValueError(f"index_reduce: source must have shape {expected} (input {tuple(input.shape)} "
                          f"with dim {d} of size len(index)), got {tuple(source.shape)}")
-    rows = idx[-1].reshape((-1,) + (1,) * (input.ndim - 1 - d))
-    return scatter_reduce(input, d, Tensor._make(np.ascontiguousarray(np.broadcast_to(rows, expected))),
-                          source, reduce, include_self=include_self)
+    return scatter_reduce(input, d, _spread(pos, d, expected).contiguous(), source, reduce,
+                          include_self=include_self)
 
 
 # -- in-place forms ------------------------------------------------------------------------
