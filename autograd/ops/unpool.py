@@ -162,7 +162,8 @@ def _fractional(name, input, kernel_size, output_size, output_ratio, return_indi
         starts, k, sizes3 = [np.zeros((u.shape[0], 1), np.int64)] + starts, (1,) + k, (1,) + sizes
     else:
         sizes3 = sizes
-    best = fractional_argmax(np.ascontiguousarray(input.array).reshape(-1, *sizes3), *starts, *k)
+    # np.reshape (not the method): under vmap the batched array refuses it, as it must
+    best = fractional_argmax(np.reshape(input.array, (-1, *sizes3)), *starts, *k)
     best = best.reshape(u.shape[0], -1)
     # the winners' values per plane: PoolGather, whose VJP is the compiled scatter-add
     y = PoolGather.apply(x, Tensor._make(best), 1).reshape(*input.shape[:-nd], *out)
