@@ -15,8 +15,8 @@ from autograd.ops.registry import REGISTRY
 # Known wrong, to be fixed (README, "Compiled mode"): these wrappers compute indices
 # from the data in NumPy and write them into arrays they made (a[...] = ...), which the
 # capture cannot follow; the second capture catches it only when those indices differ
-# between the first two calls, and in these samples they do not.
-KNOWN_FROZEN = {"embedding_bag-5-2d-max-padding", "grid_sample-0-bilinear-zeros"}
+# between the first two calls, and in this sample they do not.
+KNOWN_FROZEN = {"embedding_bag-5-2d-max-padding"}
 CASES = [pytest.param(info, k, id=f"{info.name}-{k}-{sample.name}", marks=[pytest.mark.xfail(
              strict=True, reason="indices written into a NumPy array are frozen")]
          if f"{info.name}-{k}-{sample.name}" in KNOWN_FROZEN else [])

@@ -328,14 +328,16 @@ class CompiledFunction:
             d.value = None
         if first is not None:
             step = guards.changed_constant(first.plan, plan)
-            if step is not None:
+            what = (step.cls.__name__ if type(step) is Step else "a NumPy call") if step else None
+            if step is None and not guards.same_made_inside(first, trace):
+                what, step = "a tensor made inside the region", None
+            if what is not None:
                 del self.traces[sig]
                 self._eager.add(sig)
-                what = step.cls.__name__ if type(step) is Step else "a NumPy call"
                 self._break([(f"{what} got a constant that changed from the first call to the second: "
                               "it is computed from tensor data in a way the capture does not "
-                              "follow (e.g. written into a NumPy array, a[...] = x.array)",
-                              step.site)])
+                              "follow (e.g. written into a NumPy array, a[...] = x.array, or "
+                              "returned by a Numba kernel)", step.site if step else "<region>")])
                 return out
             trace.confirmed = True
         self.traces[sig] = trace
