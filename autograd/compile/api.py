@@ -1,5 +1,6 @@
 """``autograd.compile``: torch.compile's contract over capture (capture.py) and replay
 (plan.py).  The first call for a guard set (guards.py) runs eagerly and is captured;
+the second is captured again and must agree with the first (guards.changed_constant);
 later ones run the plan as one node on the caller's tape."""
 import functools
 import inspect
