@@ -2,9 +2,11 @@
 index_put / index_copy / index_fill / index_reduce, masked_select and masked_scatter,
 and scatter_reduce with every reduction (and their in-place ``_`` forms).
 
-All but ``scatter_reduce`` are compositions of indexing's primitives (the gather
-``x[idx]``, its scatter-add into zeros, the setitem core and gather), whose VJPs
-are each other.  ``scatter_reduce`` is one primitive: its forward is NumPy's
+All but ``scatter_reduce`` are compositions of indexing's primitives (gather,
+scatter, index_add, the setitem core), whose VJPs are each other.  Index values are
+checked on every sample's values and made non-negative by tensor ops, and the
+indices reach the primitives as tensors, so under vmap each sample keeps its own
+index and the primitives' batching rules run the op once for the whole batch.  ``scatter_reduce`` is one primitive: its forward is NumPy's
 unbuffered ``ufunc.at`` (a segmented reduction), and its VJP follows PyTorch's
 (FunctionsManual.cpp, scatter_reduce_backward): ties of amax/amin share the
 gradient equally; prod divides the result by each factor, with the zeros handled
@@ -16,11 +18,11 @@ from ..forward_ad import derived_jvp
 from ..function import Primitive
 from ..tensor import Tensor
 from .binary import Where, where
-from .indexing import (Gather, GetItem, IndexAdd, IndexAddZeros, IndexPut, Scatter, _block,
-                       _check_index, _check_same_dtype, _check_values, _gathered_back, _grid, _leading,
-                       convert_index, gather, getitem, index_add)
+from .indexing import (Gather, GetItem, IndexAdd, IndexPut, Scatter, _block, _check_index,
+                       _check_same_dtype, _check_values, _gathered_back, _grid, _leading, gather,
+                       getitem, index_add)
 from .inplace import _method as in_place_method
-from .batching import batch_operand, values_of
+from .batching import BatchedTensor, batch_operand, values_of
 from .registry import SampleInput, make, op
 from .shape import Expand, expand, normalize_dim, reshape
 
@@ -144,11 +146,37 @@ def take_along_dim(input, indices, dim=None):
 
 
 # -- index_put, index_copy, index_fill ------------------------------------------------------
-def _region(name, shape, idx):
+def _index_put_rows(input, indices):
+    """(the row positions, the index shape, the number of indexed dims): ``indices`` (integer tensors, possibly
+    batched, or bool masks, each over as many dims as it has) name places in input's
+    first len(indices) dims; the positions are those places' numbers in row-major
+    order over those dims, as one int64 tensor of the indices' broadcast shape."""
+    items = []
+    for i in indices:
+        i = i if isinstance(i, Tensor) else Tensor(np.asarray(i))
+        if i.dtype == np.bool_:
+            if type(i) is BatchedTensor:
+                raise RuntimeError("index_put: a bool mask index is batched (inside vmap): each "
+                                   "sample would write a different number of places; use where")
+            items.extend(Tensor._make(a) for a in np.nonzero(i.array))
+        elif i.dtype.kind in "iu":
+            items.append(i)
+        else:
+            raise IndexError(f"index_put: indices must be integer or bool tensors, got {i.dtype}")
+    if len(items) > input.ndim:
+        raise IndexError(f"index_put: too many indices ({len(items)}) for a tensor of shape "
+                         f"{tuple(input.shape)}")
     try:
-        return np.broadcast_to(np.empty((), np.bool_), shape)[idx].shape
-    except IndexError as e:
-        raise IndexError(f"{name}: {e} (tensor of shape {tuple(shape)})") from None
+        shape = np.broadcast_shapes(*[tuple(i.shape) for i in items])
+    except ValueError:
+        raise IndexError(f"index_put: indices of shapes {[tuple(i.shape) for i in items]} cannot "
+                         "be broadcast together") from None
+    rows = Tensor._make(np.zeros((), np.int64))      # no indices: the one place
+    for k, i in enumerate(items):       # rows = (...(i0 n1 + i1) n2 + i2 ...)
+        n = input.shape[k]
+        pos = _positions(i, n, "index_put", f"for dim {k} of size {n}")
+        rows = pos if k == 0 else rows * n + pos
+    return reshape(expand(rows, shape), (-1,)), shape, len(items)
 
 
 def _index_put_samples(rng):
@@ -169,27 +197,30 @@ def _index_put_ref(x, indices, values, accumulate=False):
     return out
 
 
-@op(IndexPut, IndexAddZeros, samples=_index_put_samples, ref=_index_put_ref, method=True)
+@op(Scatter, IndexAdd, samples=_index_put_samples, ref=_index_put_ref, method=True)
 def index_put(input, indices, values, accumulate=False):
     """``input`` with ``values`` written (accumulate: added, repeats summing) at
-    ``input[indices]``, ``indices`` a tuple of integer or bool tensors."""
+    ``input[indices]``, ``indices`` a tuple of integer or bool tensors: a scatter (an
+    index_add) along the rows of input seen as (places of the indexed dims, rest)."""
     if not isinstance(indices, (tuple, list)):
         raise TypeError(f"index_put: indices must be a tuple of tensors, got {type(indices).__name__}")
-    idx, _ = convert_index(tuple(indices))
-    region = _region("index_put", input.shape, idx)
+    rows, shape, m = _index_put_rows(input, indices)
+    rest = tuple(input.shape[m:])
+    region = tuple(shape) + rest
     values = values if isinstance(values, Tensor) else Tensor._make(np.asarray(values, input.dtype))
     try:
         np.broadcast_shapes(tuple(values.shape), region)
     except ValueError:
         raise ValueError(f"index_put: values of shape {tuple(values.shape)} cannot be broadcast to "
                          f"the indexed region of shape {region} (tensor shape {tuple(input.shape)})") from None
-    if not accumulate:
-        return IndexPut.apply(input, values, idx)
-    values = expand(values.to(input.dtype), region) if tuple(values.shape) != region else values
-    # One integer array picks rows: pass it bare, for IndexAddZeros' compiled row scatter.
-    rows = idx[0] if len(idx) == 1 and isinstance(idx[0], np.ndarray) and idx[0].dtype.kind in "iu" \
-        else idx
-    return input + IndexAddZeros.apply(values, input.shape, rows, False)
+    places = (rows.shape[0],) + rest
+    values = reshape(expand(values.to(input.dtype), region), places)
+    table = reshape(input, (int(np.prod(input.shape[:m], dtype=np.int64)),) + rest)
+    if accumulate:
+        out = IndexAdd.apply(table, 0, rows, values)
+    else:
+        out = Scatter.apply(table, 0, _spread(rows, 0, places), values)
+    return reshape(out, input.shape)
 
 
 def _along_dim(name, input, dim, index, negative=False):
