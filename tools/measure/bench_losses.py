@@ -4,6 +4,8 @@ Elementwise losses run on 1000 x 1000 float32 (1M elements); the others on a typ
 layer's sizes.  Contributed to ``python -m tools.bench`` (``--only loss:``)."""
 import numpy as np
 
+from .functional_workload import functional_workload
+
 N = 1000
 
 
@@ -55,31 +57,10 @@ OPS = {
 }
 
 
-def _workload(fn, grads):
-    def setup():
-        import autograd as ag
-        import nn.functional as F
-        from tools.bench import _torch
-        arrays = _arrays(np.random.default_rng(0))
-        arrays["offsets"] = np.arange(512, dtype=np.int64) * 20
-        wanted = grads.split()
-        state = {"ours": (ag, F, {k: ag.tensor(v, requires_grad=k in wanted) for k, v in arrays.items()})}
-        torch = _torch()
-        if torch is not None:
-            import torch.nn.functional as TF
-            state["torch"] = (torch, TF, {k: torch.tensor(v, requires_grad=k in wanted)
-                                          for k, v in arrays.items()})
-        return state
-
-    def run(side):
-        def step(state):
-            lib, F, t = state[side]
-            for k in grads.split():
-                t[k].grad = None
-            fn(lib, F, t).sum().backward()
-        return step
-
-    return setup, run("ours"), run("torch")
+def _inputs():
+    arrays = _arrays(np.random.default_rng(0))
+    arrays["offsets"] = np.arange(512, dtype=np.int64) * 20
+    return arrays
 
 
 def _parametrized(kind):
@@ -108,7 +89,8 @@ def _parametrized(kind):
 
 
 def workloads():
-    found = {f"loss: {name} fwd+bwd": _workload(fn, grads) for name, (fn, grads) in OPS.items()}
+    found = {f"loss: {name} fwd+bwd": functional_workload(_inputs, fn, grads)
+             for name, (fn, grads) in OPS.items()}
     for kind in ("weight_norm", "spectral_norm", "orthogonal"):
         found[f"loss: Linear(512, 512) with {kind} fwd+bwd"] = _parametrized(kind)
     return found
