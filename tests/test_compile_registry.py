@@ -115,7 +115,6 @@ EXPECTED_BREAKS = {
     "take_along_dim": "bool() of tensor data that Reshape computed",
     "fractional_max_pool2d": "bool() of tensor data that Reshape computed",   # the samples'
     "fractional_max_pool3d": "",   # its samples range check, or its windows (below)
-    "index_fill": "by a call the capture does not follow",       # np.unique of the index
     "batch_norm": "",          # training with running_mean/var arguments: several reasons
     "quantile": "computed inside the region",           # ranks through Floor/Ceil/Round
     "nanquantile": "computed inside the region",
@@ -127,7 +126,6 @@ EXPECTED_BREAKS = {
     "hardsigmoid": "changed from the first call to the second",
     "hardshrink": "changed from the first call to the second",
     "softshrink": "changed from the first call to the second",
-    "logdet": "changed from the first call to the second",
     "grid_sample": "",
     "frexp": "returns a tensor computed in NumPy",          # np.frexp's pair
     "fractional_max_pool2d": "",

@@ -16,6 +16,7 @@ from ..creation import eye
 from ..kernels.threads import adopt_loaded_blas
 from ..function import Primitive
 from ..tensor import Tensor
+from .binary import where
 from .diagonal import diag_embed, diagonal
 from .linalg_errors import (batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)
@@ -127,7 +128,8 @@ def logdet(input):
     """log det A: nan where det A < 0 and -inf where it is 0, as in PyTorch."""
     check_square("logdet", input, "input")
     sign, logabs = Slogdet.apply(input)
-    return logabs + Tensor._make(np.where(sign.array < 0, np.nan, 0.0).astype(logabs.dtype))
+    nan = np.asarray(np.nan, logabs.dtype)
+    return logabs + where(sign < 0, nan, np.zeros((), logabs.dtype))   # a tensor op: batches
 
 
 # -- solves ------------------------------------------------------------------------
