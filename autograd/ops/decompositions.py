@@ -29,7 +29,7 @@ from ..tensor import Tensor
 from .binary import where
 from .linalg_errors import (LinAlgError, batch_shape, check_float, check_matrix, check_same_dtype,
                             check_square, lapack)
-from .reduction import amax
+from .reduction import amax, maximum
 from .registry import SampleInput, make, op
 from .shape import cat
 from .solve import (SolveTriangular, diag_embed, eye_like, is_vector_rhs, matrix_trace, solve,
@@ -428,16 +428,16 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
         rtol = _default_rtol(A) if atol is None else 0.0
     atol = 0.0 if atol is None else atol
     # a tolerance per matrix lines up with the column of its singular values
-    atol, rtol = (t.array[..., None] if isinstance(t, Tensor) else t for t in (atol, rtol))
+    atol, rtol = (t.unsqueeze(-1) if isinstance(t, Tensor) else t for t in (atol, rtol))
     if hermitian:
         check_square("linalg.pinv", A)
         w, v = eigh(A)
         s, left, right = w, v, v.mT
     else:
         left, s, right = svd(A, full_matrices=False)
-    size = s.abs()
-    cutoff = np.maximum(atol, rtol * amax(size, -1, keepdim=True).array)
-    keep = Tensor._make(size.array > cutoff)
+    # which values count is decided by tensor ops (no gradient), so vmap batches them
+    size = s.detach().abs()
+    keep = size > maximum(amax(size, -1, keepdim=True) * rtol, atol)
     # 1/s where kept; the masked-out s are replaced first, so no 0 * inf in the VJP
     s_inv = where(keep, 1.0 / where(keep, s, 1.0), 0.0)
     return (right.mT * s_inv.unsqueeze(-2)) @ left.mT
