@@ -127,6 +127,5 @@ EXPECTED_BREAKS = {
     "hardshrink": "changed from the first call to the second",
     "softshrink": "changed from the first call to the second",
     "grid_sample": "",
-    "frexp": "returns a tensor computed in NumPy",          # np.frexp's pair
     "fractional_max_pool2d": "",
 }

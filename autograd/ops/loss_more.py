@@ -108,7 +108,7 @@ def _hinge_args(rng):
 
 @op(Clamp, samples=_reduction_samples(_hinge_args), ref=_hinge_ref)
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    y = _array(target)
+    y = target if isinstance(target, Tensor) else _array(target)     # a tensor batches
     loss = where(y != 1, (margin - input).clamp(min=0), 0.0) + where(y != -1, input, 0.0)
     return reduced(loss, reduction, "hinge_embedding_loss")
 

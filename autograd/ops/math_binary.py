@@ -10,7 +10,6 @@ import numpy as np
 from .. import dtypes
 from ..function import Primitive
 from ..tensor import Tensor, tensor_method
-from ..forward_ad import derived_jvp
 from .binary import Broadcasting, _t, div, elementwise, promote, sub, mul, pow
 from .elementwise import clamp
 from .math_unary import exp2
@@ -249,19 +248,27 @@ def rsub(input, other, alpha=1):
 
 
 class Frexp(Primitive):
+    """(mantissa, exponent) of x = mantissa 2^exponent; the int32 exponent is not
+    differentiable, and the mantissa's derivative is 2^-exponent."""
     batch_rule = elementwise_batch_rule
-    jvp = derived_jvp
 
     @staticmethod
     def forward(ctx, x):
         mantissa, exponent = np.frexp(x)
+        exponent = exponent.astype(np.int32)
+        ctx.mark_non_differentiable(exponent)
         ctx.save_for_backward(np.ldexp(np.ones_like(x), -exponent))
-        return mantissa
+        return mantissa, exponent
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, _g_exponent):
         scale, = ctx.saved_tensors
         return g * scale                              # dx = g 2^-exponent
+
+    @staticmethod
+    def jvp(ctx, dx):
+        scale, = ctx.saved_tensors
+        return dx * scale, None
 
 
 @op(Frexp, samples=unary_samples(), ref=lambda x: np.frexp(x)[0], output_index=0, method=True)
@@ -270,6 +277,4 @@ def frexp(input):
     is an int32 tensor and not differentiable, as in PyTorch."""
     if input.dtype.kind != "f":
         raise TypeError(f"frexp: expected a floating-point tensor, received {input.dtype}")
-    mantissa = Frexp.apply(input)
-    exponent = Tensor._make(np.frexp(input.array)[1].astype(np.int32))
-    return mantissa, exponent
+    return Frexp.apply(input)

@@ -23,7 +23,7 @@ from .binary import Broadcasting, elementwise, promote
 from .elementwise import POSITIVE, unary
 from .math_binary import log_where
 from .registry import SampleInput, binary_samples, make, op, unary_samples
-from .batching import elementwise_batch_rule
+from .batching import elementwise_batch_rule, values_of
 
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -146,7 +146,7 @@ def mvlgamma(input, p):
         raise ValueError(f"mvlgamma: p must be a positive integer, received {p!r}")
     if input.dtype.kind != "f":
         input = input.float()
-    if not bool(np.all(input.array > (p - 1) / 2)):
+    if not bool(np.all(values_of(input) > (p - 1) / 2)):       # every sample's, under vmap
         raise ValueError(f"mvlgamma: all elements must be greater than (p - 1) / 2 = "
                          f"{(p - 1) / 2} for p = {p}")
     out = lgamma(input)
