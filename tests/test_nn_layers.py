@@ -450,3 +450,26 @@ def test_alpha_dropout_gradient_checks_with_a_fixed_mask():
         ag.manual_seed(7)
         return F.alpha_dropout(t, 0.4, training=True)
     assert ag.gradcheck(seeded, (x,)) and ag.gradgradcheck(seeded, (x,))
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_norm=1.0), dict(max_norm=0.5, norm_type=1.0),
+                                    dict(scale_grad_by_freq=True), dict(sparse=True),
+                                    dict(max_norm=1.0, scale_grad_by_freq=True, padding_idx=2)])
+def test_embedding_max_norm_and_frequency_scaling_match_pytorch(kwargs):
+    """max_norm renormalises the looked-up rows of the weight in place; scale_grad_by_freq
+    divides each row's gradient by its index's count; sparse=True gives the same (dense)
+    gradient."""
+    torch = pytest.importorskip("torch")
+    w0 = np.random.default_rng(0).standard_normal((6, 4))
+    idx = np.array([[1, 2, 1], [4, 1, 0]])
+    upstream = np.random.default_rng(1).standard_normal((2, 3, 4))
+    w = ag.tensor(w0.copy(), requires_grad=True)
+    out = F.embedding(ag.tensor(idx), w, **kwargs)
+    (out * ag.tensor(upstream)).sum().backward()
+    tw = torch.tensor(w0.copy(), requires_grad=True)
+    tout = torch.nn.functional.embedding(torch.tensor(idx), tw, **kwargs)
+    (tout * torch.tensor(upstream)).sum().backward()
+    grad = tw.grad.to_dense() if tw.grad.is_sparse else tw.grad
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(w.grad.numpy(), grad.numpy(), rtol=1e-6, atol=1e-7)

@@ -58,7 +58,7 @@ def _bag_ends(idx, offsets, include_last_offset):
     return idx, ends.astype(np.int64)
 
 
-def _renorm_rows(weight, rows, max_norm, norm_type):
+def renorm_rows_(weight, rows, max_norm, norm_type):
     """Scale the looked-up rows whose norm exceeds max_norm down to it, in place."""
     rows = np.unique(rows)
     w = weight.array
@@ -69,7 +69,7 @@ def _renorm_rows(weight, rows, max_norm, norm_type):
         increment_version(weight)
 
 
-def _frequency_scaled(rows, flat):
+def frequency_scaled(rows, flat):
     """``rows`` in value, with each row's gradient divided by its index's count in ``flat``."""
     _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
     scale = (1.0 / counts[inverse]).astype(np.dtype(rows.dtype))[:, None]
@@ -147,12 +147,12 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if flat.size and (flat.min() < 0 or flat.max() >= v):
         raise IndexError(f"embedding_bag: index out of range [0, {v}) (min {flat.min()}, max {flat.max()})")
     if max_norm is not None and flat.size:
-        _renorm_rows(weight, flat, max_norm, norm_type)
+        renorm_rows_(weight, flat, max_norm, norm_type)
     keep = flat != padding_idx if padding_idx is not None else np.ones(flat.shape, bool)
     bag_of = np.repeat(np.arange(len(ends)), np.diff(ends, prepend=0))
     rows = weight[flat]
     if scale_grad_by_freq and mode != "max":
-        rows = _frequency_scaled(rows, flat)
+        rows = frequency_scaled(rows, flat)
     if mode == "max":
         best = segment_argmax(weight.array, flat, ends, keep)
         if not flat.size:

@@ -4,6 +4,7 @@ import numpy as np
 import autograd as ag
 from autograd import creation
 from autograd.ops.dropout import dropout_with_mask  # one Dropout node, y = x * mask
+from autograd.ops.embedding_bag import frequency_scaled, renorm_rows_
 from autograd.ops.linalg import linear  # one node, x W^T + b (registered with the ops)
 from autograd.tensor import Tensor
 
@@ -85,16 +86,19 @@ def _alpha_dropout(input, p, mask_shape):
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
-    """weight[input]; the padding_idx row gets no gradient (its value is still returned)."""
+    """weight[input]; the padding_idx row gets no gradient (its value is still returned).
+    ``sparse=True`` is accepted; the gradient is dense (no sparse tensors here)."""
     idx = input.array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
         raise IndexError(f"embedding: index out of range [0, {weight.shape[0]}) "
                          f"(min {idx.min()}, max {idx.max()})")
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    if max_norm is not None and idx.size:     # PyTorch renormalises the looked-up rows in place
+        renorm_rows_(weight, idx.ravel(), max_norm, norm_type)
     out = weight[idx]
+    if scale_grad_by_freq and idx.size:      # each row's gradient over its index's count
+        out = frequency_scaled(out.reshape(idx.size, -1), idx.ravel()).reshape(out.shape)
     if padding_idx is not None:
         if padding_idx < 0:
             padding_idx += weight.shape[0]
