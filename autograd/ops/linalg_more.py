@@ -7,7 +7,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..creation import eye, ones_like
+from ..function import Primitive
 from ..tensor import Tensor
+from .batching import batch_as_leading_dim_rule, values_of
 from .binary import where
 from .decompositions import SVD, Cholesky, _sym, _symmetric_samples, cholesky, svdvals
 from .linalg_errors import LinAlgError, check_float, check_matrix, check_square
@@ -41,13 +43,33 @@ def cholesky_info(a):
     return info
 
 
+class CholeskyInfo(Primitive):
+    """`cholesky_info` as an op (int32, not differentiable), so that it maps over
+    leading dims under vmap."""
+    batch_rule = batch_as_leading_dim_rule
+
+    @staticmethod
+    def forward(ctx, a):
+        info = cholesky_info(a)
+        ctx.mark_non_differentiable(info)
+        return info
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+    @staticmethod
+    def jvp(ctx, da):
+        return None
+
+
 def _cholesky_ex_samples(rng):
     for s in _symmetric_samples(rng):
         yield s
     yield SampleInput(next(iter(_symmetric_samples(rng))).args, dict(upper=True), "upper")
 
 
-@op(Cholesky, samples=_cholesky_ex_samples,
+@op(Cholesky, CholeskyInfo, samples=_cholesky_ex_samples,
     ref=lambda x, upper=False: np.swapaxes(np.linalg.cholesky(_sym(x)), -1, -2) if upper
     else np.linalg.cholesky(_sym(x)), name="linalg.cholesky_ex_of_symmetric")
 def _cholesky_ex_of_symmetric(x, upper=False):
@@ -64,20 +86,22 @@ def cholesky_ex(A, *, upper=False, check_errors=False):
     check_square(name, A)
     try:
         L = cholesky(A, upper=upper)
-        if not np.isnan(np.diagonal(L.array, axis1=-2, axis2=-1)).any():
+        # under vmap, every sample's factor: the fast way only where all are fine
+        if not np.isnan(np.diagonal(values_of(L), axis1=-2, axis2=-1)).any():
             return CholeskyExResult(L, Tensor._make(np.zeros(A.shape[:-2], np.int32)))
     except LinAlgError:         # (NumPy's cholesky passes a nan through, LAPACK's info not)
         pass
-    info = cholesky_info(A.array)
-    bad = np.flatnonzero(info)
+    info = CholeskyInfo.apply(A.detach())
     if check_errors:
-        where_ = f"(Batch element {bad[0]}): " if info.ndim else ""
+        values = values_of(info)
+        bad = np.flatnonzero(values)
+        where_ = f"(Batch element {bad[0]}): " if values.ndim else ""
         raise LinAlgError(f"{name}: {where_}The factorization could not be completed because the "
                           f"input is not positive-definite (the leading minor of order "
-                          f"{info.flat[bad[0]]} is not positive-definite).")
-    mask = Tensor._make((info != 0)[..., None, None])
+                          f"{values.flat[bad[0]]} is not positive-definite).")
+    mask = (info != 0).unsqueeze(-1).unsqueeze(-1)
     L = cholesky(where(mask, eye(A.shape[-1], dtype=A.dtype), A), upper=upper)
-    return CholeskyExResult(where(mask, float("nan"), L), Tensor._make(info))
+    return CholeskyExResult(where(mask, float("nan"), L), info)
 
 
 # -- cond ------------------------------------------------------------------------------
