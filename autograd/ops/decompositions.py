@@ -34,7 +34,7 @@ from .registry import SampleInput, make, op
 from .shape import cat
 from .solve import (SolveTriangular, diag_embed, eye_like, is_vector_rhs, matrix_trace, solve,
                     solve_triangular, square_samples)
-from .batching import batch_as_leading_dim_rule
+from .batching import batch_as_leading_dim_rule, values_of
 
 
 def _tracked(A):
@@ -494,9 +494,12 @@ def lstsq(A, B, rcond=None, *, driver=None):
     batch_shape(name, A, Bm)
     m, n = A.shape[-2:]
     rcond = _default_rtol(A) if rcond is None else rcond
-    s_arr = np.linalg.svd(A.array, compute_uv=False)
-    ranks = (s_arr > rcond * s_arr[..., :1]).sum(-1)
-    full = bool((ranks == min(m, n)).all())
+    s = svdvals(A.detach())
+    ranks = (s > s[..., :1] * rcond).sum(-1).to(np.int64) if min(m, n) else \
+        Tensor._make(np.zeros(A.shape[:-2], np.int64))
+    # one way for the whole batch (under vmap, for every sample): QR only where all
+    # matrices have full rank
+    full = bool((values_of(ranks) == min(m, n)).all())
     if not full:
         X = pinv(A, rtol=rcond) @ Bm
     elif m >= n:
@@ -509,6 +512,6 @@ def lstsq(A, B, rcond=None, *, driver=None):
     residuals = empty
     if driver not in (None, "gelsy") and m > n and full:
         residuals = ((A @ X - Bm) ** 2).sum(-2)
-    rank = Tensor._make(np.empty((0,), np.int64) if driver == "gels" else ranks.astype(np.int64))
+    rank = Tensor._make(np.empty((0,), np.int64)) if driver == "gels" else ranks
     singular_values = svdvals(A) if driver in ("gelsd", "gelss") else empty
     return LstsqResult(X.squeeze(-1) if vector else X, residuals, rank, singular_values)
