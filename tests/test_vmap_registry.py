@@ -30,7 +30,6 @@ PER_SAMPLE = set()
 REFUSED = {
     "batch_norm", "ctc_loss", "embedding_bag", "fractional_max_pool2d",
     "fractional_max_pool3d", "grid_sample", "multilabel_margin_loss",
-    "scaled_dot_product_attention",
 } | RANDOM
 
 B = 3

@@ -28,6 +28,7 @@ from ..kernels import batched, rowwise
 from ..tensor import Tensor
 from .activation import on_rows, softmax, softmax_rows
 from .batching import all_batched_rule
+from .binary import where
 from .formula import sum_keepdim, sum_to_shape, tensor_namespace
 from .half import via_float32
 from .registry import SampleInput, make, op
@@ -108,18 +109,19 @@ def _additive_mask(attn_mask, is_causal, L, S, dtype):
         return np.where(np.tril(np.ones((L, S), bool)), 0.0, -np.inf).astype(dtype)
     if attn_mask is None:
         return None
-    m = attn_mask.array if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    # A tensor mask stays a tensor (tensor ops make its bias): under vmap it may be batched.
+    tensor = isinstance(attn_mask, Tensor)
+    m = attn_mask if tensor else np.asarray(attn_mask)
     if m.dtype == np.bool_:                    # True = take part (PyTorch's SDPA convention)
-        return np.where(m, 0.0, -np.inf).astype(dtype)
+        zero, minus_inf = np.zeros((), dtype), np.asarray(-np.inf, dtype)
+        return where(m, zero, minus_inf) if tensor else np.where(m, zero, minus_inf)
     if m.dtype.kind != "f":
         raise ValueError(f"scaled_dot_product_attention{_where()}: attn_mask must be bool or "
                          f"floating point, got {m.dtype}")
-    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
-        if m.dtype != dtype:
-            raise ValueError(f"scaled_dot_product_attention{_where()}: a float attn_mask that "
-                             f"requires grad must have the query's dtype {dtype}, got {m.dtype}")
-        return attn_mask
-    return m.astype(dtype, copy=False)
+    if tensor and attn_mask.requires_grad and m.dtype != dtype:
+        raise ValueError(f"scaled_dot_product_attention{_where()}: a float attn_mask that "
+                         f"requires grad must have the query's dtype {dtype}, got {m.dtype}")
+    return m.to(dtype) if tensor else m.astype(dtype, copy=False)
 
 
 def _keep_mask(shape, p, dtype):
