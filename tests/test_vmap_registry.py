@@ -27,6 +27,8 @@ PER_SAMPLE = set()
 # Python before (or instead of) calling a primitive.  Under vmap they raise (vmap's
 # error, or the op's own on the stand-in values of LogicalArray), never answer from one
 # sample; each needs that Python part moved into a primitive with a batching rule.
+# batch_norm stays: training with unbatched running stats and a batched input refuses,
+# as PyTorch's (the in-place update would mix the samples); batched ones batch.
 REFUSED = {
     "batch_norm", "ctc_loss", "embedding_bag", "fractional_max_pool2d",
     "fractional_max_pool3d", "grid_sample", "multilabel_margin_loss",

@@ -6,11 +6,12 @@ All but ``scatter_reduce`` are compositions of indexing's primitives (gather,
 scatter, index_add, the setitem core), whose VJPs are each other.  Index values are
 checked on every sample's values and made non-negative by tensor ops, and the
 indices reach the primitives as tensors, so under vmap each sample keeps its own
-index and the primitives' batching rules run the op once for the whole batch.  ``scatter_reduce`` is one primitive: its forward is NumPy's
-unbuffered ``ufunc.at`` (a segmented reduction), and its VJP follows PyTorch's
-(FunctionsManual.cpp, scatter_reduce_backward): ties of amax/amin share the
-gradient equally; prod divides the result by each factor, with the zeros handled
-by recomputing the product without them.
+index and the primitives' batching rules run the op once for the whole batch.
+``scatter_reduce`` is one primitive: its forward is NumPy's unbuffered ``ufunc.at``
+(a segmented reduction), and its VJP follows PyTorch's (FunctionsManual.cpp,
+scatter_reduce_backward): ties of amax/amin share the gradient equally; prod divides
+the result by each factor, with the zeros handled by recomputing the product without
+them.
 """
 import numpy as np
 
@@ -147,10 +148,11 @@ def take_along_dim(input, indices, dim=None):
 
 # -- index_put, index_copy, index_fill ------------------------------------------------------
 def _index_put_rows(input, indices):
-    """(the row positions, the index shape, the number of indexed dims): ``indices`` (integer tensors, possibly
-    batched, or bool masks, each over as many dims as it has) name places in input's
-    first len(indices) dims; the positions are those places' numbers in row-major
-    order over those dims, as one int64 tensor of the indices' broadcast shape."""
+    """(the row positions, the index shape, the number of indexed dims): ``indices``
+    (integer tensors, possibly batched, or bool masks, each over as many dims as it
+    has) name places in input's first len(indices) dims; the positions are those
+    places' numbers in row-major order over those dims, as one int64 tensor of the
+    indices' broadcast shape."""
     items = []
     for i in indices:
         i = i if isinstance(i, Tensor) else Tensor(np.asarray(i))

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..function import Primitive
-from ..grad_mode import current_scope
+from ..grad_mode import current_scope, no_grad
 from ..kernels import rowwise
 from ..kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ..tensor import Tensor
@@ -201,6 +201,28 @@ def update_running_stat(running, stat, momentum):
     running._version.value += 1
 
 
+def _normalized(input, mean, var, weight, bias, eps):
+    """(x - mean) / sqrt(var + eps) weight + bias per channel (dim 1), by tensor ops: the
+    way for statistics that differ per sample under vmap (each op batches)."""
+    per_channel = (input.shape[1],) + (1,) * (input.ndim - 2)
+    y = (input - mean.reshape(per_channel)) / (var.reshape(per_channel) + eps).sqrt()
+    y = y if weight is None else y * weight.reshape(per_channel)
+    return y if bias is None else y + bias.reshape(per_channel)
+
+
+def _batch_norm_per_sample_stats(input, running_mean, running_var, weight, bias, momentum, eps):
+    """Training under vmap with batched running statistics (PyTorch's rule): each sample's
+    batch statistics normalise it and update its own running_* in place."""
+    dims = (0,) + tuple(range(2, input.ndim))
+    mean, var = input.mean(dims), input.var(dims, correction=0)
+    count = input.numel() // input.shape[1]
+    with no_grad():
+        for t, stat in ((running_mean, mean), (running_var, var * (count / (count - 1)))):
+            if t is not None:
+                t.mul_(1 - momentum).add_(stat.detach() * momentum)
+    return _normalized(input, mean, var, weight, bias, eps)
+
+
 def _batch_norm_ref(x, running_mean, running_var, weight=None, bias=None, training=False,
                     momentum=0.1, eps=1e-5):
     dims = (0,) + tuple(range(2, x.ndim))
@@ -247,17 +269,21 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm{where}: expected {name} of shape ({c},) for input "
                              f"{tuple(input.shape)} with {c} channels, got {tuple(t.shape)}")
     stats = np.empty((2, c), np.float64)
-    if training and type(input) is BatchedTensor and (running_mean is not None or
-                                                       running_var is not None):
-        raise RuntimeError(f"batch_norm{where}: got a batched tensor as input (inside vmap) while "
-                           "running_mean / running_var are to be updated in place with "
-                           "statistics that differ per sample (PyTorch refuses unbatched ones; "
-                           "tapegrad refuses both); use eval mode or track_running_stats=False")
+    running = [t for t in (running_mean, running_var) if t is not None]
+    if training and type(input) is BatchedTensor and running:
+        if not all(type(t) is BatchedTensor for t in running):
+            raise RuntimeError(f"batch_norm{where}: got a batched tensor as input (inside vmap) "
+                               "while running_mean / running_var, to be updated in place with "
+                               "statistics that differ per sample, are not batched (as PyTorch); "
+                               "batch them too, use eval mode or track_running_stats=False")
     if training:
         count = input.numel() // c
         if count <= 1:
             raise ValueError(f"batch_norm{where}: expected more than 1 value per channel when "
                              f"training, got input size {tuple(input.shape)}")
+        if type(input) is BatchedTensor and running:
+            return _batch_norm_per_sample_stats(input, running_mean, running_var, weight, bias,
+                                                momentum, eps)
         y = BatchNorm.apply(input, weight, bias, stats, True, eps)
         if running_mean is not None:
             update_running_stat(running_mean, stats[0], momentum)
@@ -267,5 +293,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if running_mean is None or running_var is None:
         raise ValueError(f"batch_norm{where}: running_mean and running_var are needed in eval "
                          "mode")
-    stats[0], stats[1] = np.asarray(running_mean), np.asarray(running_var)   # refused if batched (vmap)
+    if type(running_mean) is BatchedTensor or type(running_var) is BatchedTensor:
+        return _normalized(input, running_mean, running_var, weight, bias, eps)
+    stats[0], stats[1] = np.asarray(running_mean), np.asarray(running_var)
     return BatchNorm.apply(input, weight, bias, stats, False, eps)
