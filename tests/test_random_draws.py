@@ -117,8 +117,10 @@ def test_errors_name_the_op(call, match):
         call()
 
 
-def test_under_vmap_randomness_modes():
+def test_under_vmap_randomness_modes(monkeypatch):
     from autograd.func import vmap
+    from autograd.ops import creation_random
+    monkeypatch.setattr(creation_random, "_warned", [])     # the warning is once a process
     p = ag.tensor(np.stack([np.zeros(500), np.ones(500), np.full(500, 0.5)]))
     with pytest.raises(RuntimeError, match="randomness error mode"):
         vmap(ag.bernoulli)(p)
