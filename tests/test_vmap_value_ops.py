@@ -143,3 +143,20 @@ def test_batch_norm_with_per_sample_running_stats():
 def test_refusals_name_the_op(call):
     with pytest.raises((IndexError, RuntimeError), match="take|index_fill|index_put"):
         call()
+
+
+def test_grid_sample_folds_the_batch_into_n_with_gradients():
+    from autograd.ops.grid_sampling import grid_sample
+    x = rng.standard_normal((3, 2, 2, 4, 5))
+    g = rng.uniform(-1.1, 1.1, (3, 2, 3, 3, 2))
+    xa, ga = ag.tensor(x, requires_grad=True), ag.tensor(g, requires_grad=True)
+    out = vmap(lambda a, b: grid_sample(a, b, padding_mode="reflection", align_corners=False))(xa, ga)
+    xt, gt = torch.tensor(x, requires_grad=True), torch.tensor(g, requires_grad=True)
+    want = torch.stack([torch.nn.functional.grid_sample(xt[k], gt[k], padding_mode="reflection",
+                                                        align_corners=False) for k in range(3)])
+    weights = rng.standard_normal(out.shape)
+    (out * ag.tensor(weights)).sum().backward()
+    (want * torch.tensor(weights)).sum().backward()
+    _close(out, want)
+    _close(xa.grad, xt.grad)
+    _close(ga.grad, gt.grad)

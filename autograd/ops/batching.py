@@ -356,6 +356,28 @@ def batched_reduction(fn, x, dim, keepdim):
     return wrap(out, level)
 
 
+def batched_fold(fn, *args):
+    """``fn(*args)`` for a PUBLIC composition on (N, ...) tensors that treats each of
+    the N alike and reads values in Python between its ops (grid_sample's tap indices),
+    where some argument is batched: the innermost level's batch folds into N (unbatched
+    tensors broadcast to it), ``fn`` runs once on the physical values with the level
+    closed (its ops reach the tape and the outer levels), and the batch unfolds from the
+    output's N."""
+    level = _innermost(args)
+    with closed_levels([level]):
+        size = level.size
+        folded = []
+        for a in args:
+            if isinstance(a, Tensor):
+                p = physical(a, level)
+                p = a.unsqueeze(0).expand((size,) + tuple(a.shape)) if p is None else p
+                a = p.reshape((size * p.shape[1],) + tuple(p.shape[2:]))
+            folded.append(a)
+        out = fn(*folded)
+        out = out.reshape((size, out.shape[0] // size) + tuple(out.shape[1:]))
+    return wrap(out, level)
+
+
 def shift_dims(dims, ndim):
     """Logical dims (an int, a tuple, or None for all ``ndim`` of them) as the physical
     dims behind a leading batch dim."""

@@ -19,6 +19,7 @@ import itertools
 import numpy as np
 
 from ..tensor import Tensor
+from .batching import BatchedTensor, batched_fold
 from .indexing import GetItem, IndexAddZeros
 from .linalg import matmul
 from .registry import SampleInput, make, op
@@ -264,6 +265,9 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError(f"{name}: padding_mode must be 'zeros', 'border' or 'reflection', got "
                          f"{padding_mode!r}")
+    if type(input) is BatchedTensor or type(grid) is BatchedTensor:     # vmap: fold into N
+        return batched_fold(lambda x, g: grid_sample(x, g, mode, padding_mode, align_corners),
+                            input, grid)               # (again, for an outer level)
     return _grid_sample(input, grid, mode, padding_mode, bool(align_corners), nd)
 
 
