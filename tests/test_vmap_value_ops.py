@@ -160,3 +160,15 @@ def test_grid_sample_folds_the_batch_into_n_with_gradients():
     _close(out, want)
     _close(xa.grad, xt.grad)
     _close(ga.grad, gt.grad)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_multilabel_margin_loss_with_per_sample_label_sets(reduction):
+    x = rng.standard_normal((3, 2, 4))
+    target = np.array([[[3, 0, -1, 1], [1, -1, 0, 0]], [[2, -1, 0, 0], [0, 1, 2, 3]],
+                       [[-1, 0, 0, 0], [3, 2, -1, 0]]])
+    loss = REGISTRY["multilabel_margin_loss"].op
+    got = vmap(lambda a, t: loss(a, t, reduction))(ag.tensor(x), ag.tensor(target))
+    theirs = torch.nn.functional.multilabel_margin_loss
+    want = _per_sample(lambda a, t: theirs(a, t, reduction=reduction), x, target)
+    _close(got, want)

@@ -29,7 +29,7 @@ from ..function import Primitive
 from ..kernels.margin import multilabel_margin
 from ..tensor import Tensor
 from .activation import Softplus, softplus
-from .batching import values_of
+from .batching import BatchedTensor, batched_fold, values_of
 from .binary import minimum, where
 from .elementwise import Clamp
 from .reduction import Norm, norm
@@ -216,6 +216,12 @@ def multilabel_margin_loss(input, target, reduction="mean"):
         raise ValueError(f"multilabel_margin_loss: expected input (C,) or (N, C) and a target of "
                          f"its shape, got {tuple(input.shape)} and {tuple(np.shape(_array(target)))}")
     check_reduction("multilabel_margin_loss", reduction)
+    if type(input) is BatchedTensor or type(target) is BatchedTensor:
+        # vmap: the label sets come from the target's values, so fold the batch into N
+        target = target if isinstance(target, Tensor) else _constant(target)
+        x, y = (input, target) if input.ndim == 2 else (input.unsqueeze(0), target.unsqueeze(0))
+        loss = batched_fold(lambda a, b: multilabel_margin_loss(a, b, "none"), x, y)
+        return reduced(loss if input.ndim == 2 else loss.reshape(()), reduction, "multilabel_margin_loss")
     x = input if input.ndim == 2 else input.unsqueeze(0)
     listed, labels, is_target = _label_sets("multilabel_margin_loss", np.atleast_2d(_array(target)),
                                             x.shape[1])
