@@ -172,3 +172,19 @@ def test_multilabel_margin_loss_with_per_sample_label_sets(reduction):
     theirs = torch.nn.functional.multilabel_margin_loss
     want = _per_sample(lambda a, t: theirs(a, t, reduction=reduction), x, target)
     _close(got, want)
+
+
+def test_fractional_max_pool_with_per_sample_windows():
+    x = rng.standard_normal((3, 2, 2, 7, 6))
+    u = rng.random((3, 2, 2, 2))
+    pool = REGISTRY["fractional_max_pool2d"].op
+    got, idx = vmap(lambda a, s: pool(a, 2, output_size=(3, 4), return_indices=True, _random_samples=s))(
+        ag.tensor(x), ag.tensor(u))
+    want = [torch.nn.functional.fractional_max_pool2d(torch.tensor(x[k]), 2, output_size=(3, 4),
+                                                      return_indices=True,
+                                                      _random_samples=torch.tensor(u[k]))
+            for k in range(3)]
+    _close(got, torch.stack([w[0] for w in want]))
+    np.testing.assert_array_equal(idx.numpy(), torch.stack([w[1] for w in want]).numpy())
+    with pytest.raises(RuntimeError, match="randomness error mode"):     # it draws its windows
+        vmap(lambda a: pool(a, 2, output_size=(3, 4)))(ag.tensor(x))

@@ -362,7 +362,7 @@ def batched_fold(fn, *args):
     where some argument is batched: the innermost level's batch folds into N (unbatched
     tensors broadcast to it), ``fn`` runs once on the physical values with the level
     closed (its ops reach the tape and the outer levels), and the batch unfolds from the
-    output's N."""
+    output's N (each output's, for a tuple)."""
     level = _innermost(args)
     with closed_levels([level]):
         size = level.size
@@ -374,8 +374,8 @@ def batched_fold(fn, *args):
                 a = p.reshape((size * p.shape[1],) + tuple(p.shape[2:]))
             folded.append(a)
         out = fn(*folded)
-        out = out.reshape((size, out.shape[0] // size) + tuple(out.shape[1:]))
-    return wrap(out, level)
+        unfold = lambda o: wrap(o.reshape((size, o.shape[0] // size) + tuple(o.shape[1:])), level)  # noqa: E731
+        return tuple(unfold(o) for o in out) if type(out) is tuple else unfold(out)
 
 
 def shift_dims(dims, ndim):

@@ -19,7 +19,7 @@ import numpy as np
 from ..creation import default_generator
 from ..kernels.fractional import fractional_argmax
 from ..tensor import Tensor
-from .batching import values_of
+from .batching import BatchedTensor, batched_fold, values_of
 from .half import via_float32
 from .indexing import Gather, Scatter, scatter
 from .pool import PoolGather, PoolScatter, _ints
@@ -151,6 +151,8 @@ def _fractional(name, input, kernel_size, output_size, output_ratio, return_indi
     planes = batch + tuple(input.shape[-nd - 1:-nd])
     if samples is None:
         samples = default_generator().random(planes + (nd,)).astype(input.dtype)
+    if type(input) is BatchedTensor or type(samples) is BatchedTensor:
+        return _fractional_folded(name, input, k, out, return_indices, samples, nd)
     u = samples.array if isinstance(samples, Tensor) else np.asarray(samples)
     if u.shape != planes + (nd,):
         raise ValueError(f"{name}: _random_samples must have shape {planes + (nd,)}, got {u.shape}")
@@ -170,6 +172,18 @@ def _fractional(name, input, kernel_size, output_size, output_ratio, return_indi
     if not return_indices:
         return y
     return y, Tensor._make(best.reshape(y.shape))
+
+
+def _fractional_folded(name, input, k, out, return_indices, samples, nd):
+    """Under vmap: the windows are chosen on each sample's values, so the batch folds
+    into N (samples drawn above for one sample: vmap's randomness modes apply)."""
+    samples = samples if isinstance(samples, Tensor) else Tensor._make(np.asarray(samples, input.dtype))
+    unbatched = input.ndim == nd + 1
+    pool = lambda x, u: _fractional(name, x, k, out, None, True, u, nd)     # noqa: E731
+    y, index = batched_fold(pool, input.unsqueeze(0) if unbatched else input, samples)
+    if unbatched:
+        y, index = y.squeeze(0), index.squeeze(0)
+    return (y, index) if return_indices else y
 
 
 def fractional_reference(nd):
