@@ -342,6 +342,32 @@ def conv1d_reference(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1)
     return y[:, :, 0]
 
 
+def transpose_geometry(name, x, w, stride, padding, output_padding, groups, dilation, nd):
+    """A transposed convolution's checked (stride, padding, output_padding, dilation)
+    tuples and its output size, for ``nd`` spatial dims (input and weight checked)."""
+    s, p = _tuple(name, "stride", stride, nd), _tuple(name, "padding", padding, nd)
+    op_, d = (_tuple(name, "output_padding", output_padding, nd),
+              _tuple(name, "dilation", dilation, nd))
+    if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op_) < 0:
+        raise ValueError(f"{name}: stride {s} and dilation {d} must be positive, padding {p} "
+                         f"and output_padding {op_} non-negative")
+    if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
+        raise ValueError(f"{name}: output_padding {op_} must be smaller than stride {s} or "
+                         f"dilation {d}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"{name}: in_channels {x.shape[1]} must be divisible by groups="
+                         f"{groups} (input {tuple(x.shape)})")
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"{name}: weight {tuple(w.shape)} expects {w.shape[0]} input channels, "
+                         f"but input {tuple(x.shape)} has {x.shape[1]}")
+    out = tuple((n - 1) * si - 2 * pi + di * (k - 1) + oi + 1 for n, si, pi, di, k, oi
+                in zip(x.shape[2:], s, p, d, w.shape[2:], op_))
+    if min(out) < 1:
+        raise ValueError(f"{name}: output size {out} is not positive (input {tuple(x.shape)}, "
+                         f"weight {tuple(w.shape)}, padding {p})")
+    return s, p, op_, d, out
+
+
 def conv_transpose2d_reference(x, w, bias=None, stride=1, padding=0, output_padding=0,
                                groups=1, dilation=1):
     pair = lambda v: (v, v) if np.isscalar(v) else tuple(v)
@@ -472,25 +498,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         if x.dtype != weight.dtype:
             raise TypeError(f"{name}: input dtype {x.dtype} and weight dtype {weight.dtype} "
                             f"differ (input {tuple(x.shape)}, weight {tuple(weight.shape)})")
-        s, p = _tuple(name, "stride", stride, 2), _tuple(name, "padding", padding, 2)
-        op_, d = _tuple(name, "output_padding", output_padding, 2), _tuple(name, "dilation", dilation, 2)
-        if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op_) < 0:
-            raise ValueError(f"{name}: stride {s} and dilation {d} must be positive, padding "
-                             f"{p} and output_padding {op_} non-negative")
-        if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
-            raise ValueError(f"{name}: output_padding {op_} must be smaller than stride {s} "
-                             f"or dilation {d}")
-        if not isinstance(groups, (int, np.integer)) or groups < 1 or x.shape[1] % groups:
-            raise ValueError(f"{name}: in_channels {x.shape[1]} must be divisible by groups="
-                             f"{groups} (input {tuple(x.shape)})")
-        if weight.shape[0] != x.shape[1]:
-            raise ValueError(f"{name}: weight {tuple(weight.shape)} expects {weight.shape[0]} "
-                             f"input channels, but input {tuple(x.shape)} has {x.shape[1]}")
-        out = tuple((n - 1) * si - 2 * pi + di * (k - 1) + oi + 1 for n, si, pi, di, k, oi
-                    in zip(x.shape[2:], s, p, d, weight.shape[2:], op_))
-        if min(out) < 1:
-            raise ValueError(f"{name}: output size {out} is not positive (input "
-                             f"{tuple(x.shape)}, weight {tuple(weight.shape)}, padding {p})")
+        s, p, op_, d, out = transpose_geometry(name, x, weight, stride, padding, output_padding,
+                                               groups, dilation, 2)
         geo = ConvGeometry(s[0], s[1], p[0], p[1], d[0], d[1], groups)
         b = _check_bias(name, bias, weight.shape[1] * groups)
         return ConvolutionTranspose.apply(x, weight, b, geo, out)

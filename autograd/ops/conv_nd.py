@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .conv import (Convolution, ConvolutionTranspose, ConvolutionWeightGrad, Fold, Unfold,
-                   _check_bias, _tuple, conv2d, conv_transpose2d, fold)
+                   _check_bias, _tuple, conv2d, conv_transpose2d, fold, transpose_geometry)
 from .registry import SampleInput, make, op
 from .pad import pad
 from .shape import stack
@@ -105,29 +105,9 @@ def _conv3d(name, x, w, bias, stride, padding, dilation, groups):
 
 # -- transposed convolutions -------------------------------------------------------------------
 def _transpose_args(name, x, w, stride, padding, output_padding, groups, dilation, nd):
-    """Checked (stride, padding, output_padding, dilation) tuples and the output size."""
+    """Checked (stride, padding, output_padding, dilation) tuples (conv.transpose_geometry)."""
     _check_pair(name, x, w, nd)
-    s, p = _tuple(name, "stride", stride, nd), _tuple(name, "padding", padding, nd)
-    op_, d = (_tuple(name, "output_padding", output_padding, nd),
-              _tuple(name, "dilation", dilation, nd))
-    if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op_) < 0:
-        raise ValueError(f"{name}: stride {s} and dilation {d} must be positive, padding {p} "
-                         f"and output_padding {op_} non-negative")
-    if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
-        raise ValueError(f"{name}: output_padding {op_} must be smaller than stride {s} or "
-                         f"dilation {d}")
-    if not isinstance(groups, (int, np.integer)) or groups < 1 or x.shape[1] % groups:
-        raise ValueError(f"{name}: in_channels {x.shape[1]} must be divisible by groups="
-                         f"{groups} (input {tuple(x.shape)})")
-    if w.shape[0] != x.shape[1]:
-        raise ValueError(f"{name}: weight {tuple(w.shape)} expects {w.shape[0]} input channels, "
-                         f"but input {tuple(x.shape)} has {x.shape[1]}")
-    out = tuple((n - 1) * si - 2 * pi + di * (k - 1) + oi + 1 for n, si, pi, di, k, oi
-                in zip(x.shape[2:], s, p, d, w.shape[2:], op_))
-    if min(out) < 1:
-        raise ValueError(f"{name}: output size {out} is not positive (input {tuple(x.shape)}, "
-                         f"weight {tuple(w.shape)}, padding {p})")
-    return s, p, op_, d
+    return transpose_geometry(name, x, w, stride, padding, output_padding, groups, dilation, nd)[:4]
 
 
 def _conv_transpose3d(name, x, w, bias, stride, padding, output_padding, groups, dilation):
