@@ -29,17 +29,20 @@ def test_lstm_step_kernels_match_reference(seed, dtype):
     np.testing.assert_allclose(ours, ref, **tolerance(dtype))
     assert np.all((ours[:, :2 * h] > 0) & (ours[:, :2 * h] < 1))    # the logistic ran on i, f
     np.tanh(ref[:, 2 * h:3 * h], out=ref[:, 2 * h:3 * h])
-    c_prev, c, dh_out, dh_next, dc = _arrays(rng, dtype, *[(n, h)] * 5)
+    c_prev, c, dh_out, dc = _arrays(rng, dtype, *[(n, h)] * 4)
+    (dh_next_t,) = _arrays(rng, dtype, (h, n))
     c_ref = np.empty_like(c)
     kr.lstm_state_numba(ref, c_prev, c)
     kr.lstm_state_reference(ref, c_prev, c_ref)
     np.testing.assert_allclose(c, c_ref, **tolerance(dtype))
     tc = np.tanh(c)
     dg, dg_ref = np.full((n, 4 * h), np.nan, dtype), np.full((n, 4 * h), np.nan, dtype)
+    dg_t, dg_t_ref = np.full((4 * h, n), np.nan, dtype), np.full((4 * h, n), np.nan, dtype)
     dc_ref = dc.copy()
-    kr.lstm_step_backward_numba(ref, c_prev, tc, dh_out, dh_next, dc, dg)
-    kr.lstm_step_backward_reference(ref, c_prev, tc, dh_out, dh_next, dc_ref, dg_ref)
+    kr.lstm_step_backward_numba(ref, c_prev, tc, dh_out, dh_next_t, dc, dg, dg_t)
+    kr.lstm_step_backward_reference(ref, c_prev, tc, dh_out, dh_next_t, dc_ref, dg_ref, dg_t_ref)
     np.testing.assert_allclose(dg, dg_ref, **tolerance(dtype))
+    np.testing.assert_array_equal(dg_t, dg.T)
     np.testing.assert_allclose(dc, dc_ref, **tolerance(dtype))
 
 
@@ -58,16 +61,21 @@ def test_gru_step_kernels_match_reference(seed, dtype):
     np.testing.assert_allclose(hn, hn_ref, **tolerance(dtype))
     np.tanh(acts_ref[:, 2 * h:], out=acts_ref[:, 2 * h:])
     h_prev, dh_out, dh_next = _arrays(rng, dtype, *[(n, h)] * 3)
+    (through_t,) = _arrays(rng, dtype, (h, n))
     out, out_ref = np.empty((n, h), dtype), np.empty((n, h), dtype)
     kr.gru_state_numba(acts_ref, h_prev, out)
     kr.gru_state_reference(acts_ref, h_prev, out_ref)
     np.testing.assert_allclose(out, out_ref, **tolerance(dtype))
     grads = [np.full((n, 3 * h), np.nan, dtype) for _ in range(4)]
+    dhw_t, dhw_t_ref = np.full((3 * h, n), np.nan, dtype), np.full((3 * h, n), np.nan, dtype)
     carry, carry_ref = dh_next.copy(), dh_next.copy()
-    kr.gru_step_backward_numba(acts_ref, hn_ref, h_prev, dh_out, carry, grads[0], grads[1])
-    kr.gru_step_backward_reference(acts_ref, hn_ref, h_prev, dh_out, carry_ref, grads[2], grads[3])
+    kr.gru_step_backward_numba(acts_ref, hn_ref, h_prev, dh_out, through_t, carry, grads[0],
+                               grads[1], dhw_t)
+    kr.gru_step_backward_reference(acts_ref, hn_ref, h_prev, dh_out, through_t, carry_ref,
+                                   grads[2], grads[3], dhw_t_ref)
     np.testing.assert_allclose(grads[0], grads[2], **tolerance(dtype))
     np.testing.assert_allclose(grads[1], grads[3], **tolerance(dtype))
+    np.testing.assert_array_equal(dhw_t, grads[1].T)
     np.testing.assert_allclose(carry, carry_ref, **tolerance(dtype))
 
 
@@ -95,12 +103,37 @@ def _gru_by_steps(xw, h, w, b, reverse):
     return hs
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n, h", [(3, 32), (2, 48), (3, 20)])
+def test_step_products_match_matmul(n, h, threads, monkeypatch):
+    """The step GEMMs h W^T and W^T dG^T, in blocks at one thread where the sizes allow
+    (the product's transposed layout of W: a stack of 3-d blocks) and whole otherwise."""
+    monkeypatch.setattr(kr, "get_num_threads", lambda: threads)
+    rng = np.random.default_rng(n * h)
+    for gates in (3, 4):
+        w = rng.standard_normal((gates * h, h)).astype(np.float32)
+        x, dg_t = rng.standard_normal((n, h)), rng.standard_normal((gates * h, n))
+        w_step, view = kr._step_product(w, n)
+        out = np.full((n, gates * h), np.nan, np.float32)
+        np.matmul(x.astype(np.float32), w_step, out=view(out))
+        np.testing.assert_allclose(out, x @ w.T, rtol=1e-5, atol=1e-4)
+        assert (w_step.ndim == 3) == (threads == 1 and gates * h % 32 == 0)
+        a, view = kr._grad_product(w, n)
+        dh_t = np.full((h, n), np.nan, np.float32)
+        np.matmul(a, dg_t.astype(np.float32), out=view(dh_t))
+        np.testing.assert_allclose(dh_t, w.T @ dg_t, rtol=1e-5, atol=1e-4)
+        assert (a.ndim == 3) == (threads == 1 and h % 16 == 0)
+
+
 @pytest.mark.parametrize("reverse", [False, True])
-def test_layer_loops_match_steps(reverse):
+@pytest.mark.parametrize("h, threads", [(4, 1), (32, 1), (32, 2)])
+def test_layer_loops_match_steps(reverse, h, threads, monkeypatch):
     """The loops' values, and their backward against central differences of
-    <hs, G> + <c_last, C> in one random direction (float64)."""
+    <hs, G> + <c_last, C> in one random direction (float64); with h = 32 at one thread
+    the step GEMMs run in blocks."""
+    monkeypatch.setattr(kr, "get_num_threads", lambda: threads)
     rng = np.random.default_rng(3)
-    t_, n, h = 5, 3, 4
+    t_, n = 5, 3
     xw4, xw3 = rng.standard_normal((t_, n, 4 * h)), rng.standard_normal((t_, n, 3 * h))
     h0, c0 = rng.standard_normal((n, h)), rng.standard_normal((n, h))
     w4, w3 = rng.standard_normal((4 * h, h)) / 2, rng.standard_normal((3 * h, h)) / 2

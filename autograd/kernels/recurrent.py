@@ -2,12 +2,13 @@
 
 A layer's input projection xw = x W_ih^T + b_ih comes in for all T steps at once (one
 GEMM, done by the caller); the loop here runs the recurrence, one GEMM a step for
-h W_hh^T (on a contiguous copy of W_hh^T: OpenBLAS ran (32 x 256) @ (256 x 1024) on the
-transposed view 1.5x slower, 265 against 170 us) and the gates' pointwise work in
-fused kernels, writing into buffers laid out for the whole sequence.
+h W_hh^T (laid out as _step_product says) and the gates' pointwise work in fused
+kernels, writing into buffers laid out for the whole sequence.
 The backward loop runs in reverse and leaves the weight gradient for ONE GEMM after
 it, dW_hh = dG^T H_prev over all T*N rows (PyTorch and cuDNN do the same): 64 GEMMs
-with K = 32 become one with K = 2048.  tanh is NumPy's (its SIMD form), the logistic
+with K = 32 become one with K = 2048.  Its step GEMM is dh^T = W_hh^T dG_t^T, the
+form OpenBLAS ran fastest (below), so the step kernel also writes dG_t^T and reads the
+carried dh transposed.  tanh is NumPy's (its SIMD form), the logistic
 the vectorising one of kernels/special.py, so the values are today's to the last
 rounding of the sums' order.  Formulas: autograd/ops/recurrent.py.
 
@@ -26,7 +27,7 @@ from numba import uint64 as U
 
 from . import pick
 from .special import exp_neg
-from .threads import streaming_kernel
+from .threads import get_num_threads, streaming_kernel
 
 
 @numba.njit(cache=True)
@@ -66,9 +67,9 @@ def lstm_state_numba(gates, c_prev, c):
 
 
 @streaming_kernel
-def lstm_step_backward_numba(gates, c_prev, tc, dh_out, dh_next, dc, dgates):
-    """One step back: dh = dh_out + dh_next; dc (in: dL/dc_t, out: dL/dc_{t-1}); writes
-    dgates.  Formulas: ops/recurrent.py (LSTMCell)."""
+def lstm_step_backward_numba(gates, c_prev, tc, dh_out, dh_next_t, dc, dgates, dgates_t):
+    """One step back: dh = dh_out + dh_next_t^T; dc (in: dL/dc_t, out: dL/dc_{t-1});
+    writes dgates and its transpose dgates_t (4H, N).  Formulas: ops/recurrent.py."""
     n_, h_ = dc.shape
     one = dc.dtype.type(1)
     for r in prange(n_):
@@ -76,12 +77,16 @@ def lstm_step_backward_numba(gates, c_prev, tc, dh_out, dh_next, dc, dgates):
             si, sf = gates[r, j], gates[r, h_ + j]
             tg, so = gates[r, 2 * h_ + j], gates[r, 3 * h_ + j]
             t = tc[r, j]
-            dh = dh_out[r, j] + dh_next[r, j]
+            dh = dh_out[r, j] + dh_next_t[j, r]
             dcs = dc[r, j] + dh * so * (one - t * t)
-            dgates[r, j] = dcs * tg * si * (one - si)
-            dgates[r, h_ + j] = dcs * c_prev[r, j] * sf * (one - sf)
-            dgates[r, 2 * h_ + j] = dcs * si * (one - tg * tg)
-            dgates[r, 3 * h_ + j] = dh * t * so * (one - so)
+            di = dcs * tg * si * (one - si)
+            df = dcs * c_prev[r, j] * sf * (one - sf)
+            dg = dcs * si * (one - tg * tg)
+            do = dh * t * so * (one - so)
+            dgates[r, j], dgates[r, h_ + j], dgates[r, 2 * h_ + j], dgates[r, 3 * h_ + j] = \
+                di, df, dg, do
+            dgates_t[j, r], dgates_t[h_ + j, r], dgates_t[2 * h_ + j, r] = di, df, dg
+            dgates_t[3 * h_ + j, r] = do
             dc[r, j] = dcs * sf
 
 
@@ -102,12 +107,13 @@ def lstm_state_reference(gates, c_prev, c):
     c[...] = gates[:, h_:2 * h_] * c_prev + gates[:, :h_] * gates[:, 2 * h_:3 * h_]
 
 
-def lstm_step_backward_reference(gates, c_prev, tc, dh_out, dh_next, dc, dgates):
+def lstm_step_backward_reference(gates, c_prev, tc, dh_out, dh_next_t, dc, dgates, dgates_t):
     si, sf, tg, so = np.split(gates, 4, axis=1)
-    dh = dh_out + dh_next
+    dh = dh_out + dh_next_t.T
     dcs = dc + dh * so * (1 - tc * tc)
     dgates[...] = np.concatenate([dcs * tg * si * (1 - si), dcs * c_prev * sf * (1 - sf),
                                   dcs * si * (1 - tg * tg), dh * tc * so * (1 - so)], axis=1)
+    dgates_t[...] = dgates.T
     dc[...] = dcs * sf
 
 
@@ -145,25 +151,24 @@ def gru_state_numba(acts, h_prev, h):
 
 
 @streaming_kernel
-def gru_step_backward_numba(acts, hn, h_prev, dh_out, dh_next, dxw, dhw):
-    """One step back: dh = dh_out + dh_next; writes dxw = [ar, az, an], dhw = [ar, az,
-    an r] and dh_next = dh z (the caller adds dhw W_hh).  Formulas: ops/recurrent.py."""
+def gru_step_backward_numba(acts, hn, h_prev, dh_out, through_t, carry, dxw, dhw, dhw_t):
+    """One step back: dh = dh_out + carry + through_t^T (through_t: W_hh^T dhw^T of the
+    step after, (H, N)); writes dxw = [ar, az, an], dhw = [ar, az, an r], its transpose
+    dhw_t (3H, N) and carry = dh z.  Formulas: ops/recurrent.py."""
     n_, h_ = h_prev.shape
     one = acts.dtype.type(1)
     for r in prange(n_):
         for j in range(h_):
             rr, z, n = acts[r, j], acts[r, h_ + j], acts[r, 2 * h_ + j]
-            dh = dh_out[r, j] + dh_next[r, j]
+            dh = dh_out[r, j] + carry[r, j] + through_t[j, r]
             an = dh * (one - z) * (one - n * n)
             ar = an * hn[r, j] * rr * (one - rr)
             az = dh * (h_prev[r, j] - n) * z * (one - z)
-            dxw[r, j] = ar
-            dxw[r, h_ + j] = az
-            dxw[r, 2 * h_ + j] = an
-            dhw[r, j] = ar
-            dhw[r, h_ + j] = az
-            dhw[r, 2 * h_ + j] = an * rr
-            dh_next[r, j] = dh * z
+            anr = an * rr
+            dxw[r, j], dxw[r, h_ + j], dxw[r, 2 * h_ + j] = ar, az, an
+            dhw[r, j], dhw[r, h_ + j], dhw[r, 2 * h_ + j] = ar, az, anr
+            dhw_t[j, r], dhw_t[h_ + j, r], dhw_t[2 * h_ + j, r] = ar, az, anr
+            carry[r, j] = dh * z
 
 
 def gru_gates_reference(hw, xw, b, acts, hn):
@@ -179,20 +184,58 @@ def gru_state_reference(acts, h_prev, h):
     h[...] = n + z * (h_prev - n)
 
 
-def gru_step_backward_reference(acts, hn, h_prev, dh_out, dh_next, dxw, dhw):
+def gru_step_backward_reference(acts, hn, h_prev, dh_out, through_t, carry, dxw, dhw, dhw_t):
     r, z, n = np.split(acts, 3, axis=1)
-    dh = dh_out + dh_next
+    dh = dh_out + carry + through_t.T
     an = dh * (1 - z) * (1 - n * n)
     ar = an * hn * r * (1 - r)
     az = dh * (h_prev - n) * z * (1 - z)
     dxw[...] = np.concatenate([ar, az, an], axis=1)
     dhw[...] = np.concatenate([ar, az, an * r], axis=1)
-    dh_next[...] = dh * z
+    dhw_t[...] = dhw.T
+    carry[...] = dh * z
 
 
 gru_gates = pick(gru_gates_numba, gru_gates_reference)
 gru_state = pick(gru_state_numba, gru_state_reference)
 gru_step_backward = pick(gru_step_backward_numba, gru_step_backward_reference)
+
+
+# -- the step GEMMs --------------------------------------------------------------------------
+# OpenBLAS runs a GEMM of at most 1e6 multiply-adds (M N K) with its small-matrix kernels,
+# which read the operands in place; a larger one first copies both into packed buffers,
+# which for a step's thin GEMM costs as much as the arithmetic.  So at one thread a step
+# GEMM runs as blocks under that size, one np.matmul over a stack of them (float32, batch
+# 32, H 256, 1 thread, us: h W_hh^T 193 -> 127 in blocks of 32 columns of W_hh^T;
+# dh^T = W_hh^T dG^T 197 (as dG W_hh) -> 124 in blocks of 16 rows, on dG^T).  Larger
+# blocks, and more threads (the small kernels run serially), take the whole product:
+# then h W_hh^T reads a contiguous W_hh^T (its transposed view ran 265 against 170 us).
+SMALL_GEMM = 10 ** 6
+_COLUMNS, _ROWS = 32, 16            # block widths of the forward and backward products
+
+
+def _small(block_madds, size, width):
+    return get_num_threads() == 1 and size % width == 0 and block_madds <= SMALL_GEMM
+
+
+def _step_product(w_hh, n_batch):
+    """(w, view) with h W_hh^T = np.matmul(h, w, out=view(out)), out (N, G)."""
+    g, h = w_hh.shape
+    if not _small(n_batch * _COLUMNS * h, g, _COLUMNS):
+        return np.ascontiguousarray(w_hh.T), lambda out: out
+    k = g // _COLUMNS                                    # block j: W_hh[32j:32j+32]^T
+    w = np.ascontiguousarray(w_hh.reshape(k, _COLUMNS, h).transpose(0, 2, 1))
+    return w, lambda out: out.reshape(n_batch, k, _COLUMNS).transpose(1, 0, 2)
+
+
+def _grad_product(w_hh, n_batch):
+    """(a, view) with dh^T = W_hh^T dG^T = np.matmul(a, dg_t, out=view(dh_t)), dh_t (H, N)."""
+    g, h = w_hh.shape
+    if not _small(_ROWS * n_batch * g, h, _ROWS):
+        return w_hh.T, lambda out: out
+    k = h // _ROWS                                       # block j: W_hh[:, 16j:16j+16]^T
+    return (w_hh.reshape(g, k, _ROWS).transpose(1, 2, 0),
+            lambda out: out.reshape(k, _ROWS, n_batch))
 
 
 # -- the time loops --------------------------------------------------------------------------
@@ -237,10 +280,10 @@ def lstm_layer_forward(xw, h0, c0, w_hh, b_hh, reverse):
     b = _bias_or_zeros(b_hh, g4, xw.dtype)
     gates = np.empty((t_, n_, g4), xw.dtype)
     hs, cs, tcs = (np.empty((t_, n_, h_), xw.dtype) for _ in range(3))
-    w_t = np.ascontiguousarray(w_hh.T)                     # see the module docstring
+    w, view = _step_product(w_hh, n_)
     for t in _steps(t_, reverse):
         g = gates[t]
-        np.matmul(_previous(hs, h0, t, reverse), w_t, out=g)
+        np.matmul(_previous(hs, h0, t, reverse), w, out=view(g))
         lstm_gates(g, xw[t], b)
         np.tanh(g[:, 2 * h_:3 * h_], out=g[:, 2 * h_:3 * h_])
         lstm_state(g, _previous(cs, c0, t, reverse), cs[t])
@@ -252,14 +295,15 @@ def lstm_layer_forward(xw, h0, c0, w_hh, b_hh, reverse):
 def lstm_layer_backward(dhs, dc_last, h0, c0, w_hh, hs, cs, tcs, gates, reverse, need_bias):
     """(dxw, dh0, dc0, dW_hh, db_hh or None) from dhs (T, N, H) and dL/dc at the last step."""
     t_, n_, h_ = hs.shape
-    dg = np.empty_like(gates)
-    dh_next = np.zeros((n_, h_), hs.dtype)
+    dg, dg_t = np.empty_like(gates), np.empty((4 * h_, n_), hs.dtype)
+    dh_next_t = np.zeros((h_, n_), hs.dtype)              # dL/dh carried back, transposed
     dc = np.array(dc_last, hs.dtype)
+    a, view = _grad_product(w_hh, n_)
     for t in reversed(_steps(t_, reverse)):
-        lstm_step_backward(gates[t], _previous(cs, c0, t, reverse), tcs[t], dhs[t], dh_next,
-                           dc, dg[t])
-        np.matmul(dg[t], w_hh, out=dh_next)
-    return (dg, dh_next, dc, _weight_grad(dg, hs, h0, reverse),
+        lstm_step_backward(gates[t], _previous(cs, c0, t, reverse), tcs[t], dhs[t], dh_next_t,
+                           dc, dg[t], dg_t)
+        np.matmul(a, dg_t, out=view(dh_next_t))
+    return (dg, dh_next_t.T.copy(), dc, _weight_grad(dg, hs, h0, reverse),
             _bias_grad(dg) if need_bias else None)
 
 
@@ -271,10 +315,11 @@ def gru_layer_forward(xw, h0, w_hh, b_hh, reverse):
     acts = np.empty((t_, n_, h3), xw.dtype)
     hs, hn = np.empty((t_, n_, h_), xw.dtype), np.empty((t_, n_, h_), xw.dtype)
     hw = np.empty((n_, h3), xw.dtype)
-    w_t = np.ascontiguousarray(w_hh.T)                     # see the module docstring
+    w, view = _step_product(w_hh, n_)
+    hw_view = view(hw)
     for t in _steps(t_, reverse):
         h_prev = _previous(hs, h0, t, reverse)
-        np.matmul(h_prev, w_t, out=hw)
+        np.matmul(h_prev, w, out=hw_view)
         gru_gates(hw, xw[t], b, acts[t], hn[t])
         np.tanh(acts[t, :, 2 * h_:], out=acts[t, :, 2 * h_:])
         gru_state(acts[t], h_prev, hs[t])
@@ -284,12 +329,14 @@ def gru_layer_forward(xw, h0, w_hh, b_hh, reverse):
 def gru_layer_backward(dhs, h0, w_hh, hs, acts, hn, reverse, need_bias):
     """(dxw, dh0, dW_hh, db_hh or None) from dhs (T, N, H)."""
     t_, n_, h_ = hs.shape
-    dxw, dhw = np.empty_like(acts), np.empty_like(acts)
-    dh_next = np.zeros((n_, h_), hs.dtype)
-    through_w = np.empty((n_, h_), hs.dtype)
+    dxw, dhw, dhw_t = np.empty_like(acts), np.empty_like(acts), np.empty((3 * h_, n_), hs.dtype)
+    carry = np.zeros((n_, h_), hs.dtype)                  # dL/dh carried back through z
+    through_t = np.zeros((h_, n_), hs.dtype)              # ... and through W_hh, transposed
+    a, view = _grad_product(w_hh, n_)
+    through_view = view(through_t)
     for t in reversed(_steps(t_, reverse)):
-        gru_step_backward(acts[t], hn[t], _previous(hs, h0, t, reverse), dhs[t], dh_next,
-                          dxw[t], dhw[t])
-        dh_next += np.matmul(dhw[t], w_hh, out=through_w)
-    return (dxw, dh_next, _weight_grad(dhw, hs, h0, reverse),
+        gru_step_backward(acts[t], hn[t], _previous(hs, h0, t, reverse), dhs[t], through_t,
+                          carry, dxw[t], dhw[t], dhw_t)
+        np.matmul(a, dhw_t, out=through_view)
+    return (dxw, carry + through_t.T, _weight_grad(dhw, hs, h0, reverse),
             _bias_grad(dhw) if need_bias else None)
