@@ -52,12 +52,52 @@ def test_a_chain_is_one_kernel_and_the_code_shows_it():
     for _ in range(3):
         compiled(x, y).backward()
     kernels = compiled._last.kernels
-    assert [k["ops"] for k in kernels] == [["Mul", "Tanh", "Add", "Exp"]]
+    assert [k["ops"] for k in kernels] == [["Mul", "Tanh", "Add", "Exp", "Sum"]]
     assert "fused_0(x, y)" in compiled.code and "fused_0_backward" in compiled.code
     assert "for i in range(n):" in kernels[0]["backward"]
     stats = compiled._last.stats
-    assert stats["fused_ops"] == 4 and stats["temporaries_removed"] == 3
-    assert stats["bytes_removed"] == 3 * 5 * 4
+    # the sum is the kernel's epilogue: no array between the ops, the exp's included
+    assert stats["fused_ops"] == 5 and stats["temporaries_removed"] == 4
+    assert stats["bytes_removed"] == 4 * 5 * 4
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("exported", [False, True])
+def test_a_full_reduction_is_the_kernels_epilogue(reduce, exported):
+    """``sum``/``mean`` of a group's value joins the kernel; values, gradients (also of
+    a value read again after it) and second derivatives equal eager's in float64."""
+    def fn(x, y):
+        t = (x * y).sin()
+        r = getattr(t * t, reduce)()
+        return (r, t * 3.0) if exported else r
+    compiled = ag.compile(fn)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((3, 4)) for _ in range(2)]
+
+    def run(f):
+        x, y = (ag.tensor(a, requires_grad=True) for a in xs)
+        out = f(x, y)
+        outs = out if isinstance(out, tuple) else (out,)
+        loss = sum((o * (k + 1.5)).sum() for k, o in enumerate(outs))
+        gx, gy = ag.grad(loss, (x, y), create_graph=True)
+        ggx, = ag.grad((gx * gy).sum(), (x,))
+        return [o.array for o in outs] + [gx.array, gy.array, ggx.array]
+    for _ in range(2):
+        run(compiled)
+    kernel, = compiled._last.kernels
+    assert kernel["ops"][-1] == reduce.capitalize() and "acc +=" in kernel["forward"]
+    for got, want in zip(run(compiled), run(fn)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_partial_reduction_stays_a_step():
+    compiled = ag.compile(lambda x: (x * 2).exp().sum(0))
+    x = ag.randn(3, 4)
+    for _ in range(3):
+        out = compiled(x)
+    kernel, = compiled._last.kernels
+    assert kernel["ops"] == ["Mul", "Exp"] and "Sum(" in compiled.code
+    np.testing.assert_allclose(out.array, (x * 2).exp().sum(0).array, rtol=1e-6)
 
 
 def test_fusion_can_be_turned_off():

@@ -129,12 +129,21 @@ def backward_source(plan):
 
 
 def _ops(fused):
-    """The ops a fused kernel holds, runs of one op counted (``Add, Mul, Tanh x3``)."""
+    """The ops a fused kernel holds: a cycle repeated from the start written once
+    (``(Add, Mul, Tanh, Sub) x50, Sum``), runs of one op counted (``Tanh x3``)."""
     names = [m.cls.__name__ for m in fused.members]
+    best, period = 0, 0          # the longest prefix that repeats a cycle of ops
+    for p in range(2, len(names) // 2 + 1):
+        k = 1
+        while names[k * p:(k + 1) * p] == names[:p]:
+            k += 1
+        if k > 1 and len(set(names[:p])) > 1 and k * p > best:
+            best, period = k * p, p
+    head = [f"({', '.join(names[:period])}) x{best // period}"] if best else []
     runs = []
-    for n in names:
+    for n in names[best:]:
         if runs and runs[-1][0] == n:
             runs[-1][1] += 1
         else:
             runs.append([n, 1])
-    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in runs)
+    return ", ".join(head + [n if k == 1 else f"{n} x{k}" for n, k in runs])

@@ -17,12 +17,19 @@ with its arrays (a Python branch on their data, a reshape, ``np.asarray``) raise
 Elementwise here means: a `FormulaPrimitive` with the elementwise batching rule, whose
 tensor arguments all have the group's shape and dtype (no broadcasting), and whose
 other arguments are Python numbers.
+
+A full ``sum`` or ``mean`` of one of the group's values right after it (a loss's last
+step) joins the group as its epilogue: the forward kernel accumulates it in float64 as
+it goes, and the backward kernel reads its gradient as one number, the same for every
+element (``dx = g``, or ``g / N`` for the mean).  So ``(a * b).sum()`` is one kernel each
+way, with no array between the ops and no broadcast gradient.
 """
 import numpy as np
 
 from .. import kernels  # noqa: F401  (Numba's threading layer is the library's)
 from ..ops.batching import elementwise_batch_rule
 from ..ops.formula import FormulaPrimitive
+from ..ops.reduction import Mean, Sum
 
 MIN_GROUP = 2           # a lone op gains nothing from a kernel of its own
 # ufuncs written as operators in the kernels (IEEE arithmetic either way; Numba compiles
@@ -145,19 +152,38 @@ def fusible(step, meta):
     return True
 
 
+def reduces(step, made, meta):
+    """Whether ``step`` is a full sum or mean of a value the group ``made``, so that it
+    can be the group's epilogue."""
+    if not _is_step(step) or step.cls not in (Sum, Mean) or step.args[0][0] != "v":
+        return False
+    slot = step.args[0][1]
+    if slot not in made:
+        return False
+    shape, dtype = meta[slot]
+    return len(shape) > 0 and sorted(step.args[1][1]) == list(range(len(shape))) and \
+        step.out_meta[0][1] == dtype
+
+
 class FusedStep:
     """A group of elementwise steps run as one forward and one backward kernel (see
     the module docstring).  ``members``: the original steps (for the readable code, the
-    recomputation of double backward, and ``mode="check"``)."""
+    recomputation of double backward, and ``mode="check"``).  With an epilogue
+    (``reduction`` is Sum or Mean), its result is the last export, of ``reduced_shape``."""
     __slots__ = ("members", "inputs", "exports", "needs", "recorded", "shape", "dtype", "size",
-                 "forward_source", "backward_source", "_fwd", "_bwd", "name")
+                 "forward_source", "backward_source", "_fwd", "_bwd", "name", "reduction",
+                 "reduced_shape")
 
     def run(self, run):
         vals = run.vals
         n, shape, dtype = self.size, self.shape, self.dtype
         ins = [vals[s] for s in self.inputs]
         outs = [np.empty(shape, dtype) for _ in self.exports]
-        self._fwd(n, *[_flat(a, n) for a in ins], *[o.reshape(n) for o in outs])
+        if self.reduction is not None:
+            outs[-1] = np.empty(1, dtype)
+        self._fwd(n, *[_flat(a, n) for a in ins], *[o.reshape(-1) for o in outs])
+        if self.reduction is not None:
+            outs[-1] = outs[-1].reshape(self.reduced_shape)
         for s, o in zip(self.exports, outs):
             vals[s] = o
         if self.recorded:
@@ -169,8 +195,14 @@ class FusedStep:
     def vjp(self, saved, grads):
         """Gradients per input (None where not needed) from those of the exports."""
         n, dtype = self.size, self.dtype
-        g = [np.zeros(n, dtype) if x is None else _flat(x.astype(dtype, copy=False), n)
-             for x in grads]
+        sizes = [n] * len(grads)
+        if self.reduction is not None:
+            sizes[-1] = 1
+            if self.reduction is Mean and grads[-1] is not None:
+                grads = list(grads)
+                grads[-1] = grads[-1] / n          # Mean's VJP: g / N, in the gradient's dtype
+        g = [np.zeros(k, dtype) if x is None else _flat(x.astype(dtype, copy=False), k)
+             for x, k in zip(grads, sizes)]
         outs = [np.empty(self.shape, dtype) if need else None for need in self.needs]
         self._bwd(n, *[_flat(a, n) for a in saved.replay_saved], *g,
                   *[o.reshape(n) for o in outs if o is not None])
@@ -191,9 +223,10 @@ class _Saved:
         self.replay_saved = arrays
 
 
-def build(members, live_after, meta, index):
-    """A `FusedStep` for the consecutive elementwise ``members``; ``live_after``: the
-    slots read after them.  Raises NotFusible."""
+def build(members, live_after, meta, index, reduction=None):
+    """A `FusedStep` for the consecutive elementwise ``members`` and, if given, the
+    ``reduction`` step after them (see `reduces`); ``live_after``: the slots read after
+    them.  Raises NotFusible."""
     shape, dtype = members[0].out_meta[0]
     made = {m.outs[0] for m in members}
     inputs = list(dict.fromkeys(x for m in members for kind, x in m.args
@@ -221,7 +254,19 @@ def build(members, live_after, meta, index):
             if kind == "v" and need:
                 needs[x] = True
     adjoint = {s: f"a{s}" for s in exports}
-    for m, ctx in zip(reversed(members), reversed(ctxs)):
+    seeds = [f"a{s} = gout{k}[i]" for k, s in enumerate(exports)]
+    before, after = [], []
+    if reduction is not None:
+        # the epilogue: acc = sum of t_r; its gradient (g, or g / N from vjp) reaches t_r
+        r = reduction.args[0][1]
+        forward_lines.append(f"acc += t{r}")
+        before, after = ["acc = 0.0"], [f"out{len(exports)}[0] = acc" +
+                                        (" / n" if reduction.cls is Mean else "")]
+        seeds.append(f"a{r} = a{r} + gred" if r in adjoint else f"a{r} = gred")
+        adjoint[r] = f"a{r}"
+        members = members + [reduction]
+        exports = exports + [reduction.outs[0]]
+    for m, ctx in zip(reversed(members[:len(ctxs)]), reversed(ctxs)):
         s = m.outs[0]
         if not m.recorded or s not in adjoint:
             continue
@@ -243,17 +288,20 @@ def build(members, live_after, meta, index):
     step.recorded = any(m.recorded for m in members) and bool(grad_inputs)
     step.shape, step.dtype, step.name = shape, np.dtype(dtype), f"fused_{index}"
     step.size = int(np.prod(shape))
+    step.reduction = None if reduction is None else reduction.cls
+    step.reduced_shape = None if reduction is None else reduction.out_meta[0][0]
     ins = [f"in{k}" for k in range(len(inputs))]
+    elementwise = exports[:len(exports) - (reduction is not None)]
     step.forward_source = _kernel_source(
         f"{step.name}_forward", ins + [f"out{k}" for k in range(len(exports))],
         [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + forward_lines +
-        [f"out{k}[i] = t{s}" for k, s in enumerate(exports)])
+        [f"out{k}[i] = t{s}" for k, s in enumerate(elementwise)], before, after)
     step.backward_source = _kernel_source(
         f"{step.name}_backward",
         ins + [f"gout{k}" for k in range(len(exports))] + [f"gin{k}" for k in range(len(grad_inputs))],
-        [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] +
-        [f"a{s} = gout{k}[i]" for k, s in enumerate(exports)] + fwd.lines +
-        [f"gin{k}[i] = {adjoint.get(s, '0')}" for k, s in enumerate(grad_inputs)])
+        [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + seeds + fwd.lines +
+        [f"gin{k}[i] = {adjoint.get(s, '0')}" for k, s in enumerate(grad_inputs)],
+        [f"gred = gout{len(elementwise)}[0]"] if reduction is not None else [])
     nargs = len(inputs) + len(exports)
     step._fwd = _compile(step.forward_source, fwd.consts, step.dtype, nargs)
     step._bwd = _compile(step.backward_source, fwd.consts, step.dtype,
@@ -261,9 +309,11 @@ def build(members, live_after, meta, index):
     return step
 
 
-def _kernel_source(name, args, body):
-    lines = [f"def {name}(n, {', '.join(args)}):", "    for i in range(n):"]
-    return "\n".join(lines + [f"        {line}" for line in body])
+def _kernel_source(name, args, body, before=(), after=()):
+    """``def name(n, *args)``: ``before``, the loop over ``body``, ``after``."""
+    lines = [f"def {name}(n, {', '.join(args)}):"] + [f"    {line}" for line in before]
+    lines += ["    for i in range(n):"] + [f"        {line}" for line in body]
+    return "\n".join(lines + [f"    {line}" for line in after])
 
 
 def _compile(source, consts, dtype, nargs):
@@ -306,15 +356,21 @@ def fuse(plan):
                     fusible(entries[end + 1], meta) and \
                     entries[end + 1].out_meta[0] == e.out_meta[0]:
                 end += 1
-        if end + 1 - k >= MIN_GROUP:
+        last = end
+        if end > k or (_is_step(e) and fusible(e, meta)):
+            made = {m.outs[0] for m in entries[k:end + 1]}
+            if end + 1 < len(entries) and reduces(entries[end + 1], made, meta):
+                last = end + 1             # the epilogue (it counts towards MIN_GROUP)
+        if last + 1 - k >= MIN_GROUP:
             try:
-                fused = build(entries[k:end + 1], reads_after[end], meta, len(groups))
+                fused = build(entries[k:end + 1], reads_after[last], meta, len(groups),
+                              entries[last] if last > end else None)
             except NotFusible:
                 fused = None
             if fused is not None:
                 out.append(fused)
                 groups.append(fused)
-                k = end + 1
+                k = last + 1
                 continue
         out.extend(entries[k:end + 1])
         k = end + 1
