@@ -251,6 +251,25 @@ def test_batch_norm_kernels_match_reference(shape, dtype, train):
         np.testing.assert_allclose(o, r, **tol, err_msg=name)
 
 
+@pytest.mark.parametrize("first", [0.0, 30.0])
+def test_batch_norm_statistics_in_one_pass_stay_float64_accurate(first):
+    """The forward's one-pass statistics, on values far from zero with a small spread
+    (mean 1e4, std 1e-2: E[x^2] - E[x]^2 unshifted would lose 12 of float64's 16 digits),
+    also when the channel's first value, its shift, is an outlier."""
+    rng = np.random.default_rng(3)
+    x = 1e4 + 1e-2 * rng.standard_normal((8, 2, 50))
+    x[0, :, 0] += first
+    c = x.shape[1]
+    mean, var = np.zeros(c), np.zeros(c)
+    y = kbn.batch_norm_forward_numba(x, np.ones(c), np.zeros(c), mean, var, 1e-5, True)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-14)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2)), rtol=1e-9)
+    np.testing.assert_allclose(y, kbn.batch_norm_forward_reference(x, np.ones(c), np.zeros(c),
+                                                                   np.zeros(c), np.zeros(c),
+                                                                   1e-5, True), rtol=1e-9,
+                               atol=1e-9)
+
+
 @pytest.mark.parametrize("shape", [(), (1,), (7, 5), (0, 3), (3, 4, 5)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gelu_kernels_match_references(shape, dtype):
