@@ -165,6 +165,42 @@ def test_each_guard_retraces():
     assert len(f.traces) == n + 5              # default dtype
 
 
+G_SCALE = ag.tensor([1.0, 2.0, 3.0])
+
+
+def test_the_fast_guard_check_sends_every_change_to_the_signature_path():
+    """After a hit, calls try the last trace's generated check first; each change it
+    guards must still retrace (or reach the right trace) with eager's result."""
+    w = ag.randn(3, requires_grad=True)
+
+    def fn(x, y):
+        return (x * w * G_SCALE + y).sum()
+    f = ag.compile(fn)
+    x, y = ag.randn(3), ag.randn(3)
+    for _ in range(3):
+        f(x, y)
+    check, trace = f._fast
+    assert "a1 is not a0" in check.source and "G.get('G_SCALE') is" in check.source
+    assert f(x, x).array == fn(x, x).array and len(f.traces) == 2       # aliasing
+    f(x, y)
+    assert f._fast[1] is trace                      # back on the first trace, no retrace
+    w2 = ag.randn(3)
+    w_old, w = w, w2                                # the closure now holds another tensor
+    np.testing.assert_allclose(f(x, y).array, fn(x, y).array, rtol=1e-6)
+    w = w_old
+    global G_SCALE
+    old = G_SCALE
+    G_SCALE = ag.tensor([5.0, 5.0, 5.0])           # a global rebound
+    try:
+        np.testing.assert_allclose(f(x, y).array, fn(x, y).array, rtol=1e-6)
+    finally:
+        G_SCALE = old
+    n = len(f.traces)
+    w.requires_grad_(False)                          # a captured tensor's flag
+    out = f(x, y)
+    assert len(f.traces) > n and not out.requires_grad
+
+
 def test_module_guards_training_flag_and_parameter_identity():
     m = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
     c = ag.compile(m)

@@ -72,6 +72,7 @@ class Trace:
         self.outputs, self.out_spec, self.tensor_positions = outputs, out_spec, tensor_positions
         self.removed = removed
         self.confirmed = False      # by a second capture (CompiledFunction._capture)
+        self.fast_check = False     # guards.fast_check's, made on the first hit (None: none)
 
     @property
     def code(self):
@@ -149,6 +150,7 @@ class CompiledFunction:
         self._eager = set()       # signatures that met a graph break
         self._warned = set()
         self._last = None
+        self._fast = None         # (check, trace): the last trace hit, with its fast check
         name = getattr(self._target, "__qualname__", type(fn).__name__)
         self.name = name.replace(".forward", "") if module is not None else name
         functools.update_wrapper(self, fn, updated=())
@@ -206,6 +208,9 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if STATE.interpreter is not None:     # capturing an enclosing region, or forward AD
             return self._fn(*args, **kwargs)
+        fast = self._fast
+        if fast is not None and not kwargs and fast[0](*args):
+            return fast[1](list(args))
         if not kwargs and all(type(a) is Tensor for a in args):    # the common call
             leaves, spec = list(args), (tuple, ((tuple, (None,) * len(args)), (dict, ())))
         else:
@@ -228,6 +233,9 @@ class CompiledFunction:
         if held and trace.confirmed:
             failed = trace.failing_data_guard(leaves)
             if failed is None:
+                if trace.fast_check is False and self._module is None:
+                    trace.fast_check = guards.fast_check(trace, self._fn)
+                self._fast = (trace.fast_check, trace) if trace.fast_check else None
                 return trace(leaves)
             self._warn_once(("data", failed.site), f"compile({self.name}): data guard failed: "
                             f"{failed.describe(trace.plan)} at capture, not now; such calls run "

@@ -6,6 +6,12 @@ differs from the newest trace's names the guard that failed (for the warning whe
 cache is full).  Beyond the signature, each trace checks the tensors it found during
 its capture (closure tensors reached through objects, constants): shape, dtype and
 requires_grad (`externals_hold`).
+
+Building and hashing the signature costs about as much as a small region's replay, so
+the trace a function last ran also gets its guards as one generated check
+(`fast_check`), which the next call tries first: straight-line comparisons of the
+arguments, the modes and the objects the function reads, with no tuple built.  When
+it fails, the call takes the signature path, which decides.
 """
 import numpy as np
 
@@ -177,3 +183,69 @@ def same_made_inside(old, new):
         return [t for t, *_ in trace.externals if not any(t is n for _, n in trace.named)]
     a, b = made(old), made(new)
     return len(a) == len(b) and all(_same(x.array, y.array) for x, y in zip(a, b))
+
+
+def fast_check(trace, fn):
+    """``check(args) -> bool``: whether a call of ``fn`` (a plain function, called with
+    tensors only) with ``args`` holds every guard of ``trace``, generated from the
+    trace's signature; None where a check would need more (modules, keyword arguments,
+    data guards).  False means "take the signature path", never "retrace"."""
+    sig = trace.signature
+    spec, keys = sig[3]
+    if sig[4] or trace.plan.data_guards or any(len(k) != 4 for k in keys) or \
+            spec != (tuple, ((tuple, (None,) * len(keys)), (dict, ()))):
+        return None
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or not all(_full(c) for c in fn.__closure__ or ()):
+        return None
+    env = {"STATE": STATE, "dtypes": dtypes, "Tensor": Tensor, "G": fn.__globals__}
+    names = [f"a{k}" for k in range(len(keys))]
+    lines = [f"def check({', '.join(names)}):",
+             "    return (STATE.grad_enabled is GRAD and STATE.anomaly is ANOMALY and "
+             "dtypes.get_default_dtype() is DEFAULT"]
+    env["GRAD"], env["ANOMALY"], env["DEFAULT"] = sig[:3]
+    conds = []
+    for k, (shape, dt, rg, first) in enumerate(keys):
+        env[f"S{k}"], env[f"D{k}"] = shape, np.dtype(dt)
+        conds.append(f"isinstance(a{k}, Tensor) and a{k}.array.shape == S{k} and "
+                     f"a{k}.array.dtype is D{k} and a{k}._requires_grad is {rg}")
+        firsts = [keys[j][3] for j in range(k)]
+        conds += [f"a{k} is a{j}" if first == keys[j][3] else f"a{k} is not a{j}"
+                  for j in range(k) if first == keys[j][3] or first not in firsts]
+    # what the function reads besides its arguments: the same objects (any change, of
+    # a tensor or of anything else, sends the call to the signature path)
+    for k, cell in enumerate(fn.__closure__ or ()):
+        env[f"C{k}"], env[f"CV{k}"] = cell, cell.cell_contents
+        conds.append(f"C{k}.cell_contents is CV{k}")
+    for k, name in enumerate(code.co_names):
+        if name in fn.__globals__:
+            env[f"GV{k}"] = fn.__globals__[name]
+            conds.append(f"G.get({name!r}) is GV{k}")
+        else:
+            conds.append(f"{name!r} not in G")
+    # the tensors it reads there (the objects the checks above hold), then those its
+    # capture found: shape, dtype and requires_grad
+    for k, ((_, t), (_, shape, dt, rg)) in enumerate(zip(trace.named, sig[5])):
+        env[f"T{k}"], env[f"TS{k}"], env[f"TD{k}"] = t, shape, np.dtype(dt)
+        conds.append(f"T{k}.array.shape == TS{k} and T{k}.array.dtype is TD{k} and "
+                     f"T{k}._requires_grad is {rg}")
+    for k, (t, shape, dt, rg) in enumerate(trace.externals):
+        env[f"E{k}"], env[f"ES{k}"], env[f"ED{k}"] = t, shape, dt
+        conds.append(f"E{k}.array.shape == ES{k} and E{k}.array.dtype == ED{k} and "
+                     f"E{k}._requires_grad is {rg}")
+    lines += [f"            and {c}" for c in conds]
+    lines[-1] += ")"
+    source = "\n".join(lines)
+    exec(compile(source, f"<guards of {trace.plan.name}>", "exec"), env)
+    check = env["check"]
+    check.source = source
+    return check
+
+
+def _full(cell):
+    try:
+        cell.cell_contents         # noqa: B018
+    except ValueError:             # an empty cell: a name the function may bind later
+        return False
+    return True
