@@ -121,18 +121,19 @@ lstm_step_backward = pick(lstm_step_backward_numba, lstm_step_backward_reference
 @streaming_kernel
 def gru_gates_numba(hw, xw, b, acts, hn):
     """hw (N, 3H) holds h W_hh^T; writes acts = [r, z, xn + r hn] (n's pre-activation,
-    for NumPy's tanh) and hn = h W_hn^T + b_hn."""
+    for NumPy's tanh) and hn = h W_hh^T + b_hn.  Row views and unsigned loops, as in
+    lstm_gates_numba: indexed [r, j] the loop did not vectorise (140 against 26 us)."""
     n_, h3 = hw.shape
     h_ = h3 // 3
     one = hw.dtype.type(1)
     for r in prange(n_):
-        for j in range(h_):
-            rr = _logistic(xw[r, j] + (hw[r, j] + b[j]), one)
-            acts[r, j] = rr
-            acts[r, h_ + j] = _logistic(xw[r, h_ + j] + (hw[r, h_ + j] + b[h_ + j]), one)
-            v = hw[r, 2 * h_ + j] + b[2 * h_ + j]
-            hn[r, j] = v
-            acts[r, 2 * h_ + j] = xw[r, 2 * h_ + j] + rr * v
+        p, x, a, q = hw[r], xw[r], acts[r], hn[r]
+        for j in range(U(2 * h_)):
+            a[j] = _logistic(x[j] + (p[j] + b[j]), one)
+        for j in range(U(h_)):
+            v = p[2 * h_ + j] + b[2 * h_ + j]
+            q[j] = v
+            a[2 * h_ + j] = x[2 * h_ + j] + a[j] * v
 
 
 @streaming_kernel
