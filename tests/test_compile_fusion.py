@@ -85,7 +85,7 @@ def test_a_full_reduction_is_the_kernels_epilogue(reduce, exported):
     for _ in range(2):
         run(compiled)
     kernel, = compiled._last.kernels
-    assert kernel["ops"][-1] == reduce.capitalize() and "acc +=" in kernel["forward"]
+    assert kernel["ops"][-1] == reduce.capitalize() and "acc += red[i]" in kernel["forward"]
     for got, want in zip(run(compiled), run(fn)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 

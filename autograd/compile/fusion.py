@@ -19,8 +19,8 @@ tensor arguments all have the group's shape and dtype (no broadcasting), and who
 other arguments are Python numbers.
 
 A full ``sum`` or ``mean`` of one of the group's values right after it (a loss's last
-step) joins the group as its epilogue: the forward kernel accumulates it in float64 as
-it goes, and the backward kernel reads its gradient as one number, the same for every
+step) joins the group as its epilogue: the forward kernel sums it in float64 after its
+loop, and the backward kernel reads its gradient as one number, the same for every
 element (``dx = g``, or ``g / N`` for the mean).  So ``(a * b).sum()`` is one kernel each
 way, with no array between the ops and no broadcast gradient.
 """
@@ -257,11 +257,14 @@ def build(members, live_after, meta, index, reduction=None):
     seeds = [f"a{s} = gout{k}[i]" for k, s in enumerate(exports)]
     before, after = [], []
     if reduction is not None:
-        # the epilogue: acc = sum of t_r; its gradient (g, or g / N from vjp) reaches t_r
+        # the epilogue: acc = sum of t_r, in a second loop (a float64 sum in the first
+        # would keep it from being vectorised); its gradient (g, or g / N from vjp)
+        # reaches t_r
         r = reduction.args[0][1]
-        forward_lines.append(f"acc += t{r}")
-        before, after = ["acc = 0.0"], [f"out{len(exports)}[0] = acc" +
-                                        (" / n" if reduction.cls is Mean else "")]
+        forward_lines.append(f"red[i] = t{r}")
+        before = [f"red = np.empty(n, np.{np.dtype(dtype).name})"]
+        after = ["acc = 0.0", "for i in range(n):", "    acc += red[i]",
+                 f"out{len(exports)}[0] = acc" + (" / n" if reduction.cls is Mean else "")]
         seeds.append(f"a{r} = a{r} + gred" if r in adjoint else f"a{r} = gred")
         adjoint[r] = f"a{r}"
         members = members + [reduction]
