@@ -99,35 +99,41 @@ def _gru_by_steps(xw, h, w, b, reverse):
     return hs
 
 
+@pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n, h", [(3, 32), (2, 48), (3, 20)])
-def test_step_products_match_matmul(n, h, threads, monkeypatch):
-    """The step GEMMs h W^T and W^T dG^T, in blocks at one thread where the sizes allow
-    (the product's transposed layout of W: a stack of 3-d blocks) and whole otherwise."""
+def test_step_products_match_matmul(n, h, threads, direct, monkeypatch):
+    """The step GEMMs h W^T and (dG W)^T, in blocks at one thread where OpenBLAS has its
+    direct small kernels and the sizes allow (the product's transposed layout of W: a
+    stack of 3-d blocks), whole otherwise."""
     monkeypatch.setattr(kr, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(kr, "DIRECT_SMALL_GEMM", direct)
     rng = np.random.default_rng(n * h)
     for gates in (3, 4):
         w = rng.standard_normal((gates * h, h)).astype(np.float32)
-        x, dg_t = rng.standard_normal((n, h)), rng.standard_normal((gates * h, n))
+        x, dg = rng.standard_normal((n, h)), rng.standard_normal((n, gates * h))
         w_step, view = kr._step_product(w, n)
         out = np.full((n, gates * h), np.nan, np.float32)
         np.matmul(x.astype(np.float32), w_step, out=view(out))
         np.testing.assert_allclose(out, x @ w.T, rtol=1e-5, atol=1e-4)
-        assert (w_step.ndim == 3) == (threads == 1 and gates * h % 32 == 0)
-        a, view = kr._grad_product(w, n)
-        dh_t = np.full((h, n), np.nan, np.float32)
-        np.matmul(a, dg_t.astype(np.float32), out=view(dh_t))
-        np.testing.assert_allclose(dh_t, w.T @ dg_t, rtol=1e-5, atol=1e-4)
-        assert (a.ndim == 3) == (threads == 1 and h % 16 == 0)
+        blocked = direct and threads == 1
+        assert (w_step.ndim == 3) == (blocked and gates * h % 32 == 0)
+        dh_t, back = kr._grad_product(w, n)
+        assert dh_t.shape == (h, n) and not dh_t.any()
+        back(dg.astype(np.float32))
+        np.testing.assert_allclose(dh_t, (dg @ w).T, rtol=1e-5, atol=1e-4)
+        assert dh_t.flags.c_contiguous == (blocked and h % 16 == 0)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("h, threads", [(4, 1), (32, 1), (32, 2)])
-def test_layer_loops_match_steps(reverse, h, threads, monkeypatch):
+@pytest.mark.parametrize("h, threads, direct", [(4, 1, True), (32, 1, True), (32, 1, False),
+                                                (32, 2, True)])
+def test_layer_loops_match_steps(reverse, h, threads, direct, monkeypatch):
     """The loops' values, and their backward against central differences of
     <hs, G> + <c_last, C> in one random direction (float64); with h = 32 at one thread
-    the step GEMMs run in blocks."""
+    and OpenBLAS's direct kernels the step GEMMs run in blocks."""
     monkeypatch.setattr(kr, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(kr, "DIRECT_SMALL_GEMM", direct)
     rng = np.random.default_rng(3)
     t_, n = 5, 3
     xw4, xw3 = rng.standard_normal((t_, n, 4 * h)), rng.standard_normal((t_, n, 3 * h))

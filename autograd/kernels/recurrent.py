@@ -6,9 +6,9 @@ h W_hh^T (laid out as _step_product says) and the gates' pointwise work in fused
 kernels, writing into buffers laid out for the whole sequence.
 The backward loop runs in reverse and leaves the weight gradient for ONE GEMM after
 it, dW_hh = dG^T H_prev over all T*N rows (PyTorch and cuDNN do the same): 64 GEMMs
-with K = 32 become one with K = 2048.  Its step GEMM is dh^T = W_hh^T dG_t^T, the
-form OpenBLAS ran fastest (below), so the step kernel also writes dG_t^T and reads the
-carried dh transposed.  tanh is NumPy's (its SIMD form), the logistic
+with K = 32 become one with K = 2048.  Its step GEMM gives dh = dG_t W_hh, which the
+step kernels read transposed, as dh^T (the blocked form below computes it so).
+tanh is NumPy's (its SIMD form), the logistic
 the vectorising one of kernels/special.py, so the values are today's to the last
 rounding of the sums' order.  Formulas: autograd/ops/recurrent.py.
 
@@ -199,20 +199,42 @@ gru_step_backward = pick(gru_step_backward_numba, gru_step_backward_reference)
 
 
 # -- the step GEMMs --------------------------------------------------------------------------
-# OpenBLAS runs a GEMM of at most 1e6 multiply-adds (M N K) with its small-matrix kernels,
-# which read the operands in place; a larger one first copies both into packed buffers,
-# which for a step's thin GEMM costs as much as the arithmetic.  So at one thread a step
-# GEMM runs as blocks under that size, one np.matmul over a stack of them (float32, batch
-# 32, H 256, 1 thread, us: h W_hh^T 193 -> 127 in blocks of 32 columns of W_hh^T;
-# dh^T = W_hh^T dG^T 197 (as dG W_hh) -> 124 in blocks of 16 rows, on dG^T).  Larger
-# blocks, and more threads (the small kernels run serially), take the whole product:
-# then h W_hh^T reads a contiguous W_hh^T (its transposed view ran 265 against 170 us).
+# OpenBLAS runs a float GEMM of at most 1e6 multiply-adds (M N K) with its direct kernels,
+# which read the operands in place, but only on its AVX-512 cores (the cores below:
+# kernel/x86_64/sgemm_direct_skylakex.c); a larger one, and every one elsewhere, first
+# copies both operands into packed buffers, which for a step's thin GEMM costs as much as
+# the arithmetic.  So on those cores at one thread a step GEMM runs as blocks under that
+# size, one np.matmul over a stack of them (float32, batch 32, H 256, 1 thread, us:
+# h W_hh^T 193 -> 127 in blocks of 32 columns of W_hh^T; dh^T = W_hh^T dG^T 197 (as
+# dG W_hh) -> 124 in blocks of 16 rows, on dG^T).  Elsewhere (NumPy's OpenBLAS on an AMD
+# EPYC is its Haswell core) the blocks measured slower (LSTM, the same sizes, us:
+# dh^T 294-419 in blocks against 233-282 for dG W_hh whole) and take the whole product,
+# as larger blocks and more threads do (the direct kernels run serially): h W_hh^T on a
+# contiguous W_hh^T (its transposed view ran 265 against 170 us), dh = dG W_hh on dG as
+# the step kernel wrote it, with no copy of dG^T (at 4H = 1024 float32 columns that
+# copy reads at a 4 KiB stride, every row in one cache set: 100 us a step there, 12 at
+# 3H = 768).
 SMALL_GEMM = 10 ** 6
 _COLUMNS, _ROWS = 32, 16            # block widths of the forward and backward products
+_DIRECT_CORES = ("SkylakeX", "Cooperlake", "SapphireRapids")
+
+
+def _direct_small_gemm():
+    """Whether NumPy's OpenBLAS runs small GEMMs with its direct kernels (see above)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:                      # a declared dependency; tolerate its absence
+        return False
+    return any(i.get("internal_api") == "openblas" and i.get("architecture") in _DIRECT_CORES
+               for i in threadpool_info())
+
+
+DIRECT_SMALL_GEMM = _direct_small_gemm()
 
 
 def _small(block_madds, size, width):
-    return get_num_threads() == 1 and size % width == 0 and block_madds <= SMALL_GEMM
+    return (DIRECT_SMALL_GEMM and get_num_threads() == 1 and size % width == 0
+            and block_madds <= SMALL_GEMM)
 
 
 def _step_product(w_hh, n_batch):
@@ -226,13 +248,22 @@ def _step_product(w_hh, n_batch):
 
 
 def _grad_product(w_hh, n_batch):
-    """(a, view) with dh^T = W_hh^T dG^T = np.matmul(a, dg_t, out=view(dh_t)), dh_t (H, N)."""
+    """(dh_t, back): dh_t (H, N), zero, is the carried dL/dh_prev as the backward step
+    kernels read it, transposed; back(dg) sets it to (dG W_hh)^T from a step's dG (N, G)."""
     g, h = w_hh.shape
     if not _small(_ROWS * n_batch * g, h, _ROWS):
-        return w_hh.T, lambda out: out
+        dh = np.zeros((n_batch, h), w_hh.dtype)
+        return dh.T, lambda dg: np.matmul(dg, w_hh, out=dh)
     k = h // _ROWS                                       # block j: W_hh[:, 16j:16j+16]^T
-    return (w_hh.reshape(g, k, _ROWS).transpose(1, 2, 0),
-            lambda out: out.reshape(k, _ROWS, n_batch))
+    a = w_hh.reshape(g, k, _ROWS).transpose(1, 2, 0)
+    dh_t, dg_t = np.zeros((h, n_batch), w_hh.dtype), np.empty((g, n_batch), w_hh.dtype)
+    blocks = dh_t.reshape(k, _ROWS, n_batch)
+
+    def back(dg):
+        # NumPy's blocked transpose, 14 us; strided writes of dG^T in the step kernel, 50
+        np.copyto(dg_t, dg.T)
+        np.matmul(a, dg_t, out=blocks)
+    return dh_t, back
 
 
 # -- the time loops --------------------------------------------------------------------------
@@ -292,15 +323,13 @@ def lstm_layer_forward(xw, h0, c0, w_hh, b_hh, reverse):
 def lstm_layer_backward(dhs, dc_last, h0, c0, w_hh, hs, cs, tcs, gates, reverse, need_bias):
     """(dxw, dh0, dc0, dW_hh, db_hh or None) from dhs (T, N, H) and dL/dc at the last step."""
     t_, n_, h_ = hs.shape
-    dg, dg_t = np.empty_like(gates), np.empty((4 * h_, n_), hs.dtype)
-    dh_next_t = np.zeros((h_, n_), hs.dtype)              # dL/dh carried back, transposed
+    dg = np.empty_like(gates)
+    dh_next_t, back = _grad_product(w_hh, n_)            # dL/dh carried back, transposed
     dc = np.array(dc_last, hs.dtype)
-    a, view = _grad_product(w_hh, n_)
     for t in reversed(_steps(t_, reverse)):
         lstm_step_backward(gates[t], _previous(cs, c0, t, reverse), tcs[t], dhs[t], dh_next_t,
                            dc, dg[t])
-        np.copyto(dg_t, dg[t].T)           # NumPy's blocked transpose: 14 us, the kernel's 50
-        np.matmul(a, dg_t, out=view(dh_next_t))
+        back(dg[t])
     return (dg, dh_next_t.T.copy(), dc, _weight_grad(dg, hs, h0, reverse),
             _bias_grad(dg) if need_bias else None)
 
@@ -327,15 +356,12 @@ def gru_layer_forward(xw, h0, w_hh, b_hh, reverse):
 def gru_layer_backward(dhs, h0, w_hh, hs, acts, hn, reverse, need_bias):
     """(dxw, dh0, dW_hh, db_hh or None) from dhs (T, N, H)."""
     t_, n_, h_ = hs.shape
-    dxw, dhw, dhw_t = np.empty_like(acts), np.empty_like(acts), np.empty((3 * h_, n_), hs.dtype)
+    dxw, dhw = np.empty_like(acts), np.empty_like(acts)
     carry = np.zeros((n_, h_), hs.dtype)                  # dL/dh carried back through z
-    through_t = np.zeros((h_, n_), hs.dtype)              # ... and through W_hh, transposed
-    a, view = _grad_product(w_hh, n_)
-    through_view = view(through_t)
+    through_t, back = _grad_product(w_hh, n_)             # ... and through W_hh, transposed
     for t in reversed(_steps(t_, reverse)):
         gru_step_backward(acts[t], hn[t], _previous(hs, h0, t, reverse), dhs[t], through_t,
                           carry, dxw[t], dhw[t])
-        np.copyto(dhw_t, dhw[t].T)
-        np.matmul(a, dhw_t, out=through_view)
+        back(dhw[t])
     return (dxw, carry + through_t.T, _weight_grad(dhw, hs, h0, reverse),
             _bias_grad(dhw) if need_bias else None)
