@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
+from autograd.compile import fusion
 from autograd.compile.fusion import NotFusible
 from autograd.ops.batching import elementwise_batch_rule
 from autograd.ops.formula import FormulaPrimitive
@@ -98,6 +99,71 @@ def test_a_partial_reduction_stays_a_step():
     kernel, = compiled._last.kernels
     assert kernel["ops"] == ["Mul", "Exp"] and "Sum(" in compiled.code
     np.testing.assert_allclose(out.array, (x * 2).exp().sum(0).array, rtol=1e-6)
+
+
+def test_the_kernels_buffers_are_reused_and_never_what_a_caller_holds(monkeypatch):
+    """Buffer planning: the arrays a fused kernel wrote go back to its pool when the call's
+    graph ends, and the next call writes into them; what the region returns (here a view
+    of a fused result) stays the caller's, even with graphs of earlier calls still alive.
+    (Small arrays are pooled here by lowering the threshold.)"""
+    monkeypatch.setattr(fusion, "POOL_MIN_BYTES", 0)
+    def fn(x, w):
+        h = (x * 2.0 + 1.0).tanh()            # an export the matmul reads
+        return h @ w, (x * 3.0 - 1.0).T        # a returned view of the second kernel's
+    compiled = ag.compile(fn)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((4, 5)) for _ in range(6)]
+    w_array = rng.standard_normal((5, 3))
+
+    def call(f, a):
+        x, w = ag.tensor(a, requires_grad=True), ag.tensor(w_array, requires_grad=True)
+        return x, w, f(x, w)
+    for a in xs[:2]:                           # capture and confirm
+        call(compiled, a)
+    internal = next(e for e in compiled._last.plan.entries if type(e).__name__ == "FusedStep"
+                    and "Tanh" in [m.cls.__name__ for m in e.members])
+    kept = [call(compiled, a) for a in xs]     # graphs alive together
+    for x, w, (y, v) in kept:
+        (y * y).sum().backward()               # its run ends: the buffers go back
+    pooled = internal.free[-1][0]
+    for a in xs[:2]:                           # later calls write into them
+        x, w, (y, v) = call(compiled, a + 10.0)
+        assert not internal.free or internal.free[-1][0] is not pooled    # taken
+        (y.sum() + v.sum()).backward()
+        assert internal.free[-1][0] is pooled                               # back
+    assert compiled._last.stats["bytes_pooled"] == 2 * 4 * 5 * 8
+    for x, w, (y, v) in kept:
+        ex, ew, (ey, ev) = call(fn, x.array)
+        (ey * ey).sum().backward()
+        for got, want in [(y, ey), (v, ev), (x.grad, ex.grad), (w.grad, ew.grad)]:
+            np.testing.assert_allclose(got.array, want.array, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [16, fusion.LIBM_SPLIT_MIN])
+def test_on_large_arrays_a_transcendental_op_stays_numpys(n):
+    """From LIBM_SPLIT_MIN elements tanh (a libm call an element in a kernel, SIMD in
+    NumPy) is a step of its own and the arithmetic around it is fused; below, one kernel.
+    Values and gradients equal eager's either way."""
+    def fn(x, y):
+        return ((x * y + 1.0).tanh() * 2.0 - y).sum()
+    compiled = ag.compile(fn)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(n) for _ in range(2)]
+
+    def run(f):
+        x, y = (ag.tensor(a, requires_grad=True) for a in xs)
+        out = f(x, y)
+        out.backward()
+        return out.array, x.grad.array, y.grad.array
+    for _ in range(2):
+        run(compiled)
+    ops = [k["ops"] for k in compiled._last.kernels]
+    if n < fusion.LIBM_SPLIT_MIN:
+        assert ops == [["Mul", "Add", "Tanh", "Mul", "Sub", "Sum"]]
+    else:
+        assert ops == [["Mul", "Add"], ["Mul", "Sub", "Sum"]] and "Tanh(" in compiled.code
+    for got, want in zip(run(compiled), run(fn)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_fusion_can_be_turned_off():

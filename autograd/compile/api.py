@@ -87,7 +87,9 @@ class Trace:
     def stats(self):
         """What the plan holds and what the passes removed: ops (steps, fused ones
         counted one by one), the ops dead-code elimination dropped, the fused kernels,
-        and the temporaries fusion removed (values no longer stored) with their bytes."""
+        the temporaries fusion removed (values no longer stored) with their bytes, and the
+        bytes of the fused kernels' outputs and scratch that their buffer pools reuse
+        from call to call."""
         entries = self.plan.entries
         fused = [e for e in entries if type(e) is FusedStep]
         gone = [m.outs[0] for e in fused for m in e.members if m.outs[0] not in e.exports]
@@ -98,6 +100,8 @@ class Trace:
                 "fused_ops": sum(len(e.members) for e in fused),
                 "temporaries_removed": len(gone),
                 "bytes_removed": sum(int(np.prod(meta[s][0])) * meta[s][1].itemsize for s in gone),
+                "bytes_pooled": sum(sum(e.sizes) * e.dtype.itemsize for e in fused
+                                    if e.free is not None),
                 "backward_ops": sum(1 for e in entries if type(e) is Step and e.recorded) +
                 sum(len(e.members) for e in fused if e.recorded)}
 

@@ -16,13 +16,27 @@ with its arrays (a Python branch on their data, a reshape, ``np.asarray``) raise
 
 Elementwise here means: a `FormulaPrimitive` with the elementwise batching rule, whose
 tensor arguments all have the group's shape and dtype (no broadcasting), and whose
-other arguments are Python numbers.
+other arguments are Python numbers.  On arrays of ``LIBM_SPLIT_MIN`` elements or more,
+an op whose forward or VJP calls a transcendental function (exp, tanh, sin, ...) stays a
+step of its own: in a kernel's loop that is one scalar libm call an element, which
+NumPy's float32 ufuncs beat with SIMD (tanh 4.4 against 26 ns an element, exp 1.7
+against 3.9), and which the backward kernel would make again to recompute the value.
+The groups are then the arithmetic between them, which LLVM vectorises.
 
 A full ``sum`` or ``mean`` of one of the group's values right after it (a loss's last
 step) joins the group as its epilogue: the forward kernel sums it in float64 after its
 loop, and the backward kernel reads its gradient as one number, the same for every
 element (``dx = g``, or ``g / N`` for the mean).  So ``(a * b).sum()`` is one kernel each
 way, with no array between the ops and no broadcast gradient.
+
+Buffer planning: the arrays a forward kernel writes (its exports and the epilogue's
+per-element scratch; from ``POOL_MIN_BYTES``) come from a pool on the fused step and go
+back to it when the run that took them ends (`Run.__del__`, after backward or when the graph is dropped), so a
+training loop reuses the same memory call after call.  An array that leaves the region
+(a region output, or an input's gradient, or a view of one) is not returned: it is the
+caller's now.  The gradients the backward kernel writes are not pooled, since they
+become ``.grad`` or reach other VJPs, which may return them; a missing gradient is one
+zeros array per step, made once.
 """
 import numpy as np
 
@@ -32,6 +46,25 @@ from ..ops.formula import FormulaPrimitive
 from ..ops.reduction import Mean, Sum
 
 MIN_GROUP = 2           # a lone op gains nothing from a kernel of its own
+# buffer sets a fused step keeps free: one for the run in flight, one for the graph that
+# a loss kept for backward while the next forward runs (a deeper pool only holds memory)
+POOL_DEPTH = 2
+# A fused step pools its buffers when they hold at least this many bytes.  Below it a
+# fresh np.empty costs 0.3-3 us (malloc hands back the block the last call freed; no
+# page faults) and the pool's bookkeeping about as much; from 1 MiB the kernel runs for
+# 50 us or more, and above glibc's 32 MiB mmap ceiling every fresh array is page faults
+# (64 MiB written: 8 ms fresh, 0.11 ms reused).
+POOL_MIN_BYTES = 1 << 20
+# From this many elements a transcendental op is not fused (module docstring).  Measured
+# on W1's chain of 40 ops (10 tanh), compiled, forward and backward: float32 fused is
+# ahead up to 512 elements (0.28 against 0.54 ms split), level at 1024, behind from 2048
+# (0.94 against 0.47); float64 level at 1024-2048, 2x behind at 4096.
+LIBM_SPLIT_MIN = 2048
+# the functions kernels call that compile to a vector instruction or a few, not a libm call
+_VECTOR_CALLS = {"sqrt", "absolute", "fabs", "floor", "ceil", "trunc", "rint", "maximum",
+                 "minimum", "fmax", "fmin", "sign", "divide", "true_divide", "copysign",
+                 "isnan", "isinf", "isfinite", "bitwise_and", "bitwise_or", "bitwise_xor",
+                 "invert", "deg2rad", "rad2deg", "square", "reciprocal"}
 # ufuncs written as operators in the kernels (IEEE arithmetic either way; Numba compiles
 # operators faster, and they read better)
 _OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "negative": "-",
@@ -107,6 +140,7 @@ class KernelSource:
         self.shape, self.dtype = shape, np.dtype(dtype)
         self.consts = {}        # name -> value (the group dtype's scalar)
         self.lines = []
+        self.called = set()     # the functions called, by name
 
     def sym(self, expr):
         s = np.zeros((), self.dtype).view(Sym)
@@ -129,6 +163,7 @@ class KernelSource:
         raise NotFusible(f"an operand of type {type(x).__name__}")
 
     def call(self, fn, args):
+        self.called.add(fn[3:])
         return self.sym(f"{fn}({', '.join(self.text(a) for a in args)})")
 
     def assign(self, name, x):
@@ -149,7 +184,21 @@ def fusible(step, meta):
                 return False
         elif kind != "k" or isinstance(x, np.ndarray) or not isinstance(x, (int, float, bool)):
             return False
-    return True
+    return int(np.prod(shape)) < LIBM_SPLIT_MIN or not _calls_libm(step)
+
+
+def _calls_libm(step):
+    """Whether the step's forward or VJP, written as a kernel, calls a transcendental
+    function (a scalar libm call an element)."""
+    k = KernelSource(*step.out_meta[0])
+    ctx = _new(step.replay)
+    ctx.needs_input_grad = list(step.needs)
+    try:
+        step.cls.forward(ctx, *[k.sym("x") if kind == "v" else x for kind, x in step.args])
+        step.cls.formula(ctx, Namespace(k), k.sym("g"), *ctx.replay_saved)
+    except NotFusible:
+        return False          # build will find it cannot be fused either
+    return not k.called <= _VECTOR_CALLS
 
 
 def reduces(step, made, meta):
@@ -172,22 +221,37 @@ class FusedStep:
     (``reduction`` is Sum or Mean), its result is the last export, of ``reduced_shape``."""
     __slots__ = ("members", "inputs", "exports", "needs", "recorded", "shape", "dtype", "size",
                  "forward_source", "backward_source", "_fwd", "_bwd", "name", "reduction",
-                 "reduced_shape")
+                 "reduced_shape", "sizes", "free", "zeros")
 
     def run(self, run):
         vals = run.vals
-        n, shape, dtype = self.size, self.shape, self.dtype
+        n = self.size
         ins = [vals[s] for s in self.inputs]
-        outs = [np.empty(shape, dtype) for _ in self.exports]
+        if self.free is None:             # not pooled: small buffers
+            flat = [np.empty(k, self.dtype) for k in self.sizes]
+        else:
+            try:
+                flat = self.free.pop()    # the kernel's flat outputs and scratch, reused
+            except IndexError:
+                flat = [None] * len(self.sizes)
+            if any(a is None for a in flat):   # new, or one left the region (Run.hand_over)
+                flat = [np.empty(k, self.dtype) if a is None else a
+                        for a, k in zip(flat, self.sizes)]
+            run.lent.append((self, flat))
+        self._fwd(n, *[_flat(a, n) for a in ins], *flat)
+        exports = self.exports
         if self.reduction is not None:
-            outs[-1] = np.empty(1, dtype)
-        self._fwd(n, *[_flat(a, n) for a in ins], *[o.reshape(-1) for o in outs])
-        if self.reduction is not None:
-            outs[-1] = outs[-1].reshape(self.reduced_shape)
-        for s, o in zip(self.exports, outs):
-            vals[s] = o
+            vals[exports[-1]] = flat[len(exports) - 1].reshape(self.reduced_shape)
+            exports = exports[:-1]
+        for s, o in zip(exports, flat):
+            vals[s] = o.reshape(self.shape)
         if self.recorded:
             run.ctxs[self] = _Saved(ins)
+
+    def give_back(self, flat):
+        """``flat`` from a run that ended: free for the next one."""
+        if len(self.free) < POOL_DEPTH:
+            self.free.append(flat)
 
     def reads(self):
         return iter(self.inputs)
@@ -201,12 +265,21 @@ class FusedStep:
             if self.reduction is Mean and grads[-1] is not None:
                 grads = list(grads)
                 grads[-1] = grads[-1] / n          # Mean's VJP: g / N, in the gradient's dtype
-        g = [np.zeros(k, dtype) if x is None else _flat(x.astype(dtype, copy=False), k)
+        g = [self._zeros(k) if x is None else _flat(x.astype(dtype, copy=False), k)
              for x, k in zip(grads, sizes)]
         outs = [np.empty(self.shape, dtype) if need else None for need in self.needs]
         self._bwd(n, *[_flat(a, n) for a in saved.replay_saved], *g,
                   *[o.reshape(n) for o in outs if o is not None])
         return outs
+
+
+    def _zeros(self, k):
+        """A zero gradient of ``k`` elements, made once: the kernel only reads it (its
+        signature takes writeable arrays, so it is not flagged read-only)."""
+        z = self.zeros.get(k)
+        if z is None:
+            z = self.zeros[k] = np.zeros(k, self.dtype)
+        return z
 
 
 def _flat(a, n):
@@ -255,14 +328,13 @@ def build(members, live_after, meta, index, reduction=None):
                 needs[x] = True
     adjoint = {s: f"a{s}" for s in exports}
     seeds = [f"a{s} = gout{k}[i]" for k, s in enumerate(exports)]
-    before, after = [], []
+    after = []
     if reduction is not None:
-        # the epilogue: acc = sum of t_r, in a second loop (a float64 sum in the first
-        # would keep it from being vectorised); its gradient (g, or g / N from vjp)
-        # reaches t_r
+        # the epilogue: acc = sum of t_r, in a second loop over the scratch array ``red``
+        # (a float64 sum in the first would keep it from being vectorised); its gradient
+        # (g, or g / N from vjp) reaches t_r
         r = reduction.args[0][1]
         forward_lines.append(f"red[i] = t{r}")
-        before = [f"red = np.empty(n, np.{np.dtype(dtype).name})"]
         after = ["acc = 0.0", "for i in range(n):", "    acc += red[i]",
                  f"out{len(exports)}[0] = acc" + (" / n" if reduction.cls is Mean else "")]
         seeds.append(f"a{r} = a{r} + gred" if r in adjoint else f"a{r} = gred")
@@ -293,12 +365,20 @@ def build(members, live_after, meta, index, reduction=None):
     step.size = int(np.prod(shape))
     step.reduction = None if reduction is None else reduction.cls
     step.reduced_shape = None if reduction is None else reduction.out_meta[0][0]
+    # the forward kernel's flat outputs: one per export (one number for the epilogue's),
+    # then the epilogue's per-element scratch
+    step.sizes = [step.size] * len(exports)
+    if reduction is not None:
+        step.sizes[-1:] = [1, step.size]
+    step.free = [] if sum(step.sizes) * step.dtype.itemsize >= POOL_MIN_BYTES else None
+    step.zeros = {}
     ins = [f"in{k}" for k in range(len(inputs))]
     elementwise = exports[:len(exports) - (reduction is not None)]
     step.forward_source = _kernel_source(
-        f"{step.name}_forward", ins + [f"out{k}" for k in range(len(exports))],
+        f"{step.name}_forward",
+        ins + [f"out{k}" for k in range(len(exports))] + (["red"] if reduction is not None else []),
         [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + forward_lines +
-        [f"out{k}[i] = t{s}" for k, s in enumerate(elementwise)], before, after)
+        [f"out{k}[i] = t{s}" for k, s in enumerate(elementwise)], after=after)
     step.backward_source = _kernel_source(
         f"{step.name}_backward",
         ins + [f"gout{k}" for k in range(len(exports))] + [f"gin{k}" for k in range(len(grad_inputs))],
@@ -306,7 +386,8 @@ def build(members, live_after, meta, index, reduction=None):
         [f"gin{k}[i] = {adjoint.get(s, '0')}" for k, s in enumerate(grad_inputs)],
         [f"gred = gout{len(elementwise)}[0]"] if reduction is not None else [])
     nargs = len(inputs) + len(exports)
-    step._fwd = _compile(step.forward_source, fwd.consts, step.dtype, nargs)
+    step._fwd = _compile(step.forward_source, fwd.consts, step.dtype,
+                         nargs + (reduction is not None))
     step._bwd = _compile(step.backward_source, fwd.consts, step.dtype,
                          nargs + len(grad_inputs)) if step.recorded else None
     return step

@@ -56,14 +56,41 @@ def replay_class(cls):
 
 class Run:
     """One execution of a plan: the values, the recorded steps' contexts (for the
-    backward plan) and the numbers drawn (for a recomputation)."""
-    __slots__ = ("vals", "ctxs", "draws", "given")
+    backward plan), the numbers drawn (for a recomputation) and the fused steps'
+    buffers it took (``lent``: (step, flat arrays)), which go back when it ends."""
+    __slots__ = ("vals", "ctxs", "draws", "given", "lent")
 
     def __init__(self, nslots, given=None):
         self.vals = [None] * nslots
         self.ctxs = {}
         self.draws = {}
         self.given = given
+        self.lent = []
+
+    def hand_over(self, arrays):
+        """``arrays`` leave the region (its outputs, its inputs' gradients): the lent
+        buffers they are, or are views of, are the caller's now, not the pool's."""
+        if not self.lent:
+            return
+        gone = {id(_owner(a)) for a in arrays if isinstance(a, np.ndarray)}
+        for _, flat in self.lent:
+            for k, b in enumerate(flat):
+                if id(b) in gone:
+                    flat[k] = None
+
+    def __del__(self):
+        for step, flat in self.lent:
+            step.give_back(flat)
+
+
+def _owner(a):
+    """The object that owns ``a``'s memory (NumPy's ``base`` chain; as_strided's views
+    go through a wrapper that has a ``base`` too)."""
+    while True:
+        b = getattr(a, "base", None)
+        if b is None:
+            return a
+        a = b
 
 
 def resolve(ref, vals):
@@ -337,6 +364,7 @@ class Plan:
         for s in self.inputs:          # a tensor passed twice gets its gradient once
             out.append(None if s in seen else g.get(s))
             seen.add(s)
+        run.hand_over(out)
         return tuple(out)
 
 
@@ -380,6 +408,7 @@ class CompiledRegion(Primitive):
         vals = run.vals
         outs = tuple(vals[s] for s in plan.outputs)
         run.vals = None       # the backward reads the contexts; the outputs are the node's
+        run.hand_over(outs)
         if plan.non_diff:
             ctx.mark_non_differentiable(*[outs[i] for i in plan.non_diff])
         return outs if len(outs) != 1 else outs[0]
