@@ -15,6 +15,9 @@ class _State(threading.local):
         # Called as observer(node, output_grads, input_grads) after each VJP during a
         # backward replay; used by the graph tools (gradient heat, backprop frames).
         self.backward_observer = None
+        # Whether the running backward replay keeps the graph (retain_graph): a
+        # compiled region's VJP frees its steps' saved arrays as it goes when not.
+        self.retain_graph = True
         # Called as observer(node, args, outputs) after each op is recorded on the
         # tape (args as passed to apply); used by gradcheck_tape.
         self.forward_observer = None

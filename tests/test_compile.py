@@ -397,6 +397,52 @@ def test_second_backward_is_refused_as_in_eager():
         y.backward()
 
 
+def test_a_retained_graph_keeps_the_regions_saved_values_and_a_released_one_frees_them():
+    """retain_graph=True: the region's steps keep what they saved and a second backward
+    gives the same gradients; without it each step's saved arrays go as its VJP runs
+    (eager's peak memory), and a further backward is refused."""
+    f = ag.compile(lambda x, w: (x @ w).tanh().sum())
+    rng = np.random.default_rng(0)
+    x, w = (ag.tensor(rng.standard_normal(s), requires_grad=True) for s in ((3, 4), (4, 2)))
+    for _ in range(2):
+        f(x, w)
+    y = f(x, w)
+    run = y.grad_fn.run
+    first = ag.grad(y, (x, w), retain_graph=True)
+    assert run.ctxs                                  # kept for the second backward
+    second = ag.grad(y, (x, w))
+    assert not run.ctxs                              # freed step by step
+    want = ag.grad((x @ w).tanh().sum(), (x, w))
+    for a, b, c in zip(first, second, want):
+        np.testing.assert_allclose(a.array, c.array, rtol=1e-12)
+        np.testing.assert_allclose(b.array, c.array, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="second time"):
+        ag.grad(y, (x, w))
+    from autograd.grad_mode import STATE
+    assert STATE.retain_graph is True                # restored after each replay
+
+
+def test_the_capture_frees_what_eager_frees():
+    """The capturing calls hold the tensors they met weakly: an intermediate the
+    function drops (nothing saved it) is freed at once, as in eager."""
+    import weakref
+    alive = []
+
+    def fn(x):
+        t = x * 2.0
+        ref = weakref.ref(t)
+        u = t.exp()                  # Exp saves its output, not t
+        del t
+        alive.append(ref() is not None)
+        return u.sum()
+    f = ag.compile(fn)
+    x = ag.randn(5, requires_grad=True)
+    for _ in range(3):
+        f(x).backward()
+    fn(x)
+    assert alive == [False, False, False]            # two captures, then eager's own
+
+
 def test_mode_check_passes_on_a_model_and_names_a_differing_op(monkeypatch):
     model = ag.compile(MLP(4, [8], 2), mode="check")
     x = ag.randn(3, 4)

@@ -323,7 +323,7 @@ class CompiledFunction:
         plan.named = named
         # one input per node argument: a tensor passed twice is two (plan.backward
         # gives it its gradient once)
-        plan.inputs = [cap.by_id[id(leaves[k])][1] for k in positions] + \
+        plan.inputs = [cap.tensor_entry(leaves[k])[1] for k in positions] + \
             [s for _, s in cap.inputs[n_args:]]
         removed = eliminate_dead_code(plan)
         if settings["fusion"]:
@@ -448,7 +448,7 @@ def _check(trace, cap, out_leaves):
                     f"compile({plan.name}, mode='check'): {step.cls.__name__} (op {k}{where}"
                     f"{', in ' + repr(step.scope) if step.scope else ''}, called at {step.site}) "
                     f"gives {plan.names[s]} differing from eager (max |difference| {diff})")
-    slot_tensor = {s: t for t, s, _ in cap.by_id.values()}
+    slot_tensor = {s: t() for t, s, _ in cap.by_id.values()}
     outs = [slot_tensor[s] for s in plan.outputs]
     wanted = [(t, s) for t, s in cap.inputs if t.requires_grad]
     pairs = [(k, o) for k, o in enumerate(outs) if o.requires_grad]

@@ -19,6 +19,7 @@ elementwise arithmetic), or it ran a backward.  The call still ran eagerly, so i
 result is right; the region then stays eager.  ``fullgraph=True`` raises instead.
 """
 import sys
+import weakref
 
 import numpy as np
 
@@ -83,8 +84,12 @@ class Capture:
         self.nslots = 0
         self.meta, self.names = {}, {}
         self.entries = []
-        self.by_id = {}        # id(tensor) -> (tensor, slot, version when first seen)
-        self.by_array = {}     # id(array) -> (array, slot): detach() and .data share it
+        # id(tensor) -> (weak reference, slot, version when first seen); id(array) ->
+        # (weak reference, slot): detach() and .data share it.  Weak, so that what eager
+        # frees during the call is freed during the capture too (its peak memory is
+        # eager's); an entry whose object died is stale, its id maybe another's now.
+        self.by_id = {}
+        self.by_array = {}
         self.nodes = set()     # ids of the tape nodes the region recorded
         self.inputs = []       # (tensor, slot): the region node's inputs, in order
         self.scratch = {}      # slot -> (array the capture passed, the step that filled it)
@@ -108,14 +113,24 @@ class Capture:
         self.entries.append(draw)
 
     def add_input(self, t, name):
-        e = self.by_id.get(id(t))
+        e = self.tensor_entry(t)
         if e is not None:
             return e[1]
         s = self._slot(t.array.shape, t.array.dtype, name)
-        self.by_id[id(t)] = (t, s, version_of(t))
-        self.by_array.setdefault(id(t.array), (t.array, s))
-        self.inputs.append((t, s))
+        self._remember(t, s)
+        self.inputs.append((t, s))      # held: the region node's inputs
         return s
+
+    def tensor_entry(self, t):
+        """(weak reference, slot, version when first seen) of a tensor met, or None."""
+        e = self.by_id.get(id(t))
+        return e if e is not None and e[0]() is t else None
+
+    def _remember(self, t, s):
+        self.by_id[id(t)] = (weakref.ref(t), s, version_of(t))
+        e = self.by_array.get(id(t.array))
+        if e is None or e[0]() is None:        # the first tensor on an array names it
+            self.by_array[id(t.array)] = (weakref.ref(t.array), s)
 
     def graph_break(self, reason):
         site = user_site()
@@ -128,14 +143,14 @@ class Capture:
     def ref(self, a, cls):
         """Where argument ``a`` of an op ``cls`` comes from, as a plan reference."""
         if isinstance(a, Tensor):
-            e = self.by_id.get(id(a))
+            e = self.tensor_entry(a)
             if e is not None:
                 if version_of(a) != e[2]:
                     self.graph_break(f"a tensor (shape {tuple(a.shape)}) was written in place "
                                      "outside the tape, then used")
                 return ("v", e[1])
             e = self.by_array.get(id(a.array))
-            if e is not None and e[0] is a.array:
+            if e is not None and e[0]() is a.array:
                 return ("v", e[1])
             if not a.requires_grad:
                 drawn = self._drawn(a.array)
@@ -267,7 +282,7 @@ class Capture:
 
     def _array_slot(self, b):
         e = self.by_array.get(id(b))
-        if e is not None and e[0] is b:
+        if e is not None and e[0]() is b:
             return e[1]
         for name, t in self.named:
             if t.array is b:
@@ -276,9 +291,8 @@ class Capture:
 
     def _read_slot(self, b):
         e = self.reads.seen.get(id(b))
-        if e is not None and e[0] is b:
-            return self.add_input(e[1], self._external_name(e[1]))
-        return None
+        t = e[1]() if e is not None and e[0]() is b else None
+        return None if t is None else self.add_input(t, self._external_name(t))
 
     def _external_name(self, t):
         for name, b in self.named:
@@ -346,8 +360,7 @@ class Capture:
         step_slots = []
         for o in outs:
             s = self._slot(o.array.shape, o.array.dtype)
-            self.by_id[id(o)] = (o, s, version_of(o))
-            self.by_array.setdefault(id(o.array), (o.array, s))
+            self._remember(o, s)
             if o.grad_fn is not None:
                 self.nodes.add(id(o.grad_fn))
             if self.check:
@@ -403,7 +416,8 @@ class Capture:
             if name == "__array__" and _in_library(sys._getframe(1)):
                 # the library's np.asarray(tensor) copies it into rows (BatchNorm's eval
                 # statistics, matched by `_rows`): a read of a region input
-                self.reads.seen[id(args[0].array)] = (args[0].array, args[0])
+                self.reads.seen[id(args[0].array)] = (weakref.ref(args[0].array),
+                                                      weakref.ref(args[0]))
                 return original(*args, **kwargs)
             self.graph_break(what)
             quiet, self.reads.in_step = self.reads.in_step, True   # its read is this break
@@ -469,7 +483,7 @@ class Capture:
                 self.breaks.append((f"random numbers {d.escaped}: they cannot be redrawn at "
                                     "replay", d.site))
         for t, s in self.inputs:
-            if version_of(t) != self.by_id[id(t)][2] and id(t) not in self.explained:
+            if version_of(t) != self.tensor_entry(t)[2] and id(t) not in self.explained:
                 self.breaks.append((f"the region writes in place into {self.names[s]} (shape "
                                     f"{tuple(t.shape)}) outside the tape", "<region>"))
         counters = []
@@ -495,7 +509,7 @@ class Capture:
                                         "lists or dicts)", "<region>"))
                 outputs.append(("const", leaf))
                 continue
-            e = self.by_id.get(id(leaf))
+            e = self.tensor_entry(leaf)
             if e is not None and version_of(leaf) != e[2]:
                 self.breaks.append(("the region mutates a tensor it returns", "<region>"))
             if e is not None and e[1] in {s for _, s in self.inputs}:

@@ -20,7 +20,7 @@ import numpy as np
 from .. import engine
 from ..forward_ad import derived_jvp
 from ..function import Primitive
-from ..grad_mode import enable_grad, no_grad
+from ..grad_mode import STATE, enable_grad, no_grad
 from ..ops.normalization import update_running_stat
 from ..tensor import Tensor, version_of
 from .effects import derive
@@ -315,8 +315,12 @@ class Plan:
             self.saved_inputs = tuple(k for k, a in enumerate(arrays) if id(a) in saved)
         return run
 
-    def backward(self, run, grads):
-        """Gradients per region input from gradients per node output (arrays or None)."""
+    def backward(self, run, grads, release=False):
+        """Gradients per region input from gradients per node output (arrays or None).
+        ``release``: the graph is not retained, so each step's saved arrays are dropped
+        once its VJP ran, as the engine drops a node's (the peak memory of eager's
+        backward)."""
+        ctxs = run.ctxs
         g = {}
         for s, gr in zip(self.outputs, grads):
             if gr is not None:
@@ -326,17 +330,17 @@ class Plan:
             self.backward_steps = [e for e in reversed(self.entries)
                                    if (type(e) is Step or type(e) is FusedStep) and e.recorded]
         for step in self.backward_steps:
+            ctx = ctxs.pop(step) if release else ctxs[step]
             if type(step) is FusedStep:
                 outs = [g.pop(s, None) for s in step.exports]
                 if any(o is not None for o in outs):
-                    for s, r in zip(step.inputs, step.vjp(run.ctxs[step], outs)):
+                    for s, r in zip(step.inputs, step.vjp(ctx, outs)):
                         if r is not None:
                             g[s] = r if s not in g else g[s] + r
                 continue
             outs = [g.pop(s, None) for s in step.outs]
             if all(o is None for o in outs):
                 continue
-            ctx = run.ctxs[step]
             cls = step.cls
             if cls.materialize_grads:
                 outs = [np.zeros(*meta[s]) if o is None else o for o, s in zip(outs, step.outs)]
@@ -424,7 +428,7 @@ class CompiledRegion(Primitive):
                     f"been modified by an in-place operation: input {i} of the compiled region "
                     f"(shape {tuple(t.shape)}) is at version {version_of(t)}; expected version "
                     f"{v}. Use an out-of-place op or clone() before modifying it.")
-        return ctx.plan.backward(ctx.run, grads)
+        return ctx.plan.backward(ctx.run, grads, release=not STATE.retain_graph)
 
     @staticmethod
     def backward(ctx, *grads):

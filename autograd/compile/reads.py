@@ -23,6 +23,7 @@ dtype or strides make no array and stay free.
 """
 import operator
 import sys
+import weakref
 
 import numpy as np
 
@@ -150,7 +151,9 @@ class ArrayReads:
     def __init__(self, on_number, on_call):
         self.on_number, self.on_call = on_number, on_call
         self.in_step = False            # a primitive's forward runs: its arrays are its own
-        self.seen = {}                  # id(array) -> (array, tensor) of each tensor read
+        # id(array) -> weak references (array, tensor) of each tensor read: weak, as the
+        # capture's own records (capture.py), so that the reads keep nothing alive
+        self.seen = {}
         self._trusted = {}
 
     def taint(self, result, fn, args, kwargs):
@@ -192,7 +195,7 @@ class ArrayReads:
             trusted = self._trusted[name] = name.startswith(_CORE)
         if trusted or type(arr) is not np.ndarray:
             return arr
-        self.seen[id(arr)] = (arr, tensor)
+        self.seen[id(arr)] = (weakref.ref(arr), weakref.ref(tensor))
         out = arr.view(Watched)
         out._watch = self
         return out
