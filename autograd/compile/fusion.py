@@ -10,9 +10,11 @@ with its arrays (a Python branch on their data, a reshape, ``np.asarray``) raise
 
 - the forward kernel computes the group's values element by element and writes only
   those read after the group (``exports``);
-- the backward kernel recomputes them in registers from the group's inputs (nothing
-  is saved between forward and backward but the inputs) and runs the steps' VJPs in
-  reverse, summing the gradients of values used twice.
+- the backward kernel recomputes them in registers from the group's inputs and runs
+  the steps' VJPs in reverse, summing the gradients of values used twice.  Only the
+  values of ops that call libm (tanh, exp, ...) are not recomputed: the forward kernel
+  writes them to one saved array, the ``tape``, as eager's nodes save them, and the
+  backward reads them (W1c: 50 tanh a step that its backward no longer makes).
 
 Elementwise here means: a `FormulaPrimitive` with the elementwise batching rule, whose
 tensor arguments all have the group's shape and dtype (no broadcasting), and whose
@@ -140,7 +142,7 @@ class KernelSource:
         self.shape, self.dtype = shape, np.dtype(dtype)
         self.consts = {}        # name -> value (the group dtype's scalar)
         self.lines = []
-        self.called = set()     # the functions called, by name
+        self.libm_calls = 0     # calls of functions not in _VECTOR_CALLS
 
     def sym(self, expr):
         s = np.zeros((), self.dtype).view(Sym)
@@ -163,7 +165,8 @@ class KernelSource:
         raise NotFusible(f"an operand of type {type(x).__name__}")
 
     def call(self, fn, args):
-        self.called.add(fn[3:])
+        if fn[3:] not in _VECTOR_CALLS:
+            self.libm_calls += 1
         return self.sym(f"{fn}({', '.join(self.text(a) for a in args)})")
 
     def assign(self, name, x):
@@ -198,7 +201,7 @@ def _calls_libm(step):
         step.cls.formula(ctx, Namespace(k), k.sym("g"), *ctx.replay_saved)
     except NotFusible:
         return False          # build will find it cannot be fused either
-    return not k.called <= _VECTOR_CALLS
+    return k.libm_calls > 0
 
 
 def reduces(step, made, meta):
@@ -221,7 +224,7 @@ class FusedStep:
     (``reduction`` is Sum or Mean), its result is the last export, of ``reduced_shape``."""
     __slots__ = ("members", "inputs", "exports", "needs", "recorded", "shape", "dtype", "size",
                  "forward_source", "backward_source", "_fwd", "_bwd", "name", "reduction",
-                 "reduced_shape", "sizes", "free", "zeros")
+                 "reduced_shape", "sizes", "taped", "free", "zeros")
 
     def run(self, run):
         vals = run.vals
@@ -246,7 +249,7 @@ class FusedStep:
         for s, o in zip(exports, flat):
             vals[s] = o.reshape(self.shape)
         if self.recorded:
-            run.ctxs[self] = _Saved(ins)
+            run.ctxs[self] = _Saved(ins, flat[-1:] if self.taped else ())
 
     def give_back(self, flat):
         """``flat`` from a run that ended: free for the next one."""
@@ -268,7 +271,7 @@ class FusedStep:
         g = [self._zeros(k) if x is None else _flat(x.astype(dtype, copy=False), k)
              for x, k in zip(grads, sizes)]
         outs = [np.empty(self.shape, dtype) if need else None for need in self.needs]
-        self._bwd(n, *[_flat(a, n) for a in saved.replay_saved], *g,
+        self._bwd(n, *[_flat(a, n) for a in saved.replay_saved], *saved.tape, *g,
                   *[o.reshape(n) for o in outs if o is not None])
         return outs
 
@@ -289,11 +292,12 @@ def _flat(a, n):
 
 class _Saved:
     """What a fused step keeps for its backward: its inputs (plan.forward reads
-    ``replay_saved`` to know which region inputs must not change before backward)."""
-    __slots__ = ("replay_saved",)
+    ``replay_saved`` to know which region inputs must not change before backward) and
+    its tape, if any (a 1-tuple)."""
+    __slots__ = ("replay_saved", "tape")
 
-    def __init__(self, arrays):
-        self.replay_saved = arrays
+    def __init__(self, arrays, tape):
+        self.replay_saved, self.tape = arrays, tape
 
 
 def build(members, live_after, meta, index, reduction=None):
@@ -308,19 +312,24 @@ def build(members, live_after, meta, index, reduction=None):
     fwd = KernelSource(shape, dtype)
     vals = {s: fwd.sym(f"t{s}") for s in inputs}
     ctxs = []
+    costly = []             # (slot, its line) of the values a libm call made
     for m in members:
         ctx = _new(m.replay)
         ctx.needs_input_grad = list(m.needs)
+        calls = fwd.libm_calls
         out = m.cls.forward(ctx, *[vals[x] if kind == "v" else x for kind, x in m.args])
         if not isinstance(out, Sym):
             raise NotFusible(f"{m.cls.__name__}'s forward made a {type(out).__name__}")
         fwd.assign(f"t{m.outs[0]}", out)
+        if fwd.libm_calls > calls:
+            costly.append((m.outs[0], len(fwd.lines) - 1))
         vals[m.outs[0]] = fwd.sym(f"t{m.outs[0]}")
         # a VJP reading the output reads its variable, not the expression again
         ctx.replay_saved = tuple(vals[m.outs[0]] if x is out else x for x in ctx.replay_saved)
         ctxs.append(ctx)
     forward_lines = list(fwd.lines)
-    # the backward: the same forward lines, then the adjoints in reverse
+    # the backward: the same forward lines (the tape's values read back), then the
+    # adjoints in reverse
     needs = {}
     for m in members:
         for (kind, x), need in zip(m.args, m.needs):
@@ -361,31 +370,42 @@ def build(members, live_after, meta, index, reduction=None):
     step.members, step.inputs, step.exports = tuple(members), tuple(inputs), tuple(exports)
     step.needs = tuple(bool(needs.get(s)) for s in inputs)
     step.recorded = any(m.recorded for m in members) and bool(grad_inputs)
+    tape = costly if step.recorded else []
+    step.taped = bool(tape)
+    backward_lines = list(fwd.lines)
+    for j, (s, line) in enumerate(tape):
+        backward_lines[line] = f"t{s} = tape[{j} * n + i]"
     step.shape, step.dtype, step.name = shape, np.dtype(dtype), f"fused_{index}"
     step.size = int(np.prod(shape))
     step.reduction = None if reduction is None else reduction.cls
     step.reduced_shape = None if reduction is None else reduction.out_meta[0][0]
     # the forward kernel's flat outputs: one per export (one number for the epilogue's),
-    # then the epilogue's per-element scratch
+    # then the epilogue's per-element scratch, then the tape
     step.sizes = [step.size] * len(exports)
     if reduction is not None:
         step.sizes[-1:] = [1, step.size]
+    if tape:
+        step.sizes.append(len(tape) * step.size)
     step.free = [] if sum(step.sizes) * step.dtype.itemsize >= POOL_MIN_BYTES else None
     step.zeros = {}
     ins = [f"in{k}" for k in range(len(inputs))]
     elementwise = exports[:len(exports) - (reduction is not None)]
+    taped = ["tape"] if tape else []
     step.forward_source = _kernel_source(
         f"{step.name}_forward",
-        ins + [f"out{k}" for k in range(len(exports))] + (["red"] if reduction is not None else []),
+        ins + [f"out{k}" for k in range(len(exports))] +
+        (["red"] if reduction is not None else []) + taped,
         [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + forward_lines +
-        [f"out{k}[i] = t{s}" for k, s in enumerate(elementwise)], after=after)
+        [f"out{k}[i] = t{s}" for k, s in enumerate(elementwise)] +
+        [f"tape[{j} * n + i] = t{s}" for j, (s, _) in enumerate(tape)], after=after)
     step.backward_source = _kernel_source(
         f"{step.name}_backward",
-        ins + [f"gout{k}" for k in range(len(exports))] + [f"gin{k}" for k in range(len(grad_inputs))],
-        [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + seeds + fwd.lines +
+        ins + taped + [f"gout{k}" for k in range(len(exports))] +
+        [f"gin{k}" for k in range(len(grad_inputs))],
+        [f"t{s} = in{k}[i]" for k, s in enumerate(inputs)] + seeds + backward_lines +
         [f"gin{k}[i] = {adjoint.get(s, '0')}" for k, s in enumerate(grad_inputs)],
         [f"gred = gout{len(elementwise)}[0]"] if reduction is not None else [])
-    nargs = len(inputs) + len(exports)
+    nargs = len(inputs) + len(exports) + len(taped)
     step._fwd = _compile(step.forward_source, fwd.consts, step.dtype,
                          nargs + (reduction is not None))
     step._bwd = _compile(step.backward_source, fwd.consts, step.dtype,
