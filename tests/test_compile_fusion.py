@@ -166,6 +166,28 @@ def test_on_large_arrays_a_transcendental_op_stays_numpys(n):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_float32_kernels_tanh_is_correctly_rounded_with_numpys_special_values():
+    """A float32 kernel's tanh (tanh32, from exp in float64): within 0.5 ulp of the
+    float64 tanh rounded (NumPy's float32 tanh: about 1.3), and NumPy's values at 0, -0,
+    tiny, huge, infinite and NaN inputs."""
+    special = np.array([0.0, -0.0, 1e-30, -1e-9, 1e-8, 3e-8, 50.0, -1e4, np.inf, -np.inf,
+                        np.nan], np.float32)
+    rng = np.random.default_rng(0)
+    values = np.concatenate([special, (rng.standard_normal(1000) * 4).astype(np.float32),
+                             rng.uniform(-1e-4, 1e-4, 500).astype(np.float32)])
+    f = ag.compile(lambda x: (x * 1.0).tanh() * 1.0)
+    x = ag.tensor(values)
+    for _ in range(3):
+        got = f(x).array
+    assert "tanh32(" in f._last.kernels[0]["forward"]
+    want = np.tanh(values.astype(np.float64))
+    finite = np.isfinite(values)
+    ulps = np.abs(got[finite] - want[finite]) / np.spacing(np.abs(want[finite]).astype(np.float32))
+    assert ulps.max() <= 0.5 + 1e-6
+    np.testing.assert_array_equal(got[:len(special)], np.tanh(special))
+    assert np.array_equal(np.signbit(got[:2]), [False, True])
+
+
 def test_fusion_can_be_turned_off():
     fn = ag.compile(lambda x: (x * 2).tanh(), options={"fusion": False})
     x = ag.randn(3)
