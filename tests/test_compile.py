@@ -219,6 +219,44 @@ def test_module_guards_training_flag_and_parameter_identity():
     assert c(x).shape == (2, 4) and len(c._compiled.traces) == 4
 
 
+def test_a_modules_fast_guard_check_sends_every_change_to_the_signature_path():
+    """A compiled module's generated check holds its tree: training flags, children,
+    parameters and buffers (objects and count); each change still reaches the right trace
+    with eager's result."""
+    m = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.0), nn.BatchNorm1d(4))
+    c = ag.compile(m)
+    x = ag.randn(5, 3)
+
+    def same():
+        ag.manual_seed(0)
+        got = c(x)
+        ag.manual_seed(0)
+        np.testing.assert_allclose(got.array, m(x).array, rtol=1e-6, atol=1e-6)
+    for _ in range(3):
+        c(x)
+    # (the second capture once missed BatchNorm's statistics buffer: np.empty handed
+    # back the first call's block, already holding the same numbers)
+    assert not c.graph_breaks
+    check, trace = c._compiled._fast
+    assert "M0._modules.get('2') is" in check.source and "M3.training is True" in check.source
+    c.eval()
+    same()
+    assert len(c._compiled.traces) == 2             # the check failed: a new capture
+    c.train()
+    same()
+    assert c._compiled._fast[1] is trace            # back on the first, by the signature
+    m[0].weight = nn.Parameter(ag.randn(4, 3))       # a new parameter object
+    same()
+    m[2].running_mean = ag.zeros(4)                  # a new buffer object
+    same()
+    m.append(nn.Tanh())                              # a new child
+    same()
+    n = len(c._compiled.traces)
+    m[0].bias.requires_grad_(False)                  # a parameter's flag
+    c(x), c(x)
+    assert len(c._compiled.traces) > n and c(x).requires_grad
+
+
 def test_parameter_changed_in_place_is_read_live():
     m = nn.Linear(3, 2)
     c = ag.compile(m)

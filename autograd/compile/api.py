@@ -237,8 +237,8 @@ class CompiledFunction:
         if held and trace.confirmed:
             failed = trace.failing_data_guard(leaves)
             if failed is None:
-                if trace.fast_check is False and self._module is None:
-                    trace.fast_check = guards.fast_check(trace, self._fn)
+                if trace.fast_check is False:
+                    trace.fast_check = guards.fast_check(trace, self._fn, self._module)
                 self._fast = (trace.fast_check, trace) if trace.fast_check else None
                 return trace(leaves)
             self._warn_once(("data", failed.site), f"compile({self.name}): data guard failed: "

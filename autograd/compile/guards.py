@@ -185,19 +185,21 @@ def same_made_inside(old, new):
     return len(a) == len(b) and all(_same(x.array, y.array) for x, y in zip(a, b))
 
 
-def fast_check(trace, fn):
-    """``check(args) -> bool``: whether a call of ``fn`` (a plain function, called with
-    tensors only) with ``args`` holds every guard of ``trace``, generated from the
-    trace's signature; None where a check would need more (modules, keyword arguments,
-    data guards).  False means "take the signature path", never "retrace"."""
+def fast_check(trace, fn, module=None):
+    """``check(args) -> bool``: whether a call of ``fn`` (a plain function, or the
+    compiled ``module``'s call, with tensors only) with ``args`` holds every guard of
+    ``trace``, generated from the trace's signature; None where a check would need more
+    (modules a function reaches, keyword arguments, data guards).  False means "take
+    the signature path", never "retrace"."""
     sig = trace.signature
     spec, keys = sig[3]
-    if sig[4] or trace.plan.data_guards or any(len(k) != 4 for k in keys) or \
+    if (sig[4] and module is None) or trace.plan.data_guards or \
+            any(len(k) != 4 for k in keys) or \
             spec != (tuple, ((tuple, (None,) * len(keys)), (dict, ()))):
         return None
     fn = getattr(fn, "__func__", fn)
     code = getattr(fn, "__code__", None)
-    if code is None or not all(_full(c) for c in fn.__closure__ or ()):
+    if module is None and (code is None or not all(_full(c) for c in fn.__closure__ or ())):
         return None
     env = {"STATE": STATE, "dtypes": dtypes, "Tensor": Tensor, "G": fn.__globals__}
     names = [f"a{k}" for k in range(len(keys))]
@@ -213,17 +215,20 @@ def fast_check(trace, fn):
         firsts = [keys[j][3] for j in range(k)]
         conds += [f"a{k} is a{j}" if first == keys[j][3] else f"a{k} is not a{j}"
                   for j in range(k) if first == keys[j][3] or first not in firsts]
-    # what the function reads besides its arguments: the same objects (any change, of
-    # a tensor or of anything else, sends the call to the signature path)
-    for k, cell in enumerate(fn.__closure__ or ()):
-        env[f"C{k}"], env[f"CV{k}"] = cell, cell.cell_contents
-        conds.append(f"C{k}.cell_contents is CV{k}")
-    for k, name in enumerate(code.co_names):
-        if name in fn.__globals__:
-            env[f"GV{k}"] = fn.__globals__[name]
-            conds.append(f"G.get({name!r}) is GV{k}")
-        else:
-            conds.append(f"{name!r} not in G")
+    if module is not None:
+        conds += _module_checks(module, env)
+    else:
+        # what the function reads besides its arguments: the same objects (any change,
+        # of a tensor or of anything else, sends the call to the signature path)
+        for k, cell in enumerate(fn.__closure__ or ()):
+            env[f"C{k}"], env[f"CV{k}"] = cell, cell.cell_contents
+            conds.append(f"C{k}.cell_contents is CV{k}")
+        for k, name in enumerate(code.co_names):
+            if name in fn.__globals__:
+                env[f"GV{k}"] = fn.__globals__[name]
+                conds.append(f"G.get({name!r}) is GV{k}")
+            else:
+                conds.append(f"{name!r} not in G")
     # the tensors it reads there (the objects the checks above hold), then those its
     # capture found: shape, dtype and requires_grad
     for k, ((_, t), (_, shape, dt, rg)) in enumerate(zip(trace.named, sig[5])):
@@ -241,6 +246,22 @@ def fast_check(trace, fn):
     check = env["check"]
     check.source = source
     return check
+
+
+def _module_checks(module, env):
+    """The module tree as the signature saw it: each module's training flag, and the
+    same children, parameters and buffers (objects, and no more of them)."""
+    conds = []
+    for k, m in enumerate(module.modules()):
+        env[f"M{k}"] = m
+        conds.append(f"M{k}.training is {m.training}")
+        for store in ("_modules", "_parameters", "_buffers"):
+            held = m.__dict__[store]
+            conds.append(f"len(M{k}.{store}) == {len(held)}")
+            for j, (name, value) in enumerate(held.items()):
+                env[f"M{k}{store}{j}"] = value
+                conds.append(f"M{k}.{store}.get({name!r}) is M{k}{store}{j}")
+    return conds
 
 
 def _full(cell):

@@ -268,7 +268,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if t is not None and tuple(t.shape) != (c,):
             raise ValueError(f"batch_norm{where}: expected {name} of shape ({c},) for input "
                              f"{tuple(input.shape)} with {c} channels, got {tuple(t.shape)}")
-    stats = np.empty((2, c), np.float64)
+    # NaN-filled, not empty: a compile capture finds this output buffer by its values
+    # changing in the step, and np.empty can hand back the last call's block holding
+    # these very statistics
+    stats = np.full((2, c), np.nan)
     running = [t for t in (running_mean, running_var) if t is not None]
     if training and type(input) is BatchedTensor and running:
         if not all(type(t) is BatchedTensor for t in running):
