@@ -31,15 +31,22 @@ from .batching import BatchedTensor, elementwise_batch_rule, per_sample, values_
 REDUCTIONS = ("none", "mean", "sum")
 
 
-def _coefficients(x, target, weight, ignore_index, label_smoothing):
-    """The (N, C) coefficients a_ic of the module docstring, and w[t_i] per row (0 if ignored)."""
-    n, c = x.shape
+def _targets(x, target, weight, ignore_index):
+    """Per row: the target class (0 where ignored), w[t_i] in x's dtype (0 if ignored),
+    and whether it counts."""
     valid = target != ignore_index
     ignored = not valid.all()          # usually nothing is: two passes fewer
     t = np.where(valid, target, 0) if ignored else target
-    wt = np.ones(n, x.dtype) if weight is None else weight[t]
+    wt = np.ones(x.shape[0], x.dtype) if weight is None else weight[t].astype(x.dtype, copy=False)
     if ignored:
         wt = wt * valid
+    return t, wt, valid
+
+
+def _coefficients(x, target, weight, ignore_index, label_smoothing):
+    """The (N, C) coefficients a_ic of the module docstring, and w[t_i] per row (0 if ignored)."""
+    n, c = x.shape
+    t, wt, valid = _targets(x, target, weight, ignore_index)
     coef = np.zeros_like(x)
     coef[np.arange(n), t] = (1 - label_smoothing) * wt
     if label_smoothing:
@@ -100,17 +107,48 @@ class CrossEntropy(FormulaPrimitive):
 
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
-        logp = log_softmax_array(x, 1)
-        coef, wt = _coefficients(x, target, weight, ignore_index, label_smoothing)
-        # coef and logp are constants, counted in the saved bytes; PyTorch's log_softmax
-        # keeps its (N, C) output too.
-        ctx.save_for_backward(x, coef, logp)
-        return _reduce(ctx, -(coef * logp).sum(axis=1), wt, reduction, x.dtype)
+        if label_smoothing:
+            logp = log_softmax_array(x, 1)
+            coef, wt = _coefficients(x, target, weight, ignore_index, label_smoothing)
+            loss = -(coef * logp).sum(axis=1)
+            saved = logp
+        else:
+            # One class a row, a_i = w[t_i] e_{t_i}: loss_i = w[t_i] (log s_i - z_{i,t_i})
+            # with z = x - max and s = sum exp(z), a gather; what backward needs is
+            # e = exp(z) and s (softmax = e / s), so neither pass makes log-probabilities
+            # or the (N, C) coefficients, nor backward an exp.  2048 x 1000, 1 thread,
+            # forward and backward: 15.3 -> 6.8 ms (PyTorch 6.9-7.6).
+            t, wt, _ = _targets(x, target, weight, ignore_index)
+            rows = np.arange(x.shape[0])
+            e = x - x.max(axis=1, keepdims=True)
+            picked = e[rows, t]
+            np.exp(e, out=e)
+            total = e.sum(axis=1)
+            ctx.rows = (t, wt, total)
+            coef = None
+            loss = wt * (np.log(total) - picked)
+            saved = e
+        # coef and the (N, C) array are constants, counted in the saved bytes; PyTorch's
+        # log_softmax keeps its (N, C) output too.
+        ctx.save_for_backward(x, coef, saved)
+        return _reduce(ctx, loss, wt, reduction, x.dtype)
 
-    def formula(ctx, m, g, x, coef, logp):
-        # softmax(x) = exp(logp) on arrays; on tensors it is recomputed from x, so that
-        # the gradient is itself differentiable (create_graph).
-        p = np.exp(logp) if m is np else softmax(x, 1)
+    def formula(ctx, m, g, x, coef, saved):
+        if coef is None and m is np:
+            # dx_i = r_i (e_i / s_i - onehot(t_i)), r_i = w[t_i] times g's factor
+            t, wt, total = ctx.rows
+            r = wt * (g * ctx.scale) if ctx.scale is not None else wt * g
+            dx = saved * (r / total)[:, None]
+            dx[np.arange(len(t)), t] -= r
+            return (dx,) + (None,) * 5
+        if coef is None:                                 # differentiable: as below
+            t, wt, _ = ctx.rows
+            dense = np.zeros(tuple(x.shape), wt.dtype)
+            dense[np.arange(len(t)), t] = wt
+            coef = Tensor._make(dense)
+        # softmax(x) = exp(log-probabilities) on arrays; on tensors it is recomputed from
+        # x, so that the gradient is itself differentiable (create_graph).
+        p = np.exp(saved) if m is np else softmax(x, 1)
         dx = sum_keepdim(m, coef, 1) * p - coef          # (sum_c a_ic) softmax(x_i) - a_i
         return (_scaled(g, dx, ctx.scale),) + (None,) * 5
 
