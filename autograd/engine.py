@@ -196,12 +196,12 @@ def _replay(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     retaining = STATE.retain_graph           # a replay inside another (a hook's backward)
     STATE.retain_graph = retain_graph = create_graph if retain_graph is None else retain_graph
     try:
-        return _run(roots, root_grads, retain_graph, create_graph, targets, accumulate)
+        return _replay_nodes(roots, root_grads, retain_graph, create_graph, targets, accumulate)
     finally:
         STATE.retain_graph = retaining
 
 
-def _run(roots, root_grads, retain_graph, create_graph, targets, accumulate):
+def _replay_nodes(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     record = create_graph
     # Inside a forward-mode dual level the VJPs run on Tensors, so that tangents reach
     # the gradients (forward over reverse); they are recorded only under create_graph.

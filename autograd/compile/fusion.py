@@ -31,10 +31,11 @@ loop, and the backward kernel reads its gradient as one number, the same for eve
 element (``dx = g``, or ``g / N`` for the mean).  So ``(a * b).sum()`` is one kernel each
 way, with no array between the ops and no broadcast gradient.
 
-Buffer planning: the arrays a forward kernel writes (its exports and the epilogue's
-per-element scratch; from ``POOL_MIN_BYTES``) come from a pool on the fused step and go
-back to it when the run that took them ends (`Run.__del__`, after backward or when the graph is dropped), so a
-training loop reuses the same memory call after call.  An array that leaves the region
+Buffer planning: the arrays a forward kernel writes (its exports, the epilogue's
+per-element scratch and the tape; from ``POOL_MIN_BYTES``) come from a pool on the
+fused step and go back to it when the run that took them ends (`Run.__del__`, after
+backward or when the graph is dropped), so a training loop reuses the same memory
+call after call.  An array that leaves the region
 (a region output, or an input's gradient, or a view of one) is not returned: it is the
 caller's now.  The gradients the backward kernel writes are not pooled, since they
 become ``.grad`` or reach other VJPs, which may return them; a missing gradient is one
@@ -60,7 +61,8 @@ POOL_MIN_BYTES = 1 << 20
 # From this many elements a transcendental op is not fused (module docstring).  Measured
 # on W1's chain of 40 ops (10 tanh), compiled, forward and backward: float32 fused is
 # ahead up to 512 elements (0.28 against 0.54 ms split), level at 1024, behind from 2048
-# (0.94 against 0.47); float64 level at 1024-2048, 2x behind at 4096.
+# (0.94 against 0.47); float64 level at 1024-2048, 2x behind at 4096 (before the tape
+# and tanh32, which make the fused side cheaper: the split may now come too early).
 LIBM_SPLIT_MIN = 2048
 # the functions kernels call that compile to a vector instruction or a few, not a libm call
 _VECTOR_CALLS = {"sqrt", "absolute", "fabs", "floor", "ceil", "trunc", "rint", "maximum",
@@ -291,7 +293,6 @@ class FusedStep:
         self._bwd(n, *[_flat(a, n) for a in saved.replay_saved], *saved.tape, *g,
                   *[o.reshape(n) for o in outs if o is not None])
         return outs
-
 
     def _zeros(self, k):
         """A zero gradient of ``k`` elements, made once: the kernel only reads it (its
