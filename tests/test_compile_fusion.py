@@ -139,7 +139,7 @@ def test_the_kernels_buffers_are_reused_and_never_what_a_caller_holds(monkeypatc
             np.testing.assert_allclose(got.array, want.array, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("n", [16, fusion.LIBM_SPLIT_MIN])
+@pytest.mark.parametrize("n", [16, fusion.LIBM_SPLIT_MIN[np.dtype(np.float64)]])
 def test_on_large_arrays_a_transcendental_op_stays_numpys(n):
     """From LIBM_SPLIT_MIN elements tanh (a libm call an element in a kernel, SIMD in
     NumPy) is a step of its own and the arithmetic around it is fused; below, one kernel.
@@ -158,7 +158,7 @@ def test_on_large_arrays_a_transcendental_op_stays_numpys(n):
     for _ in range(2):
         run(compiled)
     ops = [k["ops"] for k in compiled._last.kernels]
-    if n < fusion.LIBM_SPLIT_MIN:
+    if n < fusion.LIBM_SPLIT_MIN[np.dtype(np.float64)]:
         assert ops == [["Mul", "Add", "Tanh", "Mul", "Sub", "Sum"]]
     else:
         assert ops == [["Mul", "Add"], ["Mul", "Sub", "Sum"]] and "Tanh(" in compiled.code

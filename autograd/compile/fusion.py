@@ -18,12 +18,13 @@ with its arrays (a Python branch on their data, a reshape, ``np.asarray``) raise
 
 Elementwise here means: a `FormulaPrimitive` with the elementwise batching rule, whose
 tensor arguments all have the group's shape and dtype (no broadcasting), and whose
-other arguments are Python numbers.  On arrays of ``LIBM_SPLIT_MIN`` elements or more,
-an op whose forward or VJP calls a transcendental function (exp, tanh, sin, ...) stays a
-step of its own: in a kernel's loop that is one scalar libm call an element, which
-NumPy's float32 ufuncs beat with SIMD (tanh 4.4 against 26 ns an element, exp 1.7
-against 3.9), and which the backward kernel would make again to recompute the value.
-The groups are then the arithmetic between them, which LLVM vectorises.
+other arguments are Python numbers.  On arrays of ``LIBM_SPLIT_MIN`` elements or more
+(16384 in float32, 4096 in float64), an op whose forward or VJP calls a transcendental
+function (exp, tanh, sin, ...) stays a step of its own: in a kernel's loop that is one
+scalar libm call an element, which keeps the loop from vectorising and which NumPy's
+SIMD ufuncs beat (float32: NumPy's exp 1.7 and tanh 4.4 ns an element, a kernel's libm
+exp 3.9 and tanhf 26, its own tanh32 5.7).  The groups are then the arithmetic between
+them, which LLVM vectorises.
 
 A full ``sum`` or ``mean`` of one of the group's values right after it (a loss's last
 step) joins the group as its epilogue: the forward kernel sums it in float64 after its
@@ -58,12 +59,13 @@ POOL_DEPTH = 2
 # 50 us or more, and above glibc's 32 MiB mmap ceiling every fresh array is page faults
 # (64 MiB written: 8 ms fresh, 0.11 ms reused).
 POOL_MIN_BYTES = 1 << 20
-# From this many elements a transcendental op is not fused (module docstring).  Measured
-# on W1's chain of 40 ops (10 tanh), compiled, forward and backward: float32 fused is
-# ahead up to 512 elements (0.28 against 0.54 ms split), level at 1024, behind from 2048
-# (0.94 against 0.47); float64 level at 1024-2048, 2x behind at 4096 (before the tape
-# and tanh32, which make the fused side cheaper: the split may now come too early).
-LIBM_SPLIT_MIN = 2048
+# From this many elements (per dtype) a transcendental op is not fused (module
+# docstring).  Measured on W1's chain of 40 ops (10 tanh), compiled, forward and
+# backward, fused against split: float32 0.74 against 1.08 ms at 8192, level at 32768,
+# 6.7 against 12.7 at 131072 (tanh32 is cheap; float32 exp or log, libm's in a kernel
+# against NumPy's SIMD, would turn earlier, hence 16384); float64 0.52 against 0.77 at
+# 2048, 1.37 against 1.09 at 4096.
+LIBM_SPLIT_MIN = {np.dtype(np.float32): 16384, np.dtype(np.float64): 4096}
 # the functions kernels call that compile to a vector instruction or a few, not a libm call
 _VECTOR_CALLS = {"sqrt", "absolute", "fabs", "floor", "ceil", "trunc", "rint", "maximum",
                  "minimum", "fmax", "fmin", "sign", "divide", "true_divide", "copysign",
@@ -206,7 +208,8 @@ def fusible(step, meta):
                 return False
         elif kind != "k" or isinstance(x, np.ndarray) or not isinstance(x, (int, float, bool)):
             return False
-    return int(np.prod(shape)) < LIBM_SPLIT_MIN or not _calls_libm(step)
+    limit = LIBM_SPLIT_MIN.get(dtype, LIBM_SPLIT_MIN[np.dtype(np.float64)])   # float16 too
+    return int(np.prod(shape)) < limit or not _calls_libm(step)
 
 
 def _calls_libm(step):
