@@ -90,7 +90,7 @@ class Capture:
         # eager's); an entry whose object died is stale, its id maybe another's now.
         self.by_id = {}
         self.by_array = {}
-        self.nodes = set()     # ids of the tape nodes the region recorded
+        self.nodes = {}        # id -> weak reference of each tape node the region recorded
         self.inputs = []       # (tensor, slot): the region node's inputs, in order
         self.scratch = {}      # slot -> (array the capture passed, the step that filled it)
         self.explained = set()  # ids of tensors whose writes a RunningStat replays
@@ -159,7 +159,8 @@ class Capture:
             read = self._read(a.array, cls)
             if read is not None:
                 return read
-            if a.grad_fn is not None and id(a.grad_fn) in self.nodes:
+            node = self.nodes.get(id(a.grad_fn)) if a.grad_fn is not None else None
+            if node is not None and node() is a.grad_fn:
                 self.graph_break(f"a tensor the region computed (shape {tuple(a.shape)}) reached "
                                  "an op by a path outside the tape (an in-place op?)")
             return ("v", self.add_input(a, self._external_name(a)))
@@ -362,7 +363,7 @@ class Capture:
             s = self._slot(o.array.shape, o.array.dtype)
             self._remember(o, s)
             if o.grad_fn is not None:
-                self.nodes.add(id(o.grad_fn))
+                self.nodes[id(o.grad_fn)] = weakref.ref(o.grad_fn)
             if self.check:
                 self.eager[s] = o.array.copy()
             step_slots.append(s)
