@@ -82,6 +82,7 @@ _KERNELS = {}           # source -> compiled function (one compilation per proce
 # libm's tanhf, 24.5 ns an element here and 2 ulp; tanh32 is 5.7 ns and 0.5 ulp (NumPy's
 # own SIMD tanh: 1.3 ulp)
 _FLOAT32_FORMS = {"np.tanh": "tanh32"}
+_HELPERS = {}           # their compiled forms, made by the first _compile
 
 
 def tanh32(x):
@@ -216,10 +217,8 @@ def _calls_libm(step):
     """Whether the step's forward or VJP, written as a kernel, calls a transcendental
     function (a scalar libm call an element)."""
     k = KernelSource(*step.out_meta[0])
-    ctx = _new(step.replay)
-    ctx.needs_input_grad = list(step.needs)
     try:
-        step.cls.forward(ctx, *[k.sym("x") if kind == "v" else x for kind, x in step.args])
+        _, ctx = _symbolic_forward(step, {x: k.sym("x") for kind, x in step.args if kind == "v"})
         step.cls.formula(ctx, Namespace(k), k.sym("g"), *ctx.replay_saved)
     except NotFusible:
         return False          # build will find it cannot be fused either
@@ -321,6 +320,14 @@ class _Saved:
         self.replay_saved, self.tape = arrays, tape
 
 
+def _symbolic_forward(step, vals):
+    """(output, ctx) of the step's forward run on the `Sym` values ``vals`` (slot ->
+    value) of its plan arguments."""
+    ctx = _new(step.replay)
+    ctx.needs_input_grad = list(step.needs)
+    return step.cls.forward(ctx, *[vals[x] if kind == "v" else x for kind, x in step.args]), ctx
+
+
 def build(members, live_after, meta, index, reduction=None):
     """A `FusedStep` for the consecutive elementwise ``members`` and, if given, the
     ``reduction`` step after them (see `reduces`); ``live_after``: the slots read after
@@ -335,10 +342,8 @@ def build(members, live_after, meta, index, reduction=None):
     ctxs = []
     costly = []             # (slot, its line) of the values a libm call made
     for m in members:
-        ctx = _new(m.replay)
-        ctx.needs_input_grad = list(m.needs)
         calls = fwd.libm_calls
-        out = m.cls.forward(ctx, *[vals[x] if kind == "v" else x for kind, x in m.args])
+        out, ctx = _symbolic_forward(m, vals)
         if not isinstance(out, Sym):
             raise NotFusible(f"{m.cls.__name__}'s forward made a {type(out).__name__}")
         fwd.assign(f"t{m.outs[0]}", out)
@@ -448,23 +453,15 @@ def _compile(source, consts, dtype, nargs):
     fn = _KERNELS.get(key)
     if fn is None:
         import numba
-        namespace = {"np": np, **_helpers(numba), **consts}
+        if not _HELPERS:      # the functions of _FLOAT32_FORMS, inlined into the kernels
+            _HELPERS["tanh32"] = numba.njit(inline="always", error_model="numpy")(tanh32)
+        namespace = {"np": np, **_HELPERS, **consts}
         exec(compile(source, "<fused kernel>", "exec"), namespace)
         array = numba.types.Array(numba.from_dtype(dtype), 1, "C")
         signature = numba.types.void(numba.types.int64, *[array] * nargs)
         fn = _KERNELS[key] = numba.njit(signature, nogil=True, error_model="numpy")(
             namespace[source.split("(")[0][4:]])
     return fn
-
-
-_HELPERS = {}
-
-
-def _helpers(numba):
-    """The functions of _FLOAT32_FORMS, compiled to inline into the kernels."""
-    if not _HELPERS:
-        _HELPERS["tanh32"] = numba.njit(inline="always", error_model="numpy")(tanh32)
-    return _HELPERS
 
 
 def _is_step(entry):

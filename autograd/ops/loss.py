@@ -43,12 +43,18 @@ def _targets(x, target, weight, ignore_index):
     return t, wt, valid
 
 
+def _one_hot(shape, dtype, t, values):
+    """(N, C) zeros with ``values[i]`` at column ``t[i]`` of row i."""
+    out = np.zeros(shape, dtype)
+    out[np.arange(shape[0]), t] = values
+    return out
+
+
 def _coefficients(x, target, weight, ignore_index, label_smoothing):
     """The (N, C) coefficients a_ic of the module docstring, and w[t_i] per row (0 if ignored)."""
-    n, c = x.shape
+    c = x.shape[1]
     t, wt, valid = _targets(x, target, weight, ignore_index)
-    coef = np.zeros_like(x)
-    coef[np.arange(n), t] = (1 - label_smoothing) * wt
+    coef = _one_hot(x.shape, x.dtype, t, (1 - label_smoothing) * wt)
     if label_smoothing:
         coef += (label_smoothing / c) * (1 if weight is None else weight) * valid[:, None].astype(x.dtype)
     return coef, wt
@@ -143,9 +149,7 @@ class CrossEntropy(FormulaPrimitive):
             return (dx,) + (None,) * 5
         if coef is None:                                 # differentiable: as below
             t, wt, _ = ctx.rows
-            dense = np.zeros(tuple(x.shape), wt.dtype)
-            dense[np.arange(len(t)), t] = wt
-            coef = Tensor._make(dense)
+            coef = Tensor._make(_one_hot(tuple(x.shape), wt.dtype, t, wt))
         # softmax(x) = exp(log-probabilities) on arrays; on tensors it is recomputed from
         # x, so that the gradient is itself differentiable (create_graph).
         p = np.exp(saved) if m is np else softmax(x, 1)
